@@ -1,0 +1,93 @@
+/**
+ * BlueStar persistence: the data layer the BlueStar payroll agents stand on.
+ *
+ * Three protocols, each with an in-memory reference backend and a real one:
+ *
+ * - {@linkcode IRulesStore}: pipelines, validation and calculation rules
+ *   (client override, else GLOBAL), IRS limits, batch state, processing
+ *   results and the append-only audit trail.
+ * - {@linkcode ICacheBackend}: a JSON cache with expiry.
+ * - {@linkcode IFileStore}: payroll files by path.
+ *
+ * Money and rates are exact {@linkcode Decimal} strings, never floats. Every
+ * failure is a {@linkcode BlueStarError} with a stable `code`.
+ *
+ * @example Resolve a calculation rule for a client
+ * ```ts
+ * import { MemoryRulesStore, RuleNotFoundError } from "@bluestar/persistence";
+ *
+ * const rules = new MemoryRulesStore({
+ *   calculationRules: [{
+ *     clientId: "GLOBAL",
+ *     ruleId: "FICA_SOCIAL_SECURITY",
+ *     ruleType: "percentage_up_to_wage_base",
+ *     description: "Social Security, employee share",
+ *     parameters: { rate: "0.062", wageBase: "184500" },
+ *     effectiveFrom: "2026-01-01",
+ *     effectiveTo: "2026-12-31",
+ *   }],
+ * });
+ *
+ * const rule = await rules.getCalculationRule("ACME", "FICA_SOCIAL_SECURITY");
+ * console.assert(rule.scope === "GLOBAL" && rule.parameters.rate === "0.062");
+ *
+ * try {
+ *   await rules.getCalculationRule("ACME", "NO_SUCH_RULE");
+ * } catch (error) {
+ *   console.assert(error instanceof RuleNotFoundError && error.code === "RULE_NOT_FOUND");
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export type { ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
+export type {
+  AgentConfig,
+  AgentName,
+  AuditEntry,
+  BatchState,
+  BatchStatus,
+  CalculationRule,
+  CalculationRuleRecord,
+  Decimal,
+  IrsLimits,
+  JsonObject,
+  JsonValue,
+  PipelineStep,
+  ProcessingResult,
+  RetryPolicy,
+  RuleScope,
+  RulesData,
+  SaveBatchStateOptions,
+  ValidationRule,
+  ValidationRuleRecord,
+  ValidationRuleType,
+} from "./src/core/types.ts";
+export { AGENT_NAMES, BATCH_STATUSES } from "./src/core/types.ts";
+export {
+  BlueStarError,
+  type BlueStarErrorCode,
+  type BlueStarErrorOptions,
+  CacheError,
+  ConfigError,
+  ConflictError,
+  CorruptItemError,
+  FileNotFoundError,
+  FileStoreError,
+  InvalidInputError,
+  IrsLimitsNotFoundError,
+  PipelineNotFoundError,
+  RuleNotFoundError,
+  RulesStoreError,
+} from "./src/core/errors.ts";
+export { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, MAX_ID_BYTES, MAX_PATH_BYTES, stepId } from "./src/core/keys.ts";
+export { canonicalDecimal, decimalProblem, MAX_DECIMAL_DIGITS } from "./src/core/values.ts";
+export {
+  MemoryCacheBackend,
+  type MemoryCacheOptions,
+  MemoryFileStore,
+  type MemoryFileStoreOptions,
+  MemoryRulesStore,
+} from "./src/persistence/memory_backend.ts";
+export { type TableDefinition, type TableName, tableName, TABLES } from "./src/persistence/tables.ts";

@@ -1,0 +1,262 @@
+/**
+ * The one place that builds partition, sort and cache keys, and validates the
+ * ids and paths they are made of.
+ *
+ * An id that could forge another key (empty, containing `#`, a control
+ * character or a lone surrogate, or longer than {@linkcode MAX_ID_BYTES}) is
+ * an {@linkcode InvalidInputError}, raised before any network call.
+ *
+ * @module
+ */
+
+import { InvalidInputError, quote } from "./errors.ts";
+
+/** The longest id, in UTF-8 bytes. */
+export const MAX_ID_BYTES = 256;
+
+/** The longest file path or prefix, in UTF-8 bytes (the S3 key limit). */
+export const MAX_PATH_BYTES = 1024;
+
+/** The partition of the rules every client falls back to. */
+export const GLOBAL_CLIENT_ID = "GLOBAL";
+
+/** The version of the cached value shapes; bump it when a cached shape changes. */
+export const CACHE_SCHEMA_VERSION = 1;
+
+// C0, DEL and C1 controls; lone surrogates cannot be encoded as UTF-8 at all.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const encoder = new TextEncoder();
+
+/**
+ * The problem with a piece of text that every key and path shares, or
+ * `undefined`.
+ */
+function textProblem(value: unknown, maxBytes: number): string | undefined {
+  if (typeof value !== "string") return `it is a ${value === null ? "null" : typeof value}, not a string`;
+  if (CONTROL.test(value)) return "it contains a control character";
+  if (LONE_SURROGATE.test(value)) return "it contains a lone surrogate";
+  const bytes = encoder.encode(value).length;
+  if (bytes > maxBytes) return `it is ${bytes} bytes long, over the limit of ${maxBytes}`;
+  return undefined;
+}
+
+/**
+ * The problem with an id, or `undefined` when it is valid.
+ *
+ * @param value The candidate id.
+ * @returns Why it is not a valid id, or `undefined`.
+ */
+export function idProblem(value: unknown): string | undefined {
+  if (value === "") return "it is empty";
+  const problem = textProblem(value, MAX_ID_BYTES);
+  if (problem !== undefined) return problem;
+  if ((value as string).includes("#")) return 'it contains "#"';
+  if ((value as string).trim() !== value) return "it has leading or trailing white space";
+  return undefined;
+}
+
+/**
+ * Checks an id and returns it.
+ *
+ * @param kind What the id names, for the message (`"client id"`).
+ * @param value The candidate id.
+ * @returns The id.
+ * @throws {InvalidInputError} When the id could forge another key.
+ */
+export function checkId(kind: string, value: unknown): string {
+  const problem = idProblem(value);
+  if (problem !== undefined) throw new InvalidInputError(`Invalid ${kind} ${quote(value)}: ${problem}`);
+  return value as string;
+}
+
+/**
+ * Checks a calendar year (1900 to 9999) and returns it.
+ *
+ * @param value The candidate year.
+ * @returns The year.
+ * @throws {InvalidInputError} When it is not an integer year.
+ */
+export function checkYear(value: unknown): number {
+  if (!Number.isInteger(value) || (value as number) < 1900 || (value as number) > 9999) {
+    throw new InvalidInputError(`Invalid year ${quote(value)}: it is not an integer from 1900 to 9999`);
+  }
+  return value as number;
+}
+
+/**
+ * The id of a pipeline step number: zero-padded to four digits, so that text
+ * order is step order (`100` -> `"0100"`).
+ *
+ * @param step A step number, 1 to 9999.
+ * @returns The step id.
+ * @throws {InvalidInputError} When the step is not an integer from 1 to 9999.
+ */
+export function stepId(step: number): string {
+  if (!Number.isInteger(step) || step < 1 || step > 9999) {
+    throw new InvalidInputError(`Invalid step ${quote(step)}: it is not an integer from 1 to 9999`);
+  }
+  return String(step).padStart(4, "0");
+}
+
+/** A DynamoDB primary key. */
+export interface ItemKey {
+  /** Partition key. */
+  PK: string;
+  /** Sort key. */
+  SK: string;
+}
+
+/** Key builders for every table; each validates its ids. */
+export const itemKeys = {
+  /** Partition of a plan's steps: `CLIENT#{planId}`. */
+  pipelinePartition(planId: string): string {
+    return `CLIENT#${checkId("plan id", planId)}`;
+  },
+  /** A pipeline step: `CLIENT#{planId}` / `STEP#0100`. */
+  pipelineStep(planId: string, step: number): ItemKey {
+    return { PK: itemKeys.pipelinePartition(planId), SK: `STEP#${stepId(step)}` };
+  },
+  /** The validation rules of one client (or GLOBAL) for one field: `CLIENT#{clientId}` / `FIELD#{field}`. */
+  validationRules(clientId: string, field: string): ItemKey {
+    return { PK: `CLIENT#${checkId("client id", clientId)}`, SK: `FIELD#${checkId("field", field)}` };
+  },
+  /** A calculation rule of one client (or GLOBAL): `CLIENT#{clientId}` / `RULE#{ruleId}`. */
+  calculationRule(clientId: string, ruleId: string): ItemKey {
+    return { PK: `CLIENT#${checkId("client id", clientId)}`, SK: `RULE#${checkId("rule id", ruleId)}` };
+  },
+  /** The IRS limits of a year: `YEAR#{year}` / `LIMITS`. */
+  irsLimits(year: number): ItemKey {
+    return { PK: `YEAR#${checkYear(year)}`, SK: "LIMITS" };
+  },
+  /** Partition of everything about one batch: `BATCH#{batchId}`. */
+  batchPartition(batchId: string): string {
+    return `BATCH#${checkId("batch id", batchId)}`;
+  },
+  /** A batch's state: `BATCH#{batchId}` / `STATE`. */
+  batchState(batchId: string): ItemKey {
+    return { PK: itemKeys.batchPartition(batchId), SK: "STATE" };
+  },
+  /** One step's result: `BATCH#{batchId}` / `STEP#{step}`. */
+  processingResult(batchId: string, step: string): ItemKey {
+    return { PK: itemKeys.batchPartition(batchId), SK: `STEP#${checkId("step", step)}` };
+  },
+  /** One audit entry: `BATCH#{batchId}` / `ENTRY#{entryId}`. */
+  auditEntry(batchId: string, entryId: string): ItemKey {
+    return { PK: itemKeys.batchPartition(batchId), SK: `ENTRY#${checkId("audit entry id", entryId)}` };
+  },
+  /** An agent's configuration: `AGENT#{agent}` / `CONFIG`. */
+  agentConfig(agent: string): ItemKey {
+    return { PK: `AGENT#${checkId("agent", agent)}`, SK: "CONFIG" };
+  },
+} as const;
+
+/** What a cache key caches. */
+export type CacheKind = "pipeline" | "validation" | "calculation" | "irs" | "agent";
+
+/**
+ * A cache key, namespaced by schema version and environment so two
+ * environments sharing one Redis never read each other's entries:
+ * `bluestar:v1:{namespace}:{kind}:{part}:...`. Each part is
+ * percent-encoded, so no id can forge a separator or a Redis Cluster hash tag.
+ *
+ * @param namespace The environment, usually the table suffix (may be empty).
+ * @param kind What is cached.
+ * @param parts The ids that identify it, already validated.
+ * @returns The cache key.
+ */
+export function cacheKey(namespace: string, kind: CacheKind, ...parts: Array<string | number>): string {
+  const encoded = [namespace, kind, ...parts].map((part) => encodeURIComponent(String(part)));
+  return `bluestar:v${CACHE_SCHEMA_VERSION}:${encoded.join(":")}`;
+}
+
+/**
+ * The problem with a file path, or `undefined` when it is valid. A path is a
+ * relative, `/`-separated key: not empty, no leading `/`, no empty, `.` or
+ * `..` segment, no backslash, no control character, at most
+ * {@linkcode MAX_PATH_BYTES} bytes.
+ *
+ * @param value The candidate path.
+ * @returns Why it is not a valid path, or `undefined`.
+ */
+export function pathProblem(value: unknown): string | undefined {
+  if (value === "") return "it is empty";
+  const problem = textProblem(value, MAX_PATH_BYTES);
+  if (problem !== undefined) return problem;
+  const path = value as string;
+  if (path.startsWith("/")) return 'it starts with "/"';
+  if (path.includes("\\")) return "it contains a backslash";
+  for (const segment of path.split("/")) {
+    if (segment === "") return "it has an empty segment";
+    if (segment === "." || segment === "..") return `it has a ${quote(segment)} segment`;
+  }
+  return undefined;
+}
+
+/**
+ * Checks a file path and returns it.
+ *
+ * @param value The candidate path.
+ * @param kind What the path is, for the message.
+ * @returns The path.
+ * @throws {InvalidInputError} When the path is not a valid relative key.
+ */
+export function checkPath(value: unknown, kind = "path"): string {
+  const problem = pathProblem(value);
+  if (problem !== undefined) throw new InvalidInputError(`Invalid ${kind} ${quote(value)}: ${problem}`);
+  return value as string;
+}
+
+/**
+ * Checks a listing prefix and returns it. A prefix is a path that may be
+ * empty (everything) and may end with `/`.
+ *
+ * @param value The candidate prefix.
+ * @returns The prefix.
+ * @throws {InvalidInputError} When the prefix could never match a valid path.
+ */
+export function checkPrefix(value: unknown): string {
+  if (value === "") return "";
+  const trimmed = typeof value === "string" && value.endsWith("/") ? value.slice(0, -1) : value;
+  const problem = trimmed === "" ? 'it is "/"' : pathProblem(trimmed);
+  if (problem !== undefined) throw new InvalidInputError(`Invalid prefix ${quote(value)}: ${problem}`);
+  return value as string;
+}
+
+/**
+ * Checks a cache key: a non-empty string of at most 1024 UTF-8 bytes with no
+ * control character.
+ *
+ * @param value The candidate key.
+ * @returns The key.
+ * @throws {InvalidInputError} When the key is not usable.
+ */
+export function checkCacheKey(value: unknown): string {
+  const problem = value === "" ? "it is empty" : textProblem(value, 1024);
+  if (problem !== undefined) throw new InvalidInputError(`Invalid cache key ${quote(value)}: ${problem}`);
+  return value as string;
+}
+
+/**
+ * Orders paths by code point, which is the UTF-8 byte order S3 lists keys
+ * in (plain `sort()` orders by UTF-16 code unit and puts `"\u{1F600}"` before
+ * `"\uFFFD"`).
+ *
+ * @param a A path.
+ * @param b Another path.
+ * @returns Negative, zero or positive, as for `Array.prototype.sort`.
+ */
+export function comparePaths(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let index = 0; index < length; index++) {
+    const x = a.charCodeAt(index);
+    const y = b.charCodeAt(index);
+    if (x === y) continue;
+    const xIsSurrogate = x >= 0xd800 && x <= 0xdfff;
+    const yIsSurrogate = y >= 0xd800 && y <= 0xdfff;
+    // A surrogate starts a code point above U+FFFF, so it outranks any BMP unit.
+    if (xIsSurrogate !== yIsSurrogate) return xIsSurrogate ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
+}

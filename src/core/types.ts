@@ -1,0 +1,257 @@
+/**
+ * The domain types the protocols speak.
+ *
+ * Money, rates, thresholds and limits are {@linkcode Decimal} strings, never
+ * JavaScript numbers: a `number` cannot hold `0.1` exactly, nor a 20-digit
+ * amount at all. Counts, step numbers, years and seconds are plain integers.
+ * Free-form payloads are {@linkcode JsonObject}s and round-trip exactly.
+ *
+ * @module
+ */
+
+/**
+ * An exact decimal number in plain notation: an optional `-`, digits, and an
+ * optional fraction (`"0.062"`, `"184500"`, `"-12.5"`). At most 38
+ * significant digits, the precision DynamoDB keeps. Stores return it in
+ * canonical form (no leading zeros, no trailing fractional zeros, no `-0`),
+ * so `"184500.00"` comes back as `"184500"`: the same value.
+ */
+export type Decimal = string;
+
+/** A JSON value that round-trips through every backend unchanged. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+
+/** A JSON object. */
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+/** The five payroll agents. */
+export type AgentName = "intake" | "validation" | "calculation" | "compliance" | "disbursement";
+
+/** Every agent name, in pipeline order. */
+export const AGENT_NAMES: readonly AgentName[] = [
+  "intake",
+  "validation",
+  "calculation",
+  "compliance",
+  "disbursement",
+];
+
+/** Where a client-scoped rule came from: the client's own partition or the GLOBAL fallback. */
+export type RuleScope = "CLIENT" | "GLOBAL";
+
+/** How often and how patiently a pipeline step is retried. */
+export interface RetryPolicy {
+  /** Attempts in all, the first included (1 = no retry). */
+  maxAttempts: number;
+  /** Seconds before the first retry; each later retry doubles it. */
+  backoffSeconds: number;
+}
+
+/** One step of a processing plan. */
+export interface PipelineStep {
+  /** The plan the step belongs to, e.g. `"DEFAULT_BiWeeklyFri"`. */
+  planId: string;
+  /** The step number, 1 to 9999; plans number in hundreds (100, 200, ...). */
+  step: number;
+  /** A human name, e.g. `"Gross pay"`. */
+  name: string;
+  /** The agent that runs the step. */
+  agent: AgentName;
+  /** What the agent does, e.g. `"compute_gross_pay"`. */
+  action: string;
+  /** Whether the batch fails when the step fails. */
+  required: boolean;
+  /** How long the step may run. */
+  timeoutSeconds: number;
+  /** How the step is retried. */
+  retry: RetryPolicy;
+  /** Ids of the calculation rules the step uses (resolved per client). */
+  calculationRules: string[];
+}
+
+/** The kinds of field validation. */
+export type ValidationRuleType = "required" | "pattern" | "range" | "length" | "enum" | "date";
+
+/** One validation rule for one field of a payroll input file. */
+export interface ValidationRule {
+  /** The rule's id, unique within its client and field. */
+  ruleId: string;
+  /** The field the rule checks, e.g. `"ssn"`. */
+  field: string;
+  /** What kind of check it is. */
+  ruleType: ValidationRuleType;
+  /** For `pattern`: an ECMAScript regular expression the whole value must match. */
+  pattern?: string;
+  /** For `range` (value) and `length` (characters): the inclusive lower bound. */
+  min?: Decimal;
+  /** For `range` (value) and `length` (characters): the inclusive upper bound. */
+  max?: Decimal;
+  /** For `enum`: the accepted values. */
+  allowedValues?: string[];
+  /** Whether a failure rejects the record or only warns. */
+  severity: "error" | "warning";
+  /** The message shown when the check fails. */
+  message: string;
+  /** The partition the rule came from: the client's id, or `"GLOBAL"`. */
+  clientId: string;
+  /** Whether the client's own rules or the GLOBAL fallback answered. */
+  scope: RuleScope;
+}
+
+/** One pay calculation rule (a tax, a cap, an overtime multiplier). */
+export interface CalculationRule {
+  /** The rule's id, e.g. `"FICA_SOCIAL_SECURITY"`. */
+  ruleId: string;
+  /** What kind of computation it is, e.g. `"percentage_up_to_wage_base"`. */
+  ruleType: string;
+  /** A human description. */
+  description: string;
+  /** The rule's exact numeric parameters: rates, thresholds, amounts, multipliers. */
+  parameters: Record<string, Decimal>;
+  /** The first day the rule applies, `YYYY-MM-DD`. */
+  effectiveFrom: string;
+  /** The last day the rule applies, `YYYY-MM-DD`, or `null` when open-ended. */
+  effectiveTo: string | null;
+  /** The partition the rule came from: the client's id, or `"GLOBAL"`. */
+  clientId: string;
+  /** Whether the client's own rule or the GLOBAL fallback answered. */
+  scope: RuleScope;
+}
+
+/** A validation rule as stored: the `scope` is derived from `clientId` when it is read. */
+export type ValidationRuleRecord = Omit<ValidationRule, "scope">;
+
+/** A calculation rule as stored: the `scope` is derived from `clientId` when it is read. */
+export type CalculationRuleRecord = Omit<CalculationRule, "scope">;
+
+/** The IRS and SSA limits of one calendar year. */
+export interface IrsLimits {
+  /** The calendar year. */
+  year: number;
+  /** Each limit by name (e.g. `electiveDeferral`, `socialSecurityWageBase`), in US dollars. */
+  limits: Record<string, Decimal>;
+}
+
+/** Where a batch is in its life. */
+export type BatchStatus =
+  | "received"
+  | "running"
+  | "awaiting_approval"
+  | "completed"
+  | "failed"
+  | "cancelled";
+
+/** Every batch status. */
+export const BATCH_STATUSES: readonly BatchStatus[] = [
+  "received",
+  "running",
+  "awaiting_approval",
+  "completed",
+  "failed",
+  "cancelled",
+];
+
+/** The state of one payroll batch, shared by the agents that work on it. */
+export interface BatchState {
+  /** The batch's id. */
+  batchId: string;
+  /** The client the batch pays. */
+  clientId: string;
+  /** The plan the batch runs. */
+  planId: string;
+  /** Where the batch is. */
+  status: BatchStatus;
+  /** The step running or last run, or `null` before the first. */
+  currentStep: number | null;
+  /**
+   * The version of this state, a positive integer. A write with an expected
+   * version must carry a greater one (see {@linkcode SaveBatchStateOptions}).
+   */
+  version: number;
+  /** When the state was written, ISO 8601. */
+  updatedAt: string;
+  /** Agent-specific state. */
+  data: JsonObject;
+}
+
+/** Options of `saveBatchState`. */
+export interface SaveBatchStateOptions {
+  /**
+   * Optimistic concurrency: the write lands only when the stored state has
+   * this version (`0`: only when no state is stored yet); otherwise it is a
+   * `ConflictError` and changes nothing. The new state's `version` must be
+   * greater. Omitted: the write replaces whatever is stored.
+   *
+   * @default {undefined}
+   */
+  expectedVersion?: number;
+}
+
+/** The outcome of one step of one batch. */
+export interface ProcessingResult {
+  /** The batch. */
+  batchId: string;
+  /** The step's id: its zero-padded number (`"0100"`), so text order is step order. */
+  step: string;
+  /** How the step ended. */
+  status: "succeeded" | "failed" | "skipped";
+  /** What the step produced. */
+  output: JsonObject;
+  /** Why the step failed, or `null`. */
+  error: string | null;
+  /** When the step started, ISO 8601. */
+  startedAt: string;
+  /** When the step ended, ISO 8601. */
+  completedAt: string;
+  /**
+   * Retention: epoch seconds after which DynamoDB's TTL may delete the
+   * result (within days, not at once). Stores never hide it before then.
+   */
+  expiresAt?: number;
+}
+
+/** One entry of the compliance audit trail. Entries are never changed or removed. */
+export interface AuditEntry {
+  /** The entry's id, unique within its batch. */
+  entryId: string;
+  /** The batch the entry is about. */
+  batchId: string;
+  /** When it happened, ISO 8601; entries list in this order (then by id). */
+  timestamp: string;
+  /** The agent that acted. */
+  agent: AgentName;
+  /** What was done, e.g. `"rule_resolved"`. */
+  action: string;
+  /** Who or what acted: a service account, a user. */
+  actor: string;
+  /** What the auditor needs to know. */
+  details: JsonObject;
+}
+
+/** The runtime configuration of one agent. */
+export interface AgentConfig {
+  /** The agent. */
+  agent: AgentName;
+  /** Whether the agent takes work. */
+  enabled: boolean;
+  /** How many batches the agent works on at once. */
+  maxConcurrency: number;
+  /** Agent-specific settings. */
+  settings: JsonObject;
+}
+
+/** The reference data a rules store serves: what the seed loads. */
+export interface RulesData {
+  /** Pipeline steps of every plan. */
+  pipelineSteps?: readonly PipelineStep[];
+  /** Validation rules, GLOBAL's (`clientId: "GLOBAL"`) and clients' own. */
+  validationRules?: readonly ValidationRuleRecord[];
+  /** Calculation rules, GLOBAL's and clients' own. */
+  calculationRules?: readonly CalculationRuleRecord[];
+  /** IRS limits by year. */
+  irsLimits?: readonly IrsLimits[];
+  /** Agent configurations. */
+  agentConfigs?: readonly AgentConfig[];
+}

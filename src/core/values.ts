@@ -1,0 +1,161 @@
+/**
+ * Exact decimals and JSON values: the two value kinds the library stores.
+ *
+ * @module
+ */
+
+import { InvalidInputError, quote } from "./errors.ts";
+import { checkCacheKey } from "./keys.ts";
+import type { Decimal, JsonValue } from "./types.ts";
+
+/** The most significant digits a {@linkcode Decimal} may have (DynamoDB's precision). */
+export const MAX_DECIMAL_DIGITS = 38;
+
+const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
+
+/**
+ * The problem with a decimal string, or `undefined` when it is a valid
+ * {@linkcode Decimal}: plain notation, at most 38 significant digits, within
+ * DynamoDB's range (1E-130 to below 1E126).
+ *
+ * @param value The candidate decimal.
+ * @returns Why it is not a valid decimal, or `undefined`.
+ */
+export function decimalProblem(value: unknown): string | undefined {
+  if (typeof value !== "string") {
+    return typeof value === "number"
+      ? "it is a number, not a decimal string (a number cannot hold money exactly)"
+      : `it is a ${value === null ? "null" : typeof value}, not a decimal string`;
+  }
+  const match = DECIMAL.exec(value);
+  if (match === null) return "it is not a decimal in plain notation";
+  const [, , whole, fraction = ""] = match;
+  const digits = (whole + fraction).replace(/^0+/, "").replace(/0+$/, "");
+  if (digits.length > MAX_DECIMAL_DIGITS) {
+    return `it has ${digits.length} significant digits, over the limit of ${MAX_DECIMAL_DIGITS}`;
+  }
+  const integerDigits = whole.replace(/^0+/, "").length;
+  if (integerDigits > 126) return "it is 1E126 or larger";
+  if (integerDigits === 0 && digits.length > 0) {
+    const leadingZeros = fraction.length - fraction.replace(/^0+/, "").length;
+    if (leadingZeros >= 130) return "it is smaller than 1E-130";
+  }
+  return undefined;
+}
+
+/**
+ * The canonical form of a valid decimal: no leading zeros, no trailing
+ * fractional zeros, no `-0`. Two decimals are equal exactly when their
+ * canonical forms are.
+ *
+ * @param value A valid decimal (see {@linkcode decimalProblem}).
+ * @returns The canonical form.
+ */
+export function canonicalDecimal(value: Decimal): Decimal {
+  const [, sign, whole, fraction = ""] = DECIMAL.exec(value)!;
+  const integer = whole.replace(/^0+(?=\d)/, "");
+  const decimals = fraction.replace(/0+$/, "");
+  const body = decimals === "" ? integer : `${integer}.${decimals}`;
+  return body === "0" ? "0" : `${sign}${body}`;
+}
+
+/**
+ * The problem with a JSON value, or `undefined` when it round-trips through
+ * JSON unchanged: `null`, booleans, finite numbers, strings, arrays and plain
+ * objects, with no cycle. `undefined`, `bigint`, functions, symbols, `NaN`,
+ * `Infinity`, dates, maps and class instances are rejected rather than
+ * silently changed.
+ *
+ * @param value The candidate value.
+ * @returns Why it is not a JSON value (with the path to the bad part), or `undefined`.
+ */
+export function jsonProblem(value: unknown): string | undefined {
+  return jsonProblemAt(value, "value", new Set());
+}
+
+function jsonProblemAt(value: unknown, path: string, ancestors: Set<object>): string | undefined {
+  if (value === null || typeof value === "boolean" || typeof value === "string") return undefined;
+  if (typeof value === "number") {
+    return Number.isFinite(value) ? undefined : `${path} is ${value}, which JSON cannot hold`;
+  }
+  if (typeof value !== "object") return `${path} is a ${typeof value}, which JSON cannot hold`;
+  if (ancestors.has(value)) return `${path} is a cycle`;
+  const isArray = Array.isArray(value);
+  const prototype = Object.getPrototypeOf(value);
+  if (!isArray && prototype !== Object.prototype && prototype !== null) {
+    return `${path} is a ${value.constructor?.name ?? "class instance"}, not a plain object`;
+  }
+  ancestors.add(value);
+  try {
+    if (isArray) {
+      for (let index = 0; index < value.length; index++) {
+        const problem = jsonProblemAt(value[index], `${path}[${index}]`, ancestors);
+        if (problem !== undefined) return problem;
+      }
+    } else {
+      for (const [key, item] of Object.entries(value)) {
+        const problem = jsonProblemAt(item, `${path}.${key}`, ancestors);
+        if (problem !== undefined) return problem;
+      }
+    }
+  } finally {
+    ancestors.delete(value);
+  }
+  return undefined;
+}
+
+/**
+ * A deep copy of a valid JSON value, through JSON, so a copy is exactly what
+ * a remote backend would give back (`-0` becomes `0`).
+ *
+ * @param value A valid JSON value (see {@linkcode jsonProblem}).
+ * @returns The copy.
+ */
+export function copyJson<T extends JsonValue>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+/** The longest cache TTL, in seconds (68 years: Redis' and every timer's safe range). */
+export const MAX_TTL_SECONDS = 2_147_483_647;
+
+/**
+ * Checks a cache write and encodes its value, before anything is sent.
+ *
+ * @param key The cache key.
+ * @param ttlSeconds The TTL: a positive integer of seconds.
+ * @param value The value: JSON.
+ * @returns The value as JSON text.
+ * @throws {InvalidInputError} When the key, the TTL or the value is not usable.
+ */
+export function encodeCacheWrite(key: string, ttlSeconds: number, value: unknown): string {
+  checkCacheKey(key);
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_TTL_SECONDS) {
+    throw new InvalidInputError(
+      `Failed to cache key ${quote(key)}: TTL ${quote(ttlSeconds)} is not a positive integer of seconds`,
+    );
+  }
+  if (value === undefined) {
+    throw new InvalidInputError(`Failed to cache key ${quote(key)}: the value is undefined, which JSON cannot hold`);
+  }
+  const problem = jsonProblem(value);
+  if (problem !== undefined) throw new InvalidInputError(`Failed to cache key ${quote(key)}: ${problem}`);
+  return JSON.stringify(value);
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * The bytes of a file's content: a copy of a `Uint8Array`, or a string as UTF-8.
+ *
+ * @param data The content.
+ * @param path The path, for the message.
+ * @returns The bytes.
+ * @throws {InvalidInputError} When the content is neither.
+ */
+export function toBytes(data: Uint8Array | string, path: string): Uint8Array {
+  if (typeof data === "string") return utf8.encode(data);
+  if (data instanceof Uint8Array) return data.slice();
+  throw new InvalidInputError(
+    `Failed to write file ${quote(path)}: the content is not a Uint8Array or a string`,
+  );
+}

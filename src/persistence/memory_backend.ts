@@ -1,0 +1,415 @@
+/**
+ * The in-memory reference backends. They implement the whole contract and
+ * are what every real backend is tested against; use them in tests, demos
+ * and the seed's plan mode. Everything handed in or returned is a copy.
+ *
+ * @module
+ */
+
+import {
+  ConflictError,
+  FileNotFoundError,
+  InvalidInputError,
+  IrsLimitsNotFoundError,
+  PipelineNotFoundError,
+  quote,
+  RuleNotFoundError,
+} from "../core/errors.ts";
+import {
+  checkCacheKey,
+  checkPath,
+  checkPrefix,
+  comparePaths,
+  GLOBAL_CLIENT_ID,
+  type ItemKey,
+  itemKeys,
+} from "../core/keys.ts";
+import type { ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
+import {
+  auditEntrySchema,
+  batchStateSchema,
+  type CompleteRulesData,
+  decodeInput,
+  decodeRulesData,
+  processingResultSchema,
+} from "../core/schema.ts";
+import type {
+  AgentConfig,
+  AuditEntry,
+  BatchState,
+  BatchStatus,
+  CalculationRule,
+  CalculationRuleRecord,
+  IrsLimits,
+  PipelineStep,
+  ProcessingResult,
+  RulesData,
+  SaveBatchStateOptions,
+  ValidationRule,
+  ValidationRuleRecord,
+} from "../core/types.ts";
+import { encodeCacheWrite, toBytes } from "../core/values.ts";
+import {
+  checkBatchStatus,
+  checkExpectedVersion,
+  compareAuditEntries,
+  compareBatchesByRecency,
+  scoped,
+} from "../core/rules_logic.ts";
+
+/** Items by partition key, then sort key: the shape of a DynamoDB table. */
+class Table<T> {
+  readonly #partitions = new Map<string, Map<string, T>>();
+
+  get({ PK, SK }: ItemKey): T | undefined {
+    return this.#partitions.get(PK)?.get(SK);
+  }
+
+  put({ PK, SK }: ItemKey, value: T): void {
+    let partition = this.#partitions.get(PK);
+    if (partition === undefined) this.#partitions.set(PK, partition = new Map());
+    partition.set(SK, value);
+  }
+
+  /** The partition's items in sort-key order. */
+  query(PK: string): T[] {
+    const partition = this.#partitions.get(PK);
+    if (partition === undefined) return [];
+    return [...partition.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, value]) => value);
+  }
+
+  values(): T[] {
+    return [...this.#partitions.values()].flatMap((partition) => [...partition.values()]);
+  }
+}
+
+/**
+ * The reference {@linkcode IRulesStore}, in memory.
+ *
+ * @example Resolve a rule through the GLOBAL fallback
+ * ```ts
+ * import { MemoryRulesStore } from "@bluestar/persistence";
+ *
+ * const store = new MemoryRulesStore({
+ *   calculationRules: [{
+ *     clientId: "GLOBAL",
+ *     ruleId: "FICA_MEDICARE",
+ *     ruleType: "percentage",
+ *     description: "Medicare, employee share",
+ *     parameters: { rate: "0.0145" },
+ *     effectiveFrom: "2024-01-01",
+ *     effectiveTo: null,
+ *   }],
+ * });
+ * const rule = await store.getCalculationRule("ACME", "FICA_MEDICARE");
+ * console.assert(rule.scope === "GLOBAL" && rule.parameters.rate === "0.0145");
+ * ```
+ */
+export class MemoryRulesStore implements IRulesStore {
+  readonly #pipeline = new Table<PipelineStep>();
+  readonly #validationRules = new Table<ValidationRuleRecord[]>();
+  readonly #calculationRules = new Table<CalculationRuleRecord>();
+  readonly #irsLimits = new Table<IrsLimits>();
+  readonly #batchStates = new Table<BatchState>();
+  readonly #results = new Table<ProcessingResult>();
+  readonly #audit = new Table<AuditEntry>();
+  readonly #agentConfigs = new Table<AgentConfig>();
+
+  /**
+   * @param data The reference data to serve, checked like the seed files.
+   * @throws {InvalidInputError} Listing every problem, when the data does not decode.
+   */
+  constructor(data: RulesData = {}) {
+    const decoded = decodeRulesData(data);
+    if (!decoded.ok) throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.join("; ")}`);
+    this.#load(decoded.value);
+  }
+
+  #load(data: CompleteRulesData): void {
+    for (const step of data.pipelineSteps) this.#pipeline.put(itemKeys.pipelineStep(step.planId, step.step), step);
+    for (const rule of data.validationRules) {
+      const key = itemKeys.validationRules(rule.clientId, rule.field);
+      const rules = this.#validationRules.get(key) ?? [];
+      rules.push(rule);
+      this.#validationRules.put(key, rules);
+    }
+    for (const rule of data.calculationRules) {
+      this.#calculationRules.put(itemKeys.calculationRule(rule.clientId, rule.ruleId), rule);
+    }
+    for (const limits of data.irsLimits) this.#irsLimits.put(itemKeys.irsLimits(limits.year), limits);
+    for (const config of data.agentConfigs) this.#agentConfigs.put(itemKeys.agentConfig(config.agent), config);
+  }
+
+  /** {@inheritDoc IRulesStore.getPipeline} */
+  getPipeline(planId: string): Promise<PipelineStep[]> {
+    return settle(() => {
+      const steps = this.#pipeline.query(itemKeys.pipelinePartition(planId));
+      if (steps.length === 0) throw new PipelineNotFoundError(`Pipeline ${quote(planId)} not found`);
+      return structuredClone(steps);
+    });
+  }
+
+  /** {@inheritDoc IRulesStore.getValidationRules} */
+  getValidationRules(clientId: string, field: string): Promise<ValidationRule[]> {
+    return settle(() => {
+      const own = this.#validationRules.get(itemKeys.validationRules(clientId, field));
+      const rules = own ?? this.#validationRules.get(itemKeys.validationRules(GLOBAL_CLIENT_ID, field)) ?? [];
+      return rules.map(scoped).sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
+    });
+  }
+
+  /** {@inheritDoc IRulesStore.getCalculationRule} */
+  getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
+    return settle(() => {
+      const rule = this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ??
+        this.#calculationRules.get(itemKeys.calculationRule(GLOBAL_CLIENT_ID, ruleId));
+      if (rule === undefined) {
+        throw new RuleNotFoundError(
+          `Calculation rule ${quote(ruleId)} not found for client ${quote(clientId)} or GLOBAL`,
+        );
+      }
+      return scoped(rule);
+    });
+  }
+
+  /** {@inheritDoc IRulesStore.getIrsLimits} */
+  getIrsLimits(year: number): Promise<IrsLimits> {
+    return settle(() => {
+      const limits = this.#irsLimits.get(itemKeys.irsLimits(year));
+      if (limits === undefined) throw new IrsLimitsNotFoundError(`IRS limits not found for year ${quote(year)}`);
+      return structuredClone(limits);
+    });
+  }
+
+  /** {@inheritDoc IRulesStore.saveBatchState} */
+  saveBatchState(batchId: string, state: BatchState, options: SaveBatchStateOptions = {}): Promise<void> {
+    return settle(() => {
+      const key = itemKeys.batchState(batchId);
+      const action = `save batch state ${quote(batchId)}`;
+      const copy = decodeInput(batchStateSchema, state, action);
+      checkExpectedVersion(action, batchId, copy, options.expectedVersion);
+      if (options.expectedVersion !== undefined) {
+        const storedVersion = this.#batchStates.get(key)?.version ?? 0;
+        if (storedVersion !== options.expectedVersion) {
+          throw new ConflictError(
+            `Failed to ${action}: expected version ${options.expectedVersion}, stored version is ${storedVersion}`,
+          );
+        }
+      }
+      this.#batchStates.put(key, copy);
+    });
+  }
+
+  /** {@inheritDoc IRulesStore.getBatchState} */
+  getBatchState(batchId: string): Promise<BatchState | null> {
+    return settle(() => structuredClone(this.#batchStates.get(itemKeys.batchState(batchId)) ?? null));
+  }
+
+  /** {@inheritDoc IRulesStore.listBatchesByStatus} */
+  listBatchesByStatus(status: BatchStatus): Promise<BatchState[]> {
+    return settle(() => {
+      checkBatchStatus(status);
+      const states = this.#batchStates.values().filter((state) => state.status === status);
+      return structuredClone(states.sort(compareBatchesByRecency));
+    });
+  }
+
+  /** {@inheritDoc IRulesStore.saveProcessingResult} */
+  saveProcessingResult(batchId: string, step: string, result: ProcessingResult): Promise<void> {
+    return settle(() => {
+      const key = itemKeys.processingResult(batchId, step);
+      const action = `save processing result ${quote(step)} of batch ${quote(batchId)}`;
+      const copy = decodeInput(processingResultSchema, result, action);
+      if (copy.batchId !== batchId || copy.step !== step) {
+        throw new InvalidInputError(
+          `Failed to ${action}: the result is for step ${quote(copy.step)} of batch ${quote(copy.batchId)}`,
+        );
+      }
+      this.#results.put(key, copy);
+    });
+  }
+
+  /** {@inheritDoc IRulesStore.getProcessingResults} */
+  getProcessingResults(batchId: string): Promise<ProcessingResult[]> {
+    return settle(() => structuredClone(this.#results.query(itemKeys.batchPartition(batchId))));
+  }
+
+  /** {@inheritDoc IRulesStore.appendAuditEntry} */
+  appendAuditEntry(entry: AuditEntry): Promise<void> {
+    return settle(() => {
+      const action = `append audit entry ${quote((entry as Partial<AuditEntry> | null)?.entryId)}`;
+      const copy = decodeInput(auditEntrySchema, entry, action);
+      const key = itemKeys.auditEntry(copy.batchId, copy.entryId);
+      if (this.#audit.get(key) !== undefined) {
+        throw new ConflictError(`Failed to ${action}: batch ${quote(copy.batchId)} already has an entry with that id`);
+      }
+      this.#audit.put(key, copy);
+    });
+  }
+
+  /** {@inheritDoc IRulesStore.listAuditEntries} */
+  listAuditEntries(batchId: string): Promise<AuditEntry[]> {
+    return settle(() => structuredClone(this.#audit.query(itemKeys.batchPartition(batchId)).sort(compareAuditEntries)));
+  }
+
+  /** {@inheritDoc IRulesStore.getAgentConfig} */
+  getAgentConfig(agent: string): Promise<AgentConfig | null> {
+    return settle(() => structuredClone(this.#agentConfigs.get(itemKeys.agentConfig(agent)) ?? null));
+  }
+}
+
+/** Options of {@linkcode MemoryCacheBackend}. */
+export interface MemoryCacheOptions {
+  /**
+   * The clock, in epoch milliseconds; inject one so tests need not sleep.
+   *
+   * @default {Date.now}
+   */
+  now?: () => number;
+}
+
+/**
+ * The reference {@linkcode ICacheBackend}, in memory, honouring TTLs.
+ * Values are stored as JSON text, as Redis stores them.
+ *
+ * @example Expire an entry with an injected clock
+ * ```ts
+ * import { MemoryCacheBackend } from "@bluestar/persistence";
+ *
+ * let now = 0;
+ * const cache = new MemoryCacheBackend({ now: () => now });
+ * await cache.setex("k", 60, { rate: "0.062" });
+ * now += 60_000;
+ * console.assert(await cache.get("k") === null);
+ * ```
+ */
+export class MemoryCacheBackend implements ICacheBackend {
+  readonly #entries = new Map<string, { json: string; expiresAt: number }>();
+  readonly #now: () => number;
+
+  /** @param options The clock. */
+  constructor(options: MemoryCacheOptions = {}) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** {@inheritDoc ICacheBackend.get} */
+  get<T = unknown>(key: string): Promise<T | null> {
+    return settle(() => {
+      checkCacheKey(key);
+      const entry = this.#entries.get(key);
+      if (entry === undefined) return null;
+      if (entry.expiresAt <= this.#now()) {
+        this.#entries.delete(key);
+        return null;
+      }
+      return JSON.parse(entry.json) as T;
+    });
+  }
+
+  /** {@inheritDoc ICacheBackend.setex} */
+  setex(key: string, ttlSeconds: number, value: unknown): Promise<void> {
+    return settle(() => {
+      const json = encodeCacheWrite(key, ttlSeconds, value);
+      this.#entries.set(key, { json, expiresAt: this.#now() + ttlSeconds * 1000 });
+    });
+  }
+
+  /** {@inheritDoc ICacheBackend.delete} */
+  delete(key: string): Promise<void> {
+    return settle(() => {
+      this.#entries.delete(checkCacheKey(key));
+    });
+  }
+}
+
+/** Options of {@linkcode MemoryFileStore}. */
+export interface MemoryFileStoreOptions {
+  /**
+   * How many paths a page of {@linkcode MemoryFileStore.listFilePages} holds.
+   *
+   * @default {1000}
+   */
+  pageSize?: number;
+}
+
+/**
+ * The reference {@linkcode IFileStore}, in memory.
+ *
+ * @example Write, move and list
+ * ```ts
+ * import { MemoryFileStore } from "@bluestar/persistence";
+ *
+ * const files = new MemoryFileStore();
+ * await files.write("in/batch-1.csv", "id,hours\n1,80\n");
+ * await files.move("in/batch-1.csv", "archive/batch-1.csv");
+ * console.assert((await files.listFiles("archive/")).length === 1);
+ * ```
+ */
+export class MemoryFileStore implements IFileStore {
+  readonly #files = new Map<string, Uint8Array>();
+  readonly #pageSize: number;
+
+  /** @param options The listing page size. */
+  constructor(options: MemoryFileStoreOptions = {}) {
+    this.#pageSize = options.pageSize ?? 1000;
+  }
+
+  /** {@inheritDoc IFileStore.read} */
+  read(path: string): Promise<Uint8Array> {
+    return settle(() => {
+      const data = this.#files.get(checkPath(path));
+      if (data === undefined) throw new FileNotFoundError(`Failed to read file ${quote(path)}: it does not exist`);
+      return data.slice();
+    });
+  }
+
+  /** {@inheritDoc IFileStore.write} */
+  write(path: string, data: Uint8Array | string): Promise<void> {
+    return settle(() => {
+      checkPath(path);
+      this.#files.set(path, toBytes(data, path));
+    });
+  }
+
+  /** {@inheritDoc IFileStore.move} */
+  move(src: string, dst: string): Promise<void> {
+    return settle(() => {
+      checkPath(src, "source path");
+      checkPath(dst, "destination path");
+      const data = this.#files.get(src);
+      if (data === undefined) {
+        throw new FileNotFoundError(`Failed to move file ${quote(src)} to ${quote(dst)}: the source does not exist`);
+      }
+      if (src === dst) return;
+      this.#files.set(dst, data);
+      this.#files.delete(src);
+    });
+  }
+
+  /** {@inheritDoc IFileStore.listFiles} */
+  listFiles(prefix: string): Promise<string[]> {
+    return settle(() => this.#sortedUnder(prefix));
+  }
+
+  /** {@inheritDoc IFileStore.listFilePages} */
+  async *listFilePages(prefix: string): AsyncIterable<string[]> {
+    const paths = this.#sortedUnder(prefix);
+    for (let start = 0; start < paths.length; start += this.#pageSize) {
+      yield paths.slice(start, start + this.#pageSize);
+    }
+  }
+
+  #sortedUnder(prefix: string): string[] {
+    checkPrefix(prefix);
+    return [...this.#files.keys()].filter((path) => path.startsWith(prefix)).sort(comparePaths);
+  }
+}
+
+/** Runs synchronous store logic as a promise, so a bad argument rejects rather than throws. */
+function settle<T>(body: () => T): Promise<T> {
+  try {
+    return Promise.resolve(body());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

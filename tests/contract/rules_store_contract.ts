@@ -1,0 +1,403 @@
+// The IRulesStore contract: every backend runs this suite unchanged.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+  ConflictError,
+  InvalidInputError,
+  IrsLimitsNotFoundError,
+  type IRulesStore,
+  PipelineNotFoundError,
+  RuleNotFoundError,
+  type RulesData,
+} from "../../mod.ts";
+import { auditEntry, BAD_IDS, batchState, DECIMAL_38, processingResult, RULES_FIXTURE, uniqueId } from "./fixtures.ts";
+
+/** A store loaded with the given data, and how to dispose of it. */
+export interface RulesStoreUnderTest {
+  store: IRulesStore;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Registers the rules-store contract suite.
+ *
+ * @param name The backend's name.
+ * @param open Creates a store loaded with the data (called once per suite).
+ */
+export function rulesStoreContract(name: string, open: (data: RulesData) => Promise<RulesStoreUnderTest>): void {
+  describe(`IRulesStore contract: ${name}`, () => {
+    let subject: RulesStoreUnderTest;
+    let store: IRulesStore;
+    before(async () => {
+      subject = await open(RULES_FIXTURE);
+      store = subject.store;
+    });
+    after(() => subject?.cleanup());
+
+    it("getPipeline() returns every step of the plan sorted by step", async () => {
+      const steps = await store.getPipeline("PLAN_A");
+      assert.deepEqual(steps.map((s) => s.step), [100, 200, 300]);
+      assert.deepEqual(steps[1], {
+        planId: "PLAN_A",
+        step: 200,
+        name: "Step 200",
+        agent: "calculation",
+        action: "action_200",
+        required: true,
+        timeoutSeconds: 60,
+        retry: { maxAttempts: 3, backoffSeconds: 5 },
+        calculationRules: ["FICA_SS"],
+      });
+    });
+
+    it("getPipeline() rejects an unknown plan with PipelineNotFoundError", async () => {
+      await assert.rejects(store.getPipeline("NO_SUCH_PLAN"), (error: unknown) => {
+        assert.ok(error instanceof PipelineNotFoundError);
+        assert.equal(error.code, "PIPELINE_NOT_FOUND");
+        assert.match(error.message, /"NO_SUCH_PLAN"/);
+        return true;
+      });
+    });
+
+    it("getValidationRules() returns the client's own rules when it has them", async () => {
+      const rules = await store.getValidationRules("ACME", "hours");
+      assert.equal(rules.length, 1);
+      assert.equal(rules[0].scope, "CLIENT");
+      assert.equal(rules[0].clientId, "ACME");
+      assert.equal(rules[0].max, "100");
+      assert.equal(rules[0].severity, "warning");
+    });
+
+    it("getValidationRules() falls back to GLOBAL, sorted by rule id", async () => {
+      const rules = await store.getValidationRules("ACME", "ssn");
+      assert.deepEqual(rules.map((r) => [r.ruleId, r.scope, r.clientId]), [
+        ["ssn_format", "GLOBAL", "GLOBAL"],
+        ["ssn_required", "GLOBAL", "GLOBAL"],
+      ]);
+      assert.equal(rules[0].pattern, "^\\d{3}-\\d{2}-\\d{4}$");
+    });
+
+    it("getValidationRules() returns decimals in canonical form", async () => {
+      const [rule] = await store.getValidationRules("OTHER", "hours");
+      assert.equal(rule.max, "80");
+      assert.equal(rule.min, "0");
+    });
+
+    it("getValidationRules() returns [] when neither the client nor GLOBAL has rules", async () => {
+      assert.deepEqual(await store.getValidationRules("ACME", "no_such_field"), []);
+    });
+
+    it("getCalculationRule() returns the client's override with scope CLIENT", async () => {
+      const rule = await store.getCalculationRule("ACME", "OVERTIME");
+      assert.deepEqual(rule, {
+        clientId: "ACME",
+        scope: "CLIENT",
+        ruleId: "OVERTIME",
+        ruleType: "multiplier",
+        description: "ACME overtime, by contract",
+        parameters: { multiplier: "2", thresholdHours: "37.5", exact: DECIMAL_38 },
+        effectiveFrom: "2024-01-01",
+        effectiveTo: null,
+      });
+    });
+
+    it("getCalculationRule() falls back to GLOBAL and says so", async () => {
+      const rule = await store.getCalculationRule("ACME", "FICA_SS");
+      assert.equal(rule.scope, "GLOBAL");
+      assert.equal(rule.clientId, "GLOBAL");
+      assert.deepEqual(rule.parameters, { rate: "0.062", wageBase: "184500" });
+      assert.equal(rule.effectiveTo, "2026-12-31");
+    });
+
+    it("getCalculationRule() rejects a rule neither has with RuleNotFoundError", async () => {
+      await assert.rejects(store.getCalculationRule("ACME", "NO_SUCH_RULE"), (error: unknown) => {
+        assert.ok(error instanceof RuleNotFoundError);
+        assert.equal(error.code, "RULE_NOT_FOUND");
+        assert.match(error.message, /"NO_SUCH_RULE".*"ACME"/);
+        return true;
+      });
+    });
+
+    it("getIrsLimits() returns every limit with its exact decimal value", async () => {
+      assert.deepEqual(await store.getIrsLimits(2026), {
+        year: 2026,
+        limits: {
+          electiveDeferral: "24500",
+          socialSecurityWageBase: "184500",
+          tiny: "0.1",
+          big: "12345678901234567890",
+        },
+      });
+    });
+
+    it("getIrsLimits() rejects an unknown year with IrsLimitsNotFoundError", async () => {
+      await assert.rejects(store.getIrsLimits(1999), IrsLimitsNotFoundError);
+    });
+
+    it("getIrsLimits() rejects a year that is not an integer with InvalidInputError", async () => {
+      for (const year of [2026.5, Number.NaN, -1, "2026" as unknown as number]) {
+        await assert.rejects(store.getIrsLimits(year), InvalidInputError);
+      }
+    });
+
+    it("getAgentConfig() returns the stored config, or null", async () => {
+      assert.deepEqual(await store.getAgentConfig("calculation"), {
+        agent: "calculation",
+        enabled: true,
+        maxConcurrency: 4,
+        settings: { precision: 2, mode: "strict" },
+      });
+      assert.equal(await store.getAgentConfig("intake"), null);
+    });
+
+    it("saveBatchState() and getBatchState() round-trip a state", async () => {
+      const batchId = uniqueId("batch");
+      await store.saveBatchState(batchId, batchState(batchId, { updatedAt: "2026-11-27T11:00:00+01:00" }));
+      assert.deepEqual(
+        await store.getBatchState(batchId),
+        batchState(batchId, { updatedAt: "2026-11-27T10:00:00.000Z" }),
+      );
+    });
+
+    it("getBatchState() returns null for an unknown batch", async () => {
+      assert.equal(await store.getBatchState(uniqueId("none")), null);
+    });
+
+    it("saveBatchState() without an expected version replaces the state", async () => {
+      const batchId = uniqueId("batch");
+      await store.saveBatchState(batchId, batchState(batchId, { version: 5 }));
+      await store.saveBatchState(batchId, batchState(batchId, { version: 2, status: "failed" }));
+      const state = await store.getBatchState(batchId);
+      assert.equal(state?.version, 2);
+      assert.equal(state?.status, "failed");
+    });
+
+    it("saveBatchState() with expected version 0 creates, then advances version by version", async () => {
+      const batchId = uniqueId("batch");
+      await store.saveBatchState(batchId, batchState(batchId, { version: 1 }), { expectedVersion: 0 });
+      await store.saveBatchState(batchId, batchState(batchId, { version: 2, currentStep: 200 }), {
+        expectedVersion: 1,
+      });
+      assert.equal((await store.getBatchState(batchId))?.currentStep, 200);
+    });
+
+    it("saveBatchState() with a stale version is a ConflictError and changes nothing", async () => {
+      const batchId = uniqueId("batch");
+      await store.saveBatchState(batchId, batchState(batchId, { version: 1 }), { expectedVersion: 0 });
+      await store.saveBatchState(batchId, batchState(batchId, { version: 2 }), { expectedVersion: 1 });
+      const stale = batchState(batchId, { version: 2, status: "failed" });
+      await assert.rejects(store.saveBatchState(batchId, stale, { expectedVersion: 1 }), (error: unknown) => {
+        assert.ok(error instanceof ConflictError);
+        assert.equal(error.code, "CONFLICT");
+        return true;
+      });
+      await assert.rejects(
+        store.saveBatchState(batchId, batchState(batchId, { version: 9 }), { expectedVersion: 0 }),
+        ConflictError,
+      );
+      assert.deepEqual(await store.getBatchState(batchId), batchState(batchId, { version: 2 }));
+    });
+
+    it("saveBatchState() with an expected version on a missing batch is a ConflictError", async () => {
+      const batchId = uniqueId("batch");
+      await assert.rejects(
+        store.saveBatchState(batchId, batchState(batchId, { version: 4 }), { expectedVersion: 3 }),
+        ConflictError,
+      );
+      assert.equal(await store.getBatchState(batchId), null);
+    });
+
+    it("saveBatchState() rejects a version not above the expected one, a bad expected version and another batch's state", async () => {
+      const batchId = uniqueId("batch");
+      const cases: Array<[unknown, unknown]> = [
+        [batchState(batchId, { version: 1 }), { expectedVersion: 1 }],
+        [batchState(batchId, { version: 2 }), { expectedVersion: -1 }],
+        [batchState(batchId, { version: 2 }), { expectedVersion: 1.5 }],
+        [batchState("another-batch"), {}],
+      ];
+      for (const [state, options] of cases) {
+        await assert.rejects(
+          store.saveBatchState(batchId, state as never, options as never),
+          InvalidInputError,
+        );
+      }
+      assert.equal(await store.getBatchState(batchId), null);
+    });
+
+    it("saveBatchState() rejects a malformed state and keeps the stored one", async () => {
+      const batchId = uniqueId("batch");
+      await store.saveBatchState(batchId, batchState(batchId));
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      const malformed: unknown[] = [
+        { ...batchState(batchId), status: "lost" },
+        { ...batchState(batchId), version: 0 },
+        { ...batchState(batchId), updatedAt: "yesterday" },
+        { ...batchState(batchId), data: { big: 10n } },
+        { ...batchState(batchId), data: cyclic },
+        { ...batchState(batchId), data: { when: new Date() } },
+        { ...batchState(batchId), data: { nan: Number.NaN } },
+        { ...batchState(batchId), unknownField: 1 },
+        (({ clientId: _, ...rest }) => rest)(batchState(batchId)),
+        null,
+      ];
+      for (const state of malformed) {
+        await assert.rejects(store.saveBatchState(batchId, state as never), InvalidInputError);
+      }
+      assert.deepEqual(await store.getBatchState(batchId), batchState(batchId));
+    });
+
+    it("listBatchesByStatus() lists the batches with a status, most recent first", async () => {
+      const clientId = uniqueId("client");
+      const older = uniqueId("batch");
+      const newer = uniqueId("batch");
+      const other = uniqueId("batch");
+      await store.saveBatchState(older, batchState(older, { clientId, status: "awaiting_approval" }));
+      await store.saveBatchState(
+        newer,
+        batchState(newer, { clientId, status: "awaiting_approval", updatedAt: "2026-11-27T12:00:00.000Z" }),
+      );
+      await store.saveBatchState(other, batchState(other, { clientId, status: "completed" }));
+      const listed = (await store.listBatchesByStatus("awaiting_approval")).filter((s) => s.clientId === clientId);
+      assert.deepEqual(listed.map((s) => s.batchId), [newer, older]);
+      await store.saveBatchState(newer, batchState(newer, { clientId, status: "completed" }));
+      const after = (await store.listBatchesByStatus("awaiting_approval")).filter((s) => s.clientId === clientId);
+      assert.deepEqual(after.map((s) => s.batchId), [older]);
+    });
+
+    it("listBatchesByStatus() rejects an unknown status with InvalidInputError", async () => {
+      await assert.rejects(store.listBatchesByStatus("lost" as never), InvalidInputError);
+    });
+
+    it("saveProcessingResult() keeps one result per step, in step order, and replaces on re-save", async () => {
+      const batchId = uniqueId("batch");
+      await store.saveProcessingResult(batchId, "0200", processingResult(batchId, "0200"));
+      await store.saveProcessingResult(
+        batchId,
+        "0100",
+        processingResult(batchId, "0100", { expiresAt: 1_900_000_000 }),
+      );
+      await store.saveProcessingResult(
+        batchId,
+        "0200",
+        processingResult(batchId, "0200", { status: "failed", error: "Timed out" }),
+      );
+      const results = await store.getProcessingResults(batchId);
+      assert.deepEqual(results, [
+        processingResult(batchId, "0100", { expiresAt: 1_900_000_000 }),
+        processingResult(batchId, "0200", { status: "failed", error: "Timed out" }),
+      ]);
+      assert.deepEqual(await store.getProcessingResults(uniqueId("none")), []);
+    });
+
+    it("saveProcessingResult() rejects a result for another step or batch, or malformed, and stores nothing", async () => {
+      const batchId = uniqueId("batch");
+      const cases: unknown[] = [
+        processingResult(batchId, "0300"),
+        processingResult("another-batch", "0100"),
+        { ...processingResult(batchId, "0100"), status: "done" },
+        { ...processingResult(batchId, "0100"), output: { n: Infinity } },
+      ];
+      for (const result of cases) {
+        await assert.rejects(store.saveProcessingResult(batchId, "0100", result as never), InvalidInputError);
+      }
+      assert.deepEqual(await store.getProcessingResults(batchId), []);
+    });
+
+    it("appendAuditEntry() appends entries that list in timestamp order", async () => {
+      const batchId = uniqueId("batch");
+      await store.appendAuditEntry(auditEntry(batchId, "e2", { timestamp: "2026-11-27T10:00:02.000Z" }));
+      await store.appendAuditEntry(auditEntry(batchId, "e1", { timestamp: "2026-11-27T10:00:01.000Z" }));
+      await store.appendAuditEntry(auditEntry(batchId, "e3", { timestamp: "2026-11-27T10:00:02.000Z" }));
+      const entries = await store.listAuditEntries(batchId);
+      assert.deepEqual(entries.map((e) => e.entryId), ["e1", "e2", "e3"]);
+      assert.deepEqual(entries[0], auditEntry(batchId, "e1", { timestamp: "2026-11-27T10:00:01.000Z" }));
+      assert.deepEqual(await store.listAuditEntries(uniqueId("none")), []);
+    });
+
+    it("appendAuditEntry() with a taken id is a ConflictError and the first entry stays", async () => {
+      const batchId = uniqueId("batch");
+      const first = auditEntry(batchId, "e1");
+      await store.appendAuditEntry(first);
+      await assert.rejects(
+        store.appendAuditEntry(auditEntry(batchId, "e1", { action: "overwrite", details: {} })),
+        (error: unknown) => {
+          assert.ok(error instanceof ConflictError);
+          assert.match(error.message, /"e1"/);
+          return true;
+        },
+      );
+      assert.deepEqual(await store.listAuditEntries(batchId), [first]);
+    });
+
+    it("appendAuditEntry() rejects a malformed entry and stores nothing", async () => {
+      const batchId = uniqueId("batch");
+      const cases: unknown[] = [
+        { ...auditEntry(batchId, "e1"), agent: "payroll-bot" },
+        { ...auditEntry(batchId, "e1"), timestamp: "2026-11-27" },
+        { ...auditEntry(batchId, "e1"), details: { amount: 1n } },
+        { ...auditEntry(batchId, "e#1") },
+        undefined,
+      ];
+      for (const entry of cases) {
+        await assert.rejects(store.appendAuditEntry(entry as never), InvalidInputError);
+      }
+      assert.deepEqual(await store.listAuditEntries(batchId), []);
+    });
+
+    it("returns copies: changing what was read or written never changes the store", async () => {
+      const rule = await store.getCalculationRule("ACME", "FICA_SS");
+      rule.parameters.rate = "0.5";
+      assert.equal((await store.getCalculationRule("ACME", "FICA_SS")).parameters.rate, "0.062");
+      const steps = await store.getPipeline("PLAN_A");
+      steps[0].name = "changed";
+      steps.pop();
+      assert.equal((await store.getPipeline("PLAN_A")).length, 3);
+      assert.equal((await store.getPipeline("PLAN_A"))[0].name, "Step 100");
+
+      const batchId = uniqueId("batch");
+      const state = batchState(batchId);
+      await store.saveBatchState(batchId, state);
+      (state.data.nested as { list: unknown[] }).list.push("added");
+      state.status = "failed";
+      assert.deepEqual(await store.getBatchState(batchId), batchState(batchId));
+      const read = await store.getBatchState(batchId);
+      read!.data.employees = 0;
+      assert.deepEqual(await store.getBatchState(batchId), batchState(batchId));
+
+      const entry = auditEntry(batchId, "e1");
+      await store.appendAuditEntry(entry);
+      entry.details.amount = "0";
+      assert.deepEqual(await store.listAuditEntries(batchId), [auditEntry(batchId, "e1")]);
+    });
+
+    for (const [label, id] of BAD_IDS) {
+      it(`every method rejects an id with ${label} with InvalidInputError`, async () => {
+        const bad = id as string;
+        const calls: Array<() => Promise<unknown>> = [
+          () => store.getPipeline(bad),
+          () => store.getValidationRules(bad, "ssn"),
+          () => store.getValidationRules("ACME", bad),
+          () => store.getCalculationRule(bad, "FICA_SS"),
+          () => store.getCalculationRule("ACME", bad),
+          () => store.getBatchState(bad),
+          () => store.saveBatchState(bad, batchState(bad)),
+          () => store.saveProcessingResult(bad, "0100", processingResult(bad, "0100")),
+          () => store.saveProcessingResult("B1", bad, processingResult("B1", bad)),
+          () => store.getProcessingResults(bad),
+          () => store.appendAuditEntry(auditEntry(bad, "e1")),
+          () => store.appendAuditEntry(auditEntry("B1", bad)),
+          () => store.listAuditEntries(bad),
+          () => store.getAgentConfig(bad),
+        ];
+        for (const call of calls) {
+          await assert.rejects(call(), (error: unknown) => {
+            assert.ok(error instanceof InvalidInputError, `${call} threw ${error}`);
+            assert.equal(error.code, "INVALID_INPUT");
+            return true;
+          });
+        }
+      });
+    }
+  });
+}
