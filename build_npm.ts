@@ -1,0 +1,98 @@
+// Builds the npm package in npm/ (what dnt would do, with the TypeScript
+// compiler from the npm registry): ESM JavaScript and .d.ts files, relative
+// `.ts` imports rewritten to `.js` and checked, a package.json generated from
+// deno.json, README and LICENSE. The test files are compiled beside it
+// (npm/esm/tests, not published) so the same tests run under `node --test`.
+//
+//   deno task build:npm
+import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import process from "node:process";
+import ts from "typescript";
+
+const root = new URL(".", import.meta.url).pathname;
+const out = join(root, "npm");
+const denoJson = JSON.parse(await readFile(join(root, "deno.json"), "utf8"));
+
+/** Every .ts file under a folder. */
+async function sources(folder: string): Promise<string[]> {
+  const entries = await readdir(join(root, folder), { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile() && entry.name.endsWith(".ts"))
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
+await rm(out, { recursive: true, force: true });
+const files = [join(root, "mod.ts"), ...await sources("src"), ...await sources("tests")];
+const program = ts.createProgram(files, {
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.ES2022,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  lib: ["lib.es2023.d.ts", "lib.dom.d.ts"],
+  types: ["node"],
+  typeRoots: [join(root, "node_modules/@types")],
+  strict: true,
+  declaration: true,
+  isolatedDeclarations: false,
+  allowImportingTsExtensions: true,
+  rewriteRelativeImportExtensions: true,
+  skipLibCheck: true,
+  rootDir: root,
+  outDir: join(out, "esm"),
+  sourceMap: false,
+});
+const diagnostics = ts.getPreEmitDiagnostics(program).concat(program.emit().diagnostics);
+if (diagnostics.length > 0) {
+  console.error(ts.formatDiagnosticsWithColorAndContext(diagnostics, {
+    getCanonicalFileName: (name) => name,
+    getCurrentDirectory: () => root,
+    getNewLine: () => "\n",
+  }));
+  process.exit(1);
+}
+
+// Declarations keep `.ts` specifiers; rewrite them, then check nothing relative still ends in .ts.
+const relativeTs = /(from\s+|import\s*\(\s*)(["'])(\.{1,2}\/[^"']+)\.ts\2/g;
+const emitted = (await readdir(join(out, "esm"), { recursive: true, withFileTypes: true }))
+  .filter((entry) => entry.isFile() && /\.(js|d\.ts)$/.test(entry.name))
+  .map((entry) => join(entry.parentPath, entry.name));
+for (const file of emitted) {
+  const text = await readFile(file, "utf8");
+  const rewritten = text.replace(relativeTs, "$1$2$3.js$2");
+  if (rewritten !== text) await writeFile(file, rewritten);
+  if (/(from\s+|import\s*\(\s*)["']\.{1,2}\/[^"']+\.ts["']/.test(rewritten)) {
+    console.error(`Relative .ts import left in ${relative(root, file)}`);
+    process.exit(1);
+  }
+}
+
+const dependencies: Record<string, string> = {};
+const devDependencies: Record<string, string> = {};
+const devOnly = new Set(["@types/node", "aws-sdk-client-mock", "fast-check", "typescript"]);
+for (const [name, specifier] of Object.entries(denoJson.imports as Record<string, string>)) {
+  const match = /^npm:((?:@[^/]+\/)?[^@]+)@(.+)$/.exec(specifier);
+  if (match === null) continue;
+  (devOnly.has(name) ? devDependencies : dependencies)[match[1]] = match[2];
+}
+
+const packageJson = {
+  name: denoJson.name,
+  version: denoJson.version,
+  description: denoJson.description,
+  license: denoJson.license,
+  type: "module",
+  main: "./esm/mod.js",
+  types: "./esm/mod.d.ts",
+  exports: { ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js" } },
+  files: ["esm/mod.js", "esm/mod.d.ts", "esm/src/", "config/", "README.md", "LICENSE"],
+  engines: { node: ">=20" },
+  sideEffects: false,
+  dependencies,
+  devDependencies,
+};
+await mkdir(out, { recursive: true });
+await writeFile(join(out, "package.json"), `${JSON.stringify(packageJson, null, 2)}\n`);
+await cp(join(root, "README.md"), join(out, "README.md"));
+await cp(join(root, "LICENSE"), join(out, "LICENSE"));
+await cp(join(root, "config"), join(out, "config"), { recursive: true });
+console.log(`Built ${packageJson.name}@${packageJson.version} in npm/ (${emitted.length} files)`);
