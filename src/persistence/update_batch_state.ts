@@ -1,0 +1,105 @@
+/**
+ * Read-modify-write of a batch state with optimistic versions, retried on
+ * conflict: the helper that keeps concurrent agents from losing updates.
+ *
+ * @module
+ */
+
+import { ConflictError, InvalidInputError, quote } from "../core/errors.ts";
+import type { IRulesStore } from "../core/protocols.ts";
+import type { BatchState } from "../core/types.ts";
+
+/** Options of {@linkcode updateBatchState}. */
+export interface UpdateBatchStateOptions {
+  /**
+   * Attempts in all, the first included, before the conflict is thrown.
+   *
+   * @default {20}
+   */
+  maxAttempts?: number;
+  /**
+   * The first retry's delay ceiling in milliseconds; it doubles per attempt,
+   * up to one second, and the delay is random below it (full jitter).
+   *
+   * @default {5}
+   */
+  baseDelayMs?: number;
+  /**
+   * The random source for jitter, in [0, 1).
+   *
+   * @default {Math.random}
+   */
+  random?: () => number;
+  /**
+   * How to wait; inject one so tests need not sleep.
+   *
+   * @default {setTimeout}
+   */
+  sleep?: (milliseconds: number) => Promise<void>;
+}
+
+/** The new state an update returns; its version is set by the helper. */
+export type BatchStateUpdate = Omit<BatchState, "version"> & { version?: number };
+
+const wait = (milliseconds: number) => new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
+
+/**
+ * Reads a batch's state, applies `update`, and writes the result with the
+ * next version, expecting the version it read; on a `ConflictError` (another
+ * writer got there first) it reads again and retries. Every successful call
+ * raises the version by exactly one, so no update is lost.
+ *
+ * @param store The rules store.
+ * @param batchId The batch.
+ * @param update Computes the new state from the current one (`null`: none yet). It may run more than once.
+ * @param options Retry policy.
+ * @returns The state as written.
+ * @throws {ConflictError} When every attempt lost to another writer.
+ * @throws {InvalidInputError} When the update returns a malformed state.
+ *
+ * @example Advance a batch one step
+ * ```ts
+ * import { MemoryRulesStore, updateBatchState } from "@bluestar/persistence";
+ *
+ * const store = new MemoryRulesStore();
+ * const state = await updateBatchState(store, "B1", (current) => ({
+ *   batchId: "B1",
+ *   clientId: "ACME",
+ *   planId: "DEFAULT_BiWeeklyFri",
+ *   status: "running",
+ *   currentStep: (current?.currentStep ?? 0) + 100,
+ *   updatedAt: new Date().toISOString(),
+ *   data: {},
+ * }));
+ * console.assert(state.version === 1 && state.currentStep === 100);
+ * ```
+ */
+export async function updateBatchState(
+  store: IRulesStore,
+  batchId: string,
+  update: (current: BatchState | null) => BatchStateUpdate,
+  options: UpdateBatchStateOptions = {},
+): Promise<BatchState> {
+  const { maxAttempts = 20, baseDelayMs = 5, random = Math.random, sleep = wait } = options;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new InvalidInputError(`Invalid maxAttempts ${quote(maxAttempts)}: it is not a positive integer`);
+  }
+  for (let attempt = 1;; attempt++) {
+    const current = await store.getBatchState(batchId);
+    const expectedVersion = current?.version ?? 0;
+    const next: BatchState = { ...update(current), version: expectedVersion + 1 };
+    try {
+      await store.saveBatchState(batchId, next, { expectedVersion });
+      return next;
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      if (attempt >= maxAttempts) {
+        throw new ConflictError(
+          `Failed to update batch state ${quote(batchId)}: other writers won all ${maxAttempts} attempts`,
+          { cause: error },
+        );
+      }
+      await sleep(random() * Math.min(1000, baseDelayMs * 2 ** (attempt - 1)));
+    }
+  }
+}
