@@ -91,3 +91,4 @@ export {
   MemoryRulesStore,
 } from "./src/persistence/memory_backend.ts";
 export { type TableDefinition, type TableName, tableName, TABLES } from "./src/persistence/tables.ts";
+export { type FileStoreEvent, S3FileStore, type S3FileStoreOptions } from "./src/persistence/s3_backend.ts";

@@ -1,0 +1,225 @@
+// S3FileStore on the local AWS endpoint (moto_server): the file-store contract
+// unchanged, then what only a real S3 API shows (pagination, multipart, SSE).
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { FileNotFoundError, FileStoreError, type FileStoreEvent, S3FileStore } from "../../mod.ts";
+import { comparePaths } from "../../src/core/keys.ts";
+import { fileStoreContract } from "../contract/file_store_contract.ts";
+import { uniqueId } from "../contract/fixtures.ts";
+import { AWS_ENDPOINT_URL, integrationSuite, probe, useLocalAwsCredentials } from "./gate.ts";
+
+useLocalAwsCredentials();
+const REGION = "us-east-1";
+const MiB = 1024 * 1024;
+
+/** A raw client for setup and inspection, outside the store under test. */
+function adminClient(): S3Client {
+  return new S3Client({ region: REGION, endpoint: AWS_ENDPOINT_URL, forcePathStyle: true });
+}
+
+async function createBucket(admin: S3Client): Promise<string> {
+  const bucket = uniqueId("bluestar-test").toLowerCase().slice(0, 63);
+  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
+
+/** Aborts every multipart upload, deletes every object, then the bucket. */
+async function deleteBucket(admin: S3Client, bucket: string): Promise<void> {
+  const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  for (const upload of uploads.Uploads ?? []) {
+    await admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+  }
+  let token: string | undefined;
+  do {
+    const page = await admin.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    const keys = (page.Contents ?? []).map((object) => ({ Key: object.Key! }));
+    if (keys.length > 0) await admin.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+  await admin.send(new DeleteBucketCommand({ Bucket: bucket }));
+}
+
+/** Deterministic pseudo-random bytes (every byte value occurs). */
+function noise(length: number, seed = 0x9e3779b9): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed >>> 0;
+  for (let index = 0; index < length; index++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[index] = state & 0xff;
+  }
+  return bytes;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
+  return true;
+}
+
+integrationSuite("S3FileStore on the local AWS endpoint", await probe(AWS_ENDPOINT_URL), () => {
+  fileStoreContract("S3FileStore", async () => {
+    const admin = adminClient();
+    const bucket = await createBucket(admin);
+    // A small page size, so the contract's listings cross pages.
+    const files = new S3FileStore({ bucket, region: REGION, endpointUrl: AWS_ENDPOINT_URL, pageSize: 7 });
+    return {
+      files,
+      cleanup: async () => {
+        files.close();
+        try {
+          await deleteBucket(admin, bucket);
+        } finally {
+          admin.destroy();
+        }
+      },
+    };
+  });
+
+  describe("S3FileStore beyond the contract", () => {
+    const events: FileStoreEvent[] = [];
+    let admin: S3Client;
+    let bucket: string;
+    let files: S3FileStore;
+    const head = (key: string) => admin.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+
+    before(async () => {
+      admin = adminClient();
+      bucket = await createBucket(admin);
+      files = new S3FileStore({
+        bucket,
+        region: REGION,
+        endpointUrl: AWS_ENDPOINT_URL,
+        onEvent: (event) => events.push(event),
+      });
+    });
+    after(async () => {
+      files?.close();
+      try {
+        if (bucket !== undefined) await deleteBucket(admin, bucket);
+      } finally {
+        admin?.destroy();
+      }
+    });
+
+    it("lists more than 2,000 keys under one prefix, complete and in order, across pages", async () => {
+      const root = uniqueId("many");
+      // Unpadded numbers and non-ASCII names, so text order is not insertion order.
+      const paths = Array.from({ length: 2_105 }, (_, index) => `${root}/f${index}${index % 50 === 0 ? "-ü" : ""}.csv`);
+      for (let start = 0; start < paths.length; start += 50) {
+        await Promise.all(paths.slice(start, start + 50).map((path) => files.write(path, path)));
+      }
+      await files.write(`${root}-sibling/x.csv`, "not under the folder");
+      const expected = [...paths].sort(comparePaths);
+
+      events.length = 0;
+      assert.deepEqual(await files.listFiles(`${root}/`), expected);
+      assert.deepEqual(events.at(-1), { ...events.at(-1), type: "list", keys: 2_105, pages: 3 });
+
+      const pages: string[][] = [];
+      for await (const page of files.listFilePages(`${root}/`)) pages.push(page);
+      assert.deepEqual(pages.map((page) => page.length), [1000, 1000, 105]);
+      assert.deepEqual(pages.flat(), expected, "pages arrive in listFiles() order");
+
+      assert.deepEqual(await files.listFiles(`${uniqueId("nothing")}/`), []);
+      assert.deepEqual(await files.listFiles(`${root}/f9999`), []);
+    });
+
+    it("writes 20 MB as a multipart upload, reads it back byte for byte, and moves it", async () => {
+      const root = uniqueId("large");
+      const data = noise(20_000_000);
+      events.length = 0;
+      await files.write(`${root}/in/big.bin`, data);
+      const write = events.find((event) => event.type === "write");
+      assert.deepEqual(write, { ...write, type: "write", multipart: true, parts: 3, bytes: 20_000_000 });
+      const written = await head(`${root}/in/big.bin`);
+      assert.match(written.ETag ?? "", /-3"$/, "the ETag of a 3-part upload");
+      assert.equal(written.ServerSideEncryption, "AES256");
+      assert.ok(sameBytes(await files.read(`${root}/in/big.bin`), data));
+
+      await files.move(`${root}/in/big.bin`, `${root}/archive/big #1.bin`);
+      assert.ok(sameBytes(await files.read(`${root}/archive/big #1.bin`), data));
+      await assert.rejects(files.read(`${root}/in/big.bin`), FileNotFoundError);
+      assert.equal((await head(`${root}/archive/big #1.bin`)).ServerSideEncryption, "AES256");
+
+      const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      assert.deepEqual(uploads.Uploads ?? [], [], "no multipart upload is left open");
+    });
+
+    it("moves with a multipart copy (UploadPartCopy) when the object is over the single-copy limit", async () => {
+      const root = uniqueId("part-copy");
+      const data = noise(12 * MiB + 3, 7);
+      const moveEvents: FileStoreEvent[] = [];
+      const partCopier = new S3FileStore({
+        bucket,
+        region: REGION,
+        endpointUrl: AWS_ENDPOINT_URL,
+        maxSingleCopyBytes: 6 * MiB,
+        copyPartSizeBytes: 5 * MiB,
+        onEvent: (event) => moveEvents.push(event),
+      });
+      try {
+        const src = `${root}/in/pay roll #1+2 100% Zoë 中文.bin`;
+        const dst = `${root}/out/ready ü+%.bin`;
+        await partCopier.write(src, data);
+        await partCopier.move(src, dst);
+        const moved = moveEvents.find((event) => event.type === "move");
+        assert.deepEqual(moved, { ...moved, type: "move", multipartCopy: true, parts: 3, bytes: data.length });
+        assert.deepEqual(await partCopier.listFiles(`${root}/`), [dst]);
+        assert.ok(sameBytes(await partCopier.read(dst), data));
+        const copied = await head(dst);
+        assert.match(copied.ETag ?? "", /-3"$/);
+        assert.equal(copied.ServerSideEncryption, "AES256");
+      } finally {
+        partCopier.close();
+      }
+    });
+
+    it("round-trips every byte value through write, move and read", async () => {
+      const root = uniqueId("binary");
+      const data = Uint8Array.from({ length: 256 * 8 }, (_, index) => (index * 7 + (index >> 8)) % 256);
+      assert.equal(new Set(data).size, 256);
+      await files.write(`${root}/a.bin`, data);
+      await files.move(`${root}/a.bin`, `${root}/b.bin`);
+      assert.deepEqual(await files.read(`${root}/b.bin`), data);
+    });
+
+    it("encrypts with AES256 at rest after a write and after a move", async () => {
+      const root = uniqueId("sse");
+      await files.write(`${root}/a.csv`, "secret payroll");
+      assert.equal((await head(`${root}/a.csv`)).ServerSideEncryption, "AES256");
+      await files.move(`${root}/a.csv`, `${root}/b.csv`);
+      assert.equal((await head(`${root}/b.csv`)).ServerSideEncryption, "AES256");
+    });
+
+    it("reports a missing bucket as a FileStoreError naming it, not as a missing file", async () => {
+      const missing = new S3FileStore({
+        bucket: uniqueId("no-such-bucket"),
+        region: REGION,
+        endpointUrl: AWS_ENDPOINT_URL,
+      });
+      try {
+        await assert.rejects(missing.write("a.csv", "x"), (error: unknown) => {
+          assert.ok(error instanceof FileStoreError && !(error instanceof FileNotFoundError));
+          assert.match(error.message, /: the bucket does not exist$/);
+          assert.ok(error.cause !== undefined);
+          return true;
+        });
+        await assert.rejects(missing.listFiles(""), /the bucket does not exist/);
+      } finally {
+        missing.close();
+      }
+    });
+  });
+});
