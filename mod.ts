@@ -92,3 +92,9 @@ export {
 } from "./src/persistence/memory_backend.ts";
 export { type TableDefinition, type TableName, tableName, TABLES } from "./src/persistence/tables.ts";
 export { type FileStoreEvent, S3FileStore, type S3FileStoreOptions } from "./src/persistence/s3_backend.ts";
+export {
+  type CacheEvent,
+  RedisCacheBackend,
+  type RedisCacheClient,
+  type RedisCacheOptions,
+} from "./src/persistence/redis_backend.ts";

@@ -1,0 +1,895 @@
+/**
+ * The Redis {@linkcode ICacheBackend}, over node-redis v6 (the `redis`
+ * package), which runs unchanged on Deno and Node.
+ *
+ * The cache never hangs and never throws a raw client error: every command
+ * is bounded by a deadline, and every failure is a {@linkcode CacheError}
+ * whose message names the action and the key, never a credential.
+ *
+ * @module
+ */
+
+import { clearTimeout, setTimeout } from "node:timers";
+import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
+import { CacheError, ConfigError, quote } from "../core/errors.ts";
+import { checkCacheKey } from "../core/keys.ts";
+import type { ICacheBackend } from "../core/protocols.ts";
+import { encodeCacheWrite } from "../core/values.ts";
+
+/**
+ * What a {@linkcode RedisCacheBackend} reports through its `onEvent` hook.
+ * The library never prints; route these to your logger or metrics.
+ *
+ * - `cache.corrupt`: a stored value was not valid JSON. It was treated as a
+ *   miss and deleted; `key` is the caller's key, `error` the `SyntaxError`.
+ * - `cache.error`: the connection failed or a background clean-up failed;
+ *   `error` is a {@linkcode CacheError} with the client's error as `cause`.
+ *   While Redis is down this repeats once per reconnection attempt (at most
+ *   every 2 seconds).
+ * - `cache.reconnect`: the connection was lost and is back.
+ *
+ * No event ever carries a password or a URL's credentials.
+ *
+ * @example Log cache events
+ * ```ts
+ * import type { CacheEvent } from "@bluestar/persistence";
+ *
+ * const onEvent = (event: CacheEvent): void => {
+ *   if (event.type === "cache.corrupt") console.warn(`dropped corrupt cache entry ${event.key}`);
+ *   else if (event.type === "cache.error") console.warn(event.error.message);
+ * };
+ * onEvent({ type: "cache.reconnect" });
+ * ```
+ */
+export type CacheEvent =
+  | { type: "cache.corrupt"; key: string; error: unknown }
+  | { type: "cache.error"; key?: string; error: CacheError }
+  | { type: "cache.reconnect" };
+
+/**
+ * The slice of the node-redis v6 client and cluster API the backend uses:
+ * every `RedisClientType` and `RedisClusterType` (any modules, RESP 2 or 3)
+ * from the `redis` package satisfies it. Only single-key `GET`,
+ * `SET ... EX` and `DEL` are sent through it.
+ *
+ * @example Pass the application's own client
+ * ```ts ignore
+ * import { createClient } from "redis";
+ * import { RedisCacheBackend, type RedisCacheClient } from "@bluestar/persistence";
+ *
+ * const client: RedisCacheClient = createClient({ url: "redis://127.0.0.1:6379", disableOfflineQueue: true });
+ * const cache = new RedisCacheBackend({ client });
+ * ```
+ */
+export interface RedisCacheClient {
+  /** Whether the client has been connected and not closed. */
+  readonly isOpen: boolean;
+  /** Whether the client can send commands now. */
+  readonly isReady: boolean;
+  /** Opens the connection. */
+  connect(): Promise<unknown>;
+  /** `GET key`. */
+  get(key: string): Promise<unknown>;
+  /** `SET key value EX ttl`. */
+  set(key: string, value: string, options: { expiration: { type: "EX"; value: number } }): Promise<unknown>;
+  /** `DEL key`. */
+  del(key: string): Promise<unknown>;
+  /** Adds an event listener (`error`, `ready`, `connect`). */
+  on(event: "error" | "ready" | "connect", listener: (...args: unknown[]) => void): unknown;
+  /** Removes an event listener. */
+  off(event: "error" | "ready" | "connect", listener: (...args: unknown[]) => void): unknown;
+}
+
+/**
+ * Options of {@linkcode RedisCacheBackend}. Give either `client`, or a
+ * `url`, or `host` / `port` / `db` / `username` / `password` / `tls`.
+ */
+export interface RedisCacheOptions {
+  /**
+   * Where Redis is: `redis://[user:password@]host[:port][/db]`, or
+   * `rediss://...` for TLS. Credentials are percent-decoded and never
+   * appear in a message or an event.
+   *
+   * @default {undefined}
+   */
+  url?: string;
+  /**
+   * Redis' host name or IP address (when no `url` is given).
+   *
+   * @default {"127.0.0.1"}
+   */
+  host?: string;
+  /**
+   * Redis' port (when no `url` is given).
+   *
+   * @default {6379}
+   */
+  port?: number;
+  /**
+   * The database number (when no `url` is given).
+   *
+   * @default {0}
+   */
+  db?: number;
+  /**
+   * The ACL user name (when no `url` is given).
+   *
+   * @default {undefined}
+   */
+  username?: string;
+  /**
+   * The password (when no `url` is given). Never appears in a message or an event.
+   *
+   * @default {undefined}
+   */
+  password?: string;
+  /**
+   * Whether to connect with TLS (when no `url` is given).
+   *
+   * @default {false}
+   */
+  tls?: boolean;
+  /**
+   * A namespace prepended to every key (`"payroll:"` makes key `"k"` the
+   * Redis key `"payroll:k"`). Messages and events name the caller's key.
+   *
+   * @default {""}
+   */
+  keyPrefix?: string;
+  /**
+   * How long one TCP connection attempt may take, in milliseconds. Also
+   * bounds {@linkcode RedisCacheBackend.connect}.
+   *
+   * @default {1000}
+   */
+  connectTimeoutMs?: number;
+  /**
+   * How long one call (`get`, `setex`, `delete`) may take in all, waiting
+   * for the first connection included, in milliseconds. Past it the call
+   * fails with a {@linkcode CacheError}.
+   *
+   * @default {250}
+   */
+  commandTimeoutMs?: number;
+  /**
+   * An existing node-redis client or cluster to use instead of creating one.
+   * The backend does not own it: {@linkcode RedisCacheBackend.close} leaves
+   * it open. A client that is not open yet is connected on first use.
+   *
+   * @default {undefined}
+   */
+  client?: RedisCacheClient;
+  /**
+   * Receives corrupt entries, connection errors and reconnections. An
+   * exception thrown by the hook is ignored.
+   *
+   * @default {undefined}
+   */
+  onEvent?: (event: CacheEvent) => void;
+}
+
+/** The default of {@linkcode RedisCacheOptions.commandTimeoutMs}. */
+const DEFAULT_COMMAND_TIMEOUT_MS = 250;
+/** The default of {@linkcode RedisCacheOptions.connectTimeoutMs}. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
+/** The longest wait between two reconnection attempts. */
+const MAX_RECONNECT_DELAY_MS = 2000;
+/** The longest delay `setTimeout` honours. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** A client the backend created, which it may destroy. */
+interface CommandClient extends RedisCacheClient {
+  destroy(): void;
+}
+
+/** The commands, dispatched without a per-call closure. */
+const GET = 0;
+const SET = 1;
+const DEL = 2;
+type Op = typeof GET | typeof SET | typeof DEL;
+
+/** The action each command performs, for messages. */
+const ACTIONS: readonly string[] = ["get cache key", "cache key", "delete cache key"];
+
+/** Why a call could not be sent. */
+type NotReady = "closed" | "offline" | "timeout";
+
+/** The rejection reason of a command past its deadline. */
+const TIMED_OUT: unique symbol = Symbol("timed out");
+
+/** Where to connect, resolved from the options. */
+interface Target {
+  host: string;
+  port: number;
+  db: number;
+  tls: boolean;
+  username?: string;
+  password?: string;
+}
+
+/**
+ * An {@linkcode ICacheBackend} on Redis. Values are stored as JSON text with
+ * `SET key json EX ttl`; a value that does not decode is a miss, reported
+ * through `onEvent` and deleted.
+ *
+ * The backend connects on first use (or eagerly, through
+ * {@linkcode RedisCacheBackend.connect}) and reconnects by itself, with a
+ * backoff of at most 2 seconds, when Redis comes back. No call waits longer
+ * than `commandTimeoutMs`: while Redis is down, calls fail at once with a
+ * {@linkcode CacheError} (the offline queue is disabled).
+ *
+ * Only single-key commands are sent, so the backend works on a Redis Cluster
+ * as on a single server: pass a cluster client as `client`.
+ *
+ * @example Cache a rule on a local Redis
+ * ```ts ignore
+ * import { RedisCacheBackend } from "@bluestar/persistence";
+ *
+ * const cache = new RedisCacheBackend({ url: "redis://127.0.0.1:6379/0", keyPrefix: "payroll:" });
+ * try {
+ *   await cache.setex("rule:FICA_SS", 300, { rate: "0.062", wageBase: "184500" });
+ *   const rule = await cache.get<{ rate: string }>("rule:FICA_SS");
+ *   console.assert(rule?.rate === "0.062");
+ * } finally {
+ *   await cache.close();
+ * }
+ * ```
+ *
+ * @example Share a Redis Cluster client the application owns
+ * ```ts ignore
+ * import { createCluster } from "redis";
+ * import { RedisCacheBackend } from "@bluestar/persistence";
+ *
+ * const cluster = createCluster({
+ *   rootNodes: [{ url: "redis://10.0.0.1:6379" }, { url: "redis://10.0.0.2:6379" }],
+ *   defaults: { disableOfflineQueue: true },
+ * });
+ * cluster.on("error", () => {});
+ * await cluster.connect();
+ *
+ * const cache = new RedisCacheBackend({ client: cluster, keyPrefix: "payroll:" });
+ * await cache.setex("rule:FICA_SS", 300, { rate: "0.062" });
+ * await cache.close(); // leaves the cluster open: the application owns it
+ * await cluster.close();
+ * ```
+ */
+export class RedisCacheBackend implements ICacheBackend {
+  readonly #client: CommandClient;
+  readonly #owned: boolean;
+  readonly #prefix: string;
+  readonly #commandTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #onEvent: ((event: CacheEvent) => void) | undefined;
+  /** Where Redis is, without credentials, for connection messages. */
+  readonly #where: string;
+  /** Text that must never leave the backend: the password, the URL, its user info. */
+  readonly #secrets: string[];
+  /** Callbacks of calls waiting for the connection; each is called on any connection event. */
+  readonly #waiters = new Set<() => void>();
+  /** The deadlines of the commands in flight. */
+  readonly #deadlines: Deadlines;
+  #connectStarted = false;
+  #everReady: boolean;
+  /** Whether an error was seen since the connection was last ready: calls then fail at once. */
+  #offline = false;
+  #lastError: unknown = undefined;
+  #closed = false;
+
+  /**
+   * Creates the backend. Nothing is sent until the first call.
+   *
+   * @param options Where Redis is (or the client to use), the key prefix, the timeouts and the event hook.
+   * @throws {ConfigError} Listing every problem, when the options are malformed or contradict each other.
+   */
+  constructor(options: RedisCacheOptions = {}) {
+    this.#deadlines = new Deadlines(this.#expire);
+    const problems: string[] = [];
+    this.#commandTimeoutMs = checkTimeout(
+      "commandTimeoutMs",
+      options.commandTimeoutMs,
+      DEFAULT_COMMAND_TIMEOUT_MS,
+      problems,
+    );
+    this.#connectTimeoutMs = checkTimeout(
+      "connectTimeoutMs",
+      options.connectTimeoutMs,
+      DEFAULT_CONNECT_TIMEOUT_MS,
+      problems,
+    );
+    this.#prefix = checkPrefix(options.keyPrefix, problems);
+    if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
+      problems.push("onEvent is not a function");
+    }
+    this.#onEvent = options.onEvent;
+    const connection = (["url", "host", "port", "db", "username", "password", "tls"] as const)
+      .filter((name) => options[name] !== undefined);
+    let target: Target | undefined;
+    this.#secrets = [];
+    if (options.client !== undefined) {
+      if (connection.length > 0) problems.push(`client cannot be combined with ${connection.join(", ")}`);
+      if (!isClient(options.client)) problems.push("client is not a node-redis client or cluster");
+    } else {
+      target = resolveTarget(options, problems, this.#secrets);
+    }
+    if (problems.length > 0) throw new ConfigError(`Invalid Redis cache options: ${problems.join("; ")}`);
+
+    if (target === undefined) {
+      this.#client = options.client as unknown as CommandClient;
+      this.#owned = false;
+      this.#where = "Redis";
+    } else {
+      const socket = {
+        host: target.host,
+        port: target.port,
+        connectTimeout: this.#connectTimeoutMs,
+        reconnectStrategy,
+      };
+      this.#client = createClient({
+        socket: target.tls ? { ...socket, tls: true } : socket,
+        username: target.username,
+        password: target.password,
+        database: target.db,
+        disableOfflineQueue: true,
+      }) as unknown as CommandClient;
+      this.#owned = true;
+      const host = target.host.includes(":") ? `[${target.host}]` : target.host;
+      this.#where = `Redis at ${target.tls ? "rediss" : "redis"}://${host}:${target.port}/${target.db}`;
+    }
+    this.#everReady = this.#client.isReady;
+    this.#client.on("error", this.#onClientError);
+    this.#client.on("ready", this.#onClientReady);
+    this.#client.on("connect", this.#onClientReady);
+  }
+
+  /**
+   * Creates the backend and waits for its first connection, so a wrong
+   * address or password fails at start-up rather than as cache misses.
+   *
+   * @param options As for the constructor.
+   * @returns The connected backend.
+   * @throws {ConfigError} When the options are malformed.
+   * @throws {CacheError} When Redis cannot be reached within `connectTimeoutMs` (the client is closed).
+   *
+   * @example Fail fast at start-up
+   * ```ts ignore
+   * import { RedisCacheBackend } from "@bluestar/persistence";
+   *
+   * const cache = await RedisCacheBackend.connect({ url: "redis://127.0.0.1:6379", connectTimeoutMs: 2000 });
+   * await cache.close();
+   * ```
+   */
+  static async connect(options: RedisCacheOptions = {}): Promise<RedisCacheBackend> {
+    const backend = new RedisCacheBackend(options);
+    const notReady = await backend.#whenReady(backend.#connectTimeoutMs);
+    if (notReady !== undefined) {
+      const reason = notReady === "offline"
+        ? backend.#describe(backend.#lastError)
+        : backend.#reason(notReady, backend.#connectTimeoutMs);
+      const cause = notReady === "offline" ? backend.#lastError : undefined;
+      await backend.close();
+      throw new CacheError(`Failed to connect to ${backend.#where}: ${reason}`, scrubbed(cause, backend.#secrets));
+    }
+    return backend;
+  }
+
+  /**
+   * A cached value. A stored value that is not valid JSON is a miss: it is
+   * reported as a `cache.corrupt` event and deleted.
+   *
+   * @param key The key (the prefix is added).
+   * @returns The value, or `null` on a miss.
+   * @throws {CacheError} When Redis cannot be reached, refuses or does not answer within `commandTimeoutMs`.
+   * @throws {InvalidInputError} When the key is empty, over 1024 bytes or has a control character.
+   */
+  async get<T = unknown>(key: string): Promise<T | null> {
+    checkCacheKey(key);
+    const reply = await this.#exec(GET, key, "", 0);
+    if (reply === null || reply === undefined) return null;
+    const text = typeof reply === "string" ? reply : textOf(reply);
+    try {
+      return JSON.parse(text) as T;
+    } catch (error) {
+      await this.#dropCorrupt(key, error);
+      return null;
+    }
+  }
+
+  /**
+   * Stores a value for a number of seconds: `SET key json EX ttl`.
+   *
+   * @param key The key (the prefix is added).
+   * @param ttlSeconds How long the value lives: a positive integer.
+   * @param value A JSON value.
+   * @returns Once Redis has stored it.
+   * @throws {CacheError} When Redis cannot be reached, refuses (`READONLY`, `OOM`) or does not answer in time.
+   * @throws {InvalidInputError} When the key, the TTL or the value is not usable; nothing is sent.
+   */
+  async setex(key: string, ttlSeconds: number, value: unknown): Promise<void> {
+    const json = encodeCacheWrite(key, ttlSeconds, value);
+    await this.#exec(SET, key, json, ttlSeconds);
+  }
+
+  /**
+   * Removes a value; removing a missing key is not an error.
+   *
+   * @param key The key (the prefix is added).
+   * @returns Once Redis has removed it.
+   * @throws {CacheError} When Redis cannot be reached, refuses or does not answer in time.
+   * @throws {InvalidInputError} When the key is not usable; nothing is sent.
+   */
+  async delete(key: string): Promise<void> {
+    checkCacheKey(key);
+    await this.#exec(DEL, key, "", 0);
+  }
+
+  /**
+   * Closes the backend: later calls fail with a {@linkcode CacheError}. A
+   * client the backend created is destroyed (calls still in flight fail);
+   * a client passed in as `client` is left open. Closing twice is a no-op.
+   *
+   * @returns Once closed.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#notify();
+    if (this.#owned) {
+      // Our listeners stay on our own client, so an error it emits while
+      // being torn down is never unhandled; #closed mutes them.
+      this.#client.destroy();
+    } else {
+      this.#client.off("error", this.#onClientError);
+      this.#client.off("ready", this.#onClientReady);
+      this.#client.off("connect", this.#onClientReady);
+    }
+    return Promise.resolve();
+  }
+
+  /**
+   * Sends one command, bounded by the command deadline; any failure becomes
+   * a CacheError. The hot path (client ready) allocates one promise, one
+   * deadline entry and the two settle callbacks; no timer per call.
+   */
+  #exec(op: Op, key: string, json: string, ttl: number): Promise<unknown> {
+    if (this.#closed || !this.#client.isReady) return this.#execWhenReady(op, key, json, ttl);
+    return this.#bounded(op, key, json, ttl, this.#commandTimeoutMs);
+  }
+
+  /** The slow path: waits for the connection within the deadline, then sends with what is left of it. */
+  async #execWhenReady(op: Op, key: string, json: string, ttl: number): Promise<unknown> {
+    const started = performance.now();
+    const notReady = await this.#whenReady(this.#commandTimeoutMs);
+    if (notReady !== undefined) {
+      throw this.#failure(
+        op,
+        key,
+        this.#reason(notReady, this.#commandTimeoutMs),
+        notReady === "offline" ? this.#lastError : undefined,
+      );
+    }
+    return this.#bounded(op, key, json, ttl, Math.max(1, this.#commandTimeoutMs - (performance.now() - started)));
+  }
+
+  #bounded(op: Op, key: string, json: string, ttl: number, timeoutMs: number): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
+      const pending = new PendingCommand(op, key, performance.now() + timeoutMs, reject);
+      const deadlines = this.#deadlines;
+      deadlines.track(pending);
+      let sent: Promise<unknown>;
+      try {
+        sent = this.#send(op, this.#prefix + key, json, ttl);
+      } catch (error) {
+        sent = Promise.reject(error);
+      }
+      sent.then(
+        (reply) => {
+          if (deadlines.settle(pending)) resolve(reply);
+        },
+        (error: unknown) => {
+          if (deadlines.settle(pending)) reject(this.#failure(op, key, this.#describe(error), error));
+        },
+      );
+    });
+  }
+
+  /** Rejects a command past its deadline (called by the sweep). */
+  readonly #expire = (pending: PendingCommand): void => {
+    pending.reject(this.#failure(pending.op, pending.key, this.#describe(TIMED_OUT), undefined));
+  };
+
+  #send(op: Op, redisKey: string, json: string, ttl: number): Promise<unknown> {
+    switch (op) {
+      case GET:
+        return this.#client.get(redisKey);
+      case SET:
+        return this.#client.set(redisKey, json, { expiration: { type: "EX", value: ttl } });
+      default:
+        return this.#client.del(redisKey);
+    }
+  }
+
+  /**
+   * Waits until the client is ready, at most `timeoutMs`, starting the first
+   * connection if need be. Resolves at once when Redis is known to be down.
+   */
+  async #whenReady(timeoutMs: number): Promise<NotReady | undefined> {
+    const client = this.#client;
+    if (this.#closed) return "closed";
+    if (!client.isOpen) {
+      if (this.#connectStarted) return "closed";
+      this.#startConnect();
+    }
+    const end = Date.now() + timeoutMs;
+    while (!client.isReady) {
+      if (this.#closed) return "closed";
+      if (this.#offline) return "offline";
+      const left = end - Date.now();
+      if (left <= 0) return "timeout";
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.#waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        this.#waiters.add(done);
+      });
+    }
+    return undefined;
+  }
+
+  #startConnect(): void {
+    this.#connectStarted = true;
+    this.#offline = false;
+    this.#client.connect().catch((error: unknown) => {
+      // The client gave up (never with our own reconnect strategy) or was closed.
+      if (this.#closed) return;
+      this.#lastError = error;
+      this.#offline = true;
+      this.#notify();
+    });
+  }
+
+  #notify(): void {
+    for (const waiter of this.#waiters) waiter();
+  }
+
+  readonly #onClientError = (error: unknown): void => {
+    if (this.#closed) return;
+    this.#lastError = error;
+    this.#offline = true;
+    this.#notify();
+    if (this.#onEvent !== undefined) {
+      const reason = this.#describe(error);
+      const message = this.#everReady
+        ? `Lost connection to ${this.#where}: ${reason}`
+        : `Failed to connect to ${this.#where}: ${reason}`;
+      this.#emit({ type: "cache.error", error: new CacheError(message, scrubbed(error, this.#secrets)) });
+    }
+  };
+
+  readonly #onClientReady = (): void => {
+    if (this.#closed || !this.#client.isReady) return;
+    this.#offline = false;
+    this.#lastError = undefined;
+    this.#notify();
+    if (this.#everReady) this.#emit({ type: "cache.reconnect" });
+    this.#everReady = true;
+  };
+
+  /** Reports and deletes an entry that is not JSON; a failed delete is reported, not thrown. */
+  async #dropCorrupt(key: string, error: unknown): Promise<void> {
+    this.#emit({ type: "cache.corrupt", key, error });
+    try {
+      await this.#exec(DEL, key, "", 0);
+    } catch (failure) {
+      this.#emit({ type: "cache.error", key, error: failure as CacheError });
+    }
+  }
+
+  #emit(event: CacheEvent): void {
+    if (this.#onEvent === undefined) return;
+    try {
+      this.#onEvent(event);
+    } catch {
+      // A hook must never break the cache.
+    }
+  }
+
+  #failure(op: Op, key: string, reason: string, cause: unknown): CacheError {
+    return new CacheError(`Failed to ${ACTIONS[op]} ${quote(key)}: ${reason}`, scrubbed(cause, this.#secrets));
+  }
+
+  #reason(notReady: NotReady, timeoutMs: number): string {
+    if (notReady === "closed") return this.#closed ? "the cache is closed" : "the Redis client is closed";
+    if (notReady === "timeout") return `Redis did not answer within ${timeoutMs} ms`;
+    const code = codeOf(this.#lastError);
+    return code === undefined ? "Redis is not connected" : `Redis is not connected (${code})`;
+  }
+
+  /** A short account of a client error, from its class and code only: never its message, which could carry anything. */
+  #describe(error: unknown): string {
+    if (error === TIMED_OUT) return `Redis did not answer within ${this.#commandTimeoutMs} ms`;
+    if (this.#closed) return "the cache is closed";
+    if (error instanceof ClientOfflineError || className(error) === "ClientOfflineError") {
+      return this.#reason("offline", 0);
+    }
+    if (error instanceof ClientClosedError || className(error) === "ClientClosedError") {
+      return this.#reason("closed", 0);
+    }
+    const code = codeOf(error);
+    if (isReply(error)) {
+      return code === undefined ? "Redis refused the command" : `Redis refused the command (${code})`;
+    }
+    return code === undefined
+      ? `the Redis client failed (${className(error) || "unknown error"})`
+      : `Redis is unreachable (${code})`;
+  }
+}
+
+/** A command in flight and its deadline: a node of the in-flight list. */
+class PendingCommand {
+  /** Set when the command answered, failed or expired: later outcomes are ignored. */
+  settled = false;
+  prev: PendingCommand | undefined = undefined;
+  next: PendingCommand | undefined = undefined;
+
+  constructor(
+    readonly op: Op,
+    readonly key: string,
+    readonly deadline: number,
+    readonly reject: (error: unknown) => void,
+  ) {}
+}
+
+/**
+ * The commands in flight, in a linked list, and one timer armed for the
+ * earliest deadline, instead of a timer per command (a timer costs more
+ * than the rest of a call). A command leaves the list as soon as it settles,
+ * so the list holds only what is in flight. The timer keeps the process
+ * alive only while a command is in flight (it is unref'd when the list
+ * empties, rather than cleared and re-created on every call).
+ */
+class Deadlines {
+  #head: PendingCommand | undefined = undefined;
+  #tail: PendingCommand | undefined = undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #armedFor = Infinity;
+  readonly #expire: (pending: PendingCommand) => void;
+
+  constructor(expire: (pending: PendingCommand) => void) {
+    this.#expire = expire;
+  }
+
+  track(pending: PendingCommand): void {
+    if (this.#tail === undefined) {
+      this.#head = pending;
+      this.#timer?.ref();
+    } else {
+      this.#tail.next = pending;
+      pending.prev = this.#tail;
+    }
+    this.#tail = pending;
+    if (pending.deadline < this.#armedFor) this.#arm(pending.deadline);
+  }
+
+  /**
+   * Takes a command out of the list.
+   *
+   * @returns `false` when it had already settled (expired), so its outcome is to be ignored.
+   */
+  settle(pending: PendingCommand): boolean {
+    if (pending.settled) return false;
+    pending.settled = true;
+    const { prev, next } = pending;
+    if (prev === undefined) this.#head = next;
+    else prev.next = next;
+    if (next === undefined) this.#tail = prev;
+    else next.prev = prev;
+    pending.prev = pending.next = undefined;
+    if (this.#head === undefined) this.#timer?.unref();
+    return true;
+  }
+
+  #arm(deadline: number): void {
+    clearTimeout(this.#timer);
+    this.#armedFor = deadline;
+    this.#timer = setTimeout(this.#sweep, Math.max(0, deadline - performance.now()));
+  }
+
+  readonly #sweep = (): void => {
+    this.#timer = undefined;
+    this.#armedFor = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (let pending = this.#head; pending !== undefined;) {
+      const following = pending.next;
+      if (pending.deadline <= now) {
+        this.settle(pending);
+        this.#expire(pending);
+      } else if (pending.deadline < next) {
+        next = pending.deadline;
+      }
+      pending = following;
+    }
+    if (next !== Infinity) this.#arm(next);
+  };
+}
+
+/** Reconnect with exponential backoff from 50 ms, capped at 2 s, with a little jitter; never give up. */
+function reconnectStrategy(retries: number): number {
+  return Math.min(50 * 2 ** Math.min(retries, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 50);
+}
+
+function checkTimeout(name: string, value: unknown, fallback: number, problems: string[]): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
+    problems.push(`${name} ${quote(value)} is not a positive number of milliseconds`);
+    return fallback;
+  }
+  return value;
+}
+
+function checkPrefix(value: unknown, problems: string[]): string {
+  if (value === undefined || value === "") return "";
+  try {
+    return checkCacheKey(value);
+  } catch {
+    problems.push(`keyPrefix ${quote(value)} is not a string of at most 1024 bytes without control characters`);
+    return "";
+  }
+}
+
+function isClient(value: unknown): boolean {
+  const client = value as Partial<Record<keyof CommandClient, unknown>> | null;
+  return typeof client === "object" && client !== null && typeof client.get === "function" &&
+    typeof client.set === "function" && typeof client.del === "function" && typeof client.on === "function" &&
+    typeof client.connect === "function";
+}
+
+/** Where to connect, from a URL or from host / port / db; records problems without echoing credentials. */
+function resolveTarget(options: RedisCacheOptions, problems: string[], secrets: string[]): Target {
+  const target: Target = { host: "127.0.0.1", port: 6379, db: 0, tls: false };
+  if (options.password !== undefined) secrets.push(String(options.password));
+  if (options.url !== undefined) {
+    if (typeof options.url === "string" && options.url !== "") secrets.push(options.url);
+    const extra = (["host", "port", "db", "username", "password", "tls"] as const).filter((name) =>
+      options[name] !== undefined
+    );
+    if (extra.length > 0) problems.push(`url cannot be combined with ${extra.join(", ")}`);
+    parseUrl(options.url, target, problems, secrets);
+    return target;
+  }
+  if (options.host !== undefined) {
+    if (typeof options.host !== "string" || options.host === "" || /[\s\p{Cc}]/u.test(options.host)) {
+      problems.push(`host ${quote(options.host)} is not a host name or IP address`);
+    } else {
+      target.host = options.host.replace(/^\[(.*)\]$/, "$1");
+    }
+  }
+  if (options.port !== undefined) target.port = checkPort(options.port, problems);
+  if (options.db !== undefined) target.db = checkDb(options.db, problems);
+  if (options.username !== undefined) {
+    if (typeof options.username !== "string") problems.push("username is not a string");
+    else target.username = options.username;
+  }
+  if (options.password !== undefined) {
+    if (typeof options.password !== "string") problems.push("password is not a string");
+    else target.password = options.password;
+  }
+  if (options.tls !== undefined) {
+    if (typeof options.tls !== "boolean") problems.push(`tls ${quote(options.tls)} is not a boolean`);
+    else target.tls = options.tls;
+  }
+  return target;
+}
+
+function parseUrl(url: unknown, target: Target, problems: string[], secrets: string[]): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url as string);
+  } catch {
+    // Never echo the URL: it may hold a password.
+    problems.push("url is not a valid URL");
+    return;
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    problems.push(`url protocol ${quote(parsed.protocol)} is not "redis:" or "rediss:"`);
+  }
+  target.tls = parsed.protocol === "rediss:";
+  if (parsed.hostname === "") problems.push("url has no host");
+  else target.host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
+  if (parsed.port !== "") target.port = Number(parsed.port);
+  try {
+    if (parsed.username !== "") {
+      secrets.push(parsed.username);
+      target.username = decodeURIComponent(parsed.username);
+      secrets.push(target.username);
+    }
+    if (parsed.password !== "") {
+      secrets.push(parsed.password);
+      target.password = decodeURIComponent(parsed.password);
+      secrets.push(target.password);
+    }
+  } catch {
+    problems.push("url has malformed percent-encoding in its credentials");
+  }
+  const path = parsed.pathname.replace(/^\//, "");
+  if (path !== "") {
+    if (!/^\d{1,9}$/.test(path)) problems.push(`url database ${quote(path)} is not a non-negative integer`);
+    else target.db = Number(path);
+  }
+}
+
+function checkPort(value: unknown, problems: string[]): number {
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 65535) {
+    problems.push(`port ${quote(value)} is not an integer from 1 to 65535`);
+    return 6379;
+  }
+  return value as number;
+}
+
+function checkDb(value: unknown, problems: string[]): number {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_TIMER_MS) {
+    problems.push(`db ${quote(value)} is not a non-negative integer`);
+    return 0;
+  }
+  return value as number;
+}
+
+/** Whether the error is Redis' error reply (`-READONLY ...`), also from another copy of node-redis. */
+function isReply(error: unknown): boolean {
+  return error instanceof ErrorReply || /^(?:ErrorReply|SimpleError|BlobError|MultiErrorReply)$/.test(className(error));
+}
+
+function className(error: unknown): string {
+  return typeof error === "object" && error !== null ? (error.constructor?.name ?? "") : "";
+}
+
+/**
+ * A stable, secret-free code for an error: a Node system error code
+ * (`ECONNREFUSED`) or the first word of a Redis error reply (`READONLY`,
+ * `OOM`, `WRONGPASS`).
+ */
+function codeOf(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === "string" && /^[A-Z][A-Z0-9_]{0,31}$/.test(code)) return code;
+  const message = (error as { message?: unknown }).message;
+  if (typeof message === "string") {
+    const word = /^([A-Z][A-Z0-9_]{1,31})(?:\s|$)/.exec(message);
+    if (word !== null && isReply(error)) {
+      return word[1];
+    }
+  }
+  if (className(error) === "ConnectionTimeoutError") return "ETIMEDOUT";
+  if (className(error) === "SocketClosedUnexpectedlyError") return "ECONNRESET";
+  return undefined;
+}
+
+/**
+ * The `cause` to keep: the error itself, unless its message or stack holds a
+ * secret, in which case a copy with the secret replaced by `***`.
+ */
+function scrubbed(cause: unknown, secrets: readonly string[]): { cause?: unknown } | undefined {
+  if (cause === undefined) return undefined;
+  if (secrets.length === 0 || typeof cause !== "object" || cause === null) return { cause };
+  const error = cause as { message?: unknown; stack?: unknown; name?: unknown };
+  const text = `${String(error.message)}\n${String(error.stack)}`;
+  const leaked = secrets.filter((secret) => secret.length > 0 && text.includes(secret));
+  if (leaked.length === 0) return { cause };
+  let message = String(error.message);
+  for (const secret of leaked) message = message.replaceAll(secret, "***");
+  const copy = new Error(message);
+  copy.name = typeof error.name === "string" ? error.name : "Error";
+  copy.stack = `${copy.name}: ${message}`;
+  return { cause: copy };
+}
+
+const utf8 = new TextDecoder();
+
+/** A reply that is not a string (a client with a Buffer type mapping), as text. */
+function textOf(reply: unknown): string {
+  if (reply instanceof Uint8Array) return utf8.decode(reply);
+  return String(reply);
+}
