@@ -36,6 +36,8 @@ function textProblem(value: unknown, maxBytes: number): string | undefined {
   if (typeof value !== "string") return `it is a ${value === null ? "null" : typeof value}, not a string`;
   if (CONTROL.test(value)) return "it contains a control character";
   if (LONE_SURROGATE.test(value)) return "it contains a lone surrogate";
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short text needs no encoding (the cache hot path).
+  if (value.length * 3 <= maxBytes) return undefined;
   const bytes = encoder.encode(value).length;
   if (bytes > maxBytes) return `it is ${bytes} bytes long, over the limit of ${maxBytes}`;
   return undefined;
