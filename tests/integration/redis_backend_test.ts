@@ -3,13 +3,13 @@
 // reconnection.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, type RedisClientType } from "redis";
 import { CacheError, type CacheEvent, InvalidInputError, RedisCacheBackend } from "../../mod.ts";
 import { cacheContract } from "../contract/cache_contract.ts";
 import { DECIMAL_38, uniqueId } from "../contract/fixtures.ts";
-import { integrationSuite, probe, REDIS_URL } from "./gate.ts";
+import { eventually, FakeServer, freePort, TcpProxy } from "../support/net.ts";
+import { integrationSuite, probe, REDIS_URL } from "../support/gate.ts";
 
 const unreachable = await probe(REDIS_URL);
 const redisAddress = new URL(REDIS_URL);
@@ -31,84 +31,6 @@ async function deletePrefix(raw: RawClient, prefix: string): Promise<void> {
   for await (const keys of raw.scanIterator({ MATCH: `${prefix}*`, COUNT: 100 })) {
     if (keys.length > 0) await raw.del(keys);
   }
-}
-
-/** A port where nothing listens: bound to port 0, then released. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** A TCP server on a free port whose every connection is handed to `onSocket`. */
-class FakeServer {
-  readonly #server: net.Server;
-  readonly #sockets = new Set<net.Socket>();
-
-  constructor(onSocket: (socket: net.Socket) => void) {
-    this.#server = net.createServer((socket) => {
-      this.#sockets.add(socket);
-      socket.on("error", () => {});
-      socket.on("close", () => this.#sockets.delete(socket));
-      onSocket(socket);
-    });
-  }
-
-  async listen(port = 0): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, "127.0.0.1", () => {
-        this.#server.off("error", reject);
-        resolve();
-      });
-    });
-    return (this.#server.address() as net.AddressInfo).port;
-  }
-
-  async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const socket of this.#sockets) socket.destroy();
-    await closed;
-  }
-}
-
-/** A TCP proxy in front of the real Redis, which a test stops and restarts. */
-class RedisProxy {
-  #server: FakeServer | undefined;
-  port = 0;
-
-  async start(): Promise<void> {
-    this.#server = new FakeServer((client) => {
-      const upstream = net.connect({ host: REDIS_HOST, port: REDIS_PORT });
-      upstream.on("error", () => client.destroy());
-      client.on("close", () => upstream.destroy());
-      upstream.on("close", () => client.destroy());
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    this.port = await this.#server.listen(this.port);
-  }
-
-  async stop(): Promise<void> {
-    await this.#server?.close();
-    this.#server = undefined;
-  }
-}
-
-/** Calls `attempt` until it resolves, at most `tries` times, `pauseMs` apart; returns its value or throws its last error. */
-async function eventually<T>(attempt: () => Promise<T>, tries = 60, pauseMs = 100): Promise<T> {
-  let last: unknown;
-  for (let index = 0; index < tries; index++) {
-    try {
-      return await attempt();
-    } catch (error) {
-      last = error;
-      await sleep(pauseMs);
-    }
-  }
-  throw last;
 }
 
 function isCacheError(pattern: RegExp): (error: unknown) => boolean {
@@ -371,7 +293,7 @@ integrationSuite("RedisCacheBackend (Redis)", unreachable, () => {
     });
 
     it("reconnects by itself when Redis comes back", async () => {
-      const proxy = new RedisProxy();
+      const proxy = new TcpProxy(REDIS_HOST, REDIS_PORT);
       await proxy.start();
       const prefix = `${uniqueId("bluestar-test-reconnect")}:`;
       const events: CacheEvent[] = [];

@@ -2,71 +2,15 @@
 // unchanged, then what only a real S3 API shows (pagination, multipart, SSE).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import {
-  AbortMultipartUploadCommand,
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from "@aws-sdk/client-s3";
+import { HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3";
 import { FileNotFoundError, FileStoreError, type FileStoreEvent, S3FileStore } from "../../mod.ts";
 import { comparePaths } from "../../src/core/keys.ts";
 import { fileStoreContract } from "../contract/file_store_contract.ts";
 import { uniqueId } from "../contract/fixtures.ts";
-import { AWS_ENDPOINT_URL, integrationSuite, probe, useLocalAwsCredentials } from "./gate.ts";
+import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
+import { adminClient, createBucket, deleteBucket, noise, REGION, sameBytes } from "../support/s3.ts";
 
-useLocalAwsCredentials();
-const REGION = "us-east-1";
 const MiB = 1024 * 1024;
-
-/** A raw client for setup and inspection, outside the store under test. */
-function adminClient(): S3Client {
-  return new S3Client({ region: REGION, endpoint: AWS_ENDPOINT_URL, forcePathStyle: true });
-}
-
-async function createBucket(admin: S3Client): Promise<string> {
-  const bucket = uniqueId("bluestar-test").toLowerCase().slice(0, 63);
-  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
-  return bucket;
-}
-
-/** Aborts every multipart upload, deletes every object, then the bucket. */
-async function deleteBucket(admin: S3Client, bucket: string): Promise<void> {
-  const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  for (const upload of uploads.Uploads ?? []) {
-    await admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
-  }
-  let token: string | undefined;
-  do {
-    const page = await admin.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-    const keys = (page.Contents ?? []).map((object) => ({ Key: object.Key! }));
-    if (keys.length > 0) await admin.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token !== undefined);
-  await admin.send(new DeleteBucketCommand({ Bucket: bucket }));
-}
-
-/** Deterministic pseudo-random bytes (every byte value occurs). */
-function noise(length: number, seed = 0x9e3779b9): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let index = 0; index < length; index++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[index] = state & 0xff;
-  }
-  return bytes;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
-  return true;
-}
 
 integrationSuite("S3FileStore on the local AWS endpoint", await probe(AWS_ENDPOINT_URL), () => {
   fileStoreContract("S3FileStore", async () => {

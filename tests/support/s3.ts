@@ -1,0 +1,64 @@
+// S3 on the local endpoint for tests: an admin client, a bucket per suite
+// and its removal, and deterministic bytes.
+import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { uniqueId } from "../contract/fixtures.ts";
+import { AWS_ENDPOINT_URL, useLocalAwsCredentials } from "./gate.ts";
+
+useLocalAwsCredentials();
+
+/** The region the local endpoint is used with. */
+export const REGION = "us-east-1";
+
+/** A raw client for setup and inspection, outside the store under test. */
+export function adminClient(): S3Client {
+  return new S3Client({ region: REGION, endpoint: AWS_ENDPOINT_URL, forcePathStyle: true });
+}
+
+export async function createBucket(admin: S3Client): Promise<string> {
+  const bucket = uniqueId("bluestar-test").toLowerCase().slice(0, 63);
+  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
+
+/** Aborts every multipart upload, deletes every object, then the bucket. */
+export async function deleteBucket(admin: S3Client, bucket: string): Promise<void> {
+  const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  for (const upload of uploads.Uploads ?? []) {
+    await admin.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+  }
+  let token: string | undefined;
+  do {
+    const page = await admin.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    const keys = (page.Contents ?? []).map((object) => ({ Key: object.Key! }));
+    if (keys.length > 0) await admin.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+  await admin.send(new DeleteBucketCommand({ Bucket: bucket }));
+}
+
+/** Deterministic pseudo-random bytes (every byte value occurs). */
+export function noise(length: number, seed = 0x9e3779b9): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed >>> 0;
+  for (let index = 0; index < length; index++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[index] = state & 0xff;
+  }
+  return bytes;
+}
+
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
+  return true;
+}
