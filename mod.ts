@@ -98,3 +98,8 @@ export {
   type RedisCacheClient,
   type RedisCacheOptions,
 } from "./src/persistence/redis_backend.ts";
+export {
+  DynamoDBRulesStore,
+  type DynamoDBRulesStoreOptions,
+  type RulesStoreEvent,
+} from "./src/persistence/dynamodb_backend.ts";

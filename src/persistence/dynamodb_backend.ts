@@ -1,0 +1,1317 @@
+/**
+ * The DynamoDB rules store: the production {@linkcode IRulesStore}, with an
+ * optional read-through cache in front of the rule reads.
+ *
+ * @module
+ */
+
+import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
+import {
+  BatchGetCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  type TranslateConfig,
+} from "@aws-sdk/lib-dynamodb";
+import {
+  BlueStarError,
+  CacheError,
+  ConfigError,
+  ConflictError,
+  CorruptItemError,
+  InvalidInputError,
+  IrsLimitsNotFoundError,
+  PipelineNotFoundError,
+  quote,
+  RuleNotFoundError,
+  RulesStoreError,
+} from "../core/errors.ts";
+import { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, type ItemKey, itemKeys } from "../core/keys.ts";
+import type { ICacheBackend, IRulesStore } from "../core/protocols.ts";
+import {
+  agentConfigSchema,
+  auditEntrySchema,
+  batchStateSchema,
+  calculationRuleSchema,
+  decodeInput,
+  irsLimitsSchema,
+  pipelineStepSchema,
+  processingResultSchema,
+  validationRuleSchema,
+} from "../core/schema.ts";
+import {
+  checkBatchStatus,
+  checkExpectedVersion,
+  compareAuditEntries,
+  compareBatchesByRecency,
+  scoped,
+} from "../core/rules_logic.ts";
+import type {
+  AgentConfig,
+  AuditEntry,
+  BatchState,
+  BatchStatus,
+  CalculationRule,
+  IrsLimits,
+  PipelineStep,
+  ProcessingResult,
+  SaveBatchStateOptions,
+  ValidationRule,
+} from "../core/types.ts";
+import { MAX_TTL_SECONDS } from "../core/values.ts";
+import {
+  agentConfigCodec,
+  auditEntryCodec,
+  batchStateCodec,
+  calculationRuleCodec,
+  decodeItem,
+  irsLimitsCodec,
+  type Item,
+  type ItemCodec,
+  pipelineStepCodec,
+  processingResultCodec,
+  validationRuleGroupCodec,
+} from "./items.ts";
+import { BATCH_STATUS_INDEX, type TableName, tableName } from "./tables.ts";
+
+/** The DynamoDB operations the store sends. */
+type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
+
+/**
+ * What a {@linkcode DynamoDBRulesStore} reports through its `onEvent` hook.
+ * Events are information only: a hook that throws is ignored.
+ *
+ * - `cache.hit`: a cached value was served; no DynamoDB request was sent.
+ * - `cache.miss`: the cache had no value; the read went to DynamoDB.
+ * - `cache.corrupt`: the cache held a value that does not decode into what
+ *   was asked for; it counts as a miss and the read went to DynamoDB.
+ * - `cache.error`: a cache call failed or took longer than `cacheTimeoutMs`
+ *   (`get`: the read went to DynamoDB; `setex`: the value was not cached).
+ * - `dynamodb.request`: a request is being sent (SDK retries not counted).
+ * - `dynamodb.unprocessed`: `BatchGetItem` left keys unprocessed; they are
+ *   asked for again after a backoff.
+ */
+export type RulesStoreEvent =
+  | { type: "cache.hit"; kind: CacheKind; key: string }
+  | { type: "cache.miss"; kind: CacheKind; key: string }
+  | { type: "cache.corrupt"; kind: CacheKind; key: string; problems: string[] }
+  | { type: "cache.error"; kind: CacheKind; key: string; operation: "get" | "setex"; error: CacheError }
+  | { type: "dynamodb.request"; operation: "GetItem" | "BatchGetItem" | "Query" | "PutItem"; table: string }
+  | { type: "dynamodb.unprocessed"; table: string; keys: number; attempt: number };
+
+/** Options of {@linkcode DynamoDBRulesStore}. */
+export interface DynamoDBRulesStoreOptions {
+  /**
+   * The environment suffix of the table names (`bluestar-{name}{suffix}`), and
+   * the namespace of the cache keys. Letters, digits, `_`, `-` and `.` only.
+   *
+   * @default {""}
+   */
+  tableSuffix?: string;
+  /**
+   * The AWS region. Not with `client`.
+   *
+   * @default {the AWS SDK's chain: AWS_REGION, the shared config file, ...}
+   */
+  region?: string;
+  /**
+   * The DynamoDB endpoint, e.g. `"http://127.0.0.1:4566"` for moto or
+   * LocalStack. Not with `client`.
+   *
+   * @default {the region's AWS endpoint}
+   */
+  endpointUrl?: string;
+  /**
+   * Credentials, or a provider of them. Not with `client`.
+   *
+   * @default {the AWS SDK's default credential chain}
+   */
+  credentials?: DynamoDBClientConfig["credentials"];
+  /**
+   * Attempts per request, the first included, under the SDK's standard retry
+   * strategy (throttling and transient errors back off and retry). Not with
+   * `client`, which brings its own retry strategy.
+   *
+   * @default {3}
+   */
+  maxAttempts?: number;
+  /**
+   * An existing client to send through (a `DynamoDBClient` or a
+   * `DynamoDBDocumentClient`): its credentials, endpoint, retry strategy,
+   * request handler and middleware are used, its configuration is not
+   * changed, and {@linkcode DynamoDBRulesStore.close} does not destroy it.
+   *
+   * @default {a client the store creates from the options above}
+   */
+  client?: DynamoDBClient | DynamoDBDocumentClient;
+  /**
+   * The read-through cache for pipelines, rules, IRS limits and agent
+   * configuration. The cache is never a point of failure.
+   *
+   * @default {undefined (no cache)}
+   */
+  cache?: ICacheBackend;
+  /**
+   * How long a cached value lives, in seconds: the most a change in DynamoDB
+   * can stay unseen.
+   *
+   * @default {300}
+   */
+  cacheTtlSeconds?: number;
+  /**
+   * How long a cache call may take, in milliseconds. A slower `get` counts as
+   * a miss; a slower `setex` as a failed write-back.
+   *
+   * @default {50}
+   */
+  cacheTimeoutMs?: number;
+  /**
+   * Receives cache and request events (see {@linkcode RulesStoreEvent}).
+   *
+   * @default {undefined}
+   */
+  onEvent?: (event: RulesStoreEvent) => void;
+}
+
+/** How often `BatchGetItem` is sent for keys DynamoDB leaves unprocessed, the first time included. */
+const UNPROCESSED_MAX_ATTEMPTS = 8;
+/** The first backoff ceiling for unprocessed keys, in milliseconds; it doubles per attempt (full jitter). */
+const UNPROCESSED_BASE_DELAY_MS = 25;
+/** The largest backoff ceiling for unprocessed keys, in milliseconds. */
+const UNPROCESSED_MAX_DELAY_MS = 1000;
+
+/** The longest delay `setTimeout` honours, in milliseconds. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** How many entries each hot-path memo (validated ids, verified cache texts) keeps before it starts over. */
+const MEMO_LIMIT = 10_000;
+
+/** What a failed cache lookup yields: a miss, already reported. */
+const LOOKUP_FAILED: unique symbol = Symbol("lookup failed");
+
+const TABLE_SUFFIX = /^[A-Za-z0-9_.-]*$/;
+
+/** Numbers are read as `NumberValue`s, which the item codec turns into exact decimals. */
+function translateConfig(): TranslateConfig {
+  // A fresh object per store: the document client fills in defaults in place.
+  return { marshallOptions: { removeUndefinedValues: true }, unmarshallOptions: { wrapNumbers: true } };
+}
+
+/** An in-flight read that identical concurrent reads join. */
+interface Flight {
+  promise: Promise<unknown>;
+  joiners: number;
+}
+
+/** A cache call waiting for its answer. */
+interface Waiting {
+  /** When it times out, on the `performance.now()` clock. */
+  deadline: number;
+  /** Fails it with a timeout. */
+  expire(): void;
+}
+
+/** A cached value checked against what was asked for: the value, or why it is unusable. */
+type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
+
+/**
+ * An {@linkcode IRulesStore} on DynamoDB: eight tables named
+ * `bluestar-{name}{tableSuffix}` (see `TABLES`), items encoded by the shared
+ * item codec, so it reads exactly what the seed writes. It behaves exactly
+ * like `MemoryRulesStore`: same results, same order, same errors.
+ *
+ * Requests:
+ * - `getPipeline`, `getProcessingResults`, `listAuditEntries`: one `Query`
+ *   per 1 MB page, every page followed; `listBatchesByStatus` queries the
+ *   batch-state table's status index the same way.
+ * - `getValidationRules`, `getCalculationRule`: ONE `BatchGetItem` for the
+ *   client's key and GLOBAL's together (one key when the client is GLOBAL);
+ *   unprocessed keys are asked for again, up to 8 times, with backoff.
+ * - `getIrsLimits`, `getAgentConfig`, `getBatchState`: one `GetItem`
+ *   (batch state strongly consistent).
+ * - `saveBatchState` with `expectedVersion`, `appendAuditEntry`: one
+ *   conditional `PutItem`; losing the condition is a `ConflictError` and
+ *   changes nothing. Nothing updates or deletes an audit entry.
+ * - Throttling and transient failures are retried by the SDK's standard
+ *   retry strategy (`maxAttempts`); what still fails is a `RulesStoreError`
+ *   with the SDK error as `cause`. Ids are checked before any request.
+ *
+ * Caching (with a `cache`): `getPipeline`, `getValidationRules` (per client
+ * and field), `getCalculationRule` (per client and rule, the GLOBAL fallback
+ * included, so a client without an override costs no request next time),
+ * `getIrsLimits` and `getAgentConfig` read through the cache, keyed by
+ * `cacheKey(tableSuffix, kind, ...ids)`, for `cacheTtlSeconds`. Batch state,
+ * processing results and the audit trail are never cached. "Not found" is
+ * never cached (an unknown plan, rule or year, an absent agent config): it is
+ * an error path, and caching it would hide newly seeded data for a whole TTL;
+ * an empty list of validation rules is an answer and is cached. A cache hit
+ * sends no request. A cached value is decoded with the domain schema and
+ * checked against the ids asked for; one that does not pass is a miss (an
+ * entry whose exact JSON text already passed is not decoded again). A
+ * cache that throws, hangs (past `cacheTimeoutMs`) or returns garbage makes
+ * the read go to DynamoDB; a failed write-back is reported, never thrown.
+ *
+ * Concurrent identical reads of a cached kind share one cache lookup and one
+ * DynamoDB request (with or without a cache); a failure reaches every waiter.
+ *
+ * @example Read a rule through a cache
+ * ```ts ignore
+ * import { DynamoDBRulesStore, MemoryCacheBackend } from "@bluestar/persistence";
+ *
+ * const rules = new DynamoDBRulesStore({
+ *   tableSuffix: "-dev",
+ *   region: "us-east-1",
+ *   endpointUrl: "http://127.0.0.1:4566",
+ *   cache: new MemoryCacheBackend(),
+ *   onEvent: (event) => {
+ *     if (event.type === "cache.error") console.warn(event.error.message);
+ *   },
+ * });
+ * try {
+ *   const rule = await rules.getCalculationRule("ACME", "FICA_SOCIAL_SECURITY");
+ *   console.log(rule.scope, rule.parameters.rate);
+ * } finally {
+ *   await rules.close();
+ * }
+ * ```
+ */
+export class DynamoDBRulesStore implements IRulesStore {
+  readonly #documents: DynamoDBDocumentClient;
+  readonly #ownedClient: DynamoDBClient | undefined;
+  readonly #tables: Record<TableName, string>;
+  readonly #namespace: string;
+  readonly #cache: ICacheBackend | undefined;
+  readonly #cacheTtlSeconds: number;
+  readonly #cacheTimeoutMs: number;
+  readonly #onEvent: ((event: RulesStoreEvent) => void) | undefined;
+  readonly #flights = new Map<string, Flight>();
+  readonly #pendingWrites = new Set<Promise<void>>();
+  readonly #verified = new Map<string, { text: string; decoded: string }>();
+  readonly #validatedKeys = new Map<string, string>();
+  readonly #waiting = new Set<Waiting>();
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  /**
+   * @param options Tables, client, cache and event hook.
+   * @throws {ConfigError} Listing every problem, when an option is malformed, or `client` comes with `region`, `endpointUrl`, `credentials` or `maxAttempts`.
+   */
+  constructor(options: DynamoDBRulesStoreOptions = {}) {
+    const {
+      tableSuffix = "",
+      cacheTtlSeconds = 300,
+      cacheTimeoutMs = 50,
+      maxAttempts = 3,
+    } = options;
+    const problems: string[] = [];
+    if (typeof tableSuffix !== "string" || !TABLE_SUFFIX.test(tableSuffix)) {
+      problems.push(`tableSuffix ${quote(tableSuffix)} is not letters, digits, "_", "-" and "." only`);
+    }
+    if (!Number.isInteger(cacheTtlSeconds) || cacheTtlSeconds < 1 || cacheTtlSeconds > MAX_TTL_SECONDS) {
+      problems.push(`cacheTtlSeconds ${quote(cacheTtlSeconds)} is not a positive integer of seconds`);
+    }
+    if (typeof cacheTimeoutMs !== "number" || !(cacheTimeoutMs > 0) || cacheTimeoutMs > MAX_TIMER_MS) {
+      problems.push(`cacheTimeoutMs ${quote(cacheTimeoutMs)} is not a positive number of milliseconds`);
+    }
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) {
+      problems.push(`maxAttempts ${quote(maxAttempts)} is not an integer from 1 to 100`);
+    }
+    if (options.endpointUrl !== undefined && !isHttpUrl(options.endpointUrl)) {
+      problems.push(`endpointUrl ${quote(options.endpointUrl)} is not an http or https URL`);
+    }
+    if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
+      problems.push("onEvent is not a function");
+    }
+    if (options.client !== undefined) {
+      const client = options.client as Partial<DynamoDBClient> | null;
+      if (typeof client?.send !== "function" || typeof client.config !== "object" || !client.middlewareStack) {
+        problems.push("client is not a DynamoDBClient or DynamoDBDocumentClient");
+      }
+      const clashing = (["region", "endpointUrl", "credentials", "maxAttempts"] as const).filter((name) =>
+        options[name] !== undefined
+      );
+      if (clashing.length > 0) {
+        problems.push(`${clashing.join(", ")} cannot be set with client (the client brings its own)`);
+      }
+    }
+    if (problems.length > 0) {
+      throw new ConfigError(`Invalid DynamoDB rules store options: ${problems.join("; ")}`);
+    }
+
+    this.#tables = Object.fromEntries(
+      (
+        [
+          "processing-pipeline",
+          "validation-rules",
+          "calculation-rules",
+          "irs-limits",
+          "batch-state",
+          "processing-results",
+          "audit-log",
+          "agent-config",
+        ] as const
+      ).map((name) => [name, tableName(name, tableSuffix)]),
+    ) as Record<TableName, string>;
+    this.#namespace = tableSuffix;
+    this.#cache = options.cache;
+    this.#cacheTtlSeconds = cacheTtlSeconds;
+    this.#cacheTimeoutMs = cacheTimeoutMs;
+    this.#onEvent = options.onEvent;
+
+    let base: DynamoDBClient | DynamoDBDocumentClient;
+    if (options.client === undefined) {
+      this.#ownedClient = new DynamoDBClient({
+        region: options.region,
+        endpoint: options.endpointUrl,
+        credentials: options.credentials,
+        maxAttempts,
+        retryMode: "standard",
+      });
+      base = this.#ownedClient;
+    } else {
+      base = options.client;
+    }
+    // A document client over a copy of the configuration: it shares the given
+    // client's middleware stack, credentials, handler and retry strategy, but
+    // `DynamoDBDocumentClient.from` sets `translateConfig` on the config it is
+    // handed, and the caller's own document clients must keep theirs.
+    const view = { config: { ...base.config }, middlewareStack: base.middlewareStack };
+    this.#documents = DynamoDBDocumentClient.from(view as unknown as DynamoDBClient, translateConfig());
+  }
+
+  /**
+   * Closes the store: waits for pending cache write-backs (each bounded by
+   * `cacheTimeoutMs`), then destroys the client the store created. A client
+   * passed in `options.client` is left open. Later calls reject with a
+   * `RulesStoreError`. Closing twice is harmless.
+   *
+   * @returns When the store is closed.
+   *
+   * @example Close after use
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ region: "us-east-1" });
+   * await rules.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#pendingWrites]);
+    if (this.#waiting.size === 0 && this.#sweepTimer !== undefined) {
+      clearTimeout(this.#sweepTimer);
+      this.#sweepTimer = undefined;
+    }
+    this.#ownedClient?.destroy();
+  }
+
+  /**
+   * Every step of a plan, sorted by step number; cached.
+   *
+   * @param planId The plan.
+   * @returns The steps.
+   * @throws {PipelineNotFoundError} When the plan has no steps.
+   * @throws {InvalidInputError} When the plan id is not a valid id.
+   * @throws {CorruptItemError} When a stored step does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Read a plan
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const steps = await rules.getPipeline("DEFAULT_BiWeeklyFri");
+   * ```
+   */
+  getPipeline(planId: string): Promise<PipelineStep[]> {
+    return this.#run(() => {
+      const key = this.#cacheKeyOf("pipeline", () => itemKeys.pipelinePartition(planId), planId);
+      return this.#readThrough(
+        "pipeline",
+        key,
+        (value) => checkPipeline(value, planId),
+        async () => {
+          const partition = itemKeys.pipelinePartition(planId);
+          const action = `read pipeline ${quote(planId)}`;
+          const table = this.#tables["processing-pipeline"];
+          const items = await this.#queryAll(action, {
+            TableName: table,
+            KeyConditionExpression: "PK = :pk",
+            ExpressionAttributeValues: { ":pk": partition },
+            ConsistentRead: false,
+          });
+          const steps = items.map((item) => decodeStored(pipelineStepCodec, table, item)).sort(byStep);
+          if (steps.length === 0) throw new PipelineNotFoundError(`Pipeline ${quote(planId)} not found`);
+          return steps;
+        },
+      );
+    });
+  }
+
+  /**
+   * A field's validation rules: the client's own when it has any for the
+   * field, else GLOBAL's, sorted by rule id; one `BatchGetItem`; cached per
+   * client and field.
+   *
+   * @param clientId The client.
+   * @param field The field.
+   * @returns The rules; `[]` when neither has any.
+   * @throws {InvalidInputError} When the client id or field is not a valid id.
+   * @throws {CorruptItemError} When a stored rule group does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Read the rules of a field
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const ssnRules = await rules.getValidationRules("ACME", "ssn");
+   * ```
+   */
+  getValidationRules(clientId: string, field: string): Promise<ValidationRule[]> {
+    return this.#run(() => {
+      const key = this.#cacheKeyOf("validation", () => itemKeys.validationRules(clientId, field), clientId, field);
+      return this.#readThrough(
+        "validation",
+        key,
+        (value) => checkValidationRules(value, clientId, field),
+        async () => {
+          const own = itemKeys.validationRules(clientId, field);
+          const action = `read validation rules of field ${quote(field)} for client ${quote(clientId)}`;
+          const global = itemKeys.validationRules(GLOBAL_CLIENT_ID, field);
+          const table = this.#tables["validation-rules"];
+          const found = await this.#fallbackGet(action, table, own, global);
+          const group = found === undefined ? undefined : decodeStored(validationRuleGroupCodec, table, found);
+          return (group?.rules ?? []).map(scoped).sort(byRuleId);
+        },
+      );
+    });
+  }
+
+  /**
+   * A calculation rule: the client's own, else GLOBAL's; one `BatchGetItem`;
+   * cached per client and rule, the GLOBAL fallback included.
+   *
+   * @param clientId The client.
+   * @param ruleId The rule.
+   * @returns The rule; `scope` and `clientId` say which partition answered.
+   * @throws {RuleNotFoundError} When neither the client nor GLOBAL has it.
+   * @throws {InvalidInputError} When the client id or rule id is not a valid id.
+   * @throws {CorruptItemError} When the stored rule does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Resolve a rule
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const rule = await rules.getCalculationRule("ACME", "FICA_SOCIAL_SECURITY");
+   * console.log(rule.scope); // "GLOBAL" when ACME has no override
+   * ```
+   */
+  getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
+    return this.#run(() => {
+      const key = this.#cacheKeyOf("calculation", () => itemKeys.calculationRule(clientId, ruleId), clientId, ruleId);
+      return this.#readThrough(
+        "calculation",
+        key,
+        (value) => checkCalculationRule(value, clientId, ruleId),
+        async () => {
+          const own = itemKeys.calculationRule(clientId, ruleId);
+          const action = `read calculation rule ${quote(ruleId)} for client ${quote(clientId)}`;
+          const global = itemKeys.calculationRule(GLOBAL_CLIENT_ID, ruleId);
+          const table = this.#tables["calculation-rules"];
+          const found = await this.#fallbackGet(action, table, own, global);
+          if (found === undefined) {
+            throw new RuleNotFoundError(
+              `Calculation rule ${quote(ruleId)} not found for client ${quote(clientId)} or GLOBAL`,
+            );
+          }
+          return scoped(decodeStored(calculationRuleCodec, table, found));
+        },
+      );
+    });
+  }
+
+  /**
+   * A year's IRS limits; one `GetItem`; cached.
+   *
+   * @param year The calendar year.
+   * @returns The limits.
+   * @throws {IrsLimitsNotFoundError} When no limits are stored for the year.
+   * @throws {InvalidInputError} When the year is not an integer from 1900 to 9999.
+   * @throws {CorruptItemError} When the stored limits do not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Read a year's limits
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const { limits } = await rules.getIrsLimits(2026);
+   * ```
+   */
+  getIrsLimits(year: number): Promise<IrsLimits> {
+    return this.#run(() => {
+      const itemKey = itemKeys.irsLimits(year);
+      const key = cacheKey(this.#namespace, "irs", year);
+      return this.#readThrough("irs", key, (value) => checkIrsLimits(value, year), async () => {
+        const table = this.#tables["irs-limits"];
+        const item = await this.#getItem(`read IRS limits for year ${quote(year)}`, table, itemKey, false);
+        if (item === undefined) throw new IrsLimitsNotFoundError(`IRS limits not found for year ${quote(year)}`);
+        return decodeStored(irsLimitsCodec, table, item);
+      });
+    });
+  }
+
+  /**
+   * Writes a batch's state, whole; never cached. With `expectedVersion`, a
+   * conditional `PutItem`.
+   *
+   * @param batchId The batch; must equal `state.batchId`.
+   * @param state The state.
+   * @param options `expectedVersion` for optimistic concurrency.
+   * @throws {ConflictError} When `expectedVersion` is given and the stored version differs; nothing changes.
+   * @throws {InvalidInputError} When the state is malformed, or its version is not above `expectedVersion`.
+   * @throws {RulesStoreError} When DynamoDB fails (an item over 400 KB included).
+   *
+   * @example Advance a state optimistically
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const state = await rules.getBatchState("B1");
+   * if (state !== null) {
+   *   await rules.saveBatchState("B1", { ...state, version: state.version + 1 }, { expectedVersion: state.version });
+   * }
+   * ```
+   */
+  saveBatchState(batchId: string, state: BatchState, options: SaveBatchStateOptions = {}): Promise<void> {
+    return this.#run(async () => {
+      itemKeys.batchState(batchId);
+      const action = `save batch state ${quote(batchId)}`;
+      const copy = decodeInput(batchStateSchema, state, action);
+      const expectedVersion = options?.expectedVersion;
+      checkExpectedVersion(action, batchId, copy, expectedVersion);
+      const table = this.#tables["batch-state"];
+      const item = batchStateCodec.toItem(copy);
+      if (expectedVersion === undefined) {
+        await this.#put(action, table, item);
+      } else {
+        const condition = expectedVersion === 0 ? { ConditionExpression: "attribute_not_exists(PK)" } : {
+          ConditionExpression: "#version = :expected",
+          ExpressionAttributeNames: { "#version": "version" },
+          ExpressionAttributeValues: { ":expected": expectedVersion },
+        };
+        await this.#put(action, table, item, condition, (error) => {
+          const stored = (error as { Item?: Record<string, { N?: unknown }> }).Item?.version?.N;
+          return `expected version ${expectedVersion}, stored version is ${typeof stored === "string" ? stored : 0}`;
+        });
+      }
+    });
+  }
+
+  /**
+   * A batch's state; one strongly consistent `GetItem`; never cached.
+   *
+   * @param batchId The batch.
+   * @returns The state, or `null` for an unknown batch.
+   * @throws {InvalidInputError} When the batch id is not a valid id.
+   * @throws {CorruptItemError} When the stored state does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Read a state
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const state = await rules.getBatchState("B1");
+   * ```
+   */
+  getBatchState(batchId: string): Promise<BatchState | null> {
+    return this.#run(async () => {
+      const key = itemKeys.batchState(batchId);
+      const table = this.#tables["batch-state"];
+      const item = await this.#getItem(`read batch state ${quote(batchId)}`, table, key, true);
+      return item === undefined ? null : decodeStored(batchStateCodec, table, item);
+    });
+  }
+
+  /**
+   * Every batch with a status, most recently updated first: the status index,
+   * every page; never cached.
+   *
+   * @param status The status.
+   * @returns The batch states.
+   * @throws {InvalidInputError} When the status is not a batch status.
+   * @throws {CorruptItemError} When a stored state does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example List the batches awaiting approval
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const waiting = await rules.listBatchesByStatus("awaiting_approval");
+   * ```
+   */
+  listBatchesByStatus(status: BatchStatus): Promise<BatchState[]> {
+    return this.#run(async () => {
+      checkBatchStatus(status);
+      const table = this.#tables["batch-state"];
+      const items = await this.#queryAll(`list batches with status ${quote(status)}`, {
+        TableName: table,
+        IndexName: BATCH_STATUS_INDEX.indexName,
+        KeyConditionExpression: "#status = :status",
+        ExpressionAttributeNames: { "#status": BATCH_STATUS_INDEX.partitionKey },
+        ExpressionAttributeValues: { ":status": status },
+        ScanIndexForward: false,
+      });
+      return items.map((item) => decodeStored(batchStateCodec, table, item)).sort(compareBatchesByRecency);
+    });
+  }
+
+  /**
+   * Writes one step's result, replacing any earlier one; never cached.
+   *
+   * @param batchId The batch; must equal `result.batchId`.
+   * @param step The step id; must equal `result.step`.
+   * @param result The result.
+   * @throws {InvalidInputError} When the result is malformed or for another batch or step.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Save a result
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * await rules.saveProcessingResult("B1", "0100", {
+   *   batchId: "B1",
+   *   step: "0100",
+   *   status: "succeeded",
+   *   output: { employees: 12 },
+   *   error: null,
+   *   startedAt: "2026-11-27T10:00:00.000Z",
+   *   completedAt: "2026-11-27T10:00:01.000Z",
+   * });
+   * ```
+   */
+  saveProcessingResult(batchId: string, step: string, result: ProcessingResult): Promise<void> {
+    return this.#run(async () => {
+      itemKeys.processingResult(batchId, step);
+      const action = `save processing result ${quote(step)} of batch ${quote(batchId)}`;
+      const copy = decodeInput(processingResultSchema, result, action);
+      if (copy.batchId !== batchId || copy.step !== step) {
+        throw new InvalidInputError(
+          `Failed to ${action}: the result is for step ${quote(copy.step)} of batch ${quote(copy.batchId)}`,
+        );
+      }
+      await this.#put(action, this.#tables["processing-results"], processingResultCodec.toItem(copy));
+    });
+  }
+
+  /**
+   * Every step's result of a batch, in step order, every page; never cached.
+   *
+   * @param batchId The batch.
+   * @returns The results; `[]` for a batch with none.
+   * @throws {InvalidInputError} When the batch id is not a valid id.
+   * @throws {CorruptItemError} When a stored result does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Read a batch's results
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const results = await rules.getProcessingResults("B1");
+   * ```
+   */
+  getProcessingResults(batchId: string): Promise<ProcessingResult[]> {
+    return this.#run(async () => {
+      const partition = itemKeys.batchPartition(batchId);
+      const table = this.#tables["processing-results"];
+      const items = await this.#queryAll(`read processing results of batch ${quote(batchId)}`, {
+        TableName: table,
+        KeyConditionExpression: "PK = :pk",
+        ExpressionAttributeValues: { ":pk": partition },
+        ConsistentRead: true,
+      });
+      return items.map((item) => decodeStored(processingResultCodec, table, item)).sort(byStepId);
+    });
+  }
+
+  /**
+   * Appends an audit entry: a `PutItem` on condition that the id is free;
+   * never cached. Nothing updates or deletes an entry.
+   *
+   * @param entry The entry.
+   * @throws {ConflictError} When the batch already has an entry with that id; the first entry stays as it was.
+   * @throws {InvalidInputError} When the entry is malformed.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Append an entry
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * await rules.appendAuditEntry({
+   *   entryId: "E1",
+   *   batchId: "B1",
+   *   timestamp: new Date().toISOString(),
+   *   agent: "compliance",
+   *   action: "rule_resolved",
+   *   actor: "svc-compliance",
+   *   details: { ruleId: "FICA_SOCIAL_SECURITY", scope: "GLOBAL" },
+   * });
+   * ```
+   */
+  appendAuditEntry(entry: AuditEntry): Promise<void> {
+    return this.#run(async () => {
+      const action = `append audit entry ${quote((entry as Partial<AuditEntry> | null)?.entryId)}`;
+      const copy = decodeInput(auditEntrySchema, entry, action);
+      itemKeys.auditEntry(copy.batchId, copy.entryId);
+      await this.#put(
+        action,
+        this.#tables["audit-log"],
+        auditEntryCodec.toItem(copy),
+        { ConditionExpression: "attribute_not_exists(PK)" },
+        () => `batch ${quote(copy.batchId)} already has an entry with that id`,
+      );
+    });
+  }
+
+  /**
+   * A batch's audit trail, every page, ordered by timestamp then id; never
+   * cached.
+   *
+   * @param batchId The batch.
+   * @returns The entries; `[]` for a batch with none.
+   * @throws {InvalidInputError} When the batch id is not a valid id.
+   * @throws {CorruptItemError} When a stored entry does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Read a batch's audit trail
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const entries = await rules.listAuditEntries("B1");
+   * ```
+   */
+  listAuditEntries(batchId: string): Promise<AuditEntry[]> {
+    return this.#run(async () => {
+      const partition = itemKeys.batchPartition(batchId);
+      const table = this.#tables["audit-log"];
+      const items = await this.#queryAll(`list audit entries of batch ${quote(batchId)}`, {
+        TableName: table,
+        KeyConditionExpression: "PK = :pk",
+        ExpressionAttributeValues: { ":pk": partition },
+        ConsistentRead: true,
+      });
+      return items.map((item) => decodeStored(auditEntryCodec, table, item)).sort(compareAuditEntries);
+    });
+  }
+
+  /**
+   * An agent's configuration; one `GetItem`; cached when found.
+   *
+   * @param agent The agent.
+   * @returns The configuration, or `null` when none is stored.
+   * @throws {InvalidInputError} When the agent is not a valid id.
+   * @throws {CorruptItemError} When the stored configuration does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Read an agent's configuration
+   * ```ts ignore
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const config = await rules.getAgentConfig("calculation");
+   * ```
+   */
+  getAgentConfig(agent: string): Promise<AgentConfig | null> {
+    return this.#run(() => {
+      const key = this.#cacheKeyOf("agent", () => itemKeys.agentConfig(agent), agent);
+      return this.#readThrough<AgentConfig | null>(
+        "agent",
+        key,
+        (value) => checkAgentConfig(value, agent),
+        async () => {
+          const table = this.#tables["agent-config"];
+          const item = await this.#getItem(
+            `read agent config ${quote(agent)}`,
+            table,
+            itemKeys.agentConfig(agent),
+            false,
+          );
+          return item === undefined ? null : decodeStored(agentConfigCodec, table, item);
+        },
+      );
+    });
+  }
+
+  // ---- plumbing ----------------------------------------------------------
+
+  /** Runs a method body as a promise: a bad argument rejects rather than throws; a closed store rejects. */
+  #run<T>(body: () => Promise<T>): Promise<T> {
+    try {
+      if (this.#closed) throw new RulesStoreError("Failed to use the DynamoDB rules store: it is closed");
+      return body();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #emit(event: RulesStoreEvent): void {
+    try {
+      this.#onEvent?.(event);
+    } catch {
+      // An event hook is information only; its failure is not the store's.
+    }
+  }
+
+  /**
+   * The cache key of a read, after its ids are validated (`validate` throws
+   * an `InvalidInputError` for a bad one). Validation is a pure function of
+   * the id strings, so the key of ids that passed is remembered: the hot path
+   * skips re-validating and re-encoding them. The memo is keyed by the ids
+   * joined with NUL, which no valid id contains, so no other input can match.
+   */
+  #cacheKeyOf(kind: CacheKind, validate: () => unknown, ...ids: string[]): string {
+    let memo: string | undefined = kind;
+    for (const id of ids) {
+      if (typeof id !== "string") {
+        memo = undefined;
+        break;
+      }
+      memo += `\u0000${id}`;
+    }
+    const known = memo === undefined ? undefined : this.#validatedKeys.get(memo);
+    if (known !== undefined) return known;
+    validate();
+    const key = cacheKey(this.#namespace, kind, ...ids);
+    if (memo !== undefined) {
+      if (this.#validatedKeys.size >= MEMO_LIMIT) this.#validatedKeys.clear();
+      this.#validatedKeys.set(memo, key);
+    }
+    return key;
+  }
+
+  /**
+   * Read-through with single flight: identical concurrent reads share one
+   * cache lookup and one load; each caller gets its own copy.
+   */
+  #readThrough<T>(
+    kind: CacheKind,
+    key: string,
+    check: (value: unknown) => Checked<T>,
+    load: () => Promise<T>,
+  ): Promise<T> {
+    const existing = this.#flights.get(key);
+    if (existing !== undefined) {
+      existing.joiners++;
+      return existing.promise.then((value) => structuredClone(value) as T);
+    }
+    const flight: Flight = {
+      promise: (async () => {
+        try {
+          return await this.#cachedOrLoaded(kind, key, check, load);
+        } finally {
+          // Before the promise settles, so nobody joins a finished flight.
+          this.#flights.delete(key);
+        }
+      })(),
+      joiners: 0,
+    };
+    this.#flights.set(key, flight);
+    return flight.promise.then((value) => (flight.joiners > 0 ? structuredClone(value) : value) as T);
+  }
+
+  async #cachedOrLoaded<T>(
+    kind: CacheKind,
+    key: string,
+    check: (value: unknown) => Checked<T>,
+    load: () => Promise<T>,
+  ): Promise<T> {
+    const cache = this.#cache;
+    if (cache === undefined) return await load();
+    // Each lookup reports exactly one of: hit, miss, corrupt, error.
+    const cached = await this.#bounded(key, "get", () => cache.get(key)).catch((error: CacheError) => {
+      this.#emit({ type: "cache.error", kind, key, operation: "get", error });
+      return LOOKUP_FAILED;
+    });
+    if (cached === null || cached === undefined) {
+      if (this.#onEvent !== undefined) this.#emit({ type: "cache.miss", kind, key });
+    } else if (cached !== LOOKUP_FAILED) {
+      const checked = this.#verify(key, cached, check);
+      if (checked.ok) {
+        if (this.#onEvent !== undefined) this.#emit({ type: "cache.hit", kind, key });
+        return checked.value;
+      }
+      this.#emit({ type: "cache.corrupt", kind, key, problems: checked.problems });
+    }
+    const value = await load();
+    // A snapshot: a cache may serialise later, after the caller changed its copy.
+    if (value !== null) this.#writeBack(kind, key, structuredClone(value));
+    return value;
+  }
+
+  /**
+   * Checks a cached value with its schema. The schema's verdict depends only
+   * on the value's JSON, so the JSON text of the last value that passed is
+   * kept per key: the same text again gets the same verdict and the same
+   * decoded value (a fresh copy), for a `JSON.stringify` instead of a full
+   * decode on the hot path. A changed entry is decoded again.
+   */
+  #verify<T>(key: string, cached: unknown, check: (value: unknown) => Checked<T>): Checked<T> {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(cached);
+    } catch {
+      text = undefined; // A cycle or a bigint: the schema rejects it below.
+    }
+    const known = text === undefined ? undefined : this.#verified.get(key);
+    if (known !== undefined && known.text === text) return { ok: true, value: JSON.parse(known.decoded) as T };
+    const checked = check(cached);
+    if (checked.ok && text !== undefined) {
+      if (this.#verified.size >= MEMO_LIMIT) this.#verified.clear();
+      this.#verified.set(key, { text, decoded: JSON.stringify(checked.value) });
+    }
+    return checked;
+  }
+
+  /** Caches a value without waiting for it; a failure is reported, never thrown. */
+  #writeBack(kind: CacheKind, key: string, value: unknown): void {
+    const cache = this.#cache!;
+    const write = this.#bounded(key, "setex", () => cache.setex(key, this.#cacheTtlSeconds, value)).then(
+      () => {},
+      (error) => this.#emit({ type: "cache.error", kind, key, operation: "setex", error: error as CacheError }),
+    ).finally(() => this.#pendingWrites.delete(write));
+    this.#pendingWrites.add(write);
+  }
+
+  /**
+   * A cache call bounded by `cacheTimeoutMs`; every failure becomes a
+   * `CacheError`. Deadlines share one timer (see {@linkcode #sweep}), so a hit
+   * does not pay for a timer of its own.
+   */
+  #bounded<T>(key: string, operation: "get" | "setex", call: () => Promise<T>): Promise<T> {
+    const failure = (error: unknown): CacheError =>
+      error instanceof CacheError
+        ? error
+        : new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${describeError(error)}`, { cause: error });
+    let answer: Promise<T>;
+    try {
+      answer = Promise.resolve(call());
+    } catch (error) {
+      return Promise.reject(failure(error));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const waiting: Waiting = {
+        deadline: performance.now() + this.#cacheTimeoutMs,
+        expire: () =>
+          reject(
+            new CacheError(
+              `Failed to ${operation} cache key ${quote(key)}: no answer within ${this.#cacheTimeoutMs} ms`,
+            ),
+          ),
+      };
+      this.#waiting.add(waiting);
+      this.#sweepTimer ??= setTimeout(this.#sweep, this.#cacheTimeoutMs);
+      answer.then(
+        (value) => {
+          this.#waiting.delete(waiting);
+          resolve(value);
+        },
+        (error) => {
+          this.#waiting.delete(waiting);
+          reject(failure(error));
+        },
+      );
+    });
+  }
+
+  /**
+   * Fails the cache calls past their deadline and sleeps until the next one.
+   * Every call gets the same timeout, so deadlines are in start order, which
+   * is the set's order; with no call waiting, no timer is left.
+   */
+  readonly #sweep = (): void => {
+    this.#sweepTimer = undefined;
+    const now = performance.now();
+    for (const waiting of this.#waiting) {
+      if (waiting.deadline > now) {
+        this.#sweepTimer = setTimeout(this.#sweep, Math.max(1, waiting.deadline - now));
+        return;
+      }
+      this.#waiting.delete(waiting);
+      waiting.expire();
+    }
+  };
+
+  /** Sends a command; every failure becomes a library error (see {@linkcode storeError}). */
+  async #send<Output>(
+    action: string,
+    operation: DynamoDBOperation,
+    table: string,
+    command: BatchGetCommand | GetCommand | PutCommand | QueryCommand,
+    conflict?: (error: unknown) => string,
+  ): Promise<Output> {
+    if (this.#onEvent !== undefined) this.#emit({ type: "dynamodb.request", operation, table });
+    try {
+      // One call site for four command types: the overloads of `send` take one at a time.
+      return await this.#documents.send(command as GetCommand) as unknown as Output;
+    } catch (error) {
+      throw storeError(action, error, conflict);
+    }
+  }
+
+  async #getItem(action: string, table: string, key: ItemKey, consistent: boolean): Promise<Item | undefined> {
+    const output = await this.#send<{ Item?: Item }>(
+      action,
+      "GetItem",
+      table,
+      new GetCommand({ TableName: table, Key: { ...key }, ConsistentRead: consistent }),
+    );
+    return output.Item;
+  }
+
+  async #put(
+    action: string,
+    table: string,
+    item: Item,
+    condition?: {
+      ConditionExpression: string;
+      ExpressionAttributeNames?: Record<string, string>;
+      ExpressionAttributeValues?: Record<string, unknown>;
+    },
+    conflict?: (error: unknown) => string,
+  ): Promise<void> {
+    await this.#send(
+      action,
+      "PutItem",
+      table,
+      new PutCommand({
+        TableName: table,
+        Item: item,
+        ...condition,
+        ...(condition === undefined ? {} : { ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const }),
+      }),
+      conflict,
+    );
+  }
+
+  /** Every item of a query, following `LastEvaluatedKey` through every page. */
+  async #queryAll(action: string, input: QueryCommandInput): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const output = await this.#send<{ Items?: Item[]; LastEvaluatedKey?: Record<string, unknown> }>(
+        action,
+        "Query",
+        input.TableName!,
+        new QueryCommand({ ...input, ExclusiveStartKey: start }),
+      );
+      if (output.Items !== undefined) items.push(...output.Items);
+      start = output.LastEvaluatedKey;
+    } while (start !== undefined);
+    return items;
+  }
+
+  /**
+   * The client's item, else GLOBAL's, from ONE `BatchGetItem` for both keys
+   * (one key when the client is GLOBAL), asking again for unprocessed keys.
+   */
+  async #fallbackGet(action: string, table: string, own: ItemKey, global: ItemKey): Promise<Item | undefined> {
+    const keys = own.PK === global.PK ? [own] : [own, global];
+    const found: Item[] = [];
+    let pending: Array<Record<string, unknown>> = keys.map((key) => ({ ...key }));
+    for (let attempt = 1;; attempt++) {
+      const output = await this.#send<{
+        Responses?: Record<string, Item[]>;
+        UnprocessedKeys?: Record<string, { Keys?: Array<Record<string, unknown>> }>;
+      }>(action, "BatchGetItem", table, new BatchGetCommand({ RequestItems: { [table]: { Keys: pending } } }));
+      found.push(...(output.Responses?.[table] ?? []));
+      const unprocessed = output.UnprocessedKeys?.[table]?.Keys ?? [];
+      if (unprocessed.length === 0) break;
+      if (attempt >= UNPROCESSED_MAX_ATTEMPTS) {
+        throw new RulesStoreError(
+          `Failed to ${action}: ${unprocessed.length} of ${keys.length} keys still unprocessed after ${attempt} attempts`,
+        );
+      }
+      this.#emit({ type: "dynamodb.unprocessed", table, keys: unprocessed.length, attempt });
+      const ceiling = Math.min(UNPROCESSED_MAX_DELAY_MS, UNPROCESSED_BASE_DELAY_MS * 2 ** (attempt - 1));
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+      pending = unprocessed;
+    }
+    return found.find((item) => item.PK === own.PK && item.SK === own.SK) ??
+      found.find((item) => item.PK === global.PK && item.SK === global.SK);
+  }
+}
+
+/**
+ * The one mapping from a failed request to a library error: a library error
+ * stays as it is; a lost condition, when the caller expects one, is a
+ * `ConflictError`; anything else is a `RulesStoreError`. The SDK error is
+ * kept as `cause`.
+ */
+function storeError(action: string, error: unknown, conflict?: (error: unknown) => string): BlueStarError {
+  if (error instanceof BlueStarError) return error;
+  if (conflict !== undefined && (error as { name?: unknown } | null)?.name === "ConditionalCheckFailedException") {
+    return new ConflictError(`Failed to ${action}: ${conflict(error)}`, { cause: error });
+  }
+  return new RulesStoreError(`Failed to ${action}: ${describeError(error)}`, { cause: error });
+}
+
+const ACCESS_KEY_ID = /\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b/g;
+const CREDENTIAL_FIELD = /\b(Credential|Signature|X-Amz-Security-Token|SessionToken)=[^\s,]*/gi;
+
+/**
+ * An SDK error as message text: its name (or Node's error code), the attempts
+ * it took, and its message on one line without a final period, cut to 300
+ * characters, with anything that looks like a credential removed
+ * (signature-mismatch messages can echo them).
+ */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return `non-error thrown: ${quote(error)}`;
+  const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts;
+  const code = (error as { code?: unknown }).code;
+  const name = error.name !== "Error" ? error.name : typeof code === "string" ? code : "";
+  const message = error.message.replace(CREDENTIAL_FIELD, "$1=[redacted]").replace(ACCESS_KEY_ID, "[redacted]")
+    .replace(/\s+/g, " ").trim().replace(/\.+$/, "");
+  const shown = message.length > 300 ? `${message.slice(0, 297)}...` : message;
+  const head = [name, attempts !== undefined && attempts > 1 ? `after ${attempts} attempts` : ""]
+    .filter((part) => part !== "").join(" ");
+  return head === "" ? shown : shown === "" ? head : `${head}: ${shown}`;
+}
+
+/**
+ * Decodes an item with the shared codec, and checks that its attributes are
+ * those of the key it is stored under (a rule stored under another client
+ * would otherwise answer with the wrong scope).
+ */
+function decodeStored<T>(codec: ItemCodec<T>, table: string, item: Item): T {
+  const record = decodeItem(codec, table, item);
+  let key: ItemKey | undefined;
+  try {
+    key = codec.key(record);
+  } catch {
+    key = undefined;
+  }
+  if (key === undefined || key.PK !== item.PK || key.SK !== item.SK) {
+    throw new CorruptItemError(
+      `Item ${quote(`${String(item.PK)} / ${String(item.SK)}`)} in table ${quote(table)} is corrupt: ${
+        key === undefined ? "its ids are not valid" : `its attributes belong to key ${quote(`${key.PK} / ${key.SK}`)}`
+      }`,
+    );
+  }
+  return record;
+}
+
+function isHttpUrl(value: unknown): boolean {
+  if (typeof value !== "string") return false;
+  try {
+    const { protocol } = new URL(value);
+    return protocol === "http:" || protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function byStep(a: PipelineStep, b: PipelineStep): number {
+  return a.step - b.step;
+}
+
+function byStepId(a: ProcessingResult, b: ProcessingResult): number {
+  return compareText(a.step, b.step);
+}
+
+function byRuleId(a: ValidationRule, b: ValidationRule): number {
+  return compareText(a.ruleId, b.ruleId);
+}
+
+// ---- checks of cached values: the schema, then the ids asked for ----------
+
+function scopeProblem(rule: { clientId: string; scope: string }, clientId: string, path: string): string | undefined {
+  if (rule.clientId !== clientId && rule.clientId !== GLOBAL_CLIENT_ID) {
+    return `${path}.clientId: it is neither ${quote(clientId)} nor "GLOBAL"`;
+  }
+  const scope = rule.clientId === GLOBAL_CLIENT_ID ? "GLOBAL" : "CLIENT";
+  return rule.scope === scope ? undefined : `${path}.scope: it is not ${quote(scope)}`;
+}
+
+function checkCalculationRule(value: unknown, clientId: string, ruleId: string): Checked<CalculationRule> {
+  const decoded = calculationRuleSchema.decode(value, "cached");
+  if (!decoded.ok) return decoded;
+  const rule = decoded.value;
+  const problem = rule.ruleId !== ruleId
+    ? `cached.ruleId: it is not ${quote(ruleId)}`
+    : scopeProblem(rule, clientId, "cached");
+  return problem === undefined ? decoded : { ok: false, problems: [problem] };
+}
+
+/** Decodes every element of a cached list; the elements, or every problem. */
+function decodeList<T>(value: unknown, decode: (element: unknown, path: string) => Checked<T>): Checked<T[]> {
+  if (!Array.isArray(value)) return { ok: false, problems: ["cached: it is not an array"] };
+  const elements: T[] = [];
+  const problems: string[] = [];
+  value.forEach((element, index) => {
+    const decoded = decode(element, `cached[${index}]`);
+    if (decoded.ok) elements.push(decoded.value);
+    else problems.push(...decoded.problems);
+  });
+  return problems.length === 0 ? { ok: true, value: elements } : { ok: false, problems };
+}
+
+function checkValidationRules(value: unknown, clientId: string, field: string): Checked<ValidationRule[]> {
+  const decoded = decodeList(value, (element, path) => validationRuleSchema.decode(element, path));
+  if (!decoded.ok) return decoded;
+  const rules = decoded.value;
+  const problems: string[] = [];
+  rules.forEach((rule, index) => {
+    const path = `cached[${index}]`;
+    if (rule.field !== field) problems.push(`${path}.field: it is not ${quote(field)}`);
+    if (rule.clientId !== rules[0].clientId) problems.push(`${path}.clientId: it differs from the first rule's`);
+    if (index > 0 && compareText(rules[index - 1].ruleId, rule.ruleId) >= 0) {
+      problems.push(`${path}.ruleId: it is not after the previous rule's`);
+    }
+    const scope = scopeProblem(rule, clientId, path);
+    if (scope !== undefined) problems.push(scope);
+  });
+  return problems.length === 0 ? decoded : { ok: false, problems };
+}
+
+function checkPipeline(value: unknown, planId: string): Checked<PipelineStep[]> {
+  const decoded = decodeList(value, (element, path) => pipelineStepSchema.decode(element, path));
+  if (!decoded.ok) return decoded;
+  const steps = decoded.value;
+  const problems: string[] = steps.length === 0 ? ["cached: it is empty"] : [];
+  steps.forEach((step, index) => {
+    const path = `cached[${index}]`;
+    if (step.planId !== planId) problems.push(`${path}.planId: it is not ${quote(planId)}`);
+    if (index > 0 && steps[index - 1].step >= step.step) {
+      problems.push(`${path}.step: it is not after the previous step`);
+    }
+  });
+  return problems.length === 0 ? decoded : { ok: false, problems };
+}
+
+function checkIrsLimits(value: unknown, year: number): Checked<IrsLimits> {
+  const decoded = irsLimitsSchema.decode(value, "cached");
+  if (!decoded.ok || decoded.value.year === year) return decoded;
+  return { ok: false, problems: [`cached.year: it is not ${year}`] };
+}
+
+function checkAgentConfig(value: unknown, agent: string): Checked<AgentConfig> {
+  const decoded = agentConfigSchema.decode(value, "cached");
+  if (!decoded.ok || decoded.value.agent === agent) return decoded;
+  return { ok: false, problems: [`cached.agent: it is not ${quote(agent)}`] };
+}

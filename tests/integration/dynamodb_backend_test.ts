@@ -1,0 +1,326 @@
+// DynamoDBRulesStore against moto (or LocalStack): the contract suite with
+// and without a cache, pagination, exact numbers, conditional writes, and
+// request counts measured on the wire.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import process from "node:process";
+import { DeleteTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import {
+  ConflictError,
+  type ICacheBackend,
+  InvalidInputError,
+  MemoryCacheBackend,
+  type RulesData,
+  tableName,
+  TABLES,
+} from "../../mod.ts";
+import { decodeRulesData } from "../../src/core/schema.ts";
+import { DynamoDBRulesStore, type DynamoDBRulesStoreOptions } from "../../src/persistence/dynamodb_backend.ts";
+import { ensureTables, rulesDataItems, writeItems } from "../../src/persistence/provision.ts";
+import { auditEntry, batchState, DECIMAL_38, RULES_FIXTURE, uniqueId } from "../contract/fixtures.ts";
+import { rulesStoreContract } from "../contract/rules_store_contract.ts";
+import { AWS_ENDPOINT_URL, integrationSuite, probe, useLocalAwsCredentials } from "../support/gate.ts";
+
+useLocalAwsCredentials();
+const unreachable = await probe(AWS_ENDPOINT_URL);
+
+/** A client that counts the HTTP requests it sends (retries included), by operation. */
+function countingClient(): { client: DynamoDBClient; requests: Map<string, number>; total(): number } {
+  const client = new DynamoDBClient({ endpoint: AWS_ENDPOINT_URL, region: process.env.AWS_REGION });
+  const requests = new Map<string, number>();
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const operation = String(context.commandName ?? "unknown").replace(/Command$/, "");
+      requests.set(operation, (requests.get(operation) ?? 0) + 1);
+      return next(args);
+    },
+    // The deserialize step runs inside the retry middleware: once per attempt on the wire.
+    { step: "deserialize", name: "countRequests", priority: "high" },
+  );
+  return { client, requests, total: () => [...requests.values()].reduce((sum, n) => sum + n, 0) };
+}
+
+/** Decodes a data set as the seed does: bad data is an InvalidInputError before anything is written. */
+function decodeSeed(data: RulesData) {
+  const decoded = decodeRulesData(data);
+  if (!decoded.ok) throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.join("; ")}`);
+  return decoded.value;
+}
+
+/** Fresh tables under a unique suffix, loaded with data, and a store on them. */
+async function openStore(
+  data: RulesData,
+  options: Omit<DynamoDBRulesStoreOptions, "client" | "tableSuffix"> = {},
+) {
+  const counting = countingClient();
+  const { client } = counting;
+  const suffix = `-it-${crypto.randomUUID().slice(0, 8)}`;
+  await ensureTables(client, suffix, { pollIntervalMs: 20 });
+  for (const { table, items } of rulesDataItems(decodeSeed(data))) {
+    await writeItems(client, tableName(table, suffix), items);
+  }
+  counting.requests.clear();
+  const store = new DynamoDBRulesStore({ ...options, client, tableSuffix: suffix });
+  return {
+    ...counting,
+    store,
+    suffix,
+    cleanup: async () => {
+      await store.close();
+      await Promise.all(
+        TABLES.map((table) => client.send(new DeleteTableCommand({ TableName: tableName(table.name, suffix) }))),
+      );
+      client.destroy();
+    },
+  };
+}
+
+integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
+  rulesStoreContract("DynamoDBRulesStore (moto, no cache)", (data) => openStore(data));
+
+  rulesStoreContract(
+    "DynamoDBRulesStore (moto, MemoryCacheBackend)",
+    (data) => openStore(data, { cache: new MemoryCacheBackend() }),
+  );
+
+  describe("DynamoDBRulesStore (moto): pagination", () => {
+    let subject: Awaited<ReturnType<typeof openStore>>;
+    const bigName = (step: number) => `Step ${step} `.padEnd(4000, "x");
+    before(async () => {
+      subject = await openStore({
+        pipelineSteps: Array.from({ length: 300 }, (_, index) => ({
+          planId: "BIG_PLAN",
+          step: (index + 1) * 10,
+          name: bigName((index + 1) * 10),
+          agent: "calculation" as const,
+          action: "compute",
+          required: true,
+          timeoutSeconds: 60,
+          retry: { maxAttempts: 1, backoffSeconds: 0 },
+          calculationRules: [],
+        })),
+      });
+    });
+    after(() => subject?.cleanup());
+
+    it("getPipeline() follows LastEvaluatedKey through every page of a partition over 1 MB", async () => {
+      const steps = await subject.store.getPipeline("BIG_PLAN");
+      assert.equal(steps.length, 300);
+      assert.deepEqual(steps.map((s) => s.step), Array.from({ length: 300 }, (_, index) => (index + 1) * 10));
+      assert.equal(steps[299].name, bigName(3000));
+      assert.ok((subject.requests.get("Query") ?? 0) >= 2, `expected 2+ pages, got ${subject.requests.get("Query")}`);
+    });
+
+    it("listAuditEntries() returns every entry of a trail over 1 MB, in timestamp order", async () => {
+      const batchId = uniqueId("batch");
+      const count = 60;
+      for (let index = 0; index < count; index++) {
+        await subject.store.appendAuditEntry(
+          auditEntry(batchId, `e${String(index).padStart(3, "0")}`, {
+            timestamp: new Date(Date.UTC(2026, 10, 27, 10, 0, count - index)).toISOString(),
+            details: { blob: "y".repeat(20_000), index },
+          }),
+        );
+      }
+      subject.requests.clear();
+      const entries = await subject.store.listAuditEntries(batchId);
+      assert.equal(entries.length, count);
+      assert.deepEqual(entries.map((e) => e.details.index), Array.from({ length: count }, (_, i) => count - 1 - i));
+      assert.ok((subject.requests.get("Query") ?? 0) >= 2, `expected 2+ pages, got ${subject.requests.get("Query")}`);
+    });
+  });
+
+  describe("DynamoDBRulesStore (moto): exact numbers", () => {
+    const values = {
+      tenth: "0.1",
+      rate: "0.062",
+      wageBase: "184500.00",
+      twenty: "12345678901234567890",
+      exact: DECIMAL_38,
+      tiny: "0.00000000000000000000000000000000000001",
+      negative: "-99999999999999999999999999999999999999",
+    };
+    const canonical = {
+      tenth: "0.1",
+      rate: "0.062",
+      wageBase: "184500",
+      twenty: "12345678901234567890",
+      exact: DECIMAL_38,
+      tiny: "0.00000000000000000000000000000000000001",
+      negative: "-99999999999999999999999999999999999999",
+    };
+    const rule = {
+      clientId: "GLOBAL",
+      ruleId: "NUMBERS",
+      ruleType: "table",
+      description: "Exact numbers",
+      parameters: values,
+      effectiveFrom: "2026-01-01",
+      effectiveTo: null,
+    };
+    let subject: Awaited<ReturnType<typeof openStore>>;
+    before(async () => {
+      subject = await openStore({ calculationRules: [rule], irsLimits: [{ year: 2030, limits: values }] });
+    });
+    after(() => subject?.cleanup());
+
+    it("calculation-rule parameters come back with exactly the same decimal values", async () => {
+      const read = await subject.store.getCalculationRule("ACME", "NUMBERS");
+      assert.deepEqual(read.parameters, canonical);
+    });
+
+    it("IRS limits come back with exactly the same decimal values", async () => {
+      assert.deepEqual(await subject.store.getIrsLimits(2030), { year: 2030, limits: canonical });
+    });
+
+    it("DynamoDB holds the canonical decimal text as a number attribute", async () => {
+      const { Item } = await subject.client.send(
+        new GetItemCommand({
+          TableName: tableName("irs-limits", subject.suffix),
+          Key: { PK: { S: "YEAR#2030" }, SK: { S: "LIMITS" } },
+        }),
+      );
+      const limits = Item?.limits?.M ?? {};
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(limits).map(([key, value]) => [key, value.N])),
+        canonical,
+      );
+    });
+
+    it("a 39-digit value is an InvalidInputError before anything is written", async () => {
+      subject.requests.clear();
+      assert.throws(
+        () => decodeSeed({ irsLimits: [{ year: 2031, limits: { big: "1".repeat(39) } }] }),
+        (error: unknown) => {
+          assert.ok(error instanceof InvalidInputError);
+          assert.match(error.message, /39 significant digits, over the limit of 38/);
+          return true;
+        },
+      );
+      assert.equal(subject.total(), 0);
+      await assert.rejects(subject.store.getIrsLimits(2031), { code: "IRS_LIMITS_NOT_FOUND" });
+    });
+  });
+
+  describe("DynamoDBRulesStore (moto): conditional writes", () => {
+    let subject: Awaited<ReturnType<typeof openStore>>;
+    before(async () => {
+      subject = await openStore({});
+    });
+    after(() => subject?.cleanup());
+
+    it("a stale version is a ConflictError naming the stored version, and nothing changes", async () => {
+      const batchId = uniqueId("batch");
+      await subject.store.saveBatchState(batchId, batchState(batchId, { version: 1 }), { expectedVersion: 0 });
+      await subject.store.saveBatchState(batchId, batchState(batchId, { version: 2 }), { expectedVersion: 1 });
+      await assert.rejects(
+        subject.store.saveBatchState(batchId, batchState(batchId, { version: 3, status: "failed" }), {
+          expectedVersion: 1,
+        }),
+        (error: unknown) => {
+          assert.ok(error instanceof ConflictError);
+          assert.match(error.message, /expected version 1, stored version is 2/);
+          assert.equal((error.cause as Error).name, "ConditionalCheckFailedException");
+          return true;
+        },
+      );
+      assert.deepEqual(await subject.store.getBatchState(batchId), batchState(batchId, { version: 2 }));
+    });
+
+    it("a taken audit entry id is a ConflictError and the first entry stays", async () => {
+      const batchId = uniqueId("batch");
+      const first = auditEntry(batchId, "e1");
+      await subject.store.appendAuditEntry(first);
+      await assert.rejects(
+        subject.store.appendAuditEntry(auditEntry(batchId, "e1", { actor: "intruder", details: {} })),
+        ConflictError,
+      );
+      assert.deepEqual(await subject.store.listAuditEntries(batchId), [first]);
+    });
+
+    it("a state over DynamoDB's 400 KB item limit is a RulesStoreError with the SDK error as cause", async () => {
+      const batchId = uniqueId("batch");
+      const state = batchState(batchId, { data: { blob: "z".repeat(420_000) } });
+      await assert.rejects(subject.store.saveBatchState(batchId, state), (error: unknown) => {
+        assert.equal((error as { code?: string }).code, "RULES_STORE_ERROR");
+        assert.match((error as Error).message, new RegExp(`^Failed to save batch state "${batchId}": `));
+        assert.ok((error as Error).cause instanceof Error);
+        return true;
+      });
+      assert.equal(await subject.store.getBatchState(batchId), null);
+    });
+  });
+
+  describe("DynamoDBRulesStore (moto): requests on the wire", () => {
+    let subject: Awaited<ReturnType<typeof openStore>>;
+    const extraRules = Array.from({ length: 4 }, (_, index) => ({
+      clientId: "GLOBAL",
+      ruleId: `RULE_${index}`,
+      ruleType: "flat",
+      description: `Rule ${index}`,
+      parameters: { amount: `${index}.5` },
+      effectiveFrom: "2026-01-01",
+      effectiveTo: null,
+    }));
+    before(async () => {
+      subject = await openStore({
+        ...RULES_FIXTURE,
+        calculationRules: [...RULES_FIXTURE.calculationRules!, ...extraRules],
+      });
+    });
+    after(() => subject?.cleanup());
+
+    /** A second store on the same tables and client, so the counter sees it. */
+    function storeWith(cache?: ICacheBackend): DynamoDBRulesStore {
+      return new DynamoDBRulesStore({ client: subject.client, tableSuffix: subject.suffix, cache });
+    }
+
+    it("the CLIENT -> GLOBAL fallback is one BatchGetItem", async () => {
+      const store = storeWith();
+      subject.requests.clear();
+      const rule = await store.getCalculationRule("ACME", "FICA_SS");
+      assert.equal(rule.scope, "GLOBAL");
+      assert.deepEqual(Object.fromEntries(subject.requests), { BatchGetItem: 1 });
+      subject.requests.clear();
+      await store.getValidationRules("ACME", "ssn");
+      assert.deepEqual(Object.fromEntries(subject.requests), { BatchGetItem: 1 });
+      await store.close();
+    });
+
+    it("a cache hit sends no request, the GLOBAL fallback answer included", async () => {
+      const store = storeWith(new MemoryCacheBackend());
+      const reads = () =>
+        Promise.all([
+          store.getCalculationRule("ACME", "FICA_SS"),
+          store.getValidationRules("ACME", "ssn"),
+          store.getPipeline("PLAN_A"),
+          store.getIrsLimits(2026),
+          store.getAgentConfig("calculation"),
+        ]);
+      subject.requests.clear();
+      const cold = await reads();
+      assert.deepEqual(Object.fromEntries(subject.requests), { BatchGetItem: 2, Query: 1, GetItem: 2 });
+      subject.requests.clear();
+      const warm = await reads();
+      assert.equal(subject.total(), 0);
+      assert.deepEqual(warm, cold);
+      assert.equal(warm[0].scope, "GLOBAL");
+      await store.close();
+    });
+
+    it("100 simultaneous cold reads of one rule send one request, with and without a cache", async () => {
+      for (const [index, cache] of [undefined, new MemoryCacheBackend()].entries()) {
+        const store = storeWith(cache);
+        subject.requests.clear();
+        const reads = await Promise.all(
+          Array.from({ length: 100 }, () => store.getCalculationRule("ACME", `RULE_${index}`)),
+        );
+        assert.equal(subject.total(), 1);
+        assert.ok(reads.every((rule) => rule.parameters.amount === `${index}.5`));
+        reads[0].parameters.amount = "changed";
+        assert.equal(reads[1].parameters.amount, `${index}.5`);
+        await store.close();
+      }
+    });
+  });
+});

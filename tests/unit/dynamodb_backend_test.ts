@@ -1,0 +1,714 @@
+// DynamoDBRulesStore without a server: a mocked document client for request
+// shapes and counts, and a fake HTTP handler for the SDK's real retries.
+import assert from "node:assert/strict";
+import { after, beforeEach, describe, it } from "node:test";
+import { ConditionalCheckFailedException, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { mockClient } from "aws-sdk-client-mock";
+import {
+  type CalculationRuleRecord,
+  ConfigError,
+  ConflictError,
+  CorruptItemError,
+  type ICacheBackend,
+  InvalidInputError,
+  MemoryCacheBackend,
+  RuleNotFoundError,
+  RulesStoreError,
+} from "../../mod.ts";
+import { cacheKey } from "../../src/core/keys.ts";
+import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/dynamodb_backend.ts";
+import {
+  calculationRuleCodec,
+  groupValidationRules,
+  irsLimitsCodec,
+  type Item,
+  pipelineStepCodec,
+  validationRuleGroupCodec,
+} from "../../src/persistence/items.ts";
+import { auditEntry, BAD_IDS, batchState, DECIMAL_38, processingResult, RULES_FIXTURE } from "../contract/fixtures.ts";
+
+const SUFFIX = "-ut";
+const CALC_TABLE = `bluestar-calculation-rules${SUFFIX}`;
+const CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };
+const GLOBAL_FICA = RULES_FIXTURE.calculationRules!.find((r) => r.ruleId === "FICA_SS" && r.clientId === "GLOBAL")!;
+const ACME_OVERTIME = RULES_FIXTURE.calculationRules!.find((r) => r.ruleId === "OVERTIME" && r.clientId === "ACME")!;
+
+const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
+
+function ruleItem(rule: CalculationRuleRecord): Item {
+  return calculationRuleCodec.toItem({ ...rule, parameters: { ...rule.parameters } });
+}
+
+/** A store on a client it creates, with the options given; events are collected. */
+function openStore(options: { cache?: ICacheBackend; cacheTimeoutMs?: number } = {}) {
+  const events: RulesStoreEvent[] = [];
+  const store = new DynamoDBRulesStore({
+    region: "us-east-1",
+    credentials: CREDENTIALS,
+    tableSuffix: SUFFIX,
+    onEvent: (event) => events.push(event),
+    ...options,
+  });
+  return { store, events, types: () => events.map((event) => event.type) };
+}
+
+/** A cache whose calls are recorded and whose behaviour a test chooses. */
+function scriptedCache(behaviour: {
+  get?: (key: string) => Promise<unknown>;
+  setex?: (key: string, ttl: number, value: unknown) => Promise<void>;
+}): ICacheBackend & { sets: Array<[string, number, unknown]> } {
+  const sets: Array<[string, number, unknown]> = [];
+  return {
+    sets,
+    get: <T>(key: string) => (behaviour.get?.(key) ?? Promise.resolve(null)) as Promise<T | null>,
+    setex: (key, ttl, value) => {
+      sets.push([key, ttl, value]);
+      return behaviour.setex?.(key, ttl, value) ?? Promise.resolve();
+    },
+    delete: () => Promise.resolve(),
+  };
+}
+
+describe("DynamoDBRulesStore with a mocked document client", () => {
+  const ddb = mockClient(DynamoDBDocumentClient);
+  beforeEach(() => ddb.reset());
+  after(() => ddb.restore());
+
+  describe("CLIENT -> GLOBAL fallback", () => {
+    it("asks for the client's key and GLOBAL's in ONE BatchGetItem and says GLOBAL answered", async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      const { store } = openStore();
+      const rule = await store.getCalculationRule("ACME", "FICA_SS");
+      assert.equal(rule.scope, "GLOBAL");
+      assert.equal(rule.clientId, "GLOBAL");
+      assert.deepEqual(rule.parameters, { rate: "0.062", wageBase: "184500" });
+      assert.equal(ddb.calls().length, 1);
+      assert.deepEqual(ddb.commandCalls(BatchGetCommand)[0].args[0].input, {
+        RequestItems: {
+          [CALC_TABLE]: {
+            Keys: [{ PK: "CLIENT#ACME", SK: "RULE#FICA_SS" }, { PK: "CLIENT#GLOBAL", SK: "RULE#FICA_SS" }],
+          },
+        },
+      });
+    });
+
+    it("prefers the client's item whatever order the response lists them in", async () => {
+      ddb.on(BatchGetCommand).resolves({
+        Responses: { [CALC_TABLE]: [ruleItem({ ...ACME_OVERTIME, clientId: "GLOBAL" }), ruleItem(ACME_OVERTIME)] },
+      });
+      const { store } = openStore();
+      const rule = await store.getCalculationRule("ACME", "OVERTIME");
+      assert.equal(rule.scope, "CLIENT");
+      assert.equal(rule.clientId, "ACME");
+    });
+
+    it("asks for one key when the client is GLOBAL", async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      const { store } = openStore();
+      await store.getCalculationRule("GLOBAL", "FICA_SS");
+      assert.deepEqual(ddb.commandCalls(BatchGetCommand)[0].args[0].input.RequestItems![CALC_TABLE].Keys, [
+        { PK: "CLIENT#GLOBAL", SK: "RULE#FICA_SS" },
+      ]);
+    });
+
+    it("reads a field's validation rules in one BatchGetItem, GLOBAL's when the client has none", async () => {
+      const table = `bluestar-validation-rules${SUFFIX}`;
+      const groups = groupValidationRules(RULES_FIXTURE.validationRules!).filter((g) => g.field === "ssn");
+      ddb.on(BatchGetCommand).resolves({ Responses: { [table]: groups.map(validationRuleGroupCodec.toItem) } });
+      const { store } = openStore();
+      const rules = await store.getValidationRules("ACME", "ssn");
+      assert.deepEqual(rules.map((r) => [r.ruleId, r.scope]), [["ssn_format", "GLOBAL"], ["ssn_required", "GLOBAL"]]);
+      assert.equal(ddb.calls().length, 1);
+    });
+
+    it("asks again for UnprocessedKeys, and only for those", async () => {
+      const unprocessed = { [CALC_TABLE]: { Keys: [{ PK: "CLIENT#GLOBAL", SK: "RULE#FICA_SS" }] } };
+      ddb.on(BatchGetCommand)
+        .resolvesOnce({ Responses: { [CALC_TABLE]: [] }, UnprocessedKeys: unprocessed })
+        .resolvesOnce({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      const { store, types } = openStore();
+      const rule = await store.getCalculationRule("ACME", "FICA_SS");
+      assert.equal(rule.scope, "GLOBAL");
+      const calls = ddb.commandCalls(BatchGetCommand);
+      assert.equal(calls.length, 2);
+      assert.deepEqual(calls[1].args[0].input.RequestItems, unprocessed);
+      assert.ok(types().includes("dynamodb.unprocessed"));
+    });
+
+    it("gives up on keys still unprocessed after 8 attempts with a RulesStoreError", async () => {
+      const unprocessed = { [CALC_TABLE]: { Keys: [{ PK: "CLIENT#GLOBAL", SK: "RULE#FICA_SS" }] } };
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [] }, UnprocessedKeys: unprocessed });
+      const { store } = openStore();
+      await assert.rejects(store.getCalculationRule("ACME", "FICA_SS"), (error: unknown) => {
+        assert.ok(error instanceof RulesStoreError && !(error instanceof RuleNotFoundError));
+        assert.equal(
+          error.message,
+          'Failed to read calculation rule "FICA_SS" for client "ACME": 1 of 2 keys still unprocessed after 8 attempts',
+        );
+        return true;
+      });
+      assert.equal(ddb.calls().length, 8);
+    });
+
+    it("is a RuleNotFoundError when neither answers", async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [] } });
+      const { store } = openStore();
+      await assert.rejects(store.getCalculationRule("ACME", "NOPE"), RuleNotFoundError);
+    });
+  });
+
+  describe("caching", () => {
+    it("a cache hit sends no request, the GLOBAL fallback answer included", async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      const { store, types } = openStore({ cache: new MemoryCacheBackend() });
+      const cold = await store.getCalculationRule("ACME", "FICA_SS");
+      assert.equal(ddb.calls().length, 1);
+      ddb.resetHistory();
+      const warm = await store.getCalculationRule("ACME", "FICA_SS");
+      assert.equal(ddb.calls().length, 0);
+      assert.deepEqual(warm, cold);
+      assert.equal(warm.scope, "GLOBAL");
+      assert.deepEqual(types(), ["cache.miss", "dynamodb.request", "cache.hit"]);
+      await store.close();
+    });
+
+    it("caches under cacheKey(tableSuffix, kind, ...ids) for cacheTtlSeconds", async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      const cache = scriptedCache({});
+      const store = new DynamoDBRulesStore({
+        region: "us-east-1",
+        credentials: CREDENTIALS,
+        tableSuffix: SUFFIX,
+        cache,
+        cacheTtlSeconds: 42,
+      });
+      const rule = await store.getCalculationRule("ACME", "FICA_SS");
+      await store.close();
+      assert.deepEqual(cache.sets, [[cacheKey(SUFFIX, "calculation", "ACME", "FICA_SS"), 42, rule]]);
+    });
+
+    it("never caches batch state, results or the audit trail, nor a rule that is not found", async () => {
+      ddb.on(GetCommand).resolves({});
+      ddb.on(QueryCommand).resolves({ Items: [] });
+      ddb.on(PutCommand).resolves({});
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [] } });
+      const cache = scriptedCache({});
+      const { store } = openStore({ cache });
+      for (let round = 0; round < 2; round++) {
+        await store.saveBatchState("B1", batchState("B1"));
+        await store.getBatchState("B1");
+        await store.listBatchesByStatus("running");
+        await store.saveProcessingResult("B1", "0100", processingResult("B1", "0100"));
+        await store.getProcessingResults("B1");
+        await store.appendAuditEntry(auditEntry("B1", `e${round}`));
+        await store.listAuditEntries("B1");
+        await store.getAgentConfig("intake");
+        await assert.rejects(store.getCalculationRule("ACME", "NOPE"), RuleNotFoundError);
+      }
+      await store.close();
+      assert.deepEqual(cache.sets, []);
+      assert.equal(ddb.calls().length, 18);
+    });
+
+    it("100 simultaneous cold reads of one rule share one request; each gets its own copy", async () => {
+      ddb.on(BatchGetCommand).callsFake(async () => {
+        await sleep(10);
+        return { Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } };
+      });
+      for (const cache of [undefined, new MemoryCacheBackend()]) {
+        ddb.resetHistory();
+        const { store } = openStore({ cache });
+        const rules = await Promise.all(Array.from({ length: 100 }, () => store.getCalculationRule("ACME", "FICA_SS")));
+        assert.equal(ddb.calls().length, 1);
+        rules[0].parameters.rate = "0.5";
+        assert.ok(rules.slice(1).every((rule) => rule.parameters.rate === "0.062"));
+        await store.close();
+      }
+    });
+
+    it("a failed shared read reaches every waiter, and the next read tries again", async () => {
+      ddb.on(BatchGetCommand).callsFakeOnce(async () => {
+        await sleep(10);
+        throw Object.assign(new Error("Service unavailable"), { name: "ServiceUnavailable" });
+      }).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      const { store } = openStore();
+      const results = await Promise.allSettled(
+        Array.from({ length: 10 }, () => store.getCalculationRule("ACME", "FICA_SS")),
+      );
+      assert.equal(ddb.calls().length, 1);
+      for (const result of results) {
+        assert.equal(result.status, "rejected");
+        assert.ok((result as PromiseRejectedResult).reason instanceof RulesStoreError);
+      }
+      assert.equal((await store.getCalculationRule("ACME", "FICA_SS")).scope, "GLOBAL");
+      assert.equal(ddb.calls().length, 2);
+    });
+
+    it("a cache that throws makes the read go to DynamoDB, and the hook reports it", async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      const broken = scriptedCache({
+        get: () => Promise.reject(new Error("ECONNREFUSED")),
+        setex: () => Promise.reject(new Error("ECONNREFUSED")),
+      });
+      const { store, events } = openStore({ cache: broken });
+      assert.equal((await store.getCalculationRule("ACME", "FICA_SS")).scope, "GLOBAL");
+      await store.close();
+      const errors = events.filter((event) => event.type === "cache.error");
+      assert.deepEqual(errors.map((event) => event.operation), ["get", "setex"]);
+      assert.equal(errors[0].error.code, "CACHE_ERROR");
+      assert.match(errors[0].error.message, /^Failed to get cache key "bluestar:v1:-ut:calculation:ACME:FICA_SS": /);
+      assert.equal((errors[0].error.cause as Error).message, "ECONNREFUSED");
+    });
+
+    it("a cache that throws synchronously is a miss too", async () => {
+      ddb.on(GetCommand).resolves({ Item: irsLimitsCodec.toItem(RULES_FIXTURE.irsLimits![0]) });
+      const cache: ICacheBackend = {
+        get: () => {
+          throw new TypeError("not connected");
+        },
+        setex: () => {
+          throw new TypeError("not connected");
+        },
+        delete: () => Promise.resolve(),
+      };
+      const { store, types } = openStore({ cache });
+      assert.equal((await store.getIrsLimits(2026)).limits.tiny, "0.1");
+      await store.close();
+      assert.deepEqual(types(), ["cache.error", "dynamodb.request", "cache.error"]);
+    });
+
+    it("a cache that never answers costs at most cacheTimeoutMs, and the read succeeds", async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      const hanging = scriptedCache({ get: () => new Promise(() => {}), setex: () => new Promise(() => {}) });
+      const { store, events } = openStore({ cache: hanging, cacheTimeoutMs: 20 });
+      const started = performance.now();
+      const rule = await store.getCalculationRule("ACME", "FICA_SS");
+      const elapsed = performance.now() - started;
+      assert.equal(rule.scope, "GLOBAL");
+      assert.ok(elapsed >= 15 && elapsed < 1000, `took ${elapsed} ms`);
+      await store.close();
+      const errors = events.filter((event) => event.type === "cache.error");
+      assert.equal(errors.length, 2);
+      assert.match(errors[0].error.message, /no answer within 20 ms$/);
+      assert.equal(errors[1].operation, "setex");
+    });
+
+    it("cache calls started at different times each time out on their own deadline", async () => {
+      ddb.on(BatchGetCommand).callsFake((input: { RequestItems: Record<string, { Keys: Array<{ SK: string }> }> }) => {
+        const ruleId = input.RequestItems[CALC_TABLE].Keys[0].SK.slice("RULE#".length);
+        return { Responses: { [CALC_TABLE]: [ruleItem({ ...GLOBAL_FICA, ruleId })] } };
+      });
+      const { store, events } = openStore({
+        cache: scriptedCache({ get: () => new Promise(() => {}), setex: () => Promise.resolve() }),
+        cacheTimeoutMs: 30,
+      });
+      const started = performance.now();
+      const finished: number[] = [];
+      const reads = ["R1", "R2", "R3"].map(async (ruleId, index) => {
+        await sleep(index * 20);
+        const rule = await store.getCalculationRule("GLOBAL", ruleId);
+        finished.push(performance.now() - started);
+        return rule.ruleId;
+      });
+      assert.deepEqual(await Promise.all(reads), ["R1", "R2", "R3"]);
+      // Each read waited its own 30 ms: none was cut short by another's deadline.
+      finished.forEach((at, index) => assert.ok(at >= index * 20 + 25, `read ${index} finished at ${at} ms`));
+      assert.equal(events.filter((event) => event.type === "cache.error").length, 3);
+      await store.close();
+    });
+
+    it("a cached value that does not decode, or answers another question, is a miss", async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      const fine = { ...GLOBAL_FICA, parameters: { ...GLOBAL_FICA.parameters }, scope: "GLOBAL" };
+      const garbage: unknown[] = [
+        "not a rule",
+        42,
+        [],
+        { ...fine, parameters: { rate: 0.062 } },
+        { ...fine, extra: true },
+        { ...fine, ruleId: "OTHER" },
+        { ...fine, scope: "CLIENT" },
+        { ...fine, clientId: "SOMEONE_ELSE", scope: "CLIENT" },
+      ];
+      for (const value of garbage) {
+        ddb.resetHistory();
+        const { store, events } = openStore({ cache: scriptedCache({ get: () => Promise.resolve(value) }) });
+        const rule = await store.getCalculationRule("ACME", "FICA_SS");
+        assert.equal(rule.parameters.rate, "0.062");
+        assert.equal(ddb.calls().length, 1, `value ${JSON.stringify(value)}`);
+        const corrupt = events.find((event) => event.type === "cache.corrupt");
+        assert.ok(corrupt !== undefined && corrupt.problems.length > 0, `value ${JSON.stringify(value)}`);
+        await store.close();
+      }
+    });
+
+    it("a cached value is checked again when its text changes, and every read gets its own copy", async () => {
+      const rule = { ...GLOBAL_FICA, parameters: { rate: "0.062", wageBase: "184500" }, scope: "GLOBAL" };
+      let served: unknown = rule;
+      const { store, types } = openStore({
+        cache: scriptedCache({ get: () => Promise.resolve(structuredClone(served)) }),
+      });
+      const first = await store.getCalculationRule("ACME", "FICA_SS");
+      first.parameters.rate = "0.9";
+      const second = await store.getCalculationRule("ACME", "FICA_SS");
+      assert.equal(second.parameters.rate, "0.062");
+      // The entry changes: the new text is decoded, and garbage is still caught.
+      served = { ...rule, parameters: { rate: "0.063", wageBase: "184500" } };
+      assert.equal((await store.getCalculationRule("ACME", "FICA_SS")).parameters.rate, "0.063");
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      served = { ...rule, parameters: { rate: "7" } };
+      assert.equal((await store.getCalculationRule("ACME", "FICA_SS")).parameters.rate, "0.062");
+      assert.deepEqual(types(), ["cache.hit", "cache.hit", "cache.hit", "cache.corrupt", "dynamodb.request"]);
+      assert.equal(ddb.calls().length, 1);
+      await store.close();
+    });
+
+    it("an event hook that throws never fails a read", async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      const store = new DynamoDBRulesStore({
+        region: "us-east-1",
+        credentials: CREDENTIALS,
+        tableSuffix: SUFFIX,
+        cache: scriptedCache({ get: () => Promise.reject(new Error("down")) }),
+        onEvent: () => {
+          throw new Error("hook bug");
+        },
+      });
+      assert.equal((await store.getCalculationRule("ACME", "FICA_SS")).scope, "GLOBAL");
+      await store.close();
+    });
+  });
+
+  describe("conditional writes", () => {
+    it("a lost version condition is a ConflictError naming the stored version from the raw item", async () => {
+      ddb.on(PutCommand).rejects(
+        new ConditionalCheckFailedException({
+          message: "The conditional request failed",
+          $metadata: {},
+          Item: { PK: { S: "BATCH#B1" }, version: { N: "7" } },
+        }),
+      );
+      const { store } = openStore();
+      await assert.rejects(
+        store.saveBatchState("B1", batchState("B1", { version: 4 }), { expectedVersion: 3 }),
+        (error: unknown) => {
+          assert.ok(error instanceof ConflictError);
+          assert.equal(error.message, 'Failed to save batch state "B1": expected version 3, stored version is 7');
+          assert.ok(error.cause instanceof ConditionalCheckFailedException);
+          return true;
+        },
+      );
+      const input = ddb.commandCalls(PutCommand)[0].args[0].input;
+      assert.equal(input.ConditionExpression, "#version = :expected");
+      assert.deepEqual(input.ExpressionAttributeValues, { ":expected": 3 });
+      assert.equal(input.ReturnValuesOnConditionCheckFailure, "ALL_OLD");
+    });
+
+    it("expected version 0 puts on condition that nothing is stored", async () => {
+      ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: "failed", $metadata: {} }));
+      const { store } = openStore();
+      await assert.rejects(
+        store.saveBatchState("B1", batchState("B1", { version: 1 }), { expectedVersion: 0 }),
+        /expected version 0, stored version is 0/,
+      );
+      assert.equal(ddb.commandCalls(PutCommand)[0].args[0].input.ConditionExpression, "attribute_not_exists(PK)");
+    });
+
+    it("a taken audit entry id is a ConflictError; a save without expected version is unconditional", async () => {
+      ddb.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: "failed", $metadata: {} }));
+      const { store } = openStore();
+      await assert.rejects(store.appendAuditEntry(auditEntry("B1", "e1")), (error: unknown) => {
+        assert.ok(error instanceof ConflictError);
+        assert.equal(error.message, 'Failed to append audit entry "e1": batch "B1" already has an entry with that id');
+        return true;
+      });
+      assert.equal(ddb.commandCalls(PutCommand)[0].args[0].input.ConditionExpression, "attribute_not_exists(PK)");
+      // Without a condition, a ConditionalCheckFailedException is no conflict of ours: a plain store error.
+      await assert.rejects(store.saveBatchState("B1", batchState("B1")), (error: unknown) => {
+        assert.ok(error instanceof RulesStoreError && !(error instanceof ConflictError));
+        return true;
+      });
+      assert.equal(ddb.commandCalls(PutCommand)[1].args[0].input.ConditionExpression, undefined);
+    });
+  });
+
+  describe("failures", () => {
+    it("wraps an SDK error in a RulesStoreError naming the action and value, with the SDK error as cause", async () => {
+      const throttled = Object.assign(new Error("Rate of requests exceeds the allowed throughput."), {
+        name: "ProvisionedThroughputExceededException",
+        $metadata: { attempts: 3 },
+      });
+      ddb.on(GetCommand).rejects(throttled);
+      const { store } = openStore();
+      await assert.rejects(store.getIrsLimits(2026), (error: unknown) => {
+        assert.ok(error instanceof RulesStoreError);
+        assert.equal(error.code, "RULES_STORE_ERROR");
+        assert.equal(
+          error.message,
+          'Failed to read IRS limits for year "2026": ProvisionedThroughputExceededException after 3 attempts: ' +
+            "Rate of requests exceeds the allowed throughput",
+        );
+        assert.equal(error.cause, throttled);
+        return true;
+      });
+    });
+
+    it("never puts credentials in a message", async () => {
+      ddb.on(QueryCommand).rejects(
+        Object.assign(
+          new Error(
+            "The request signature we calculated does not match. Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1 " +
+              "Signature=abcdef0123 key ASIAIOSFODNN7EXAMPLE",
+          ),
+          { name: "InvalidSignatureException" },
+        ),
+      );
+      const { store } = openStore();
+      await assert.rejects(store.listAuditEntries("B1"), (error: unknown) => {
+        assert.ok(error instanceof RulesStoreError);
+        assert.doesNotMatch(error.message, /AKIA|ASIA|abcdef0123/);
+        assert.match(error.message, /^Failed to list audit entries of batch "B1": InvalidSignatureException: /);
+        return true;
+      });
+    });
+
+    it("a malformed item is a CorruptItemError naming the table and the key", async () => {
+      ddb.on(GetCommand).resolves({ Item: { PK: "YEAR#2026", SK: "LIMITS", year: 2026, limits: { cap: 0.5 } } });
+      ddb.on(QueryCommand).resolves({ Items: [{ PK: "CLIENT#PLAN_A", SK: "STEP#0100", planId: "PLAN_A" }] });
+      ddb.on(BatchGetCommand).resolves({
+        Responses: { [CALC_TABLE]: [{ ...ruleItem(GLOBAL_FICA), PK: "CLIENT#ACME", SK: "RULE#FICA_SS" }] },
+      });
+      const { store } = openStore();
+      await assert.rejects(store.getIrsLimits(2026), (error: unknown) => {
+        assert.ok(error instanceof CorruptItemError);
+        assert.match(error.message, /^Item "YEAR#2026 \/ LIMITS" in table "bluestar-irs-limits-ut" is corrupt: /);
+        assert.match(error.message, /item\.limits\.cap: it is a number/);
+        return true;
+      });
+      await assert.rejects(store.getPipeline("PLAN_A"), (error: unknown) => {
+        assert.ok(error instanceof CorruptItemError);
+        assert.match(error.message, /"CLIENT#PLAN_A \/ STEP#0100" in table "bluestar-processing-pipeline-ut"/);
+        return true;
+      });
+      // A GLOBAL rule stored under ACME's key would answer with the wrong scope.
+      await assert.rejects(store.getCalculationRule("ACME", "FICA_SS"), (error: unknown) => {
+        assert.ok(error instanceof CorruptItemError);
+        assert.match(error.message, /"CLIENT#ACME \/ RULE#FICA_SS" in table "bluestar-calculation-rules-ut"/);
+        assert.match(error.message, /belong to key "CLIENT#GLOBAL \/ RULE#FICA_SS"/);
+        return true;
+      });
+    });
+
+    it("an invalid id sends no request", async () => {
+      const { store } = openStore({ cache: new MemoryCacheBackend() });
+      for (const [label, id] of BAD_IDS) {
+        const bad = id as string;
+        const calls: Array<() => Promise<unknown>> = [
+          () => store.getPipeline(bad),
+          () => store.getValidationRules(bad, "ssn"),
+          () => store.getValidationRules("ACME", bad),
+          () => store.getCalculationRule(bad, "FICA_SS"),
+          () => store.getCalculationRule("ACME", bad),
+          () => store.getIrsLimits(bad as unknown as number),
+          () => store.getBatchState(bad),
+          () => store.saveBatchState(bad, batchState(bad)),
+          () => store.saveProcessingResult(bad, "0100", processingResult(bad, "0100")),
+          () => store.saveProcessingResult("B1", bad, processingResult("B1", bad)),
+          () => store.getProcessingResults(bad),
+          () => store.appendAuditEntry(auditEntry(bad, "e1")),
+          () => store.appendAuditEntry(auditEntry("B1", bad)),
+          () => store.listAuditEntries(bad),
+          () => store.getAgentConfig(bad),
+          () => store.listBatchesByStatus(bad as never),
+        ];
+        for (const call of calls) await assert.rejects(call(), InvalidInputError, `${label}: ${call}`);
+      }
+      assert.equal(ddb.calls().length, 0);
+    });
+
+    it("ids that passed once are remembered, and nothing else slips through with them", async () => {
+      ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+      const { store } = openStore({ cache: new MemoryCacheBackend() });
+      await store.getCalculationRule("42", "FICA_SS");
+      await store.getValidationRules("A", "B");
+      ddb.resetHistory();
+      const lookalikes: Array<() => Promise<unknown>> = [
+        () => store.getCalculationRule(42 as unknown as string, "FICA_SS"),
+        () => store.getCalculationRule("42\u0000FICA_SS", ""),
+        () => store.getValidationRules("A\u0000B", ""),
+        () => store.getValidationRules("A", "B\u0000"),
+      ];
+      for (const call of lookalikes) await assert.rejects(call(), InvalidInputError);
+      assert.equal(ddb.calls().length, 0);
+      await store.close();
+    });
+
+    it("a closed store rejects every call with a RulesStoreError", async () => {
+      const { store } = openStore();
+      await store.close();
+      await store.close();
+      await assert.rejects(store.getCalculationRule("ACME", "FICA_SS"), /^RulesStoreError: .*it is closed$/);
+      assert.equal(ddb.calls().length, 0);
+    });
+  });
+
+  describe("pagination", () => {
+    it("getPipeline() follows LastEvaluatedKey through every page and sorts by step", async () => {
+      const steps = RULES_FIXTURE.pipelineSteps!.map(pipelineStepCodec.toItem);
+      ddb.on(QueryCommand)
+        .resolvesOnce({ Items: [steps[0]], LastEvaluatedKey: { PK: "CLIENT#PLAN_A", SK: "STEP#0300" } })
+        .resolvesOnce({ Items: [steps[2]], LastEvaluatedKey: { PK: "CLIENT#PLAN_A", SK: "STEP#0200" } })
+        .resolvesOnce({ Items: [steps[1]] });
+      const { store } = openStore();
+      assert.deepEqual((await store.getPipeline("PLAN_A")).map((step) => step.step), [100, 200, 300]);
+      const calls = ddb.commandCalls(QueryCommand);
+      assert.equal(calls.length, 3);
+      assert.equal(calls[0].args[0].input.ExclusiveStartKey, undefined);
+      assert.deepEqual(calls[2].args[0].input.ExclusiveStartKey, { PK: "CLIENT#PLAN_A", SK: "STEP#0200" });
+    });
+
+    it("listBatchesByStatus() queries the status index newest first, every page", async () => {
+      ddb.on(QueryCommand).resolves({ Items: [] });
+      const { store } = openStore();
+      assert.deepEqual(await store.listBatchesByStatus("running"), []);
+      const input = ddb.commandCalls(QueryCommand)[0].args[0].input;
+      assert.equal(input.IndexName, "status-updatedAt-index");
+      assert.equal(input.ScanIndexForward, false);
+      assert.deepEqual(input.ExpressionAttributeValues, { ":status": "running" });
+    });
+  });
+
+  describe("options", () => {
+    it("rejects malformed options with a ConfigError listing every problem", () => {
+      assert.throws(
+        () =>
+          new DynamoDBRulesStore({
+            tableSuffix: "-dev/x",
+            cacheTtlSeconds: 0,
+            cacheTimeoutMs: -1,
+            maxAttempts: 0,
+            endpointUrl: "ftp://x",
+          }),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          for (const name of ["tableSuffix", "cacheTtlSeconds", "cacheTimeoutMs", "maxAttempts", "endpointUrl"]) {
+            assert.match(error.message, new RegExp(name));
+          }
+          return true;
+        },
+      );
+    });
+
+    it("rejects client together with the options the client brings itself", () => {
+      const client = new DynamoDBClient({ region: "us-east-1" });
+      assert.throws(() => new DynamoDBRulesStore({ client, region: "eu-west-1", maxAttempts: 5 }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /region, maxAttempts cannot be set with client/);
+        return true;
+      });
+      client.destroy();
+    });
+
+    it("leaves a given client's configuration as it was, and open after close()", async () => {
+      ddb.on(GetCommand).resolves({});
+      const client = new DynamoDBClient({ region: "us-east-1", credentials: CREDENTIALS });
+      const documents = DynamoDBDocumentClient.from(client);
+      const translateBefore = (documents.config as { translateConfig?: unknown }).translateConfig;
+      const store = new DynamoDBRulesStore({ client: documents, tableSuffix: SUFFIX });
+      assert.equal(await store.getAgentConfig("intake"), null);
+      await store.close();
+      assert.equal((documents.config as { translateConfig?: unknown }).translateConfig, translateBefore);
+      assert.equal((client.config as { translateConfig?: unknown }).translateConfig, translateBefore);
+      client.destroy();
+    });
+  });
+});
+
+/** A DynamoDB HTTP endpoint in a function: answers each request with the next scripted reply. */
+function fakeEndpoint(replies: Array<{ status: number; body: unknown }>) {
+  const targets: string[] = [];
+  const handler = {
+    handle(request: { headers: Record<string, string> }) {
+      targets.push(request.headers["x-amz-target"]);
+      const reply = replies[Math.min(targets.length - 1, replies.length - 1)];
+      return Promise.resolve({
+        response: {
+          statusCode: reply.status,
+          headers: { "content-type": "application/x-amz-json-1.0" },
+          body: new TextEncoder().encode(JSON.stringify(reply.body)),
+        },
+      });
+    },
+  };
+  return { handler, targets };
+}
+
+function throttling(type: string) {
+  return { status: 400, body: { __type: `com.amazonaws.dynamodb.v20120810#${type}`, message: "Slow down" } };
+}
+
+describe("DynamoDBRulesStore through the SDK's real retry strategy", () => {
+  function storeOn(handler: unknown, maxAttempts: number) {
+    const client = new DynamoDBClient({
+      region: "us-east-1",
+      endpoint: "http://dynamodb.invalid",
+      credentials: CREDENTIALS,
+      maxAttempts,
+      retryMode: "standard",
+      requestHandler: handler as never,
+    });
+    return { client, store: new DynamoDBRulesStore({ client, tableSuffix: SUFFIX }) };
+  }
+
+  for (const [type, attempts] of [["ThrottlingException", 3], ["ProvisionedThroughputExceededException", 2]] as const) {
+    it(`${type} is retried by the SDK, then a RulesStoreError with the SDK error as cause`, async () => {
+      const endpoint = fakeEndpoint([throttling(type)]);
+      const { client, store } = storeOn(endpoint.handler, attempts);
+      await assert.rejects(store.getIrsLimits(2026), (error: unknown) => {
+        assert.ok(error instanceof RulesStoreError);
+        assert.match(
+          error.message,
+          new RegExp(`^Failed to read IRS limits for year "2026": ${type} after ${attempts}`),
+        );
+        assert.equal((error.cause as Error).name, type);
+        return true;
+      });
+      assert.deepEqual(endpoint.targets, Array(attempts).fill("DynamoDB_20120810.GetItem"));
+      client.destroy();
+    });
+  }
+
+  it("a throttled request that succeeds on retry reads exact decimals through the real unmarshaller", async () => {
+    const item = {
+      PK: { S: "YEAR#2026" },
+      SK: { S: "LIMITS" },
+      year: { N: "2026" },
+      limits: { M: { tiny: { N: "0.1" }, big: { N: "12345678901234567890" }, exact: { N: DECIMAL_38 } } },
+    };
+    const endpoint = fakeEndpoint([throttling("ThrottlingException"), { status: 200, body: { Item: item } }]);
+    const { client, store } = storeOn(endpoint.handler, 3);
+    assert.deepEqual(await store.getIrsLimits(2026), {
+      year: 2026,
+      limits: { tiny: "0.1", big: "12345678901234567890", exact: DECIMAL_38 },
+    });
+    assert.equal(endpoint.targets.length, 2);
+    client.destroy();
+  });
+
+  it("a store-created client retries maxAttempts times before giving up", async () => {
+    const store = new DynamoDBRulesStore({
+      region: "us-east-1",
+      endpointUrl: "http://127.0.0.1:1",
+      credentials: CREDENTIALS,
+      maxAttempts: 2,
+    });
+    await assert.rejects(store.getAgentConfig("intake"), (error: unknown) => {
+      assert.ok(error instanceof RulesStoreError);
+      assert.equal((error.cause as { $metadata?: { attempts?: number } }).$metadata?.attempts, 2);
+      assert.match(error.message, /^Failed to read agent config "intake": .*after 2 attempts/);
+      return true;
+    });
+    await store.close();
+  });
+});
