@@ -103,3 +103,4 @@ export {
   type DynamoDBRulesStoreOptions,
   type RulesStoreEvent,
 } from "./src/persistence/dynamodb_backend.ts";
+export { type CompleteRulesData, loadSeedData, type LoadSeedDataOptions } from "./src/persistence/seed_data.ts";

@@ -21,7 +21,7 @@ import {
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
-import { ConfigError, quote, RulesStoreError } from "../core/errors.ts";
+import { ConfigError, InvalidInputError, quote, RulesStoreError } from "../core/errors.ts";
 import type { CompleteRulesData } from "../core/schema.ts";
 import {
   agentConfigCodec,
@@ -247,6 +247,14 @@ export interface WriteItemsOptions {
    * @default {setTimeout}
    */
   sleep?: (milliseconds: number) => Promise<void>;
+  /**
+   * Called after each `BatchWriteItem` response with how many items it
+   * landed, so a caller can report progress, and what landed when the call
+   * fails part way.
+   *
+   * @default {undefined}
+   */
+  onWritten?: (count: number) => void;
 }
 
 /** What {@linkcode writeItems} did. */
@@ -283,6 +291,7 @@ export function chunk<T>(items: readonly T[], size: number = BATCH_WRITE_LIMIT):
  * @param items The items (document-client shapes; numbers as `NumberValue`).
  * @param options Concurrency and retry policy.
  * @returns How many landed and how many requests it took.
+ * @throws {InvalidInputError} When `concurrency` or `maxAttempts` is not a positive integer.
  * @throws {RulesStoreError} When items are still unprocessed after the last attempt (the message says how many) or DynamoDB fails.
  */
 export async function writeItems(
@@ -298,7 +307,16 @@ export async function writeItems(
     maxDelayMs = 2000,
     random = Math.random,
     sleep: wait = sleep,
+    onWritten,
   } = options;
+  for (const [name, value] of [["concurrency", concurrency], ["maxAttempts", maxAttempts]] as const) {
+    // Zero or NaN workers would return at once having written nothing, and say it succeeded.
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new InvalidInputError(
+        `Failed to write items to table ${quote(table)}: ${name} ${quote(value)} is not a positive integer`,
+      );
+    }
+  }
   const chunks = chunk(
     items.map((item) => ({ PutRequest: { Item: marshall(item, { removeUndefinedValues: true }) } })),
   );
@@ -323,6 +341,7 @@ export async function writeItems(
           );
           const unprocessed = UnprocessedItems?.[table] ?? [];
           written += pending.length - unprocessed.length;
+          onWritten?.(pending.length - unprocessed.length);
           pending = unprocessed;
         } catch (error) {
           failure = error;

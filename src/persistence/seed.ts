@@ -1,0 +1,484 @@
+/**
+ * Seeding DynamoDB with the reference data: the plan (what would be created
+ * and written, checked by resolving every step's rules on the in-memory
+ * store) and the run (tables ensured, items written in batches). The
+ * `deno task seed` script only parses arguments and prints what these
+ * return; library code never prints, it reports through `onProgress`.
+ *
+ * @module
+ */
+
+import { DescribeTableCommand, DynamoDBClient, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
+import { BlueStarError, ConfigError, quote, RulesStoreError } from "../core/errors.ts";
+import { GLOBAL_CLIENT_ID } from "../core/keys.ts";
+import type { CompleteRulesData } from "../core/schema.ts";
+import { MemoryRulesStore } from "./memory_backend.ts";
+import {
+  ensureTables,
+  type EnsureTablesOptions,
+  rulesDataItems,
+  type TableOutcome,
+  writeItems,
+  type WriteItemsOptions,
+} from "./provision.ts";
+import { type TableDefinition, type TableName, tableName, TABLES } from "./tables.ts";
+
+export {
+  type CompleteRulesData,
+  loadSeedData,
+  type LoadSeedDataOptions,
+  REQUIRED_IRS_YEARS,
+  SEED_FILES,
+} from "./seed_data.ts";
+
+/** Options every seed step shares. */
+export interface SeedOptions {
+  /**
+   * The table suffix, e.g. `"-dev"`: letters, digits, `_`, `-` and `.`.
+   *
+   * @default {""}
+   */
+  suffix?: string;
+  /**
+   * Only these tables are ensured and written.
+   *
+   * @default {every table}
+   */
+  only?: readonly TableName[];
+}
+
+/** One table of a plan. */
+export interface PlannedTable {
+  /** The logical name. */
+  name: TableName;
+  /** The physical name. */
+  tableName: string;
+  /** How many items the seed writes to it. */
+  items: number;
+}
+
+/** How the rules of one client resolved on the in-memory store. */
+export interface ClientResolution {
+  /** The client, or `"GLOBAL"`. */
+  clientId: string;
+  /** The pipeline steps walked, across every plan. */
+  steps: number;
+  /** Calculation-rule lookups: one per rule a step names. */
+  lookups: number;
+  /** Lookups the client's own rules answered. */
+  fromClient: number;
+  /** Lookups the GLOBAL fallback answered. */
+  fromGlobal: number;
+  /** Fields with validation rules, the client's or GLOBAL's. */
+  fields: number;
+  /** Fields whose rules are the client's own. */
+  fieldsOverridden: number;
+}
+
+/** What a seed would do, and the check that the data resolves. */
+export interface SeedPlan {
+  /** The table suffix. */
+  suffix: string;
+  /** The tables to ensure, in definition order, with their item counts. */
+  tables: PlannedTable[];
+  /** Items to write, across the planned tables. */
+  totalItems: number;
+  /** What the data set holds. */
+  counts: {
+    /** Plans. */
+    plans: number;
+    /** Pipeline steps, across plans. */
+    pipelineSteps: number;
+    /** Validation rules (records, before grouping by field). */
+    validationRules: number;
+    /** Calculation rules. */
+    calculationRules: number;
+    /** IRS limit years, ascending. */
+    irsYears: number[];
+    /** Agent configurations. */
+    agentConfigs: number;
+  };
+  /** GLOBAL first, then each client with overrides, by id. */
+  resolution: ClientResolution[];
+}
+
+/** What happened to one table in a run. */
+export interface SeedTableReport {
+  /** The logical name. */
+  name: TableName;
+  /** The physical name. */
+  tableName: string;
+  /** Whether this run created the table or found it. */
+  status: "created" | "exists";
+  /** Whether this run turned TTL on. */
+  ttlEnabled: boolean;
+  /** How long ensuring the table took, in milliseconds. */
+  ensureMs: number;
+  /** Items planned for the table. */
+  items: number;
+  /** Items that landed. */
+  written: number;
+  /** How long writing took, in milliseconds. */
+  writeMs: number;
+  /** Why writing failed, when it did. */
+  error?: string;
+}
+
+/** What a run did. */
+export interface SeedReport {
+  /** The plan the run carried out. */
+  plan: SeedPlan;
+  /** One report per planned table, in definition order. */
+  tables: SeedTableReport[];
+  /** Items that landed, across tables. */
+  written: number;
+  /** Items that did not land, across tables. */
+  failed: number;
+  /** How long the run took, in milliseconds. */
+  elapsedMs: number;
+  /** Whether every table is in place and every item landed. */
+  ok: boolean;
+}
+
+/** A step of a run, as it happens. */
+export type SeedProgress =
+  | { type: "table"; outcome: TableOutcome }
+  | { type: "items"; report: SeedTableReport };
+
+/** Options of {@linkcode runSeed}. */
+export interface RunSeedOptions extends SeedOptions {
+  /**
+   * Batch writing: concurrency, attempts, backoff, and the `sleep` and
+   * `random` that tests inject. `onWritten` is the run's own.
+   *
+   * @default {writeItems' defaults}
+   */
+  write?: Omit<WriteItemsOptions, "onWritten">;
+  /**
+   * Table polling.
+   *
+   * @default {ensureTables' defaults}
+   */
+  ensure?: Pick<EnsureTablesOptions, "pollIntervalMs" | "activeTimeoutMs">;
+  /**
+   * Called as each table is ensured and as each table's items are written.
+   *
+   * @default {undefined}
+   */
+  onProgress?: (progress: SeedProgress) => void;
+}
+
+/** Where to seed. */
+export interface SeedTarget {
+  /** The AWS region, e.g. `"us-east-1"`. */
+  region: string;
+  /**
+   * A DynamoDB endpoint other than AWS's, e.g. `"http://127.0.0.1:4566"` (moto, LocalStack).
+   *
+   * @default {undefined}
+   */
+  endpointUrl?: string;
+}
+
+const TABLE_SUFFIX = /^[A-Za-z0-9_.-]*$/;
+const LONGEST_TABLE_NAME = Math.max(...TABLES.map((table) => tableName(table.name, "").length));
+
+/**
+ * Checks a table suffix: DynamoDB table names allow letters, digits, `_`,
+ * `-` and `.`, up to 255 characters.
+ *
+ * @param suffix The candidate suffix.
+ * @returns The suffix.
+ * @throws {ConfigError} When a table name with it would be invalid.
+ *
+ * @example Check a suffix
+ * ```ts
+ * import { checkTableSuffix } from "./seed.ts";
+ *
+ * console.assert(checkTableSuffix("-dev") === "-dev");
+ * ```
+ */
+export function checkTableSuffix(suffix: string): string {
+  if (!TABLE_SUFFIX.test(suffix)) {
+    throw new ConfigError(`Invalid table suffix ${quote(suffix)}: it may hold only letters, digits, "_", "-" and "."`);
+  }
+  if (LONGEST_TABLE_NAME + suffix.length > 255) {
+    throw new ConfigError(`Invalid table suffix ${quote(suffix)}: table names would be over 255 characters`);
+  }
+  return suffix;
+}
+
+/**
+ * Parses table names given on a command line: logical names, each value
+ * possibly a comma-separated list. Repeats are dropped; the result is in
+ * definition order.
+ *
+ * @param values The values, e.g. `["calculation-rules,irs-limits", "agent-config"]`.
+ * @returns The table names.
+ * @throws {ConfigError} When a name is not one of the eight tables; the message lists them.
+ *
+ * @example Parse a comma list
+ * ```ts
+ * import { parseTableNames } from "./seed.ts";
+ *
+ * const names = parseTableNames(["irs-limits,calculation-rules"]);
+ * console.assert(names.join() === "calculation-rules,irs-limits");
+ * ```
+ */
+export function parseTableNames(values: readonly string[]): TableName[] {
+  const wanted = new Set(values.flatMap((value) => value.split(",")).map((name) => name.trim()).filter(Boolean));
+  const known = TABLES.map((table) => table.name as string);
+  const unknown = [...wanted].filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `Invalid table ${unknown.map(quote).join(", ")}: the tables are ${known.join(", ")}`,
+    );
+  }
+  if (wanted.size === 0) {
+    throw new ConfigError(`Invalid table list: it names no table (the tables are ${known.join(", ")})`);
+  }
+  return TABLES.filter((table) => wanted.has(table.name)).map((table) => table.name);
+}
+
+function selectedTables(only: readonly TableName[] | undefined): readonly TableDefinition[] {
+  return only === undefined ? TABLES : TABLES.filter((table) => only.includes(table.name));
+}
+
+/**
+ * Plans a seed without touching DynamoDB: which tables, how many items each,
+ * and a check that the data serves the agents. The data is loaded into a
+ * {@linkcode MemoryRulesStore} and every calculation rule every step names is
+ * resolved for GLOBAL and for each client with overrides (client first, then
+ * the GLOBAL fallback), as are the validation rules of every field.
+ *
+ * @param data A decoded data set (see `loadSeedData`).
+ * @param options The suffix and the tables.
+ * @returns The plan.
+ * @throws {ConfigError} When the suffix is invalid or a rule does not resolve.
+ *
+ * @example Plan the seed of the config directory
+ * ```ts ignore
+ * import { loadSeedData, planSeed } from "./seed.ts";
+ *
+ * const plan = await planSeed(await loadSeedData("config"), { suffix: "-dev" });
+ * console.log(`${plan.tables.length} tables, ${plan.totalItems} items`);
+ * ```
+ */
+export async function planSeed(data: CompleteRulesData, options: SeedOptions = {}): Promise<SeedPlan> {
+  const suffix = checkTableSuffix(options.suffix ?? "");
+  const itemsByTable = new Map(rulesDataItems(data).map(({ table, items }) => [table, items.length]));
+  const tables = selectedTables(options.only).map((table) => ({
+    name: table.name,
+    tableName: tableName(table.name, suffix),
+    items: itemsByTable.get(table.name) ?? 0,
+  }));
+  const planIds = [...new Set(data.pipelineSteps.map((step) => step.planId))].sort();
+  return {
+    suffix,
+    tables,
+    totalItems: tables.reduce((sum, table) => sum + table.items, 0),
+    counts: {
+      plans: planIds.length,
+      pipelineSteps: data.pipelineSteps.length,
+      validationRules: data.validationRules.length,
+      calculationRules: data.calculationRules.length,
+      irsYears: data.irsLimits.map((limits) => limits.year).sort((a, b) => a - b),
+      agentConfigs: data.agentConfigs.length,
+    },
+    resolution: await resolveRules(data, planIds),
+  };
+}
+
+async function resolveRules(data: CompleteRulesData, planIds: readonly string[]): Promise<ClientResolution[]> {
+  let store: MemoryRulesStore;
+  try {
+    store = new MemoryRulesStore(data);
+  } catch (error) {
+    throw new ConfigError(`Failed to plan the seed: ${(error as Error).message}`, { cause: error });
+  }
+  const clients = [
+    ...new Set([...data.calculationRules, ...data.validationRules].map((rule) => rule.clientId)),
+  ].filter((id) => id !== GLOBAL_CLIENT_ID).sort();
+  const fields = [...new Set(data.validationRules.map((rule) => rule.field))].sort();
+  const resolution: ClientResolution[] = [];
+  for (const clientId of [GLOBAL_CLIENT_ID, ...clients]) {
+    const result: ClientResolution = {
+      clientId,
+      steps: 0,
+      lookups: 0,
+      fromClient: 0,
+      fromGlobal: 0,
+      fields: 0,
+      fieldsOverridden: 0,
+    };
+    try {
+      for (const planId of planIds) {
+        for (const step of await store.getPipeline(planId)) {
+          result.steps++;
+          for (const ruleId of step.calculationRules) {
+            const rule = await store.getCalculationRule(clientId, ruleId);
+            result.lookups++;
+            if (rule.scope === "GLOBAL") result.fromGlobal++;
+            else result.fromClient++;
+          }
+        }
+      }
+      for (const field of fields) {
+        const rules = await store.getValidationRules(clientId, field);
+        if (rules.length === 0) continue;
+        result.fields++;
+        if (rules[0].scope === "CLIENT") result.fieldsOverridden++;
+      }
+    } catch (error) {
+      throw new ConfigError(
+        `Failed to resolve the rules of client ${quote(clientId)}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    resolution.push(result);
+  }
+  return resolution;
+}
+
+/**
+ * A DynamoDB client for seeding: the given region and endpoint, credentials
+ * from the SDK's default chain, and short connection timeouts so that an
+ * unreachable endpoint fails in seconds.
+ *
+ * @param target The region and, for a local endpoint, its URL.
+ * @returns The client; the caller destroys it.
+ *
+ * @example A client for moto
+ * ```ts
+ * import { createSeedClient } from "./seed.ts";
+ *
+ * const client = createSeedClient({ region: "us-east-1", endpointUrl: "http://127.0.0.1:4566" });
+ * client.destroy();
+ * ```
+ */
+export function createSeedClient(target: SeedTarget): DynamoDBClient {
+  return new DynamoDBClient({
+    region: target.region,
+    endpoint: target.endpointUrl,
+    requestHandler: { connectionTimeout: 3000, requestTimeout: 30_000 },
+  });
+}
+
+const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH"]);
+const REJECTED = new Set([
+  "UnrecognizedClientException",
+  "InvalidSignatureException",
+  "AccessDeniedException",
+  "ExpiredTokenException",
+  "InvalidClientTokenId",
+]);
+
+/** Why DynamoDB could not be used, in one line. */
+function reachProblem(error: unknown): string {
+  const { name, code, message } = error as { name?: string; code?: string; message?: string };
+  const detail = String(message ?? error).split("\n")[0];
+  if (name === "CredentialsProviderError") {
+    return "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; " +
+      "any values work for a local endpoint)";
+  }
+  if ((code !== undefined && UNREACHABLE.has(code)) || name === "TimeoutError") {
+    return `the endpoint is unreachable (${detail})`;
+  }
+  if (name !== undefined && REJECTED.has(name)) return `AWS rejected the credentials (${name}: ${detail})`;
+  return `${name ?? "Error"}: ${detail}`;
+}
+
+/** One cheap request first, so an unreachable endpoint or missing credentials is one clear error, not eight. */
+async function preflight(client: DynamoDBClient, table: string): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: table }));
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return;
+    throw new RulesStoreError(`Failed to reach DynamoDB: ${reachProblem(error)}`, { cause: error });
+  }
+}
+
+/**
+ * Seeds DynamoDB: ensures the planned tables (created in parallel when
+ * missing; an existing table is checked, never changed), then writes every
+ * seed item with batched, retried puts. Running it again writes the same
+ * items over themselves, so the tables end up the same. A table whose items
+ * do not all land is reported, and the run goes on with the next table.
+ *
+ * @param client The DynamoDB client (see {@linkcode createSeedClient}).
+ * @param data A decoded data set (see `loadSeedData`).
+ * @param options The suffix, the tables, batching and a progress hook.
+ * @returns The report; `ok` is true only when every item landed.
+ * @throws {ConfigError} When the suffix is invalid, a rule does not resolve, or an existing table has the wrong key schema.
+ * @throws {RulesStoreError} When DynamoDB is unreachable, the credentials are missing or rejected, or a table cannot be created.
+ *
+ * @example Seed a local endpoint
+ * ```ts ignore
+ * import { createSeedClient, loadSeedData, runSeed } from "./seed.ts";
+ *
+ * const client = createSeedClient({ region: "us-east-1", endpointUrl: "http://127.0.0.1:4566" });
+ * const report = await runSeed(client, await loadSeedData("config"), { suffix: "-dev" });
+ * console.log(report.ok ? "seeded" : `${report.failed} items did not land`);
+ * client.destroy();
+ * ```
+ */
+export async function runSeed(
+  client: DynamoDBClient,
+  data: CompleteRulesData,
+  options: RunSeedOptions = {},
+): Promise<SeedReport> {
+  const started = performance.now();
+  const plan = await planSeed(data, options);
+  const { onProgress } = options;
+  if (plan.tables.length === 0) return { plan, tables: [], written: 0, failed: 0, elapsedMs: 0, ok: true };
+  await preflight(client, plan.tables[0].tableName);
+  let outcomes: TableOutcome[];
+  try {
+    outcomes = await ensureTables(client, plan.suffix, {
+      ...options.ensure,
+      tables: selectedTables(options.only),
+      onTable: (outcome) => onProgress?.({ type: "table", outcome }),
+    });
+  } catch (error) {
+    if (error instanceof BlueStarError) throw error;
+    throw new RulesStoreError(`Failed to ensure the tables: ${reachProblem(error)}`, { cause: error });
+  }
+  const itemsByTable = new Map(rulesDataItems(data).map(({ table, items }) => [table, items]));
+  const tables: SeedTableReport[] = [];
+  for (const [index, planned] of plan.tables.entries()) {
+    const outcome = outcomes[index];
+    const items = itemsByTable.get(planned.name) ?? [];
+    const report: SeedTableReport = {
+      name: planned.name,
+      tableName: planned.tableName,
+      status: outcome.status,
+      ttlEnabled: outcome.ttlEnabled,
+      ensureMs: outcome.elapsedMs,
+      items: items.length,
+      written: 0,
+      writeMs: 0,
+    };
+    const writeStarted = performance.now();
+    try {
+      await writeItems(client, planned.tableName, items, {
+        ...options.write,
+        onWritten: (count) => report.written += count,
+      });
+    } catch (error) {
+      report.error = (error as Error).message;
+    }
+    report.writeMs = Math.round(performance.now() - writeStarted);
+    tables.push(report);
+    onProgress?.({ type: "items", report });
+  }
+  const written = tables.reduce((sum, table) => sum + table.written, 0);
+  const failed = plan.totalItems - written;
+  return {
+    plan,
+    tables,
+    written,
+    failed,
+    elapsedMs: Math.round(performance.now() - started),
+    ok: failed === 0 && tables.every((table) => table.error === undefined),
+  };
+}
