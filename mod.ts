@@ -93,6 +93,11 @@ export {
 export { type TableDefinition, type TableName, tableName, TABLES } from "./src/persistence/tables.ts";
 export { type FileStoreEvent, S3FileStore, type S3FileStoreOptions } from "./src/persistence/s3_backend.ts";
 export {
+  type BatchStateUpdate,
+  updateBatchState,
+  type UpdateBatchStateOptions,
+} from "./src/persistence/update_batch_state.ts";
+export {
   type CacheEvent,
   RedisCacheBackend,
   type RedisCacheClient,
@@ -104,3 +109,16 @@ export {
   type RulesStoreEvent,
 } from "./src/persistence/dynamodb_backend.ts";
 export { type CompleteRulesData, loadSeedData, type LoadSeedDataOptions } from "./src/persistence/seed_data.ts";
+export {
+  createPersistence,
+  type Persistence,
+  type PersistenceEvent,
+  type PersistenceOptions,
+} from "./src/persistence/mod.ts";
+export {
+  type BackendKind,
+  DEFAULT_CACHE_TTL_SECONDS,
+  type PersistenceConfig,
+  type PersistenceSettings,
+  resolveConfig,
+} from "./src/persistence/config.ts";

@@ -223,7 +223,7 @@ export class InvalidInputError extends BlueStarError {}
  */
 export class ConfigError extends BlueStarError {}
 
-const CODES = new Map<Function, BlueStarErrorCode>([
+const CODES = new Map<unknown, BlueStarErrorCode>([
   [BlueStarError, "BLUESTAR_ERROR"],
   [RulesStoreError, "RULES_STORE_ERROR"],
   [RuleNotFoundError, "RULE_NOT_FOUND"],
@@ -239,7 +239,7 @@ const CODES = new Map<Function, BlueStarErrorCode>([
 ]);
 
 /** The code of the nearest library class in the prototype chain, so a caller's subclass keeps its parent's code. */
-function codeOf(target: Function): BlueStarErrorCode {
+function codeOf(target: unknown): BlueStarErrorCode {
   for (let current: unknown = target; typeof current === "function"; current = Object.getPrototypeOf(current)) {
     const code = CODES.get(current);
     if (code !== undefined) return code;

@@ -24,6 +24,7 @@ export const GLOBAL_CLIENT_ID = "GLOBAL";
 export const CACHE_SCHEMA_VERSION = 1;
 
 // C0, DEL and C1 controls; lone surrogates cannot be encoded as UTF-8 at all.
+// deno-lint-ignore no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const encoder = new TextEncoder();

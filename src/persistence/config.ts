@@ -119,7 +119,9 @@ export function resolveConfig(
   const tableSuffix = settings.tableSuffix ?? text(env.BLUESTAR_TABLE_SUFFIX) ?? "";
   if (!SUFFIX.test(tableSuffix)) {
     problems.push(
-      `BLUESTAR_TABLE_SUFFIX ${JSON.stringify(tableSuffix)} has characters other than letters, digits, "_", "-" and "."`,
+      `BLUESTAR_TABLE_SUFFIX ${
+        JSON.stringify(tableSuffix)
+      } has characters other than letters, digits, "_", "-" and "."`,
     );
   }
 
@@ -135,7 +137,9 @@ export function resolveConfig(
     if (region === null) problems.push("AWS_REGION is not set");
     else if (!REGION.test(region)) problems.push(`AWS_REGION ${JSON.stringify(region)} is not a region name`);
     if (s3Bucket === null) problems.push("BLUESTAR_S3_BUCKET is not set");
-    else if (!BUCKET.test(s3Bucket)) problems.push(`BLUESTAR_S3_BUCKET ${JSON.stringify(s3Bucket)} is not a bucket name`);
+    else if (!BUCKET.test(s3Bucket)) {
+      problems.push(`BLUESTAR_S3_BUCKET ${JSON.stringify(s3Bucket)} is not a bucket name`);
+    }
   } else {
     region = null;
   }

@@ -1,0 +1,130 @@
+/**
+ * `createPersistence()`: the three backends wired from configuration in one
+ * call, the rules store reading through the cache.
+ *
+ * @module
+ */
+
+import type { ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
+import type { RulesData } from "../core/types.ts";
+import { type PersistenceConfig, type PersistenceSettings, resolveConfig } from "./config.ts";
+import { DynamoDBRulesStore, type RulesStoreEvent } from "./dynamodb_backend.ts";
+import { MemoryCacheBackend, MemoryFileStore, MemoryRulesStore } from "./memory_backend.ts";
+import { type CacheEvent, RedisCacheBackend } from "./redis_backend.ts";
+import { type FileStoreEvent, S3FileStore } from "./s3_backend.ts";
+
+/** Any event a backend reports. */
+export type PersistenceEvent = RulesStoreEvent | CacheEvent | FileStoreEvent;
+
+/** Options of {@linkcode createPersistence}: settings, plus what only code can pass. */
+export interface PersistenceOptions extends PersistenceSettings {
+  /**
+   * The environment to read unset settings from.
+   *
+   * @default {process.env}
+   */
+  env?: Record<string, string | undefined>;
+  /**
+   * For `memory`: the reference data to serve (for example `await loadSeedData("config")`).
+   *
+   * @default {no data}
+   */
+  data?: RulesData;
+  /** Receives every backend's events (cache fallbacks, corrupt entries, retries). */
+  onEvent?: (event: PersistenceEvent) => void;
+}
+
+/** The wired backends. */
+export interface Persistence {
+  /** The configuration they were built from. */
+  config: PersistenceConfig;
+  /** Pipelines, rules, limits, batch state, results, audit (reads through `cache`). */
+  rules: IRulesStore;
+  /** The cache, or `null` when none is configured. */
+  cache: ICacheBackend | null;
+  /** Payroll files. */
+  files: IFileStore;
+  /** Releases every connection, so the process can exit. */
+  close(): Promise<void>;
+}
+
+/**
+ * Wires the rules store, the cache and the file store from explicit options,
+ * then environment variables (see the README's configuration table).
+ *
+ * - `aws`: `DynamoDBRulesStore` reading through `RedisCacheBackend` (when a
+ *   Redis URL is set), and `S3FileStore`.
+ * - `memory`: the reference backends, optionally loaded with `data`; the cache
+ *   is Redis when a URL is set, else a `MemoryCacheBackend`.
+ *
+ * Nothing connects until first use.
+ *
+ * @param options Settings, the environment, reference data for `memory`, an event hook.
+ * @returns The backends and `close()`.
+ * @throws {ConfigError} Listing every missing or malformed setting.
+ *
+ * @example Wire the in-memory backends
+ * ```ts
+ * import { createPersistence } from "@bluestar/persistence";
+ *
+ * const persistence = createPersistence({
+ *   backend: "memory",
+ *   data: { irsLimits: [{ year: 2026, limits: { electiveDeferral: "24500" } }] },
+ * });
+ * const limits = await persistence.rules.getIrsLimits(2026);
+ * console.assert(limits.limits.electiveDeferral === "24500");
+ * await persistence.close();
+ * ```
+ *
+ * @example Wire AWS from the environment
+ * ```ts ignore
+ * import { createPersistence } from "@bluestar/persistence";
+ *
+ * // BLUESTAR_BACKEND=aws AWS_REGION=us-east-1 BLUESTAR_S3_BUCKET=bluestar-files
+ * // BLUESTAR_REDIS_URL=redis://127.0.0.1:6379
+ * const persistence = createPersistence();
+ * const rule = await persistence.rules.getCalculationRule("ACME_CORP", "FICA_SOCIAL_SECURITY");
+ * await persistence.close();
+ * ```
+ */
+export function createPersistence(options: PersistenceOptions = {}): Persistence {
+  const { env, data, onEvent, ...settings } = options;
+  const config = resolveConfig(settings, env);
+  const redis = config.redisUrl === null
+    ? null
+    : new RedisCacheBackend({ url: config.redisUrl, keyPrefix: "", onEvent });
+
+  if (config.backend === "memory") {
+    const cache = redis ?? new MemoryCacheBackend();
+    return {
+      config,
+      rules: new MemoryRulesStore(data),
+      cache,
+      files: new MemoryFileStore(),
+      close: async () => {
+        await redis?.close();
+      },
+    };
+  }
+
+  const aws = { region: config.region ?? undefined, endpointUrl: config.endpointUrl ?? undefined };
+  const rules = new DynamoDBRulesStore({
+    ...aws,
+    tableSuffix: config.tableSuffix,
+    cache: redis ?? undefined,
+    cacheTtlSeconds: config.cacheTtlSeconds,
+    onEvent,
+  });
+  const files = new S3FileStore({ ...aws, bucket: config.s3Bucket!, onEvent });
+  return {
+    config,
+    rules,
+    cache: redis,
+    files,
+    close: async () => {
+      const results = await Promise.allSettled([rules.close(), files.close(), redis?.close()]);
+      const failed = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
+      if (failed !== undefined) throw failed.reason;
+    },
+  };
+}
