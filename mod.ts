@@ -90,7 +90,13 @@ export {
   type MemoryFileStoreOptions,
   MemoryRulesStore,
 } from "./src/persistence/memory_backend.ts";
-export { type TableDefinition, type TableName, tableName, TABLES } from "./src/persistence/tables.ts";
+export {
+  type GlobalIndexDefinition,
+  type TableDefinition,
+  type TableName,
+  tableName,
+  TABLES,
+} from "./src/persistence/tables.ts";
 export { type FileStoreEvent, S3FileStore, type S3FileStoreOptions } from "./src/persistence/s3_backend.ts";
 export {
   type BatchStateUpdate,

@@ -17,10 +17,12 @@
  */
 
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { BlueStarError, ConfigError, quote } from "../src/core/errors.ts";
+import { ensureBucket } from "../src/persistence/provision.ts";
 import { loadSeedData } from "../src/persistence/seed_data.ts";
 import {
   checkTableSuffix,
@@ -53,6 +55,7 @@ Options:
   --only TABLE         only these tables; repeatable or comma-separated:
                        ${TABLES.slice(0, 4).map((table) => table.name).join(", ")},
                        ${TABLES.slice(4).map((table) => table.name).join(", ")}
+  --s3-bucket NAME     also create this S3 bucket (SSE-S3 by default) when missing
   --dry-run            print the plan for the target and change nothing
   -h, --help           print this text
 
@@ -74,11 +77,20 @@ export interface SeedCommand {
   configDir: string;
   /** Only these tables, when given. */
   only?: TableName[];
+  /** An S3 bucket to create when missing. */
+  s3Bucket?: string;
   /** Plan only. */
   dryRun: boolean;
 }
 
-const STRING_OPTIONS = new Set(["--endpoint-url", "--region", "--table-suffix", "--config-dir", "--only"]);
+const STRING_OPTIONS = new Set([
+  "--endpoint-url",
+  "--region",
+  "--table-suffix",
+  "--config-dir",
+  "--only",
+  "--s3-bucket",
+]);
 const FLAGS = new Set([...STRING_OPTIONS, "--dry-run", "--help", "-h"]);
 
 /**
@@ -125,6 +137,7 @@ export function parseSeedArgs(
         "table-suffix": { type: "string", default: "" },
         "config-dir": { type: "string", default: "config" },
         only: { type: "string", multiple: true },
+        "s3-bucket": { type: "string" },
         "dry-run": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -154,6 +167,7 @@ export function parseSeedArgs(
     suffix: checkTableSuffix(values["table-suffix"]),
     configDir: values["config-dir"],
     only: values.only === undefined ? undefined : parseTableNames(values.only),
+    s3Bucket: values["s3-bucket"],
     dryRun: values["dry-run"],
   };
 }
@@ -233,7 +247,7 @@ export async function main(argv: readonly string[], io: SeedIo): Promise<number>
     io.out(USAGE);
     return 0;
   }
-  const { endpointUrl, region, suffix, configDir, only, dryRun } = command;
+  const { endpointUrl, region, suffix, configDir, only, s3Bucket, dryRun } = command;
   try {
     const data = await loadSeedData(configDir);
     const plan = await planSeed(data, { suffix, only });
@@ -245,6 +259,7 @@ export async function main(argv: readonly string[], io: SeedIo): Promise<number>
       for (const table of plan.tables) {
         io.out(`  ${table.tableName.padEnd(width)}  create if missing, then write ${table.items} items`);
       }
+      if (s3Bucket !== undefined) io.out(`  S3 bucket ${quote(s3Bucket)}: create if missing`);
       const hint = region === undefined ? "; pass --endpoint-url or --region to seed DynamoDB" : "";
       io.out(
         `Summary: plan only, nothing written: ${plan.tables.length} tables and ${plan.totalItems} items${hint}`,
@@ -261,6 +276,14 @@ export async function main(argv: readonly string[], io: SeedIo): Promise<number>
         only,
         onProgress: (progress) => printProgress(progress, io),
       });
+      if (s3Bucket !== undefined) {
+        const s3 = new S3Client({ region, endpoint: endpointUrl, forcePathStyle: endpointUrl !== undefined });
+        try {
+          io.out(`  bucket ${s3Bucket}: ${await ensureBucket(s3, s3Bucket, region)}`);
+        } finally {
+          s3.destroy();
+        }
+      }
       io.out(summary(report));
       return report.ok ? 0 : 1;
     } finally {

@@ -66,6 +66,8 @@ export class BlueStarError extends Error {
   readonly code: BlueStarErrorCode;
 
   /**
+   * Creates the error; its `code` comes from its class.
+   *
    * @param message Sentence case, no final period, names the action and the value.
    * @param options The `cause` to keep.
    */

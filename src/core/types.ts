@@ -23,6 +23,7 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObj
 
 /** A JSON object. */
 export interface JsonObject {
+  /** Any field, holding JSON. */
   [key: string]: JsonValue;
 }
 

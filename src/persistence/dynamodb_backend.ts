@@ -295,6 +295,8 @@ export class DynamoDBRulesStore implements IRulesStore {
   #closed = false;
 
   /**
+   * Creates the store; nothing is sent until the first call.
+   *
    * @param options Tables, client, cache and event hook.
    * @throws {ConfigError} Listing every problem, when an option is malformed, or `client` comes with `region`, `endpointUrl`, `credentials` or `maxAttempts`.
    */

@@ -116,6 +116,8 @@ export class MemoryRulesStore implements IRulesStore {
   readonly #agentConfigs = new Table<AgentConfig>();
 
   /**
+   * Creates a store serving a copy of the data.
+   *
    * @param data The reference data to serve, checked like the seed files.
    * @throws {InvalidInputError} Listing every problem, when the data does not decode.
    */
@@ -287,7 +289,11 @@ export class MemoryCacheBackend implements ICacheBackend {
   readonly #entries = new Map<string, { json: string; expiresAt: number }>();
   readonly #now: () => number;
 
-  /** @param options The clock. */
+  /**
+   * Creates an empty cache.
+   *
+   * @param options The clock.
+   */
   constructor(options: MemoryCacheOptions = {}) {
     this.#now = options.now ?? Date.now;
   }
@@ -349,7 +355,11 @@ export class MemoryFileStore implements IFileStore {
   readonly #files = new Map<string, Uint8Array>();
   readonly #pageSize: number;
 
-  /** @param options The listing page size. */
+  /**
+   * Creates an empty store.
+   *
+   * @param options The listing page size.
+   */
   constructor(options: MemoryFileStoreOptions = {}) {
     this.#pageSize = options.pageSize ?? 1000;
   }

@@ -21,7 +21,8 @@ import {
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
-import { ConfigError, InvalidInputError, quote, RulesStoreError } from "../core/errors.ts";
+import { CreateBucketCommand, HeadBucketCommand, PutBucketEncryptionCommand, type S3Client } from "@aws-sdk/client-s3";
+import { ConfigError, FileStoreError, InvalidInputError, quote, RulesStoreError } from "../core/errors.ts";
 import type { CompleteRulesData } from "../core/schema.ts";
 import {
   agentConfigCodec,
@@ -382,4 +383,44 @@ export function rulesDataItems(data: CompleteRulesData): Array<{ table: TableNam
     { table: irsLimitsCodec.table, items: data.irsLimits.map(irsLimitsCodec.toItem) },
     { table: agentConfigCodec.table, items: data.agentConfigs.map(agentConfigCodec.toItem) },
   ].filter(({ items }) => items.length > 0) as Array<{ table: TableName; items: Item[] }>;
+}
+
+/**
+ * Creates an S3 bucket when it does not exist, with default encryption
+ * (SSE-S3) so that every object is encrypted even when written by another tool.
+ *
+ * @param client The S3 client.
+ * @param bucket The bucket.
+ * @param region The bucket's region (a LocationConstraint outside us-east-1).
+ * @returns Whether this call created it.
+ * @throws {FileStoreError} When S3 refuses (the bucket belongs to someone else, access denied).
+ */
+export async function ensureBucket(client: S3Client, bucket: string, region: string): Promise<"created" | "exists"> {
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: bucket }));
+    return "exists";
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) {
+      throw new FileStoreError(`Failed to check bucket ${quote(bucket)}: ${(error as Error).name}`, { cause: error });
+    }
+  }
+  try {
+    await client.send(
+      new CreateBucketCommand({
+        Bucket: bucket,
+        CreateBucketConfiguration: region === "us-east-1" ? undefined : { LocationConstraint: region as never },
+      }),
+    );
+    await client.send(
+      new PutBucketEncryptionCommand({
+        Bucket: bucket,
+        ServerSideEncryptionConfiguration: {
+          Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }],
+        },
+      }),
+    );
+    return "created";
+  } catch (error) {
+    throw new FileStoreError(`Failed to create bucket ${quote(bucket)}: ${(error as Error).name}`, { cause: error });
+  }
 }
