@@ -2,7 +2,8 @@
 // compiler from the npm registry): ESM JavaScript and .d.ts files, relative
 // `.ts` imports rewritten to `.js` and checked, a package.json generated from
 // deno.json, README and LICENSE. The test files are compiled beside it
-// (npm/esm/tests, not published) so the same tests run under `node --test`.
+// (npm/esm/tests, not published) so the same tests run under `node --test`,
+// with the seed script and the seed data they read.
 //
 //   deno task build:npm
 import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -23,7 +24,12 @@ async function sources(folder: string): Promise<string[]> {
 }
 
 await rm(out, { recursive: true, force: true });
-const files = [join(root, "mod.ts"), ...await sources("src"), ...await sources("tests")];
+const files = [
+  join(root, "mod.ts"),
+  join(root, "scripts", "seed_dynamodb.ts"),
+  ...await sources("src"),
+  ...await sources("tests"),
+];
 const program = ts.createProgram(files, {
   target: ts.ScriptTarget.ES2022,
   module: ts.ModuleKind.ES2022,
@@ -84,7 +90,7 @@ const packageJson = {
   main: "./esm/mod.js",
   types: "./esm/mod.d.ts",
   exports: { ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js" } },
-  files: ["esm/mod.js", "esm/mod.d.ts", "esm/src/", "config/", "README.md", "LICENSE"],
+  files: ["esm/mod.js", "esm/mod.d.ts", "esm/src/", "esm/config/", "README.md", "LICENSE"],
   engines: { node: ">=20" },
   sideEffects: false,
   dependencies,
@@ -94,5 +100,5 @@ await mkdir(out, { recursive: true });
 await writeFile(join(out, "package.json"), `${JSON.stringify(packageJson, null, 2)}\n`);
 await cp(join(root, "README.md"), join(out, "README.md"));
 await cp(join(root, "LICENSE"), join(out, "LICENSE"));
-await cp(join(root, "config"), join(out, "config"), { recursive: true });
+await cp(join(root, "config"), join(out, "esm", "config"), { recursive: true });
 console.log(`Built ${packageJson.name}@${packageJson.version} in npm/ (${emitted.length} files)`);

@@ -4,7 +4,7 @@
 // and writes a result file.
 //
 // In a project that has installed @bluestar/persistence:
-//   BLUESTAR_BACKEND=memory node node_agent.mjs      (seed data from the package's config/)
+//   BLUESTAR_BACKEND=memory node node_agent.mjs      (seed data shipped in the package)
 //   BLUESTAR_AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_REGION=us-east-1 BLUESTAR_TABLE_SUFFIX=-dev \
 //   BLUESTAR_S3_BUCKET=bluestar-files-dev BLUESTAR_REDIS_URL=redis://127.0.0.1:6379 node node_agent.mjs
 import { randomUUID } from "node:crypto";
@@ -14,7 +14,7 @@ import { createPersistence, loadSeedData } from "@bluestar/persistence";
 
 const PLAN = "DEFAULT_BiWeeklyFri";
 const memory = process.env.BLUESTAR_BACKEND === "memory";
-const configDir = fileURLToPath(new URL("../config", import.meta.resolve("@bluestar/persistence")));
+const configDir = fileURLToPath(new URL("./config", import.meta.resolve("@bluestar/persistence")));
 const persistence = createPersistence({ data: memory ? await loadSeedData(configDir) : undefined });
 try {
   const { rules, files } = persistence;

@@ -3,10 +3,7 @@
 // schema, reading back (through the item codec with a document client, and
 // through DynamoDBRulesStore), and the script itself as a process.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { after, before, it } from "node:test";
 import {
   CreateTableCommand,
@@ -22,6 +19,7 @@ import {
   QueryCommand,
   ScanCommand as DocumentScanCommand,
 } from "@aws-sdk/lib-dynamodb";
+import { GetBucketEncryptionCommand } from "@aws-sdk/client-s3";
 import { ConfigError } from "../../src/core/errors.ts";
 import { itemKeys } from "../../src/core/keys.ts";
 import type { CompleteRulesData } from "../../src/core/schema.ts";
@@ -38,27 +36,17 @@ import { loadSeedData } from "../../src/persistence/seed_data.ts";
 import { createSeedClient, runSeed, type SeedReport } from "../../src/persistence/seed.ts";
 import { BATCH_STATUS_INDEX, tableName, TABLES } from "../../src/persistence/tables.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe, useLocalAwsCredentials } from "../support/gate.ts";
+import { adminClient, deleteBucket } from "../support/s3.ts";
+import { CONFIG_DIR, runSeedScript, type ScriptResult } from "../support/seed_script.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CONFIG_DIR = join(ROOT, "config");
-const SCRIPT = join(ROOT, "scripts", "seed_dynamodb.ts");
 const PLAN = "DEFAULT_BiWeeklyFri";
 
 useLocalAwsCredentials();
 const unreachable = await probe(AWS_ENDPOINT_URL);
 
 /** Runs the script; resolves with its exit code and output. */
-function runScript(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["run", "-A", SCRIPT, ...args],
-      { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" } },
-      (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : Number((error as { code?: number }).code ?? 1), stdout, stderr });
-      },
-    );
-  });
+function runScript(args: string[]): Promise<ScriptResult> {
+  return runSeedScript(args, { ...process.env, NO_COLOR: "1" });
 }
 
 /** Every item of a table, sorted by key, in the wire format (exact). */
@@ -273,14 +261,26 @@ integrationSuite("seed against DynamoDB (moto)", unreachable, () => {
     assert.match(result.stdout, /^Summary: plan only, nothing written: 8 tables and \d+ items; pass/m);
   });
 
-  it("the script seeds moto: exit 0 and the summary line, and again with every table existing", async () => {
-    const args = ["--endpoint-url", AWS_ENDPOINT_URL, "--table-suffix", scriptSuffix];
+  it("the script seeds moto and creates the bucket: exit 0 and the summary line, and again with everything existing", async () => {
+    const bucket = `bluestar-seed-script-${run}`.toLowerCase();
+    const args = ["--endpoint-url", AWS_ENDPOINT_URL, "--table-suffix", scriptSuffix, "--s3-bucket", bucket];
     const once = await runScript(args);
     assert.equal(once.code, 0, once.stderr);
+    assert.match(once.stdout, /^  bucket .*: created$/m);
     assert.match(once.stdout, /^Summary: 8 tables \(8 created, 0 existed\), all \d+ items written, in \d+\.\d s$/m);
     const twice = await runScript(args);
     assert.equal(twice.code, 0, twice.stderr);
+    assert.match(twice.stdout, /^  bucket .*: exists$/m);
     assert.match(twice.stdout, /^Summary: 8 tables \(0 created, 8 existed\), all \d+ items written, in \d+\.\d s$/m);
     assert.equal(twice.stderr, "");
+    const s3 = adminClient();
+    try {
+      const encryption = await s3.send(new GetBucketEncryptionCommand({ Bucket: bucket }));
+      const [rule] = encryption.ServerSideEncryptionConfiguration?.Rules ?? [];
+      assert.equal(rule?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm, "AES256");
+      await deleteBucket(s3, bucket);
+    } finally {
+      s3.destroy();
+    }
   });
 });

@@ -2,12 +2,10 @@
 // writing with UnprocessedItems retries (fake clients, no waiting), a run on a
 // fake DynamoDB, and the command line.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import {
   BatchWriteItemCommand,
@@ -28,11 +26,8 @@ import { chunk, rulesDataItems, writeItems } from "../../src/persistence/provisi
 import { loadSeedData, SEED_FILES } from "../../src/persistence/seed_data.ts";
 import { parseTableNames, planSeed, runSeed } from "../../src/persistence/seed.ts";
 import { TABLES } from "../../src/persistence/tables.ts";
+import { CONFIG_DIR, runSeedScript } from "../support/seed_script.ts";
 import { main, parseSeedArgs, type SeedIo, USAGE } from "../../scripts/seed_dynamodb.ts";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CONFIG_DIR = join(ROOT, "config");
-const SCRIPT = join(ROOT, "scripts", "seed_dynamodb.ts");
 
 /** What a fake client was sent. */
 interface Sent {
@@ -502,6 +497,7 @@ describe("scripts/seed_dynamodb.ts: the command line", () => {
       suffix: "",
       configDir: "config",
       only: undefined,
+      s3Bucket: undefined,
       dryRun: false,
     });
     assert.equal(
@@ -518,6 +514,8 @@ describe("scripts/seed_dynamodb.ts: the command line", () => {
         "--only",
         "irs-limits",
         "--only=audit-log,agent-config",
+        "--s3-bucket",
+        "bluestar-files-dev",
         "--dry-run",
       ],
       { AWS_REGION: "eu-west-1" },
@@ -526,6 +524,7 @@ describe("scripts/seed_dynamodb.ts: the command line", () => {
     assert.equal(command.region, "eu-west-1");
     assert.equal(command.suffix, "-dev");
     assert.deepEqual(command.only, ["irs-limits", "audit-log", "agent-config"]);
+    assert.equal(command.s3Bucket, "bluestar-files-dev");
     assert.equal(command.dryRun, true);
     assert.equal(parseSeedArgs(["--endpoint-url", "http://localhost:4566"]).region, "us-east-1");
     assert.equal(parseSeedArgs(["--region", "us-west-2"]).region, "us-west-2");
@@ -603,14 +602,7 @@ describe("scripts/seed_dynamodb.ts: the command line", () => {
 });
 
 describe("scripts/seed_dynamodb.ts as a process", () => {
-  /** Runs the script; resolves with its exit code and output. */
-  function run(args: string[], env: Record<string, string | undefined>) {
-    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ["run", "-A", SCRIPT, ...args], { cwd: ROOT, env }, (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : Number((error as { code?: number }).code ?? 1), stdout, stderr });
-      });
-    });
-  }
+  const run = runSeedScript;
   const baseEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
