@@ -19,6 +19,34 @@ export interface RulesStoreUnderTest {
 }
 
 /**
+ * A call of every method that takes an id, with `bad` in the id's place.
+ *
+ * @param store The store.
+ * @param bad The id.
+ * @returns The calls.
+ */
+export function callsWithId(store: IRulesStore, bad: string): Array<() => Promise<unknown>> {
+  return [
+    () => store.getPipeline(bad),
+    () => store.getValidationRules(bad, "ssn"),
+    () => store.getValidationRules("ACME", bad),
+    () => store.getCalculationRule(bad, "FICA_SS"),
+    () => store.getCalculationRule("ACME", bad),
+    () => store.getBatchState(bad),
+    () => store.saveBatchState(bad, batchState(bad)),
+    () => store.saveProcessingResult(bad, "0100", processingResult(bad, "0100")),
+    () => store.saveProcessingResult("B1", bad, processingResult("B1", bad)),
+    () => store.getProcessingResults(bad),
+    () => store.appendAuditEntry(auditEntry(bad, "e1")),
+    () => store.appendAuditEntry(auditEntry("B1", bad)),
+    () => store.listAuditEntries(bad),
+    () => store.getAgentConfig(bad),
+    () => store.getIrsLimits(bad as unknown as number),
+    () => store.listBatchesByStatus(bad as never),
+  ];
+}
+
+/**
  * Registers the rules-store contract suite.
  *
  * @param name The backend's name.
@@ -373,24 +401,7 @@ export function rulesStoreContract(name: string, open: (data: RulesData) => Prom
 
     for (const [label, id] of BAD_IDS) {
       it(`every method rejects an id with ${label} with InvalidInputError`, async () => {
-        const bad = id as string;
-        const calls: Array<() => Promise<unknown>> = [
-          () => store.getPipeline(bad),
-          () => store.getValidationRules(bad, "ssn"),
-          () => store.getValidationRules("ACME", bad),
-          () => store.getCalculationRule(bad, "FICA_SS"),
-          () => store.getCalculationRule("ACME", bad),
-          () => store.getBatchState(bad),
-          () => store.saveBatchState(bad, batchState(bad)),
-          () => store.saveProcessingResult(bad, "0100", processingResult(bad, "0100")),
-          () => store.saveProcessingResult("B1", bad, processingResult("B1", bad)),
-          () => store.getProcessingResults(bad),
-          () => store.appendAuditEntry(auditEntry(bad, "e1")),
-          () => store.appendAuditEntry(auditEntry("B1", bad)),
-          () => store.listAuditEntries(bad),
-          () => store.getAgentConfig(bad),
-        ];
-        for (const call of calls) {
+        for (const call of callsWithId(store, id as string)) {
           await assert.rejects(call(), (error: unknown) => {
             assert.ok(error instanceof InvalidInputError, `${call} threw ${error}`);
             assert.equal(error.code, "INVALID_INPUT");

@@ -27,6 +27,7 @@ import {
   validationRuleGroupCodec,
 } from "../../src/persistence/items.ts";
 import { auditEntry, BAD_IDS, batchState, DECIMAL_38, processingResult, RULES_FIXTURE } from "../contract/fixtures.ts";
+import { callsWithId } from "../contract/rules_store_contract.ts";
 
 const SUFFIX = "-ut";
 const CALC_TABLE = `bluestar-calculation-rules${SUFFIX}`;
@@ -503,26 +504,9 @@ describe("DynamoDBRulesStore with a mocked document client", () => {
     it("an invalid id sends no request", async () => {
       const { store } = openStore({ cache: new MemoryCacheBackend() });
       for (const [label, id] of BAD_IDS) {
-        const bad = id as string;
-        const calls: Array<() => Promise<unknown>> = [
-          () => store.getPipeline(bad),
-          () => store.getValidationRules(bad, "ssn"),
-          () => store.getValidationRules("ACME", bad),
-          () => store.getCalculationRule(bad, "FICA_SS"),
-          () => store.getCalculationRule("ACME", bad),
-          () => store.getIrsLimits(bad as unknown as number),
-          () => store.getBatchState(bad),
-          () => store.saveBatchState(bad, batchState(bad)),
-          () => store.saveProcessingResult(bad, "0100", processingResult(bad, "0100")),
-          () => store.saveProcessingResult("B1", bad, processingResult("B1", bad)),
-          () => store.getProcessingResults(bad),
-          () => store.appendAuditEntry(auditEntry(bad, "e1")),
-          () => store.appendAuditEntry(auditEntry("B1", bad)),
-          () => store.listAuditEntries(bad),
-          () => store.getAgentConfig(bad),
-          () => store.listBatchesByStatus(bad as never),
-        ];
-        for (const call of calls) await assert.rejects(call(), InvalidInputError, `${label}: ${call}`);
+        for (const call of callsWithId(store, id as string)) {
+          await assert.rejects(call(), InvalidInputError, `${label}: ${call}`);
+        }
       }
       assert.equal(ddb.calls().length, 0);
     });
