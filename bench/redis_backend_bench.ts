@@ -7,7 +7,7 @@
 // shows the cost of the JSON itself. Keys live 5 minutes and then expire.
 import { createClient } from "redis";
 import { RedisCacheBackend } from "../mod.ts";
-import { probe, REDIS_URL } from "../tests/integration/gate.ts";
+import { probe, REDIS_URL } from "../tests/support/gate.ts";
 
 const unreachable = await probe(REDIS_URL);
 if (unreachable !== undefined) throw new Error(`The bench needs the local Redis: ${unreachable}`);

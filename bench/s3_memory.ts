@@ -7,7 +7,7 @@
 import { CreateBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { S3FileStore } from "../mod.ts";
-import { AWS_ENDPOINT_URL, probe, useLocalAwsCredentials } from "../tests/integration/gate.ts";
+import { AWS_ENDPOINT_URL, probe, useLocalAwsCredentials } from "../tests/support/gate.ts";
 
 const KEYS = 5_000;
 const LARGE_BYTES = 50 * 1024 * 1024;

@@ -24,7 +24,7 @@ import { calculationRuleCodec } from "../src/persistence/items.ts";
 import { chunk, ensureTables, writeItems } from "../src/persistence/provision.ts";
 import { createSeedClient } from "../src/persistence/seed.ts";
 import { tableName, TABLES } from "../src/persistence/tables.ts";
-import { AWS_ENDPOINT_URL, probe, useLocalAwsCredentials } from "../tests/integration/gate.ts";
+import { AWS_ENDPOINT_URL, probe, useLocalAwsCredentials } from "../tests/support/gate.ts";
 
 const RULES = 10_000;
 const GROUP = `seed ${RULES.toLocaleString("en-US")} calculation rules`;
