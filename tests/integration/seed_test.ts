@@ -266,11 +266,11 @@ integrationSuite("seed against DynamoDB (moto)", unreachable, () => {
     const args = ["--endpoint-url", AWS_ENDPOINT_URL, "--table-suffix", scriptSuffix, "--s3-bucket", bucket];
     const once = await runScript(args);
     assert.equal(once.code, 0, once.stderr);
-    assert.match(once.stdout, /^  bucket .*: created$/m);
+    assert.match(once.stdout, /^ {2}bucket .*: created$/m);
     assert.match(once.stdout, /^Summary: 8 tables \(8 created, 0 existed\), all \d+ items written, in \d+\.\d s$/m);
     const twice = await runScript(args);
     assert.equal(twice.code, 0, twice.stderr);
-    assert.match(twice.stdout, /^  bucket .*: exists$/m);
+    assert.match(twice.stdout, /^ {2}bucket .*: exists$/m);
     assert.match(twice.stdout, /^Summary: 8 tables \(0 created, 8 existed\), all \d+ items written, in \d+\.\d s$/m);
     assert.equal(twice.stderr, "");
     const s3 = adminClient();
