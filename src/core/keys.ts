@@ -30,6 +30,17 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 const encoder = new TextEncoder();
 
 /**
+ * Whether text holds a lone surrogate: half of a UTF-16 pair, which is not
+ * Unicode and cannot be encoded as UTF-8 (DynamoDB, S3 and Redis keys are UTF-8).
+ *
+ * @param text The text.
+ * @returns Whether it holds one.
+ */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
+/**
  * The problem with a piece of text that every key and path shares, or
  * `undefined`.
  */

@@ -12,7 +12,7 @@
  */
 
 import { InvalidInputError } from "./errors.ts";
-import { idProblem, itemKeys } from "./keys.ts";
+import { hasLoneSurrogate, idProblem, itemKeys } from "./keys.ts";
 import type {
   AgentConfig,
   AgentName,
@@ -71,6 +71,8 @@ const id: Field = (value, path, problems) => {
 
 const text: Field = (value, path, problems) => {
   if (typeof value !== "string" || value.length === 0) problems.push(`${path}: it is not a non-empty string`);
+  // Not Unicode: DynamoDB stores UTF-8 and refuses it, so one backend would keep what another cannot.
+  else if (hasLoneSurrogate(value)) problems.push(`${path}: it contains a lone surrogate`);
   return value;
 };
 
@@ -159,16 +161,26 @@ function arrayOf(item: Field): Field {
   };
 }
 
+/**
+ * A record of named values (calculation parameters, IRS limits). Only a plain
+ * object: a `Map`, a typed array or a class instance has no entries of its
+ * own and would become `{}`, its values lost in silence. Names are ids, and
+ * not the name of a built-in object property (`__proto__` would set the
+ * copy's prototype instead of a value, `constructor` breaks DynamoDB's map
+ * encoding).
+ */
 function recordOf(item: Field): Field {
   return (value, path, problems) => {
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      problems.push(`${path}: it is not an object`);
+    const prototype = typeof value === "object" && value !== null ? Object.getPrototypeOf(value) : undefined;
+    if (prototype !== Object.prototype && prototype !== null) {
+      problems.push(`${path}: it is not a plain object`);
       return value;
     }
     const copy: Record<string, unknown> = {};
-    for (const [key, element] of Object.entries(value)) {
-      problemWhen(idProblem(key), `${path} key ${JSON.stringify(key)}`, problems);
-      copy[key] = item(element, `${path}.${key}`, problems);
+    for (const [key, element] of Object.entries(value as object)) {
+      const problem = idProblem(key) ?? (key in Object.prototype ? "it is a built-in property name" : undefined);
+      problemWhen(problem, `${path} key ${JSON.stringify(key)}`, problems);
+      if (problem === undefined) copy[key] = item(element, `${path}.${key}`, problems);
     }
     return copy;
   };

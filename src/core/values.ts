@@ -60,11 +60,19 @@ export function canonicalDecimal(value: Decimal): Decimal {
 }
 
 /**
+ * The deepest a JSON value may nest: arrays and objects inside each other,
+ * at most this many levels. Deeper values are refused: reading or copying
+ * them (`structuredClone`, recursive checks) would overflow the stack, so a
+ * backend would fail on them where another does not.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/**
  * The problem with a JSON value, or `undefined` when it round-trips through
  * JSON unchanged: `null`, booleans, finite numbers, strings, arrays and plain
- * objects, with no cycle. `undefined`, `bigint`, functions, symbols, `NaN`,
- * `Infinity`, dates, maps and class instances are rejected rather than
- * silently changed.
+ * objects, with no cycle, nested at most {@linkcode MAX_JSON_DEPTH} levels.
+ * `undefined`, `bigint`, functions, symbols, `NaN`, `Infinity`, dates, maps
+ * and class instances are rejected rather than silently changed.
  *
  * @param value The candidate value.
  * @returns Why it is not a JSON value (with the path to the bad part), or `undefined`.
@@ -80,6 +88,8 @@ function jsonProblemAt(value: unknown, path: string, ancestors: Set<object>): st
   }
   if (typeof value !== "object") return `${path} is a ${typeof value}, which JSON cannot hold`;
   if (ancestors.has(value)) return `${path} is a cycle`;
+  // The ancestors are the containers above this one: the check never recurses deeper than the limit.
+  if (ancestors.size >= MAX_JSON_DEPTH) return `${path} nests deeper than ${MAX_JSON_DEPTH} levels`;
   const isArray = Array.isArray(value);
   const prototype = Object.getPrototypeOf(value);
   if (!isArray && prototype !== Object.prototype && prototype !== null) {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { isDeepStrictEqual } from "node:util";
 import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
@@ -15,6 +16,7 @@ import {
   type QueryCommandInput,
   type TranslateConfig,
 } from "@aws-sdk/lib-dynamodb";
+import { marshall } from "@aws-sdk/util-dynamodb";
 import {
   BlueStarError,
   CacheError,
@@ -75,6 +77,7 @@ import {
   validationRuleGroupCodec,
 } from "./items.ts";
 import { BATCH_STATUS_INDEX, type TableName, tableName } from "./tables.ts";
+import { describeAwsError, safeCause } from "./aws_errors.ts";
 
 /** The DynamoDB operations the store sends. */
 type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
@@ -233,10 +236,17 @@ type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
  *   (batch state strongly consistent).
  * - `saveBatchState` with `expectedVersion`, `appendAuditEntry`: one
  *   conditional `PutItem`; losing the condition is a `ConflictError` and
- *   changes nothing. Nothing updates or deletes an audit entry.
+ *   changes nothing. Nothing updates or deletes an audit entry. When an
+ *   attempt landed but its answer was lost (a 500, a reset connection) and
+ *   the SDK's retry then loses the condition to exactly the item it sent,
+ *   the write succeeded: it is not reported as a conflict.
  * - Throttling and transient failures are retried by the SDK's standard
  *   retry strategy (`maxAttempts`); what still fails is a `RulesStoreError`
  *   with the SDK error as `cause`. Ids are checked before any request.
+ * - No message and no `cause` shows a credential: signing material AWS
+ *   echoes back (a signature mismatch's canonical request, with the session
+ *   token) is redacted, and a cause that shows it is replaced by a redacted
+ *   copy.
  *
  * Caching (with a `cache`): `getPipeline`, `getValidationRules` (per client
  * and field), `getCalculationRule` (per client and rule, the GLOBAL fallback
@@ -286,6 +296,8 @@ export class DynamoDBRulesStore implements IRulesStore {
   readonly #cacheTtlSeconds: number;
   readonly #cacheTimeoutMs: number;
   readonly #onEvent: ((event: RulesStoreEvent) => void) | undefined;
+  /** The secret parts of explicit credentials: never shown in a message or a cause. */
+  readonly #secrets: readonly string[];
   readonly #flights = new Map<string, Flight>();
   readonly #pendingWrites = new Set<Promise<void>>();
   readonly #verified = new Map<string, { text: string; decoded: string }>();
@@ -361,6 +373,12 @@ export class DynamoDBRulesStore implements IRulesStore {
     this.#cacheTtlSeconds = cacheTtlSeconds;
     this.#cacheTimeoutMs = cacheTimeoutMs;
     this.#onEvent = options.onEvent;
+    const credentials = options.credentials as { secretAccessKey?: unknown; sessionToken?: unknown } | undefined;
+    this.#secrets = typeof credentials === "object" && credentials !== null
+      ? [credentials.secretAccessKey, credentials.sessionToken].filter((value): value is string =>
+        typeof value === "string" && value !== ""
+      )
+      : [];
 
     let base: DynamoDBClient | DynamoDBDocumentClient;
     if (options.client === undefined) {
@@ -1005,7 +1023,9 @@ export class DynamoDBRulesStore implements IRulesStore {
     const failure = (error: unknown): CacheError =>
       error instanceof CacheError
         ? error
-        : new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${describeError(error)}`, { cause: error });
+        : new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${describeAwsError(error)}`, {
+          cause: error,
+        });
     let answer: Promise<T>;
     try {
       answer = Promise.resolve(call());
@@ -1068,7 +1088,7 @@ export class DynamoDBRulesStore implements IRulesStore {
       // One call site for four command types: the overloads of `send` take one at a time.
       return await this.#documents.send(command as GetCommand) as unknown as Output;
     } catch (error) {
-      throw storeError(action, error, conflict);
+      throw storeError(action, error, this.#secrets, conflict);
     }
   }
 
@@ -1093,18 +1113,23 @@ export class DynamoDBRulesStore implements IRulesStore {
     },
     conflict?: (error: unknown) => string,
   ): Promise<void> {
-    await this.#send(
-      action,
-      "PutItem",
-      table,
-      new PutCommand({
-        TableName: table,
-        Item: item,
-        ...condition,
-        ...(condition === undefined ? {} : { ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const }),
-      }),
-      conflict,
-    );
+    try {
+      await this.#send(
+        action,
+        "PutItem",
+        table,
+        new PutCommand({
+          TableName: table,
+          Item: item,
+          ...condition,
+          ...(condition === undefined ? {} : { ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const }),
+        }),
+        conflict,
+      );
+    } catch (error) {
+      if (error instanceof ConflictError && landedOnEarlierAttempt(error.cause, item)) return;
+      throw error;
+    }
   }
 
   /** Every item of a query, following `LastEvaluatedKey` through every page. */
@@ -1159,36 +1184,36 @@ export class DynamoDBRulesStore implements IRulesStore {
  * The one mapping from a failed request to a library error: a library error
  * stays as it is; a lost condition, when the caller expects one, is a
  * `ConflictError`; anything else is a `RulesStoreError`. The SDK error is
- * kept as `cause`.
+ * kept as `cause` (a redacted copy when it shows signing material, see
+ * `safeCause`), and the message never shows a credential.
  */
-function storeError(action: string, error: unknown, conflict?: (error: unknown) => string): BlueStarError {
+function storeError(
+  action: string,
+  error: unknown,
+  secrets: readonly string[],
+  conflict?: (error: unknown) => string,
+): BlueStarError {
   if (error instanceof BlueStarError) return error;
   if (conflict !== undefined && (error as { name?: unknown } | null)?.name === "ConditionalCheckFailedException") {
+    // DynamoDB's verdict on the stored item, not on the request's signature: kept as it is.
     return new ConflictError(`Failed to ${action}: ${conflict(error)}`, { cause: error });
   }
-  return new RulesStoreError(`Failed to ${action}: ${describeError(error)}`, { cause: error });
+  return new RulesStoreError(`Failed to ${action}: ${describeAwsError(error, secrets)}`, {
+    cause: safeCause(error, secrets),
+  });
 }
 
-const ACCESS_KEY_ID = /\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b/g;
-const CREDENTIAL_FIELD = /\b(Credential|Signature|X-Amz-Security-Token|SessionToken)=[^\s,]*/gi;
-
 /**
- * An SDK error as message text: its name (or Node's error code), the attempts
- * it took, and its message on one line without a final period, cut to 300
- * characters, with anything that looks like a credential removed
- * (signature-mismatch messages can echo them).
+ * Whether a lost condition is the write's own earlier attempt: the SDK
+ * retried (the first attempt's answer was lost, not its effect) and the
+ * item that failed the condition (`ReturnValuesOnConditionCheckFailure:
+ * ALL_OLD`) is exactly the item sent. A conflict on the first attempt is
+ * always a conflict, even with an identical item: that is another call's.
  */
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return `non-error thrown: ${quote(error)}`;
-  const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts;
-  const code = (error as { code?: unknown }).code;
-  const name = error.name !== "Error" ? error.name : typeof code === "string" ? code : "";
-  const message = error.message.replace(CREDENTIAL_FIELD, "$1=[redacted]").replace(ACCESS_KEY_ID, "[redacted]")
-    .replace(/\s+/g, " ").trim().replace(/\.+$/, "");
-  const shown = message.length > 300 ? `${message.slice(0, 297)}...` : message;
-  const head = [name, attempts !== undefined && attempts > 1 ? `after ${attempts} attempts` : ""]
-    .filter((part) => part !== "").join(" ");
-  return head === "" ? shown : shown === "" ? head : `${head}: ${shown}`;
+function landedOnEarlierAttempt(error: unknown, item: Item): boolean {
+  const { $metadata, Item: stored } = (error ?? {}) as { $metadata?: { attempts?: unknown }; Item?: unknown };
+  if (typeof $metadata?.attempts !== "number" || $metadata.attempts < 2 || stored === undefined) return false;
+  return isDeepStrictEqual(stored, marshall(item, { removeUndefinedValues: true }));
 }
 
 /**

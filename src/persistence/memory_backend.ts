@@ -189,12 +189,14 @@ export class MemoryRulesStore implements IRulesStore {
       const key = itemKeys.batchState(batchId);
       const action = `save batch state ${quote(batchId)}`;
       const copy = decodeInput(batchStateSchema, state, action);
-      checkExpectedVersion(action, batchId, copy, options.expectedVersion);
-      if (options.expectedVersion !== undefined) {
+      // `?.`: a null `options` is no options, as for the DynamoDB store.
+      const expectedVersion = options?.expectedVersion;
+      checkExpectedVersion(action, batchId, copy, expectedVersion);
+      if (expectedVersion !== undefined) {
         const storedVersion = this.#batchStates.get(key)?.version ?? 0;
-        if (storedVersion !== options.expectedVersion) {
+        if (storedVersion !== expectedVersion) {
           throw new ConflictError(
-            `Failed to ${action}: expected version ${options.expectedVersion}, stored version is ${storedVersion}`,
+            `Failed to ${action}: expected version ${expectedVersion}, stored version is ${storedVersion}`,
           );
         }
       }

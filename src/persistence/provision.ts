@@ -34,6 +34,7 @@ import {
   validationRuleGroupCodec,
 } from "./items.ts";
 import { type TableDefinition, type TableName, tableName, TABLES } from "./tables.ts";
+import { describeAwsError, safeCause } from "./aws_errors.ts";
 
 /** What happened to one table. */
 export interface TableOutcome {
@@ -126,7 +127,9 @@ async function describe(client: DynamoDBClient, name: string): Promise<TableDesc
     return (await client.send(new DescribeTableCommand({ TableName: name }))).Table;
   } catch (error) {
     if (error instanceof ResourceNotFoundException) return undefined;
-    throw new RulesStoreError(`Failed to describe table ${quote(name)}: ${(error as Error).message}`, { cause: error });
+    throw new RulesStoreError(`Failed to describe table ${quote(name)}: ${describeAwsError(error)}`, {
+      cause: safeCause(error),
+    });
   }
 }
 
@@ -162,7 +165,9 @@ async function create(
   } catch (error) {
     // Another run created it between our describe and create.
     if (error instanceof ResourceInUseException) return "exists";
-    throw new RulesStoreError(`Failed to create table ${quote(name)}: ${(error as Error).message}`, { cause: error });
+    throw new RulesStoreError(`Failed to create table ${quote(name)}: ${describeAwsError(error)}`, {
+      cause: safeCause(error),
+    });
   }
 }
 
@@ -203,8 +208,8 @@ async function ensureTtl(client: DynamoDBClient, name: string, definition: Table
     return true;
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    throw new RulesStoreError(`Failed to set TTL on table ${quote(name)}: ${(error as Error).message}`, {
-      cause: error,
+    throw new RulesStoreError(`Failed to set TTL on table ${quote(name)}: ${describeAwsError(error)}`, {
+      cause: safeCause(error),
     });
   }
 }
@@ -356,10 +361,10 @@ export async function writeItems(
   if (failure !== undefined || lost > 0) {
     const reason = failure === undefined
       ? `still unprocessed after ${maxAttempts} attempts`
-      : (failure as Error).message;
+      : describeAwsError(failure);
     throw new RulesStoreError(
       `Failed to write ${items.length - written} of ${items.length} items to table ${quote(table)}: ${reason}`,
-      { cause: failure },
+      { cause: safeCause(failure) },
     );
   }
   return { written, requests };
@@ -401,7 +406,9 @@ export async function ensureBucket(client: S3Client, bucket: string, region: str
     return "exists";
   } catch (error) {
     if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) {
-      throw new FileStoreError(`Failed to check bucket ${quote(bucket)}: ${(error as Error).name}`, { cause: error });
+      throw new FileStoreError(`Failed to check bucket ${quote(bucket)}: ${(error as Error).name}`, {
+        cause: safeCause(error),
+      });
     }
   }
   try {
@@ -421,6 +428,8 @@ export async function ensureBucket(client: S3Client, bucket: string, region: str
     );
     return "created";
   } catch (error) {
-    throw new FileStoreError(`Failed to create bucket ${quote(bucket)}: ${(error as Error).name}`, { cause: error });
+    throw new FileStoreError(`Failed to create bucket ${quote(bucket)}: ${(error as Error).name}`, {
+      cause: safeCause(error),
+    });
   }
 }

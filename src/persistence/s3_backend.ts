@@ -34,6 +34,7 @@ import { BlueStarError, ConfigError, FileNotFoundError, FileStoreError, quote } 
 import { checkPath, checkPrefix, comparePaths } from "../core/keys.ts";
 import type { IFileStore } from "../core/protocols.ts";
 import { toBytes } from "../core/values.ts";
+import { redactCredentials, safeCause } from "./aws_errors.ts";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -695,6 +696,9 @@ export class S3FileStore implements IFileStore {
  * The one place an SDK (or network) error becomes a BlueStar error. The
  * message names the action, bucket and key (in `context`) and the S3 error
  * name and HTTP status, never the SDK's own message text or any credential.
+ * The SDK error is the `cause`, or a redacted copy of it when it shows
+ * signing material (a `SignatureDoesNotMatch` body's `CanonicalRequest`
+ * carries the session token; see `safeCause`).
  *
  * @param error What the SDK threw.
  * @param context `Failed to <action> <key> ... bucket <bucket>`, followed by the reason.
@@ -708,7 +712,8 @@ function toStoreError(error: unknown, context: string, missing: string | undefin
   const name = errorName(error);
   const status = httpStatus(error);
   const tag = status === undefined ? name : `${name}, HTTP ${status}`;
-  if (missing !== undefined && isMissingObject(error)) return new FileNotFoundError(missing, { cause: error });
+  const cause = safeCause(error);
+  if (missing !== undefined && isMissingObject(error)) return new FileNotFoundError(missing, { cause });
   let reason: string;
   if (name === "NoSuchBucket") reason = "the bucket does not exist";
   else if (CREDENTIAL_ERRORS.has(name)) reason = `the credentials were rejected (${tag})`;
@@ -721,10 +726,10 @@ function toStoreError(error: unknown, context: string, missing: string | undefin
   else {
     // A client-side failure (network, configuration): its code or message says what broke.
     const code = (error as { code?: unknown } | null)?.code;
-    const message = error instanceof Error ? error.message : String(error);
+    const message = redactCredentials(error instanceof Error ? error.message : String(error));
     reason = `the request failed (${typeof code === "string" ? `${name} ${code}` : name}: ${quote(message)})`;
   }
-  return new FileStoreError(`${context}: ${reason}`, { cause: error });
+  return new FileStoreError(`${context}: ${reason}`, { cause });
 }
 
 /** Whether the error says the object (not the bucket or an upload) does not exist. */

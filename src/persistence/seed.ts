@@ -22,6 +22,7 @@ import {
   type WriteItemsOptions,
 } from "./provision.ts";
 import { type TableDefinition, type TableName, tableName, TABLES } from "./tables.ts";
+import { redactCredentials, safeCause } from "./aws_errors.ts";
 
 export {
   type CompleteRulesData,
@@ -376,7 +377,7 @@ const REJECTED = new Set([
 /** Why DynamoDB could not be used, in one line. */
 function reachProblem(error: unknown): string {
   const { name, code, message } = error as { name?: string; code?: string; message?: string };
-  const detail = String(message ?? error).split("\n")[0];
+  const detail = redactCredentials(String(message ?? error).split("\n")[0]);
   if (name === "CredentialsProviderError") {
     return "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; " +
       "any values work for a local endpoint)";
@@ -394,7 +395,7 @@ async function preflight(client: DynamoDBClient, table: string): Promise<void> {
     await client.send(new DescribeTableCommand({ TableName: table }));
   } catch (error) {
     if (error instanceof ResourceNotFoundException) return;
-    throw new RulesStoreError(`Failed to reach DynamoDB: ${reachProblem(error)}`, { cause: error });
+    throw new RulesStoreError(`Failed to reach DynamoDB: ${reachProblem(error)}`, { cause: safeCause(error) });
   }
 }
 
@@ -441,7 +442,7 @@ export async function runSeed(
     });
   } catch (error) {
     if (error instanceof BlueStarError) throw error;
-    throw new RulesStoreError(`Failed to ensure the tables: ${reachProblem(error)}`, { cause: error });
+    throw new RulesStoreError(`Failed to ensure the tables: ${reachProblem(error)}`, { cause: safeCause(error) });
   }
   const itemsByTable = new Map(rulesDataItems(data).map(({ table, items }) => [table, items]));
   const tables: SeedTableReport[] = [];

@@ -3,77 +3,16 @@
 // request counts measured on the wire.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import process from "node:process";
-import { DeleteTableCommand, DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
-import {
-  ConflictError,
-  type ICacheBackend,
-  InvalidInputError,
-  MemoryCacheBackend,
-  type RulesData,
-  tableName,
-  TABLES,
-} from "../../mod.ts";
-import { decodeRulesData } from "../../src/core/schema.ts";
-import { DynamoDBRulesStore, type DynamoDBRulesStoreOptions } from "../../src/persistence/dynamodb_backend.ts";
-import { ensureTables, rulesDataItems, writeItems } from "../../src/persistence/provision.ts";
+import { GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { ConflictError, type ICacheBackend, InvalidInputError, MemoryCacheBackend, tableName } from "../../mod.ts";
+import { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
 import { auditEntry, batchState, DECIMAL_38, RULES_FIXTURE, uniqueId } from "../contract/fixtures.ts";
 import { rulesStoreContract } from "../contract/rules_store_contract.ts";
+import { decodeSeed, openStore } from "../support/dynamodb.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe, useLocalAwsCredentials } from "../support/gate.ts";
 
 useLocalAwsCredentials();
 const unreachable = await probe(AWS_ENDPOINT_URL);
-
-/** A client that counts the HTTP requests it sends (retries included), by operation. */
-function countingClient(): { client: DynamoDBClient; requests: Map<string, number>; total(): number } {
-  const client = new DynamoDBClient({ endpoint: AWS_ENDPOINT_URL, region: process.env.AWS_REGION });
-  const requests = new Map<string, number>();
-  client.middlewareStack.add(
-    (next, context) => (args) => {
-      const operation = String(context.commandName ?? "unknown").replace(/Command$/, "");
-      requests.set(operation, (requests.get(operation) ?? 0) + 1);
-      return next(args);
-    },
-    // The deserialize step runs inside the retry middleware: once per attempt on the wire.
-    { step: "deserialize", name: "countRequests", priority: "high" },
-  );
-  return { client, requests, total: () => [...requests.values()].reduce((sum, n) => sum + n, 0) };
-}
-
-/** Decodes a data set as the seed does: bad data is an InvalidInputError before anything is written. */
-function decodeSeed(data: RulesData) {
-  const decoded = decodeRulesData(data);
-  if (!decoded.ok) throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.join("; ")}`);
-  return decoded.value;
-}
-
-/** Fresh tables under a unique suffix, loaded with data, and a store on them. */
-async function openStore(
-  data: RulesData,
-  options: Omit<DynamoDBRulesStoreOptions, "client" | "tableSuffix"> = {},
-) {
-  const counting = countingClient();
-  const { client } = counting;
-  const suffix = `-it-${crypto.randomUUID().slice(0, 8)}`;
-  await ensureTables(client, suffix, { pollIntervalMs: 20 });
-  for (const { table, items } of rulesDataItems(decodeSeed(data))) {
-    await writeItems(client, tableName(table, suffix), items);
-  }
-  counting.requests.clear();
-  const store = new DynamoDBRulesStore({ ...options, client, tableSuffix: suffix });
-  return {
-    ...counting,
-    store,
-    suffix,
-    cleanup: async () => {
-      await store.close();
-      await Promise.all(
-        TABLES.map((table) => client.send(new DeleteTableCommand({ TableName: tableName(table.name, suffix) }))),
-      );
-      client.destroy();
-    },
-  };
-}
 
 integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
   rulesStoreContract("DynamoDBRulesStore (moto, no cache)", (data) => openStore(data));

@@ -4,6 +4,7 @@ import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
   DeleteBucketCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -38,7 +39,14 @@ export async function deleteBucket(admin: S3Client, bucket: string): Promise<voi
   do {
     const page = await admin.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
     const keys = (page.Contents ?? []).map((object) => ({ Key: object.Key! }));
-    if (keys.length > 0) await admin.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+    if (keys.length > 0) {
+      try {
+        await admin.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
+      } catch {
+        // A key XML 1.0 cannot carry (U+FFFE, U+FFFF) breaks the batch delete's XML body: one at a time.
+        for (const { Key } of keys) await admin.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
+      }
+    }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token !== undefined);
   await admin.send(new DeleteBucketCommand({ Bucket: bucket }));

@@ -16,7 +16,8 @@ import {
 } from "../../mod.ts";
 import { quote } from "../../src/core/errors.ts";
 import { checkPrefix, comparePaths, idProblem, itemKeys, pathProblem } from "../../src/core/keys.ts";
-import { encodeCacheWrite, jsonProblem } from "../../src/core/values.ts";
+import { encodeCacheWrite, jsonProblem, MAX_JSON_DEPTH } from "../../src/core/values.ts";
+import { calculationRuleRecordSchema, irsLimitsSchema } from "../../src/core/schema.ts";
 
 describe("errors", () => {
   it("each error carries its class's stable code, its name and the cause", () => {
@@ -137,10 +138,59 @@ describe("JSON values", () => {
     assert.equal(jsonProblem({ a: shared, b: shared }), undefined);
   });
 
+  it("jsonProblem() refuses nesting deeper than MAX_JSON_DEPTH, without overflowing the stack", () => {
+    const nest = (depth: number) => {
+      let value: unknown = 1;
+      for (let level = 0; level < depth; level++) value = { a: value };
+      return value;
+    };
+    assert.equal(jsonProblem(nest(MAX_JSON_DEPTH)), undefined);
+    assert.match(jsonProblem(nest(MAX_JSON_DEPTH + 1))!, new RegExp(`nests deeper than ${MAX_JSON_DEPTH} levels$`));
+    assert.match(jsonProblem(nest(100_000))!, /nests deeper than/);
+  });
+
   it("encodeCacheWrite() checks key, TTL and value before anything is sent", () => {
     assert.equal(encodeCacheWrite("k", 1, { a: "0.1" }), '{"a":"0.1"}');
     assert.throws(() => encodeCacheWrite("", 1, 1), InvalidInputError);
     assert.throws(() => encodeCacheWrite("k", 2 ** 31, 1), InvalidInputError);
     assert.throws(() => encodeCacheWrite("k", 1, undefined), InvalidInputError);
+  });
+});
+
+describe("schemas", () => {
+  const rule = {
+    clientId: "GLOBAL",
+    ruleId: "R1",
+    ruleType: "flat",
+    description: "A rule",
+    parameters: { amount: "1.50" },
+    effectiveFrom: "2026-01-01",
+    effectiveTo: null,
+  };
+  const problems = (decoded: { ok: boolean; problems?: string[] }) => (decoded.ok ? [] : decoded.problems!);
+
+  it("text with a lone surrogate is refused (DynamoDB stores UTF-8); a surrogate pair is fine", () => {
+    assert.deepEqual(problems(calculationRuleRecordSchema.decode({ ...rule, description: "pay \u{1F4B5}" })), []);
+    assert.deepEqual(problems(calculationRuleRecordSchema.decode({ ...rule, description: "pay \ud83d" })), [
+      "calculation_rule.description: it contains a lone surrogate",
+    ]);
+  });
+
+  it("a record of decimals is a plain object whose names are not built-in property names", () => {
+    for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
+      const parameters = Object.fromEntries([["amount", "1"], [name, "2"]]);
+      assert.deepEqual(problems(calculationRuleRecordSchema.decode({ ...rule, parameters })), [
+        `calculation_rule.parameters key ${JSON.stringify(name)}: it is a built-in property name`,
+      ]);
+    }
+    for (const parameters of [new Map([["amount", "1"]]), new Uint8Array(0), new Date(0)]) {
+      assert.deepEqual(problems(calculationRuleRecordSchema.decode({ ...rule, parameters })), [
+        "calculation_rule.parameters: it is not a plain object",
+      ]);
+    }
+    assert.deepEqual(
+      problems(irsLimitsSchema.decode({ year: 2026, limits: Object.assign(Object.create(null), { cap: "1" }) })),
+      [],
+    );
   });
 });

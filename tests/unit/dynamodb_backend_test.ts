@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, beforeEach, describe, it } from "node:test";
 import { ConditionalCheckFailedException, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { marshall } from "@aws-sdk/util-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import {
   type CalculationRuleRecord,
@@ -19,6 +20,8 @@ import {
 import { cacheKey } from "../../src/core/keys.ts";
 import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/dynamodb_backend.ts";
 import {
+  auditEntryCodec,
+  batchStateCodec,
   calculationRuleCodec,
   groupValidationRules,
   irsLimitsCodec,
@@ -404,6 +407,32 @@ describe("DynamoDBRulesStore with a mocked document client", () => {
       assert.equal(input.ConditionExpression, "#version = :expected");
       assert.deepEqual(input.ExpressionAttributeValues, { ":expected": 3 });
       assert.equal(input.ReturnValuesOnConditionCheckFailure, "ALL_OLD");
+    });
+
+    it("a retried put that loses its condition to exactly the item it sent landed earlier: no conflict", async () => {
+      const state = batchState("B1", { version: 4 });
+      const sent = marshall(batchStateCodec.toItem(state), { removeUndefinedValues: true });
+      const lost = (attempts: number, Item: Record<string, unknown>) =>
+        new ConditionalCheckFailedException({
+          message: "The conditional request failed",
+          $metadata: { attempts },
+          Item: Item as never,
+        });
+      const { store } = openStore();
+      // The SDK retried (the first answer was lost) and DynamoDB holds what was sent: the write landed.
+      ddb.on(PutCommand).rejects(lost(2, sent));
+      await store.saveBatchState("B1", state, { expectedVersion: 3 });
+      // On the first attempt, the same item is another call's: a conflict.
+      ddb.on(PutCommand).rejects(lost(1, sent));
+      await assert.rejects(store.saveBatchState("B1", state, { expectedVersion: 3 }), ConflictError);
+      // On a retry, another item is another writer's: a conflict.
+      ddb.on(PutCommand).rejects(lost(2, { ...sent, version: { N: "5" } }));
+      await assert.rejects(store.saveBatchState("B1", state, { expectedVersion: 3 }), ConflictError);
+      // The same holds for an audit entry.
+      const entry = auditEntry("B1", "e1");
+      ddb.on(PutCommand).rejects(lost(3, marshall(auditEntryCodec.toItem(entry), { removeUndefinedValues: true })));
+      await store.appendAuditEntry(entry);
+      await assert.rejects(store.appendAuditEntry({ ...entry, actor: "someone else" }), ConflictError);
     });
 
     it("expected version 0 puts on condition that nothing is stored", async () => {

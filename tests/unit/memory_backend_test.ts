@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { InvalidInputError, MemoryCacheBackend, MemoryFileStore, MemoryRulesStore } from "../../mod.ts";
 import { cacheContract } from "../contract/cache_contract.ts";
 import { fileStoreContract } from "../contract/file_store_contract.ts";
-import { RULES_FIXTURE } from "../contract/fixtures.ts";
+import { batchState, RULES_FIXTURE } from "../contract/fixtures.ts";
 import { rulesStoreContract } from "../contract/rules_store_contract.ts";
 
 rulesStoreContract(
@@ -60,6 +60,13 @@ describe("MemoryRulesStore", () => {
         return true;
       },
     );
+  });
+
+  it("saveBatchState() takes null options as no options, as the DynamoDB store does", async () => {
+    const store = new MemoryRulesStore();
+    const state = batchState("B1");
+    await store.saveBatchState("B1", state, null as never);
+    assert.deepEqual(await store.getBatchState("B1"), state);
   });
 
   it("new MemoryRulesStore() copies its data", async () => {

@@ -1,0 +1,196 @@
+// Item 6: S3 moves under failure, on moto. Failures are injected through
+// middleware on the S3Client handed to S3FileStore: a failed DeleteObject
+// leaves both objects and says so, a failed CopyObject leaves the source as
+// it was and no destination, and listings taken while 500 moves run never
+// show a key twice.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { HeadObjectCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import { FileNotFoundError, FileStoreError, type FileStoreEvent, S3FileStore } from "../../mod.ts";
+import { comparePaths } from "../../src/core/keys.ts";
+import { uniqueId } from "../contract/fixtures.ts";
+import { type FaultLog, injectFaults } from "../support/faults.ts";
+import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
+import { mapLimit } from "../support/rules_data.ts";
+import { adminClient, createBucket, deleteBucket, noise, REGION, sameBytes } from "../support/s3.ts";
+
+function s3Error(name: string, status: number): S3ServiceException {
+  return new S3ServiceException({
+    name,
+    $fault: status >= 500 ? "server" : "client",
+    $metadata: { httpStatusCode: status },
+    message: `${name} (injected)`,
+  });
+}
+
+integrationSuite("Reliability: S3 moves under failure", await probe(AWS_ENDPOINT_URL), () => {
+  const events: FileStoreEvent[] = [];
+  let admin: S3Client;
+  let bucket: string;
+  let client: S3Client;
+  let faults: FaultLog;
+  let files: S3FileStore;
+
+  /** Whether the key exists, asked outside the store and its faults. */
+  const exists = async (key: string) => {
+    try {
+      await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+      throw error;
+    }
+  };
+
+  before(async () => {
+    admin = adminClient();
+    bucket = await createBucket(admin);
+    client = new S3Client({ region: REGION, endpoint: AWS_ENDPOINT_URL, forcePathStyle: true, maxAttempts: 3 });
+    faults = injectFaults(client, () => undefined);
+    // A small page size, so listings cross pages while moves run.
+    files = new S3FileStore({ bucket, client, pageSize: 50, onEvent: (event) => events.push(event) });
+  });
+
+  after(async () => {
+    files?.close();
+    client?.destroy();
+    try {
+      if (bucket !== undefined) await deleteBucket(admin, bucket);
+    } finally {
+      admin?.destroy();
+    }
+  });
+
+  describe("a move whose DeleteObject fails", () => {
+    for (
+      const [label, error, attempts] of [
+        ["AccessDenied (not retried)", () => s3Error("AccessDenied", 403), 1],
+        ["InternalError on every attempt (retried, then given up)", () => s3Error("InternalError", 500), 3],
+      ] as const
+    ) {
+      it(`${label}: both objects stay, whole, and the error names both keys and says both exist`, async () => {
+        const root = uniqueId("delete-fails");
+        const src = `${root}/in/pay #1.csv`;
+        const dst = `${root}/archive/pay #1.csv`;
+        const data = noise(10_000, 3);
+        await files.write(src, data);
+        faults.plan = (operation) => (operation === "DeleteObject" ? { error: error() } : undefined);
+        faults.reset();
+        events.length = 0;
+        try {
+          await assert.rejects(files.move(src, dst), (thrown: unknown) => {
+            assert.ok(thrown instanceof FileStoreError && !(thrown instanceof FileNotFoundError), String(thrown));
+            assert.ok(thrown.message.includes(JSON.stringify(src)), thrown.message);
+            assert.ok(thrown.message.includes(JSON.stringify(dst)), thrown.message);
+            assert.match(thrown.message, /both keys now exist/);
+            assert.equal((thrown.cause as Error).name, error().name);
+            return true;
+          });
+        } finally {
+          faults.plan = () => undefined;
+        }
+        assert.equal(faults.attempts.get("DeleteObject"), attempts);
+        assert.ok(await exists(src) && await exists(dst));
+        assert.ok(sameBytes(await files.read(src), data));
+        assert.ok(sameBytes(await files.read(dst), data));
+        assert.deepEqual(events.filter((event) => event.type === "move"), []);
+        assert.ok(events.some((event) => event.type === "error" && event.action === "move" && event.key === src));
+        // Moving again once S3 lets it completes the move.
+        await files.move(src, dst);
+        assert.deepEqual(await files.listFiles(`${root}/`), [dst]);
+      });
+    }
+  });
+
+  describe("a move whose CopyObject fails", () => {
+    for (
+      const [label, error, attempts] of [
+        ["AccessDenied (not retried)", () => s3Error("AccessDenied", 403), 1],
+        ["InternalError on every attempt (retried, then given up)", () => s3Error("InternalError", 500), 3],
+      ] as const
+    ) {
+      it(`${label}: the source is unchanged and there is no destination`, async () => {
+        const root = uniqueId("copy-fails");
+        const src = `${root}/in/pay.csv`;
+        const dst = `${root}/archive/pay.csv`;
+        const data = noise(20_000, 4);
+        await files.write(src, data);
+        const before = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: src }));
+        faults.plan = (operation) => (operation === "CopyObject" ? { error: error() } : undefined);
+        faults.reset();
+        try {
+          await assert.rejects(files.move(src, dst), (thrown: unknown) => {
+            assert.ok(thrown instanceof FileStoreError && !(thrown instanceof FileNotFoundError), String(thrown));
+            assert.match(thrown.message, /the copy failed and the source is kept/);
+            assert.equal((thrown.cause as Error).name, error().name);
+            return true;
+          });
+        } finally {
+          faults.plan = () => undefined;
+        }
+        assert.equal(faults.attempts.get("CopyObject"), attempts);
+        assert.equal(faults.attempts.get("DeleteObject") ?? 0, 0, "nothing was deleted");
+        assert.equal(await exists(dst), false);
+        const after = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: src }));
+        assert.equal(after.ETag, before.ETag);
+        assert.ok(sameBytes(await files.read(src), data));
+        assert.deepEqual(await files.listFiles(`${root}/`), [src]);
+      });
+    }
+
+    it("a CopyObject and a DeleteObject that fail once with 500 are retried and the move completes", async () => {
+      const root = uniqueId("retried");
+      const data = noise(5_000, 5);
+      await files.write(`${root}/in/a.bin`, data);
+      faults.plan = (operation, attempt) =>
+        (operation === "CopyObject" || operation === "DeleteObject") && attempt === 1
+          ? { error: s3Error("InternalError", 500) }
+          : undefined;
+      faults.reset();
+      try {
+        await files.move(`${root}/in/a.bin`, `${root}/out/a.bin`);
+      } finally {
+        faults.plan = () => undefined;
+      }
+      assert.equal(faults.injected.get("CopyObject"), 1);
+      assert.equal(faults.injected.get("DeleteObject"), 1);
+      assert.deepEqual(await files.listFiles(`${root}/`), [`${root}/out/a.bin`]);
+      assert.ok(sameBytes(await files.read(`${root}/out/a.bin`), data));
+    });
+  });
+
+  describe("listing while 500 moves run", () => {
+    it("no listing shows a key twice; at the end every key is under the destination once and none under the source", async () => {
+      const root = uniqueId("many-moves");
+      const names = Array.from({ length: 500 }, (_, index) => `f${index}${index % 25 === 0 ? " ü #" : ""}.csv`);
+      await mapLimit(names, 25, (name) => files.write(`${root}/in/${name}`, name));
+      assert.equal((await files.listFiles(`${root}/in/`)).length, 500);
+
+      let moving = true;
+      let listings = 0;
+      const lister = (async () => {
+        while (moving) {
+          // The whole root, both prefixes, through pages of 50: each listing on its own must have no duplicate.
+          const paths = await files.listFiles(`${root}/`);
+          assert.equal(new Set(paths).size, paths.length, `listing ${listings} shows a key twice`);
+          assert.ok(paths.every((path) => path.startsWith(`${root}/in/`) || path.startsWith(`${root}/out/`)));
+          const paged: string[] = [];
+          for await (const page of files.listFilePages(`${root}/out/`)) paged.push(...page);
+          assert.equal(new Set(paged).size, paged.length, `paged listing ${listings} shows a key twice`);
+          listings++;
+        }
+      })();
+      try {
+        await mapLimit(names, 20, (name) => files.move(`${root}/in/${name}`, `${root}/out/${name}`));
+      } finally {
+        moving = false;
+        await lister;
+      }
+      assert.ok(listings >= 2, `only ${listings} listings ran during the moves`);
+      assert.deepEqual(await files.listFiles(`${root}/in/`), []);
+      const expected = names.map((name) => `${root}/out/${name}`).sort(comparePaths);
+      assert.deepEqual(await files.listFiles(`${root}/out/`), expected);
+      assert.deepEqual(new TextDecoder().decode(await files.read(`${root}/out/${names[25]}`)), names[25]);
+    });
+  });
+});

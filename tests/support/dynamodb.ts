@@ -1,0 +1,92 @@
+// DynamoDB on the local endpoint for tests: a client that counts what it
+// sends, fresh tables under a unique suffix loaded with reference data, and
+// a store on them.
+import process from "node:process";
+import { DeleteTableCommand, DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
+import { InvalidInputError, type RulesData, tableName, TABLES } from "../../mod.ts";
+import { type CompleteRulesData, decodeRulesData } from "../../src/core/schema.ts";
+import { DynamoDBRulesStore, type DynamoDBRulesStoreOptions } from "../../src/persistence/dynamodb_backend.ts";
+import { ensureTables, rulesDataItems, writeItems } from "../../src/persistence/provision.ts";
+import { AWS_ENDPOINT_URL, useLocalAwsCredentials } from "./gate.ts";
+
+useLocalAwsCredentials();
+
+/** A client and the HTTP requests it sent (retries included), by operation. */
+export interface CountingClient {
+  client: DynamoDBClient;
+  requests: Map<string, number>;
+  total(): number;
+}
+
+/**
+ * A client on the local endpoint that counts the HTTP requests it sends
+ * (retries included), by operation.
+ *
+ * @param config Extra client configuration (credentials, `maxAttempts`, ...).
+ */
+export function countingClient(config: DynamoDBClientConfig = {}): CountingClient {
+  const client = new DynamoDBClient({ endpoint: AWS_ENDPOINT_URL, region: process.env.AWS_REGION, ...config });
+  const requests = new Map<string, number>();
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const operation = String(context.commandName ?? "unknown").replace(/Command$/, "");
+      requests.set(operation, (requests.get(operation) ?? 0) + 1);
+      return next(args);
+    },
+    // The deserialize step runs inside the retry middleware: once per attempt on the wire.
+    { step: "deserialize", name: "countRequests", priority: "high" },
+  );
+  return { client, requests, total: () => [...requests.values()].reduce((sum, n) => sum + n, 0) };
+}
+
+/** Decodes a data set as the seed does: bad data is an InvalidInputError before anything is written. */
+export function decodeSeed(data: RulesData): CompleteRulesData {
+  const decoded = decodeRulesData(data);
+  if (!decoded.ok) throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.join("; ")}`);
+  return decoded.value;
+}
+
+/** A table suffix no other suite uses. */
+export function uniqueSuffix(label = "it"): string {
+  return `-${label}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Creates every table under the suffix and loads the data set into them. */
+export async function createTables(client: DynamoDBClient, suffix: string, data: RulesData = {}): Promise<void> {
+  await ensureTables(client, suffix, { pollIntervalMs: 20 });
+  for (const { table, items } of rulesDataItems(decodeSeed(data))) {
+    await writeItems(client, tableName(table, suffix), items);
+  }
+}
+
+/** Deletes every table under the suffix. */
+export async function deleteTables(client: DynamoDBClient, suffix: string): Promise<void> {
+  await Promise.all(
+    TABLES.map((table) => client.send(new DeleteTableCommand({ TableName: tableName(table.name, suffix) }))),
+  );
+}
+
+/** Fresh tables under a unique suffix, loaded with data, and a store on them through a counting client. */
+export async function openStore(
+  data: RulesData,
+  options: Omit<DynamoDBRulesStoreOptions, "client" | "tableSuffix"> = {},
+): Promise<
+  CountingClient & { store: DynamoDBRulesStore; suffix: string; cleanup: () => Promise<void> }
+> {
+  const counting = countingClient();
+  const { client } = counting;
+  const suffix = uniqueSuffix();
+  await createTables(client, suffix, data);
+  counting.requests.clear();
+  const store = new DynamoDBRulesStore({ ...options, client, tableSuffix: suffix });
+  return {
+    ...counting,
+    store,
+    suffix,
+    cleanup: async () => {
+      await store.close();
+      await deleteTables(client, suffix);
+      client.destroy();
+    },
+  };
+}
