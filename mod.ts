@@ -82,7 +82,13 @@ export {
   RulesStoreError,
 } from "./src/core/errors.ts";
 export { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, MAX_ID_BYTES, MAX_PATH_BYTES, stepId } from "./src/core/keys.ts";
-export { canonicalDecimal, decimalProblem, MAX_DECIMAL_DIGITS } from "./src/core/values.ts";
+export {
+  canonicalDecimal,
+  decimalProblem,
+  MAX_DECIMAL_DIGITS,
+  MAX_JSON_DEPTH,
+  MAX_PAYLOAD_BYTES,
+} from "./src/core/values.ts";
 export {
   MemoryCacheBackend,
   type MemoryCacheOptions,

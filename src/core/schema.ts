@@ -30,7 +30,7 @@ import type {
   ValidationRuleType,
 } from "./types.ts";
 import { AGENT_NAMES, BATCH_STATUSES } from "./types.ts";
-import { canonicalDecimal, copyJson, decimalProblem, jsonProblem } from "./values.ts";
+import { canonicalDecimal, decimalProblem, jsonProblem, MAX_PAYLOAD_BYTES } from "./values.ts";
 
 /** Validates one value and returns its normalised copy, or reports problems. */
 type Field = (value: unknown, path: string, problems: string[]) => unknown;
@@ -134,9 +134,21 @@ const jsonObject: Field = (value, path, problems) => {
     return value;
   }
   const problem = jsonProblem(value);
-  problemWhen(problem, path, problems);
-  return problem === undefined ? copyJson(value as Record<string, never>) : value;
+  if (problem !== undefined) {
+    problems.push(`${path}: ${problem}`);
+    return value;
+  }
+  // The copy goes through JSON text anyway; its size is the payload's size.
+  const text = JSON.stringify(value);
+  const bytes = text.length * 3 <= MAX_PAYLOAD_BYTES ? text.length : utf8.encode(text).length;
+  if (bytes > MAX_PAYLOAD_BYTES) {
+    problems.push(`${path}: it is ${bytes} bytes of JSON, over the limit of ${MAX_PAYLOAD_BYTES}`);
+    return value;
+  }
+  return JSON.parse(text);
 };
+
+const utf8 = new TextEncoder();
 
 function oneOf<T extends string>(values: readonly T[]): Field {
   return (value, path, problems) => {

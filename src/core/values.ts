@@ -6,7 +6,7 @@
 
 import { InvalidInputError, quote } from "./errors.ts";
 import { checkCacheKey } from "./keys.ts";
-import type { Decimal, JsonValue } from "./types.ts";
+import type { Decimal } from "./types.ts";
 
 /** The most significant digits a {@linkcode Decimal} may have (DynamoDB's precision). */
 export const MAX_DECIMAL_DIGITS = 38;
@@ -68,6 +68,14 @@ export function canonicalDecimal(value: Decimal): Decimal {
 export const MAX_JSON_DEPTH = 100;
 
 /**
+ * The largest free-form payload (batch data, result output, audit details,
+ * agent settings), in UTF-8 bytes of its JSON. DynamoDB refuses items over
+ * 400 KB; every backend refuses a payload over this limit, so none keeps what
+ * another cannot.
+ */
+export const MAX_PAYLOAD_BYTES: number = 256 * 1024;
+
+/**
  * The problem with a JSON value, or `undefined` when it round-trips through
  * JSON unchanged: `null`, booleans, finite numbers, strings, arrays and plain
  * objects, with no cycle, nested at most {@linkcode MAX_JSON_DEPTH} levels.
@@ -112,17 +120,6 @@ function jsonProblemAt(value: unknown, path: string, ancestors: Set<object>): st
     ancestors.delete(value);
   }
   return undefined;
-}
-
-/**
- * A deep copy of a valid JSON value, through JSON, so a copy is exactly what
- * a remote backend would give back (`-0` becomes `0`).
- *
- * @param value A valid JSON value (see {@linkcode jsonProblem}).
- * @returns The copy.
- */
-export function copyJson<T extends JsonValue>(value: T): T {
-  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 /** The longest cache TTL, in seconds (68 years: Redis' and every timer's safe range). */

@@ -6,6 +6,7 @@ import {
   InvalidInputError,
   IrsLimitsNotFoundError,
   type IRulesStore,
+  MAX_PAYLOAD_BYTES,
   PipelineNotFoundError,
   RuleNotFoundError,
   type RulesData,
@@ -191,6 +192,13 @@ export function rulesStoreContract(name: string, open: (data: RulesData) => Prom
       assert.equal(await store.getBatchState(uniqueId("none")), null);
     });
 
+    it("saveBatchState() keeps a payload just under the size limit whole", async () => {
+      const batchId = uniqueId("batch");
+      const state = batchState(batchId, { data: { blob: "é".repeat(MAX_PAYLOAD_BYTES / 2 - 20) } });
+      await store.saveBatchState(batchId, state);
+      assert.deepEqual(await store.getBatchState(batchId), state);
+    });
+
     it("saveBatchState() without an expected version replaces the state", async () => {
       const batchId = uniqueId("batch");
       await store.saveBatchState(batchId, batchState(batchId, { version: 5 }));
@@ -266,6 +274,7 @@ export function rulesStoreContract(name: string, open: (data: RulesData) => Prom
         { ...batchState(batchId), data: { when: new Date() } },
         { ...batchState(batchId), data: { nan: Number.NaN } },
         { ...batchState(batchId), unknownField: 1 },
+        { ...batchState(batchId), data: { blob: "é".repeat(MAX_PAYLOAD_BYTES / 2) } },
         (({ clientId: _, ...rest }) => rest)(batchState(batchId)),
         null,
       ];

@@ -177,15 +177,16 @@ integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
       assert.deepEqual(await subject.store.listAuditEntries(batchId), [first]);
     });
 
-    it("a state over DynamoDB's 400 KB item limit is a RulesStoreError with the SDK error as cause", async () => {
+    it("a state DynamoDB could not hold (over 400 KB) is refused before any request and nothing is stored", async () => {
       const batchId = uniqueId("batch");
       const state = batchState(batchId, { data: { blob: "z".repeat(420_000) } });
+      subject.requests.clear();
       await assert.rejects(subject.store.saveBatchState(batchId, state), (error: unknown) => {
-        assert.equal((error as { code?: string }).code, "RULES_STORE_ERROR");
-        assert.match((error as Error).message, new RegExp(`^Failed to save batch state "${batchId}": `));
-        assert.ok((error as Error).cause instanceof Error);
+        assert.equal((error as { code?: string }).code, "INVALID_INPUT");
+        assert.match((error as Error).message, /over the limit of 262144/);
         return true;
       });
+      assert.equal(subject.total(), 0);
       assert.equal(await subject.store.getBatchState(batchId), null);
     });
   });
