@@ -4,6 +4,8 @@
 //
 // - cache hit: getCalculationRule() through RedisCacheBackend, against a raw
 //   node-redis GET + JSON.parse of the same value (target: at most 10% more).
+// - cache hit through an in-memory cache against that cache's get() alone:
+//   the store's own CPU per hit, without the network.
 // - cold fallback (no cache): getCalculationRule() for a client without an
 //   override (one BatchGetItem), against two sequential raw GetItem calls.
 //
@@ -15,6 +17,7 @@ import { createClient } from "redis";
 import { cacheKey } from "../src/core/keys.ts";
 import { decodeRulesData } from "../src/core/schema.ts";
 import { DynamoDBRulesStore } from "../src/persistence/dynamodb_backend.ts";
+import { MemoryCacheBackend } from "../src/persistence/memory_backend.ts";
 import { ensureTables, rulesDataItems, writeItems } from "../src/persistence/provision.ts";
 import { RedisCacheBackend } from "../src/persistence/redis_backend.ts";
 import { tableName } from "../src/persistence/tables.ts";
@@ -135,6 +138,33 @@ Deno.bench({
   },
 });
 
+// The store's own CPU per hit, without the network: the same read through an
+// in-memory cache against that cache's get() alone.
+const memoryCache = new MemoryCacheBackend();
+const inMemory = new DynamoDBRulesStore({ client: dynamodb, tableSuffix: SUFFIX, cache: memoryCache });
+await inMemory.getCalculationRule(CLIENT, RULE);
+
+Deno.bench({
+  name: "MemoryCacheBackend.get",
+  group: "cache hit, in-memory cache (library CPU only)",
+  baseline: true,
+  n: 50_000,
+  warmup: 5_000,
+  fn: async () => {
+    await memoryCache.get(key);
+  },
+});
+
+Deno.bench({
+  name: "getCalculationRule, cache hit (MemoryCacheBackend)",
+  group: "cache hit, in-memory cache (library CPU only)",
+  n: 50_000,
+  warmup: 5_000,
+  fn: async () => {
+    await inMemory.getCalculationRule(CLIENT, RULE);
+  },
+});
+
 Deno.bench({
   name: "raw GetItem x2 (client, then GLOBAL)",
   group: "cold fallback",
@@ -159,6 +189,7 @@ Deno.bench({
 globalThis.addEventListener("unload", () => {
   void hot.close();
   void uncached.close();
+  void inMemory.close();
   void cache.close();
   void raw.close();
   dynamodb.destroy();
