@@ -23,6 +23,7 @@ import {
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { CreateBucketCommand, HeadBucketCommand, PutBucketEncryptionCommand, type S3Client } from "@aws-sdk/client-s3";
 import { ConfigError, FileStoreError, InvalidInputError, quote, RulesStoreError } from "../core/errors.ts";
+import { mapConcurrently } from "../core/concurrency.ts";
 import type { CompleteRulesData } from "../core/schema.ts";
 import {
   agentConfigCodec,
@@ -326,38 +327,32 @@ export async function writeItems(
   const chunks = chunk(
     items.map((item) => ({ PutRequest: { Item: marshall(item, { removeUndefinedValues: true }) } })),
   );
-  let next = 0;
   let written = 0;
   let requests = 0;
   let lost = 0;
   let failure: unknown;
-  const worker = async () => {
-    while (next < chunks.length && failure === undefined) {
-      let pending: WriteRequest[] = chunks[next++];
-      for (let attempt = 1; pending.length > 0; attempt++) {
-        if (attempt > maxAttempts) {
-          lost += pending.length;
-          break;
-        }
-        if (attempt > 1) await wait(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 2)));
-        requests++;
-        try {
-          const { UnprocessedItems } = await client.send(
-            new BatchWriteItemCommand({ RequestItems: { [table]: pending } }),
-          );
-          const unprocessed = UnprocessedItems?.[table] ?? [];
-          written += pending.length - unprocessed.length;
-          onWritten?.(pending.length - unprocessed.length);
-          pending = unprocessed;
-        } catch (error) {
-          failure = error;
-          lost += pending.length;
-          return;
-        }
+  /** Writes one chunk, asking again for what DynamoDB leaves unprocessed; counts what never lands. */
+  const writeChunk = async (requestsOfChunk: WriteRequest[]) => {
+    let pending = requestsOfChunk;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > maxAttempts) {
+        lost += pending.length;
+        return;
       }
+      if (attempt > 1) await wait(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 2)));
+      requests++;
+      const { UnprocessedItems } = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: pending } }));
+      const unprocessed = UnprocessedItems?.[table] ?? [];
+      written += pending.length - unprocessed.length;
+      onWritten?.(pending.length - unprocessed.length);
+      pending = unprocessed;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
+  try {
+    await mapConcurrently(chunks, concurrency, writeChunk);
+  } catch (error) {
+    failure = error;
+  }
   if (failure !== undefined || lost > 0) {
     const reason = failure === undefined
       ? `still unprocessed after ${maxAttempts} attempts`

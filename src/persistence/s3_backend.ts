@@ -31,6 +31,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { BlueStarError, ConfigError, FileNotFoundError, FileStoreError, quote } from "../core/errors.ts";
+import { mapConcurrently } from "../core/concurrency.ts";
 import { checkPath, checkPrefix, comparePaths } from "../core/keys.ts";
 import type { IFileStore } from "../core/protocols.ts";
 import { toBytes } from "../core/values.ts";
@@ -770,32 +771,6 @@ function copyRanges(size: number, partSize: number): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
   for (let first = 0; first < size; first += partSize) ranges.push([first, Math.min(first + partSize, size) - 1]);
   return ranges;
-}
-
-/** Maps with at most `limit` calls in flight; the first failure rejects once every started call has settled. */
-async function mapConcurrently<T, R>(
-  items: readonly T[],
-  limit: number,
-  body: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  let failure: unknown;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await body(items[index], index);
-      } catch (error) {
-        if (!failed) failure = error;
-        failed = true;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed) throw failure;
-  return results;
 }
 
 function since(started: number): number {

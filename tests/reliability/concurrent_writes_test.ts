@@ -8,7 +8,8 @@ import { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
 import { auditEntry, uniqueId } from "../contract/fixtures.ts";
 import { countingClient, createTables, deleteTables, uniqueSuffix } from "../support/dynamodb.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
-import { mapLimit, outcome } from "../support/rules_data.ts";
+import { mapConcurrently } from "../../src/core/concurrency.ts";
+import { outcome } from "../support/rules_data.ts";
 
 integrationSuite("Reliability: concurrent writers on DynamoDB", await probe(AWS_ENDPOINT_URL), () => {
   const dynamo = countingClient();
@@ -88,7 +89,7 @@ integrationSuite("Reliability: concurrent writers on DynamoDB", await probe(AWS_
     let firstListing = "";
 
     it("1,000 appends with unique ids, 50 at a time, all land exactly once", async () => {
-      const results = await mapLimit(entries, 50, (entry) => outcome(store.appendAuditEntry(entry)));
+      const results = await mapConcurrently(entries, 50, (entry) => outcome(store.appendAuditEntry(entry)));
       assert.deepEqual(results.filter((result) => !result.ok), []);
       const listed = await store.listAuditEntries(batchId);
       assert.equal(listed.length, 1_000);
@@ -100,7 +101,7 @@ integrationSuite("Reliability: concurrent writers on DynamoDB", await probe(AWS_
 
     it("replaying the same 1,000 gives 1,000 ConflictErrors and changes no byte of the trail", async () => {
       assert.notEqual(firstListing, "");
-      const results = await mapLimit(entries, 50, (entry) => outcome(store.appendAuditEntry(entry)));
+      const results = await mapConcurrently(entries, 50, (entry) => outcome(store.appendAuditEntry(entry)));
       assert.equal(results.filter((result) => !result.ok && result.error instanceof ConflictError).length, 1_000);
       assert.equal(JSON.stringify(await store.listAuditEntries(batchId)), firstListing);
     });
@@ -113,7 +114,7 @@ integrationSuite("Reliability: concurrent writers on DynamoDB", await probe(AWS_
         timestamp: "2030-01-01T00:00:00.000Z",
         details: { forged: true },
       }));
-      const results = await mapLimit(forged, 50, (entry) => outcome(store.appendAuditEntry(entry)));
+      const results = await mapConcurrently(forged, 50, (entry) => outcome(store.appendAuditEntry(entry)));
       assert.equal(results.filter((result) => !result.ok && result.error instanceof ConflictError).length, 1_000);
       assert.equal(JSON.stringify(await store.listAuditEntries(batchId)), firstListing);
     });

@@ -9,7 +9,8 @@ import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/
 import { countingClient, createTables, deleteTables, uniqueSuffix } from "../support/dynamodb.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe, REDIS_URL } from "../support/gate.ts";
 import { eventually, TcpProxy } from "../support/net.ts";
-import { mapLimit, outcome, overrideData, readKey, type RuleRead } from "../support/rules_data.ts";
+import { mapConcurrently } from "../../src/core/concurrency.ts";
+import { outcome, overrideData, readKey, type RuleRead } from "../support/rules_data.ts";
 
 const unreachable = (await probe(REDIS_URL)) ?? (await probe(AWS_ENDPOINT_URL));
 const redisAddress = new URL(REDIS_URL);
@@ -31,7 +32,7 @@ integrationSuite("Reliability: Redis outage during rule reads", unreachable, () 
 
   /** Reads each pair, 50 at a time; each read's outcome and latency, in order. */
   const readAll = (reads: readonly RuleRead[], onDone?: () => void) =>
-    mapLimit(reads, 50, async (read) => {
+    mapConcurrently(reads, 50, async (read) => {
       const started = performance.now();
       const result = await outcome(store.getCalculationRule(read.clientId, read.ruleId));
       onDone?.();

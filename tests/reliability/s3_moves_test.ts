@@ -11,7 +11,7 @@ import { comparePaths } from "../../src/core/keys.ts";
 import { uniqueId } from "../contract/fixtures.ts";
 import { type FaultLog, injectFaults } from "../support/faults.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
-import { mapLimit } from "../support/rules_data.ts";
+import { mapConcurrently } from "../../src/core/concurrency.ts";
 import { adminClient, createBucket, deleteBucket, noise, REGION, sameBytes } from "../support/s3.ts";
 
 function s3Error(name: string, status: number): S3ServiceException {
@@ -163,7 +163,7 @@ integrationSuite("Reliability: S3 moves under failure", await probe(AWS_ENDPOINT
     it("no listing shows a key twice; at the end every key is under the destination once and none under the source", async () => {
       const root = uniqueId("many-moves");
       const names = Array.from({ length: 500 }, (_, index) => `f${index}${index % 25 === 0 ? " ü #" : ""}.csv`);
-      await mapLimit(names, 25, (name) => files.write(`${root}/in/${name}`, name));
+      await mapConcurrently(names, 25, (name) => files.write(`${root}/in/${name}`, name));
       assert.equal((await files.listFiles(`${root}/in/`)).length, 500);
 
       let moving = true;
@@ -181,7 +181,7 @@ integrationSuite("Reliability: S3 moves under failure", await probe(AWS_ENDPOINT
         }
       })();
       try {
-        await mapLimit(names, 20, (name) => files.move(`${root}/in/${name}`, `${root}/out/${name}`));
+        await mapConcurrently(names, 20, (name) => files.move(`${root}/in/${name}`, `${root}/out/${name}`));
       } finally {
         moving = false;
         await lister;

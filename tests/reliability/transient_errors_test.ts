@@ -22,7 +22,8 @@ import { auditEntry, batchState, uniqueId } from "../contract/fixtures.ts";
 import { countingClient, createTables, deleteTables, uniqueSuffix } from "../support/dynamodb.ts";
 import { injectFaults, leaveUnprocessed, seededRandom, serverError, throttled } from "../support/faults.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
-import { mapLimit, outcome, overrideData, readKey } from "../support/rules_data.ts";
+import { mapConcurrently } from "../../src/core/concurrency.ts";
+import { outcome, overrideData, readKey } from "../support/rules_data.ts";
 
 /** Attempts per request under the SDK's standard retry strategy: the store's default. */
 const SDK_ATTEMPTS = 3;
@@ -170,7 +171,7 @@ integrationSuite("Reliability: throttling and transient errors", await probe(AWS
       const store = new DynamoDBRulesStore({ client, tableSuffix: suffix });
       try {
         const reads = Array.from({ length: 300 }, (_, index) => fixture.reads[index % fixture.reads.length]);
-        const results = await mapLimit(
+        const results = await mapConcurrently(
           reads,
           25,
           (read) => outcome(store.getCalculationRule(read.clientId, read.ruleId)),
@@ -199,12 +200,12 @@ integrationSuite("Reliability: throttling and transient errors", await probe(AWS
       try {
         const batchId = uniqueId("batch");
         const entries = Array.from({ length: 60 }, (_, index) => auditEntry(batchId, `e${index}`));
-        const appended = await mapLimit(entries, 20, (entry) => outcome(store.appendAuditEntry(entry)));
+        const appended = await mapConcurrently(entries, 20, (entry) => outcome(store.appendAuditEntry(entry)));
         assert.deepEqual(appended.filter((result) => !result.ok), []);
         assert.equal((await store.listAuditEntries(batchId)).length, 60);
 
         const states = Array.from({ length: 30 }, () => uniqueId("batch"));
-        const saved = await mapLimit(
+        const saved = await mapConcurrently(
           states,
           10,
           (id) => outcome(store.saveBatchState(id, batchState(id), { expectedVersion: 0 })),

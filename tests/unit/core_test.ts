@@ -14,6 +14,7 @@ import {
   RulesStoreError,
   stepId,
 } from "../../mod.ts";
+import { mapConcurrently } from "../../src/core/concurrency.ts";
 import { quote } from "../../src/core/errors.ts";
 import { checkPrefix, comparePaths, idProblem, itemKeys, pathProblem } from "../../src/core/keys.ts";
 import { encodeCacheWrite, jsonProblem, MAX_JSON_DEPTH } from "../../src/core/values.ts";
@@ -192,5 +193,36 @@ describe("schemas", () => {
       problems(irsLimitsSchema.decode({ year: 2026, limits: Object.assign(Object.create(null), { cap: "1" }) })),
       [],
     );
+  });
+});
+
+describe("mapConcurrently()", () => {
+  it("keeps at most `limit` calls in flight and returns results in input order", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const results = await mapConcurrently([5, 1, 4, 2, 3], 2, async (value, index) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, value));
+      inFlight--;
+      return `${index}:${value}`;
+    });
+    assert.deepEqual(results, ["0:5", "1:1", "2:4", "3:2", "4:3"]);
+    assert.equal(most, 2);
+  });
+
+  it("after a failure starts nothing new and rejects with it once started calls settle", async () => {
+    const started: number[] = [];
+    let settled = 0;
+    await assert.rejects(
+      mapConcurrently([1, 2, 3, 4, 5, 6], 2, async (value) => {
+        started.push(value);
+        await new Promise((resolve) => setTimeout(resolve, value === 1 ? 1 : 5));
+        settled++;
+        if (value === 1) throw new Error("first failed");
+      }),
+      /first failed/,
+    );
+    assert.deepEqual(started, [1, 2]);
+    assert.equal(settled, 2);
   });
 });
