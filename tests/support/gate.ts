@@ -55,6 +55,8 @@ export function integrationSuite(name: string, unreachable: string | undefined, 
       });
     });
   } else {
+    // deno test shows a skipped suite as "ignored" without its reason: say it once here.
+    console.warn(`Skipping "${name}": ${unreachable} (BLUESTAR_REQUIRE_INTEGRATION=1 fails instead)`);
     describe(name, { skip: unreachable }, body);
   }
 }
