@@ -8,54 +8,26 @@ import { comparePaths } from "../../src/core/keys.ts";
 import { fileStoreContract } from "../contract/file_store_contract.ts";
 import { uniqueId } from "../contract/fixtures.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
-import { adminClient, createBucket, deleteBucket, noise, REGION, sameBytes } from "../support/s3.ts";
+import { noise, openFileStore, REGION, sameBytes } from "../support/s3.ts";
 
 const MiB = 1024 * 1024;
 
 integrationSuite("S3FileStore on the local AWS endpoint", await probe(AWS_ENDPOINT_URL), () => {
-  fileStoreContract("S3FileStore", async () => {
-    const admin = adminClient();
-    const bucket = await createBucket(admin);
-    // A small page size, so the contract's listings cross pages.
-    const files = new S3FileStore({ bucket, region: REGION, endpointUrl: AWS_ENDPOINT_URL, pageSize: 7 });
-    return {
-      files,
-      cleanup: async () => {
-        files.close();
-        try {
-          await deleteBucket(admin, bucket);
-        } finally {
-          admin.destroy();
-        }
-      },
-    };
-  });
+  // A small page size, so the contract's listings cross pages.
+  fileStoreContract("S3FileStore", () => openFileStore({ pageSize: 7 }));
 
   describe("S3FileStore beyond the contract", () => {
     const events: FileStoreEvent[] = [];
     let admin: S3Client;
     let bucket: string;
     let files: S3FileStore;
+    let cleanup = () => Promise.resolve();
     const head = (key: string) => admin.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
 
     before(async () => {
-      admin = adminClient();
-      bucket = await createBucket(admin);
-      files = new S3FileStore({
-        bucket,
-        region: REGION,
-        endpointUrl: AWS_ENDPOINT_URL,
-        onEvent: (event) => events.push(event),
-      });
+      ({ admin, bucket, files, cleanup } = await openFileStore({ onEvent: (event) => events.push(event) }));
     });
-    after(async () => {
-      files?.close();
-      try {
-        if (bucket !== undefined) await deleteBucket(admin, bucket);
-      } finally {
-        admin?.destroy();
-      }
-    });
+    after(() => cleanup());
 
     it("lists more than 2,000 keys under one prefix, complete and in order, across pages", async () => {
       const root = uniqueId("many");

@@ -4,28 +4,22 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { type AuditEntry, type BatchState, ConflictError, updateBatchState } from "../../mod.ts";
-import { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
+import type { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
 import { auditEntry, uniqueId } from "../contract/fixtures.ts";
-import { countingClient, createTables, deleteTables, uniqueSuffix } from "../support/dynamodb.ts";
+import { openStore } from "../support/dynamodb.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
 import { mapConcurrently } from "../../src/core/concurrency.ts";
 import { outcome } from "../support/rules_data.ts";
 
 integrationSuite("Reliability: concurrent writers on DynamoDB", await probe(AWS_ENDPOINT_URL), () => {
-  const dynamo = countingClient();
-  const suffix = uniqueSuffix("rel-writers");
   let store: DynamoDBRulesStore;
+  let cleanup = () => Promise.resolve();
 
   before(async () => {
-    await createTables(dynamo.client, suffix);
-    store = new DynamoDBRulesStore({ client: dynamo.client, tableSuffix: suffix });
+    ({ store, cleanup } = await openStore({}));
   });
 
-  after(async () => {
-    await store?.close();
-    await deleteTables(dynamo.client, suffix);
-    dynamo.client.destroy();
-  });
+  after(() => cleanup());
 
   describe("lost updates: 50 concurrent updateBatchState() writers on one batch", () => {
     /** The update each writer makes: one more in the counter, its name appended to the list. */

@@ -15,7 +15,6 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { inspect } from "node:util";
-import type { S3Client } from "@aws-sdk/client-s3";
 import fc from "fast-check";
 import { createClient, type RedisClientType } from "redis";
 import {
@@ -27,18 +26,18 @@ import {
   MemoryCacheBackend,
   MemoryFileStore,
   RedisCacheBackend,
-  S3FileStore,
+  type S3FileStore,
   tableName,
 } from "../../mod.ts";
 import { idProblem, itemKeys } from "../../src/core/keys.ts";
-import { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
+import type { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
 import { MemoryRulesStore } from "../../src/persistence/memory_backend.ts";
 import { rulesDataItems, writeItems } from "../../src/persistence/provision.ts";
 import { DECIMAL_38, uniqueId } from "../contract/fixtures.ts";
-import { countingClient, createTables, decodeSeed, deleteTables, uniqueSuffix } from "../support/dynamodb.ts";
+import { decodeSeed, openStore } from "../support/dynamodb.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe, REDIS_URL } from "../support/gate.ts";
 import { outcome } from "../support/rules_data.ts";
-import { adminClient, createBucket, deleteBucket, REGION } from "../support/s3.ts";
+import { openFileStore } from "../support/s3.ts";
 
 const unreachable = (await probe(AWS_ENDPOINT_URL)) ?? (await probe(REDIS_URL));
 
@@ -388,21 +387,16 @@ const params = { numRuns: RUNS, seed: SEED, endOnFailure: true };
 
 integrationSuite("Reliability: hostile input, memory and real backends side by side", unreachable, () => {
   describe("DynamoDBRulesStore on moto and MemoryRulesStore", () => {
-    const dynamo = countingClient();
-    const suffix = uniqueSuffix("rel-hostile");
+    let subject: Awaited<ReturnType<typeof openStore>>;
     let store: DynamoDBRulesStore;
     const reference = new MemoryRulesStore();
 
     before(async () => {
-      await createTables(dynamo.client, suffix);
-      store = new DynamoDBRulesStore({ client: dynamo.client, tableSuffix: suffix });
+      subject = await openStore({});
+      store = subject.store;
     });
 
-    after(async () => {
-      await store?.close();
-      await deleteTables(dynamo.client, suffix);
-      dynamo.client.destroy();
-    });
+    after(() => subject?.cleanup());
 
     it("getCalculationRule(): hostile rules seeded on both, hostile ids read from both", async () => {
       /** What both stores hold, by key: the memory store is rebuilt from it, as DynamoDB keeps every write. */
@@ -417,7 +411,7 @@ integrationSuite("Reliability: hostile input, memory and real backends side by s
             () => Promise.resolve(void new MemoryRulesStore(data)),
             async () => {
               for (const { table, items } of rulesDataItems(decodeSeed(data))) {
-                await writeItems(dynamo.client, tableName(table, suffix), items);
+                await writeItems(subject.client, tableName(table, subject.suffix), items);
               }
             },
           );
@@ -541,25 +535,15 @@ integrationSuite("Reliability: hostile input, memory and real backends side by s
 
   describe("S3FileStore on moto and MemoryFileStore", () => {
     const reference = new MemoryFileStore();
-    let admin: S3Client;
-    let bucket: string;
     let files: S3FileStore;
+    let cleanup = () => Promise.resolve();
 
+    // A small page size, so listings cross pages.
     before(async () => {
-      admin = adminClient();
-      bucket = await createBucket(admin);
-      // A small page size, so listings cross pages.
-      files = new S3FileStore({ bucket, region: REGION, endpointUrl: AWS_ENDPOINT_URL, pageSize: 7 });
+      ({ files, cleanup } = await openFileStore({ pageSize: 7 }));
     });
 
-    after(async () => {
-      files?.close();
-      try {
-        if (bucket !== undefined) await deleteBucket(admin, bucket);
-      } finally {
-        admin?.destroy();
-      }
-    });
+    after(() => cleanup());
 
     it("write(), read(), move() and listFiles(): hostile paths, prefixes and bytes", async () => {
       const prefix = fc.oneof(

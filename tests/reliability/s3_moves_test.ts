@@ -6,13 +6,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { HeadObjectCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
-import { FileNotFoundError, FileStoreError, type FileStoreEvent, S3FileStore } from "../../mod.ts";
+import { FileNotFoundError, FileStoreError, type FileStoreEvent, type S3FileStore } from "../../mod.ts";
 import { comparePaths } from "../../src/core/keys.ts";
 import { uniqueId } from "../contract/fixtures.ts";
 import { type FaultLog, injectFaults } from "../support/faults.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
 import { mapConcurrently } from "../../src/core/concurrency.ts";
-import { adminClient, createBucket, deleteBucket, noise, REGION, sameBytes } from "../support/s3.ts";
+import { noise, openFileStore, REGION, sameBytes } from "../support/s3.ts";
 
 function s3Error(name: string, status: number): S3ServiceException {
   return new S3ServiceException({
@@ -42,23 +42,22 @@ integrationSuite("Reliability: S3 moves under failure", await probe(AWS_ENDPOINT
     }
   };
 
+  let cleanup = () => Promise.resolve();
+
   before(async () => {
-    admin = adminClient();
-    bucket = await createBucket(admin);
     client = new S3Client({ region: REGION, endpoint: AWS_ENDPOINT_URL, forcePathStyle: true, maxAttempts: 3 });
     faults = injectFaults(client, () => undefined);
     // A small page size, so listings cross pages while moves run.
-    files = new S3FileStore({ bucket, client, pageSize: 50, onEvent: (event) => events.push(event) });
+    ({ admin, bucket, files, cleanup } = await openFileStore({
+      client,
+      pageSize: 50,
+      onEvent: (event) => events.push(event),
+    }));
   });
 
   after(async () => {
-    files?.close();
+    await cleanup();
     client?.destroy();
-    try {
-      if (bucket !== undefined) await deleteBucket(admin, bucket);
-    } finally {
-      admin?.destroy();
-    }
   });
 
   describe("a move whose DeleteObject fails", () => {

@@ -10,6 +10,7 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from "@aws-sdk/client-s3";
+import { S3FileStore, type S3FileStoreOptions } from "../../mod.ts";
 import { uniqueId } from "../contract/fixtures.ts";
 import { AWS_ENDPOINT_URL, useLocalAwsCredentials } from "./gate.ts";
 
@@ -69,4 +70,39 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
   return true;
+}
+
+/** A fresh bucket, a store on it, and how to dispose of both. */
+export interface OpenFileStore {
+  admin: S3Client;
+  bucket: string;
+  files: S3FileStore;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Creates a bucket and an S3FileStore on it (on the local endpoint unless
+ * `options.client` says otherwise); `cleanup` closes the store and removes
+ * the bucket with everything in it.
+ *
+ * @param options Store options other than the bucket.
+ */
+export async function openFileStore(options: Omit<S3FileStoreOptions, "bucket"> = {}): Promise<OpenFileStore> {
+  const admin = adminClient();
+  const bucket = await createBucket(admin);
+  const where = options.client === undefined ? { region: REGION, endpointUrl: AWS_ENDPOINT_URL } : {};
+  const files = new S3FileStore({ ...where, ...options, bucket });
+  return {
+    admin,
+    bucket,
+    files,
+    cleanup: async () => {
+      files.close();
+      try {
+        await deleteBucket(admin, bucket);
+      } finally {
+        admin.destroy();
+      }
+    },
+  };
 }
