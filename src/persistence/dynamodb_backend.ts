@@ -456,14 +456,7 @@ export class DynamoDBRulesStore implements IRulesStore {
         async () => {
           const partition = itemKeys.pipelinePartition(planId);
           const action = `read pipeline ${quote(planId)}`;
-          const table = this.#tables["processing-pipeline"];
-          const items = await this.#queryAll(action, {
-            TableName: table,
-            KeyConditionExpression: "PK = :pk",
-            ExpressionAttributeValues: { ":pk": partition },
-            ConsistentRead: false,
-          });
-          const steps = items.map((item) => decodeStored(pipelineStepCodec, table, item)).sort(byStep);
+          const steps = (await this.#queryPartition(action, pipelineStepCodec, partition, false)).sort(byStep);
           if (steps.length === 0) throw new PipelineNotFoundError(`Pipeline ${quote(planId)} not found`);
           return steps;
         },
@@ -753,14 +746,8 @@ export class DynamoDBRulesStore implements IRulesStore {
   getProcessingResults(batchId: string): Promise<ProcessingResult[]> {
     return this.#run(async () => {
       const partition = itemKeys.batchPartition(batchId);
-      const table = this.#tables["processing-results"];
-      const items = await this.#queryAll(`read processing results of batch ${quote(batchId)}`, {
-        TableName: table,
-        KeyConditionExpression: "PK = :pk",
-        ExpressionAttributeValues: { ":pk": partition },
-        ConsistentRead: true,
-      });
-      return items.map((item) => decodeStored(processingResultCodec, table, item)).sort(byStepId);
+      const action = `read processing results of batch ${quote(batchId)}`;
+      return (await this.#queryPartition(action, processingResultCodec, partition, true)).sort(byStepId);
     });
   }
 
@@ -825,14 +812,8 @@ export class DynamoDBRulesStore implements IRulesStore {
   listAuditEntries(batchId: string): Promise<AuditEntry[]> {
     return this.#run(async () => {
       const partition = itemKeys.batchPartition(batchId);
-      const table = this.#tables["audit-log"];
-      const items = await this.#queryAll(`list audit entries of batch ${quote(batchId)}`, {
-        TableName: table,
-        KeyConditionExpression: "PK = :pk",
-        ExpressionAttributeValues: { ":pk": partition },
-        ConsistentRead: true,
-      });
-      return items.map((item) => decodeStored(auditEntryCodec, table, item)).sort(compareAuditEntries);
+      const action = `list audit entries of batch ${quote(batchId)}`;
+      return (await this.#queryPartition(action, auditEntryCodec, partition, true)).sort(compareAuditEntries);
     });
   }
 
@@ -1130,6 +1111,18 @@ export class DynamoDBRulesStore implements IRulesStore {
       if (error instanceof ConflictError && landedOnEarlierAttempt(error.cause, item)) return;
       throw error;
     }
+  }
+
+  /** Every record of one partition of a codec's table, every page, decoded. */
+  async #queryPartition<T>(action: string, codec: ItemCodec<T>, partition: string, consistent: boolean): Promise<T[]> {
+    const table = this.#tables[codec.table];
+    const items = await this.#queryAll(action, {
+      TableName: table,
+      KeyConditionExpression: "PK = :pk",
+      ExpressionAttributeValues: { ":pk": partition },
+      ConsistentRead: consistent,
+    });
+    return items.map((item) => decodeStored(codec, table, item));
   }
 
   /** Every item of a query, following `LastEvaluatedKey` through every page. */
