@@ -63,24 +63,144 @@ export function redactCredentials(text: string, secrets: readonly string[] = [])
 }
 
 /**
+ * Where a request went, for messages. Nothing in it is secret: the endpoint
+ * is rebuilt from the SDK's parse of it (see {@linkcode clientTarget}).
+ */
+export interface AwsTarget {
+  /** The service, as messages name it. */
+  service: "DynamoDB" | "S3";
+  /** The endpoint the client sends to, without user info; absent for AWS's own endpoint of the region. */
+  endpoint?: string;
+  /** The region the client signs for. */
+  region?: string;
+  /** The DynamoDB table of the request. */
+  table?: string;
+  /** The suffix the table's name was built with (`bluestar-{name}{suffix}`). */
+  tableSuffix?: string;
+}
+
+/** What a client's resolved configuration holds: providers (or values) of its endpoint and region. */
+interface ClientConfig {
+  endpoint?: unknown;
+  region?: unknown;
+}
+
+/**
+ * The endpoint and region a client sends to, from its resolved
+ * configuration. The endpoint is rebuilt from the SDK's parse of the URL
+ * (protocol, host, port, path), which keeps no user info, so credentials
+ * in an endpoint URL never reach a message. What does not resolve is left
+ * out.
+ *
+ * @param service The service, as messages name it.
+ * @param config The client's `config`.
+ * @returns The target, without table.
+ */
+export async function clientTarget(service: AwsTarget["service"], config: ClientConfig): Promise<AwsTarget> {
+  const target: AwsTarget = { service };
+  const resolve = async (provider: unknown): Promise<unknown> => {
+    try {
+      return typeof provider === "function" ? await provider() : provider;
+    } catch {
+      return undefined; // A region that does not resolve is the error itself, already in the message.
+    }
+  };
+  const region = await resolve(config.region);
+  if (typeof region === "string" && region !== "") target.region = region;
+  const endpoint = await resolve(config.endpoint) as
+    | { protocol?: unknown; hostname?: unknown; port?: unknown; path?: unknown }
+    | undefined;
+  if (typeof endpoint?.protocol === "string" && typeof endpoint.hostname === "string") {
+    const port = endpoint.port === undefined ? "" : `:${String(endpoint.port)}`;
+    const path = typeof endpoint.path === "string" && endpoint.path !== "/" ? endpoint.path : "";
+    target.endpoint = `${endpoint.protocol}//${endpoint.hostname}${port}${path}`;
+  }
+  return target;
+}
+
+/**
  * An SDK error as message text: its name (or Node's error code), the
  * attempts it took, and its message on one line without a final period, cut
  * to 300 characters, with signing material and the given secrets removed.
  *
+ * With the request's target, two answers a new user meets are said in
+ * full: a DynamoDB table that does not exist names the table, its suffix,
+ * where it was looked for, and the seed command that creates it; and an
+ * endpoint that answered with something the SDK could not read as the
+ * service's response (a web server, a proxy, a region the endpoint does not
+ * serve) says so, naming the endpoint and the region.
+ *
  * @param error What the SDK threw.
  * @param secrets Values known to be secret.
+ * @param target Where the request went.
  * @returns The text.
  */
-export function describeAwsError(error: unknown, secrets: readonly string[] = []): string {
+export function describeAwsError(error: unknown, secrets: readonly string[] = [], target?: AwsTarget): string {
   if (!(error instanceof Error)) return `non-error thrown: ${quote(redactCredentials(String(error), secrets))}`;
   const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts;
   const code = (error as { code?: unknown }).code;
   const name = error.name !== "Error" ? error.name : typeof code === "string" ? code : "";
+  const after = attempts !== undefined && attempts > 1 ? `after ${attempts} attempts` : "";
+  if (target?.service === "DynamoDB" && target.table !== undefined && name === "ResourceNotFoundException") {
+    return `table ${quote(target.table)} does not exist ${where(target)} (${joined(name, after)}); ` +
+      `create the tables of table suffix ${quote(target.tableSuffix ?? "")} with \`${seedCommand(target)}\``;
+  }
+  if (target !== undefined && isForeignAnswer(error)) {
+    const { statusCode, headers } = (error as { $response?: { statusCode?: unknown; headers?: unknown } }).$response!;
+    const type = (headers as Record<string, unknown> | undefined)?.["content-type"];
+    const answer = [
+      typeof statusCode === "number" ? `HTTP ${statusCode}` : "",
+      typeof type === "string" ? `content type ${quote(type)}` : "",
+      // The SDK's own line only: what follows it is its hint to inspect `$response`.
+      cut(`${joined(name, after)}: ${redactCredentials(error.message.split("\n")[0], secrets).trim()}`, 120),
+    ].filter((part) => part !== "").join("; ");
+    const endpoint = target.endpoint === undefined ? "AWS's endpoint" : `the endpoint ${quote(target.endpoint)}`;
+    return `${endpoint} (region ${quote(target.region ?? "")}) answered with something that is not ` +
+      `a ${target.service} response (${answer}); check the endpoint URL and the region`;
+  }
   const message = redactCredentials(error.message, secrets).replace(/\s+/g, " ").trim().replace(/\.+$/, "");
-  const shown = message.length > 300 ? `${message.slice(0, 297)}...` : message;
-  const head = [name, attempts !== undefined && attempts > 1 ? `after ${attempts} attempts` : ""]
-    .filter((part) => part !== "").join(" ");
+  const shown = cut(message, 300);
+  const head = joined(name, after);
   return head === "" ? shown : shown === "" ? head : `${head}: ${shown}`;
+}
+
+function joined(...parts: string[]): string {
+  return parts.filter((part) => part !== "").join(" ");
+}
+
+function cut(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length - 3)}...` : text;
+}
+
+/**
+ * Whether the SDK failed to read the answer as the service's: it kept the
+ * response (`$response`) but no service error came of it (`$fault`, which
+ * every modeled and unmodeled service error carries).
+ */
+function isForeignAnswer(error: Error): boolean {
+  const response = (error as { $response?: unknown }).$response;
+  return typeof response === "object" && response !== null && !("$fault" in error);
+}
+
+/** `at endpoint "http://127.0.0.1:4566" in region "us-east-1"`, or only the region for AWS's own endpoint. */
+function where(target: AwsTarget): string {
+  const region = `in region ${quote(target.region ?? "")}`;
+  return target.endpoint === undefined ? region : `at endpoint ${quote(target.endpoint)} ${region}`;
+}
+
+/** The seed command that creates the tables of a target. */
+function seedCommand(target: AwsTarget): string {
+  const options = [
+    ...(target.endpoint === undefined ? [] : ["--endpoint-url", target.endpoint]),
+    ...(target.region === undefined ? [] : ["--region", target.region]),
+    ...(target.tableSuffix === undefined || target.tableSuffix === "" ? [] : ["--table-suffix", target.tableSuffix]),
+  ];
+  return ["deno task seed", ...options.map(shellWord)].join(" ");
+}
+
+/** A word as a POSIX shell reads it back: as it is when plain, else single-quoted. */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_.:/@%+=,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { isDeepStrictEqual } from "node:util";
+import { randomUUID } from "node:crypto";
 import { DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
@@ -16,7 +16,6 @@ import {
   type QueryCommandInput,
   type TranslateConfig,
 } from "@aws-sdk/lib-dynamodb";
-import { marshall } from "@aws-sdk/util-dynamodb";
 import {
   BlueStarError,
   CacheError,
@@ -75,9 +74,10 @@ import {
   pipelineStepCodec,
   processingResultCodec,
   validationRuleGroupCodec,
+  WRITE_ID_ATTRIBUTE,
 } from "./items.ts";
 import { BATCH_STATUS_INDEX, type TableName, tableName } from "./tables.ts";
-import { describeAwsError, safeCause } from "./aws_errors.ts";
+import { type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
 
 /** The DynamoDB operations the store sends. */
 type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
@@ -236,10 +236,15 @@ type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
  *   (batch state strongly consistent).
  * - `saveBatchState` with `expectedVersion`, `appendAuditEntry`: one
  *   conditional `PutItem`; losing the condition is a `ConflictError` and
- *   changes nothing. Nothing updates or deletes an audit entry. When an
- *   attempt landed but its answer was lost (a 500, a reset connection) and
- *   the SDK's retry then loses the condition to exactly the item it sent,
- *   the write succeeded: it is not reported as a conflict.
+ *   changes nothing. Nothing updates or deletes an audit entry. Each such
+ *   write stores a random write token (attribute `writeId`, never returned
+ *   by a read), the same on every SDK retry of the call: when an attempt
+ *   landed but its answer was lost (a 500, a reset connection) and the
+ *   retry then loses the condition to the item carrying this call's token,
+ *   the write succeeded. An item from another call is a conflict, even one
+ *   equal byte for byte. When an attempt may have landed and a later batch
+ *   state version is already stored, the outcome cannot be known: a
+ *   `RulesStoreError` says so.
  * - Throttling and transient failures are retried by the SDK's standard
  *   retry strategy (`maxAttempts`); what still fails is a `RulesStoreError`
  *   with the SDK error as `cause`. Ids are checked before any request.
@@ -589,7 +594,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * @param options `expectedVersion` for optimistic concurrency.
    * @throws {ConflictError} When `expectedVersion` is given and the stored version differs; nothing changes.
    * @throws {InvalidInputError} When the state is malformed, or its version is not above `expectedVersion`.
-   * @throws {RulesStoreError} When DynamoDB fails (an item over 400 KB included).
+   * @throws {RulesStoreError} When DynamoDB fails (an item over 400 KB included), or when an attempt the SDK retried may have landed and a later version is already stored, so whether this write landed cannot be known.
    *
    * @example Advance a state optimistically
    * ```ts ignore
@@ -614,14 +619,16 @@ export class DynamoDBRulesStore implements IRulesStore {
       if (expectedVersion === undefined) {
         await this.#put(action, table, item);
       } else {
-        const condition = expectedVersion === 0 ? { ConditionExpression: "attribute_not_exists(PK)" } : {
-          ConditionExpression: "#version = :expected",
-          ExpressionAttributeNames: { "#version": "version" },
-          ExpressionAttributeValues: { ":expected": expectedVersion },
-        };
-        await this.#put(action, table, item, condition, (error) => {
-          const stored = (error as { Item?: Record<string, { N?: unknown }> }).Item?.version?.N;
-          return `expected version ${expectedVersion}, stored version is ${typeof stored === "string" ? stored : 0}`;
+        const storedVersion = (stored: StoredItem | undefined) => Number(stored?.version?.N ?? 0);
+        await this.#put(action, table, item, {
+          ...(expectedVersion === 0 ? { ConditionExpression: "attribute_not_exists(PK)" } : {
+            ConditionExpression: "#version = :expected",
+            ExpressionAttributeNames: { "#version": "version" },
+            ExpressionAttributeValues: { ":expected": expectedVersion },
+          }),
+          conflict: (stored) => `expected version ${expectedVersion}, stored version is ${storedVersion(stored)}`,
+          // Every conditional save raises the version, so only a later version can have replaced this one.
+          replaces: (stored) => storedVersion(stored) > copy.version,
         });
       }
     });
@@ -781,13 +788,12 @@ export class DynamoDBRulesStore implements IRulesStore {
       const action = `append audit entry ${quote((entry as Partial<AuditEntry> | null)?.entryId)}`;
       const copy = decodeInput(auditEntrySchema, entry, action);
       itemKeys.auditEntry(copy.batchId, copy.entryId);
-      await this.#put(
-        action,
-        this.#tables["audit-log"],
-        auditEntryCodec.toItem(copy),
-        { ConditionExpression: "attribute_not_exists(PK)" },
-        () => `batch ${quote(copy.batchId)} already has an entry with that id`,
-      );
+      // Nothing replaces an entry: a stored one that is not this call's means this call's never landed.
+      await this.#put(action, this.#tables["audit-log"], auditEntryCodec.toItem(copy), {
+        ConditionExpression: "attribute_not_exists(PK)",
+        conflict: () => `batch ${quote(copy.batchId)} already has an entry with that id`,
+        replaces: () => false,
+      });
     });
   }
 
@@ -1069,7 +1075,11 @@ export class DynamoDBRulesStore implements IRulesStore {
       // One call site for four command types: the overloads of `send` take one at a time.
       return await this.#documents.send(command as GetCommand) as unknown as Output;
     } catch (error) {
-      throw storeError(action, error, this.#secrets, conflict);
+      // Resolved on failure only: where the request went, for the message (a missing table, a foreign answer).
+      const target = error instanceof BlueStarError
+        ? undefined
+        : { ...(await clientTarget("DynamoDB", this.#documents.config)), table, tableSuffix: this.#namespace };
+      throw storeError(action, error, this.#secrets, conflict, target);
     }
   }
 
@@ -1083,32 +1093,50 @@ export class DynamoDBRulesStore implements IRulesStore {
     return output.Item;
   }
 
-  async #put(
-    action: string,
-    table: string,
-    item: Item,
-    condition?: {
-      ConditionExpression: string;
-      ExpressionAttributeNames?: Record<string, string>;
-      ExpressionAttributeValues?: Record<string, unknown>;
-    },
-    conflict?: (error: unknown) => string,
-  ): Promise<void> {
+  /**
+   * Puts an item; with a condition, exactly one outcome even when the SDK
+   * retried it. The item carries a write token, fresh per call and the same
+   * on each of its SDK retries, and a lost condition returns the stored item
+   * (`ALL_OLD`):
+   * - the stored item carries this call's token: an earlier attempt landed
+   *   and only its answer was lost, so the write succeeded;
+   * - an earlier attempt may have landed (its failure was not DynamoDB's
+   *   own 4xx refusal) and the stored item is one that could have replaced
+   *   it since (`condition.replaces`): whether this write ever landed cannot
+   *   be known, a `RulesStoreError` saying so, not a `ConflictError` that
+   *   would have a caller apply its update again;
+   * - otherwise another writer's item stands and this call changed nothing:
+   *   a `ConflictError`, even when that item equals this one byte for byte.
+   */
+  async #put(action: string, table: string, item: Item, condition?: PutCondition): Promise<void> {
+    if (condition === undefined) {
+      await this.#send(action, "PutItem", table, new PutCommand({ TableName: table, Item: item }));
+      return;
+    }
+    const { conflict, replaces, ...expression } = condition;
+    const writeId = randomUUID();
+    const command = new PutCommand({
+      TableName: table,
+      Item: { ...item, [WRITE_ID_ATTRIBUTE]: writeId },
+      ...expression,
+      ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+    });
+    const attempts = watchAttempts(command);
     try {
-      await this.#send(
-        action,
-        "PutItem",
-        table,
-        new PutCommand({
-          TableName: table,
-          Item: item,
-          ...condition,
-          ...(condition === undefined ? {} : { ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const }),
-        }),
-        conflict,
-      );
+      await this.#send(action, "PutItem", table, command, (error) => conflict(storedItem(error)));
     } catch (error) {
-      if (error instanceof ConflictError && landedOnEarlierAttempt(error.cause, item)) return;
+      if (!(error instanceof ConflictError)) throw error;
+      const stored = storedItem(error.cause);
+      if (stored?.[WRITE_ID_ATTRIBUTE]?.S === writeId) return;
+      const landed = attempts.mayHaveLanded();
+      if (landed !== undefined && stored !== undefined && replaces(stored)) {
+        throw new RulesStoreError(
+          `Failed to ${action}: the outcome is unknown: an earlier attempt may have landed (it failed with ${
+            describeAwsError(landed, this.#secrets)
+          }) and another writer has written since (${conflict(stored)}); read before writing again`,
+          { cause: safeCause(error.cause, this.#secrets) },
+        );
+      }
       throw error;
     }
   }
@@ -1173,40 +1201,78 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 }
 
+/** A stored item as a lost condition returns it: raw attribute values (the document client leaves them so). */
+type StoredItem = Record<string, { S?: unknown; N?: unknown } | undefined>;
+
+/** A conditional put: its condition, and what a lost condition means. */
+interface PutCondition {
+  ConditionExpression: string;
+  ExpressionAttributeNames?: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, unknown>;
+  /** Why the condition was lost, for the `ConflictError`, from the stored item (`undefined`: none is stored). */
+  conflict(stored: StoredItem | undefined): string;
+  /** Whether the stored item can have replaced this write's own, had an earlier attempt of it landed. */
+  replaces(stored: StoredItem): boolean;
+}
+
+/** The stored item a lost condition returned (`ReturnValuesOnConditionCheckFailure: ALL_OLD`). */
+function storedItem(error: unknown): StoredItem | undefined {
+  const item = (error as { Item?: unknown } | null | undefined)?.Item;
+  return typeof item === "object" && item !== null ? item as StoredItem : undefined;
+}
+
+/**
+ * Watches the attempts of one command on the wire (the deserialize step runs
+ * inside the SDK's retry loop, once per attempt) and keeps the first failure
+ * after which the request may have been applied: anything but DynamoDB's own
+ * 4xx answer (throttling, validation, a lost condition), which it gives only
+ * to a request it did not apply. A 500, a reset connection or a timeout may
+ * come after the write landed.
+ */
+function watchAttempts(command: PutCommand): { mayHaveLanded(): unknown } {
+  let landed: unknown;
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        const { $fault, $metadata } = (error ?? {}) as { $fault?: unknown; $metadata?: { httpStatusCode?: unknown } };
+        const status = $metadata?.httpStatusCode;
+        const refused = $fault !== undefined && typeof status === "number" && status >= 400 && status < 500;
+        if (!refused) landed ??= error;
+        throw error;
+      }
+    },
+    // `override`: the document client applies a command's own stack twice (once per command layer).
+    { step: "deserialize", priority: "high", name: "bluestarWatchAttempts", override: true },
+  );
+  return { mayHaveLanded: () => landed };
+}
+
 /**
  * The one mapping from a failed request to a library error: a library error
  * stays as it is; a lost condition, when the caller expects one, is a
  * `ConflictError`; anything else is a `RulesStoreError`. The SDK error is
  * kept as `cause` (a redacted copy when it shows signing material, see
- * `safeCause`), and the message never shows a credential.
+ * `safeCause`), and the message never shows a credential; with the target,
+ * it names the table, endpoint and region where that is the problem (see
+ * `describeAwsError`).
  */
 function storeError(
   action: string,
   error: unknown,
   secrets: readonly string[],
   conflict?: (error: unknown) => string,
+  target?: AwsTarget,
 ): BlueStarError {
   if (error instanceof BlueStarError) return error;
   if (conflict !== undefined && (error as { name?: unknown } | null)?.name === "ConditionalCheckFailedException") {
     // DynamoDB's verdict on the stored item, not on the request's signature: kept as it is.
     return new ConflictError(`Failed to ${action}: ${conflict(error)}`, { cause: error });
   }
-  return new RulesStoreError(`Failed to ${action}: ${describeAwsError(error, secrets)}`, {
+  return new RulesStoreError(`Failed to ${action}: ${describeAwsError(error, secrets, target)}`, {
     cause: safeCause(error, secrets),
   });
-}
-
-/**
- * Whether a lost condition is the write's own earlier attempt: the SDK
- * retried (the first attempt's answer was lost, not its effect) and the
- * item that failed the condition (`ReturnValuesOnConditionCheckFailure:
- * ALL_OLD`) is exactly the item sent. A conflict on the first attempt is
- * always a conflict, even with an identical item: that is another call's.
- */
-function landedOnEarlierAttempt(error: unknown, item: Item): boolean {
-  const { $metadata, Item: stored } = (error ?? {}) as { $metadata?: { attempts?: unknown }; Item?: unknown };
-  if (typeof $metadata?.attempts !== "number" || $metadata.attempts < 2 || stored === undefined) return false;
-  return isDeepStrictEqual(stored, marshall(item, { removeUndefinedValues: true }));
 }
 
 /**

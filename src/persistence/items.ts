@@ -41,6 +41,16 @@ import type { TableName } from "./tables.ts";
 /** A DynamoDB item as the document client sees it. */
 export type Item = Record<string, unknown>;
 
+/**
+ * The attribute that holds the write token of the conditional write that
+ * stored an item: a random id per call, the same on every SDK retry of it,
+ * so a retry that loses its condition can tell its own earlier attempt from
+ * another writer's identical item. It is no field of any record: decoding
+ * drops it, and an item without it (written before tokens, or by the seed)
+ * decodes as before.
+ */
+export const WRITE_ID_ATTRIBUTE = "writeId";
+
 const SAFE_INTEGER = /^-?\d{1,16}$/;
 
 /** A number attribute as a safe integer; anything else is left for the schema to reject. */
@@ -279,7 +289,8 @@ export const agentConfigCodec: ItemCodec<AgentConfig> = {
  * @throws {CorruptItemError} When the item does not decode; the message lists every problem.
  */
 export function decodeItem<T>(codec: ItemCodec<T>, tableName: string, item: Item): T {
-  const decoded = codec.schema.decode(codec.fromItem(item), "item");
+  const { [WRITE_ID_ATTRIBUTE]: _, ...attributes } = item;
+  const decoded = codec.schema.decode(codec.fromItem(attributes), "item");
   if (decoded.ok) return decoded.value;
   throw new CorruptItemError(
     `Item ${quote(`${String(item.PK)} / ${String(item.SK)}`)} in table ${quote(tableName)} is corrupt: ${

@@ -22,7 +22,7 @@ import {
   type WriteItemsOptions,
 } from "./provision.ts";
 import { type TableDefinition, type TableName, tableName, TABLES } from "./tables.ts";
-import { redactCredentials, safeCause } from "./aws_errors.ts";
+import { type AwsTarget, clientTarget, describeAwsError, redactCredentials, safeCause } from "./aws_errors.ts";
 
 export {
   type CompleteRulesData,
@@ -375,7 +375,7 @@ const REJECTED = new Set([
 ]);
 
 /** Why DynamoDB could not be used, in one line. */
-function reachProblem(error: unknown): string {
+function reachProblem(error: unknown, target?: AwsTarget): string {
   const { name, code, message } = error as { name?: string; code?: string; message?: string };
   const detail = redactCredentials(String(message ?? error).split("\n")[0]);
   if (name === "CredentialsProviderError") {
@@ -386,7 +386,7 @@ function reachProblem(error: unknown): string {
     return `the endpoint is unreachable (${detail})`;
   }
   if (name !== undefined && REJECTED.has(name)) return `AWS rejected the credentials (${name}: ${detail})`;
-  return `${name ?? "Error"}: ${detail}`;
+  return describeAwsError(error, [], target);
 }
 
 /** One cheap request first, so an unreachable endpoint or missing credentials is one clear error, not eight. */
@@ -395,7 +395,8 @@ async function preflight(client: DynamoDBClient, table: string): Promise<void> {
     await client.send(new DescribeTableCommand({ TableName: table }));
   } catch (error) {
     if (error instanceof ResourceNotFoundException) return;
-    throw new RulesStoreError(`Failed to reach DynamoDB: ${reachProblem(error)}`, { cause: safeCause(error) });
+    const target = await clientTarget("DynamoDB", client.config);
+    throw new RulesStoreError(`Failed to use DynamoDB: ${reachProblem(error, target)}`, { cause: safeCause(error) });
   }
 }
 

@@ -56,6 +56,7 @@ const wait = (milliseconds: number) => new Promise<void>((resolve) => setTimeout
  * @returns The state as written.
  * @throws {ConflictError} When every attempt lost to another writer.
  * @throws {InvalidInputError} When the update returns a malformed state.
+ * @throws {RulesStoreError} When the store fails, or cannot know whether a write landed (it is not retried, so an update is never applied twice).
  *
  * @example Advance a batch one step
  * ```ts

@@ -2,13 +2,21 @@
 // and without a cache, pagination, exact numbers, conditional writes, and
 // request counts measured on the wire.
 import assert from "node:assert/strict";
+import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import { GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { ConflictError, type ICacheBackend, InvalidInputError, MemoryCacheBackend, tableName } from "../../mod.ts";
+import {
+  ConflictError,
+  type ICacheBackend,
+  InvalidInputError,
+  MemoryCacheBackend,
+  RulesStoreError,
+  tableName,
+} from "../../mod.ts";
 import { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
 import { auditEntry, batchState, DECIMAL_38, RULES_FIXTURE, uniqueId } from "../contract/fixtures.ts";
 import { rulesStoreContract } from "../contract/rules_store_contract.ts";
-import { decodeSeed, openStore } from "../support/dynamodb.ts";
+import { decodeSeed, openStore, uniqueSuffix } from "../support/dynamodb.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe, useLocalAwsCredentials } from "../support/gate.ts";
 
 useLocalAwsCredentials();
@@ -177,6 +185,27 @@ integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
       assert.deepEqual(await subject.store.listAuditEntries(batchId), [first]);
     });
 
+    it("a conditional write stores its write token with the item, and no read returns it", async () => {
+      const batchId = uniqueId("batch");
+      const state = batchState(batchId, { version: 1, status: "awaiting_approval" });
+      const entry = auditEntry(batchId, "e1");
+      await subject.store.saveBatchState(batchId, state, { expectedVersion: 0 });
+      await subject.store.appendAuditEntry(entry);
+      const raw = await subject.client.send(
+        new GetItemCommand({
+          TableName: tableName("batch-state", subject.suffix),
+          Key: { PK: { S: `BATCH#${batchId}` }, SK: { S: "STATE" } },
+        }),
+      );
+      assert.match(raw.Item?.writeId?.S ?? "", /^[0-9a-f-]{36}$/);
+      assert.deepEqual(await subject.store.getBatchState(batchId), state);
+      assert.deepEqual(
+        (await subject.store.listBatchesByStatus("awaiting_approval")).filter((found) => found.batchId === batchId),
+        [state],
+      );
+      assert.deepEqual(await subject.store.listAuditEntries(batchId), [entry]);
+    });
+
     it("a state DynamoDB could not hold (over 400 KB) is refused before any request and nothing is stored", async () => {
       const batchId = uniqueId("batch");
       const state = batchState(batchId, { data: { blob: "z".repeat(420_000) } });
@@ -188,6 +217,42 @@ integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
       });
       assert.equal(subject.total(), 0);
       assert.equal(await subject.store.getBatchState(batchId), null);
+    });
+  });
+
+  describe("DynamoDBRulesStore (moto): errors a new user meets", () => {
+    it("tables not seeded: the error names the table and the suffix, and gives the seed command", async () => {
+      const suffix = uniqueSuffix("unseeded");
+      const endpoint = new URL(AWS_ENDPOINT_URL).origin;
+      const region = process.env.AWS_REGION!;
+      // Credentials in the endpoint URL never show.
+      const withUser = new URL(AWS_ENDPOINT_URL);
+      withUser.username = "admin";
+      withUser.password = "pw-in-the-url";
+      const store = new DynamoDBRulesStore({ tableSuffix: suffix, region, endpointUrl: withUser.href });
+      try {
+        await assert.rejects(store.getPipeline("DEFAULT_BiWeeklyFri"), (error: unknown) => {
+          assert.ok(error instanceof RulesStoreError);
+          assert.equal(
+            error.message,
+            `Failed to read pipeline "DEFAULT_BiWeeklyFri": table "bluestar-processing-pipeline${suffix}" does not ` +
+              `exist at endpoint ${JSON.stringify(endpoint)} in region ${JSON.stringify(region)} ` +
+              `(ResourceNotFoundException); create the tables of table suffix ${JSON.stringify(suffix)} with ` +
+              `\`deno task seed --endpoint-url ${endpoint} --region ${region} --table-suffix ${suffix}\``,
+          );
+          return true;
+        });
+        await assert.rejects(
+          store.saveBatchState("B1", batchState("B1"), { expectedVersion: 0 }),
+          {
+            message: new RegExp(
+              `^Failed to save batch state "B1": table "bluestar-batch-state${suffix}" does not exist `,
+            ),
+          },
+        );
+      } finally {
+        await store.close();
+      }
     });
   });
 

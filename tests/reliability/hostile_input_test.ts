@@ -38,6 +38,11 @@ import { decodeSeed, openStore } from "../support/dynamodb.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe, REDIS_URL } from "../support/gate.ts";
 import { outcome } from "../support/rules_data.ts";
 import { openFileStore } from "../support/s3.ts";
+// For the retried conditional writes at the end of the file.
+import { type AuditEntry, type BatchState, type IRulesStore, RulesStoreError, updateBatchState } from "../../mod.ts";
+import { batchState as fixtureState } from "../contract/fixtures.ts";
+import { storeWithFaults } from "../support/dynamodb.ts";
+import { type Fault, networkError, serverError, throttled } from "../support/faults.ts";
 
 const unreachable = (await probe(AWS_ENDPOINT_URL)) ?? (await probe(REDIS_URL));
 
@@ -567,3 +572,140 @@ integrationSuite("Reliability: hostile input, memory and real backends side by s
     });
   });
 });
+
+// ---- retried conditional writes from two writers (issue 11, item 4) --------
+//
+// Two writers send the same generated payload under the same condition; the
+// second writer's first PutItem attempt is interfered with: the first writer
+// writes during it, and the attempt then fails before it is sent (throttled,
+// a reset connection, a 500), or lands and loses its answer (a 500 after it),
+// or goes through. The reference applies the writes in the order they landed
+// on DynamoDB; both stores must give each writer the same outcome and end
+// with the same stored records. The one answer the reference cannot give is
+// "unknown": a retried write whose first attempt landed and was replaced by
+// the other writer's next version before the retry; then the stored records
+// must still be the reference's, and the writer is told the outcome is
+// unknown (never a conflict its caller would retry into a double update).
+
+/** What happens to the second writer's first attempt, the first writer's write running during it. */
+const INTERFERENCES = ["none", "throttled", "network error", "500 before it is sent", "500 after it landed"] as const;
+type Interference = (typeof INTERFERENCES)[number];
+
+/** The fault for an interference; `during` is the first writer's write. */
+function interference(kind: Interference, during: () => Promise<unknown>): Fault {
+  switch (kind) {
+    case "none":
+      return { during };
+    case "throttled":
+      return { error: throttled(), during };
+    case "network error":
+      return { error: networkError(), during };
+    case "500 before it is sent":
+      return { error: serverError(), during };
+    case "500 after it landed":
+      return { error: serverError(), after: true, during };
+  }
+}
+
+/** Which call both writers make. */
+const RETRIED_CALLS = ["saveBatchState", "appendAuditEntry", "updateBatchState"] as const;
+
+integrationSuite(
+  "Reliability: hostile input, retried conditional writes from two writers",
+  await probe(AWS_ENDPOINT_URL),
+  () => {
+    describe("DynamoDBRulesStore on moto and MemoryRulesStore: identical payloads, the second writer's first attempt failing", () => {
+      let subject: Awaited<ReturnType<typeof openStore>>;
+
+      before(async () => {
+        subject = await openStore({});
+      });
+
+      after(() => subject?.cleanup());
+
+      it("each writer gets the reference's outcome and the stored records are the reference's", async () => {
+        await fc.assert(
+          fc.asyncProperty(
+            fc.oneof(
+              ...RETRIED_CALLS.map((call) =>
+                fc.tuple(fc.constant(call), call === "appendAuditEntry" ? auditEntry : batchState)
+              ),
+            ),
+            fc.constantFrom(...INTERFERENCES),
+            // Mostly the version before the record's (a write that can land), else any small one.
+            fc.option(fc.integer({ min: 0, max: 3 }), { freq: 3 }),
+            async ([call, record], kind, chosenVersion) => {
+              const batchId = uniqueId("retried");
+              const payload = { ...record, batchId } as unknown as BatchState;
+              const appended = { ...record, batchId } as unknown as AuditEntry;
+              const previous = Number.isSafeInteger(payload.version) && payload.version > 0 ? payload.version - 1 : 0;
+              const expectedVersion = chosenVersion ?? previous;
+              /** The same update from either writer: identical states when both read the same one. */
+              const update = (current: BatchState | null) => ({
+                ...payload,
+                data: { payload: payload.data, count: ((current?.data.count as number | undefined) ?? 0) + 1 },
+              });
+              const write = (store: IRulesStore): Promise<unknown> => {
+                switch (call) {
+                  case "saveBatchState":
+                    return store.saveBatchState(batchId, payload, { expectedVersion });
+                  case "appendAuditEntry":
+                    return store.appendAuditEntry(appended);
+                  case "updateBatchState":
+                    return updateBatchState(store, batchId, update, { baseDelayMs: 1 });
+                }
+              };
+              const stored = async (store: IRulesStore) => ({
+                state: await store.getBatchState(batchId),
+                trail: await store.listAuditEntries(batchId),
+              });
+              const context = `${call}, ${kind}, ${show(call === "appendAuditEntry" ? appended : payload)}`;
+
+              const reference = new MemoryRulesStore();
+              const first = subject.store;
+              let fired = false;
+              let firstOutcome: Outcome | undefined;
+              const second = storeWithFaults(subject.suffix, (operation, attempt) => {
+                if (operation !== "PutItem" || attempt !== 1 || fired) return undefined;
+                fired = true;
+                return interference(kind, async () => (firstOutcome = await outcome(write(first))));
+              });
+              try {
+                if (call === "saveBatchState" && expectedVersion > 0) {
+                  const before = fixtureState(batchId, { version: expectedVersion });
+                  await reference.saveBatchState(batchId, before);
+                  await first.saveBatchState(batchId, before);
+                }
+                const secondOutcome = await outcome(write(second.store));
+                // A call refused before any request never reached its first attempt: the first writer goes after it.
+                firstOutcome ??= await outcome(write(first));
+                // The order the writes landed in: the second writer's first when its attempt landed before the other's.
+                const secondFirst = kind === "500 after it landed";
+                const earlier = await outcome(write(reference));
+                const later = await outcome(write(reference));
+                const [referenceFirst, referenceSecond] = secondFirst ? [later, earlier] : [earlier, later];
+                assertSame(referenceFirst, firstOutcome, `${context}: the first writer`);
+                const unknown = !secondOutcome.ok && secondOutcome.error instanceof RulesStoreError &&
+                  / the outcome is unknown: /.test(secondOutcome.error.message);
+                if (unknown) {
+                  // Only a retried write whose attempt landed, replaced by the other's next version, may not know.
+                  assert.ok(
+                    kind === "500 after it landed" && call === "updateBatchState",
+                    `${context}: ${secondOutcome}`,
+                  );
+                  assert.ok(referenceSecond.ok, context);
+                } else {
+                  assertSame(referenceSecond, secondOutcome, `${context}: the second writer`);
+                }
+                assert.deepEqual(await stored(first), await stored(reference), `${context}: stored`);
+              } finally {
+                await second.close();
+              }
+            },
+          ),
+          { ...params, numRuns: RUNS / 2 },
+        );
+      });
+    });
+  },
+);

@@ -3,12 +3,14 @@
 // injected error and retries it with backoff; writeItems() and the store
 // retry what DynamoDB leaves unprocessed. When failures never stop, both
 // give up within a bounded number of attempts with a RulesStoreError that
-// keeps the SDK error as cause.
+// keeps the SDK error as cause. A retried conditional write has exactly one
+// outcome, with a second writer of identical payloads (issue 11, item 4).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import {
   type AuditEntry,
+  type BatchState,
   type CalculationRuleRecord,
   ConflictError,
   RulesStoreError,
@@ -19,8 +21,16 @@ import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/
 import { calculationRuleCodec } from "../../src/persistence/items.ts";
 import { writeItems } from "../../src/persistence/provision.ts";
 import { auditEntry, batchState, uniqueId } from "../contract/fixtures.ts";
-import { countingClient, createTables, deleteTables, uniqueSuffix } from "../support/dynamodb.ts";
-import { injectFaults, leaveUnprocessed, seededRandom, serverError, throttled } from "../support/faults.ts";
+import { countingClient, createTables, deleteTables, storeWithFaults, uniqueSuffix } from "../support/dynamodb.ts";
+import {
+  type Fault,
+  injectFaults,
+  leaveUnprocessed,
+  networkError,
+  seededRandom,
+  serverError,
+  throttled,
+} from "../support/faults.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
 import { mapConcurrently } from "../../src/core/concurrency.ts";
 import { outcome, overrideData, readKey } from "../support/rules_data.ts";
@@ -265,6 +275,115 @@ integrationSuite("Reliability: throttling and transient errors", await probe(AWS
         await store.close();
         client.destroy();
       }
+    });
+
+    describe("two writers, identical payloads, the second one's first attempt failed (item 4)", () => {
+      /** The same update from either writer: byte-identical states when both read the same one. */
+      const increment = (batchId: string) => (current: BatchState | null) => ({
+        ...batchState(batchId),
+        data: { counter: ((current?.data.counter as number | undefined) ?? 0) + 1 },
+      });
+
+      /** Writer A on a clean client; writer B on one whose first PutItem attempt gets `fault` (once). */
+      function writers(fault: (a: DynamoDBRulesStore) => Fault) {
+        const clean = countingClient({ maxAttempts: SDK_ATTEMPTS });
+        const a = new DynamoDBRulesStore({ client: clean.client, tableSuffix: suffix });
+        let fired = false;
+        const b = storeWithFaults(suffix, (operation, attempt) => {
+          if (operation !== "PutItem" || attempt !== 1 || fired) return undefined;
+          fired = true;
+          return fault(a);
+        }, { maxAttempts: SDK_ATTEMPTS });
+        return {
+          a,
+          b: b.store,
+          faults: b.faults,
+          close: async () => {
+            await Promise.all([a.close(), b.close()]);
+            clean.client.destroy();
+          },
+        };
+      }
+
+      it("B's version 2, its first PutItem failed before it was sent, loses to A's identical one: a ConflictError", async () => {
+        const batchId = uniqueId("batch");
+        const version2 = batchState(batchId, { version: 2 });
+        const { a, b, faults, close } = writers((a) => ({
+          error: networkError(),
+          during: () => a.saveBatchState(batchId, version2, { expectedVersion: 1 }),
+        }));
+        try {
+          await a.saveBatchState(batchId, batchState(batchId, { version: 1 }), { expectedVersion: 0 });
+          await assert.rejects(b.saveBatchState(batchId, { ...version2 }, { expectedVersion: 1 }), (error: unknown) => {
+            assert.ok(error instanceof ConflictError, String(error));
+            assert.match(error.message, /expected version 1, stored version is 2$/);
+            return true;
+          });
+          assert.equal(faults.attempts.get("PutItem"), 2, "the SDK retried once");
+          assert.deepEqual(await b.getBatchState(batchId), version2);
+        } finally {
+          await close();
+        }
+      });
+
+      it("two updateBatchState() increments, B's first PutItem failed before it was sent: both land, counter 2", async () => {
+        const batchId = uniqueId("batch");
+        const { a, b, faults, close } = writers((a) => ({
+          error: networkError(),
+          during: () => updateBatchState(a, batchId, increment(batchId)),
+        }));
+        try {
+          const written = await updateBatchState(b, batchId, increment(batchId));
+          assert.equal(faults.injected.get("PutItem"), 1);
+          assert.equal(written.version, 2);
+          const stored = await a.getBatchState(batchId);
+          assert.equal(stored?.version, 2);
+          assert.deepEqual(stored?.data, { counter: 2 });
+        } finally {
+          await close();
+        }
+      });
+
+      it("B's first attempt landed, its answer lost, then A wrote the next version: B's outcome is unknown, counter 2", async () => {
+        const batchId = uniqueId("batch");
+        const { a, b, close } = writers((a) => ({
+          error: serverError(),
+          after: true,
+          during: () => updateBatchState(a, batchId, increment(batchId)),
+        }));
+        try {
+          await assert.rejects(updateBatchState(b, batchId, increment(batchId)), (error: unknown) => {
+            assert.ok(error instanceof RulesStoreError && !(error instanceof ConflictError), String(error));
+            assert.match(error.message, /: the outcome is unknown: an earlier attempt may have landed \(it failed /);
+            assert.match(error.message, /\(expected version 0, stored version is 2\); read before writing again$/);
+            return true;
+          });
+          // B's increment landed once (version 1) and A's on top of it: neither applied twice.
+          const stored = await a.getBatchState(batchId);
+          assert.equal(stored?.version, 2);
+          assert.deepEqual(stored?.data, { counter: 2 });
+        } finally {
+          await close();
+        }
+      });
+
+      it("B's first attempt throttled (never applied), then A wrote twice: B's conflict is retried, counter 3", async () => {
+        const batchId = uniqueId("batch");
+        const { a, b, close } = writers((a) => ({
+          error: throttled(),
+          during: async () => {
+            await updateBatchState(a, batchId, increment(batchId));
+            await updateBatchState(a, batchId, increment(batchId));
+          },
+        }));
+        try {
+          const written = await updateBatchState(b, batchId, increment(batchId));
+          assert.equal(written.version, 3);
+          assert.deepEqual((await a.getBatchState(batchId))?.data, { counter: 3 });
+        } finally {
+          await close();
+        }
+      });
     });
 
     it("failures that never stop: reads and conditional writes give up after the SDK's attempts, cause kept", async () => {

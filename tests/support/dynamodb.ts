@@ -1,12 +1,13 @@
 // DynamoDB on the local endpoint for tests: a client that counts what it
 // sends, fresh tables under a unique suffix loaded with reference data, and
-// a store on them.
+// a store on them (and another, with faults injected).
 import process from "node:process";
 import { DeleteTableCommand, DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import { InvalidInputError, type RulesData, tableName, TABLES } from "../../mod.ts";
 import { type CompleteRulesData, decodeRulesData } from "../../src/core/schema.ts";
 import { DynamoDBRulesStore, type DynamoDBRulesStoreOptions } from "../../src/persistence/dynamodb_backend.ts";
 import { ensureTables, rulesDataItems, writeItems } from "../../src/persistence/provision.ts";
+import { type FaultLog, type FaultPlan, injectFaults } from "./faults.ts";
 import { AWS_ENDPOINT_URL, useLocalAwsCredentials } from "./gate.ts";
 
 useLocalAwsCredentials();
@@ -64,6 +65,33 @@ export async function deleteTables(client: DynamoDBClient, suffix: string): Prom
   await Promise.all(
     TABLES.map((table) => client.send(new DeleteTableCommand({ TableName: tableName(table.name, suffix) }))),
   );
+}
+
+/**
+ * A store on the tables of a suffix through a client of its own that injects
+ * the plan's faults (see `injectFaults`): a second writer, next to another
+ * store on the same tables.
+ *
+ * @param suffix The tables' suffix.
+ * @param plan Which attempts fail, and how.
+ * @param config Extra client configuration (`maxAttempts`, ...).
+ */
+export function storeWithFaults(
+  suffix: string,
+  plan: FaultPlan,
+  config: DynamoDBClientConfig = {},
+): { store: DynamoDBRulesStore; faults: FaultLog; close: () => Promise<void> } {
+  const { client } = countingClient(config);
+  const faults = injectFaults(client, plan);
+  const store = new DynamoDBRulesStore({ client, tableSuffix: suffix });
+  return {
+    store,
+    faults,
+    close: async () => {
+      await store.close();
+      client.destroy();
+    },
+  };
 }
 
 /** Fresh tables under a unique suffix, loaded with data, and a store on them through a counting client. */

@@ -4,10 +4,16 @@
 // only partly processes.
 import { InternalServerError, ProvisionedThroughputExceededException } from "@aws-sdk/client-dynamodb";
 
-/** What to do to one attempt: throw `error` instead of sending it, or after it landed (`after: true`). */
+/**
+ * What to do to one attempt: throw `error` instead of sending it, or after it
+ * landed (`after: true`). `during` runs first, before the attempt is sent (or
+ * after it landed, with `after: true`): another writer acting between this
+ * attempt and the SDK's retry of it, or, without `error`, just before it.
+ */
 export interface Fault {
-  error: Error;
+  error?: Error;
   after?: boolean;
+  during?: () => Promise<unknown>;
 }
 
 /** Decides the fault of one attempt of one operation (`"PutItem"`), attempts counted from 1 by the SDK. */
@@ -65,8 +71,10 @@ export function injectFaults(client: { middlewareStack: unknown }, plan: FaultPl
       const fault = log.plan(operation, attempt);
       if (fault === undefined) return next(args);
       bump(log.injected, operation);
-      if (fault.after) await next(args);
-      throw fault.error;
+      const landed = fault.after ? await next(args) : undefined;
+      await fault.during?.();
+      if (fault.error !== undefined) throw fault.error;
+      return fault.after ? landed : next(args);
     },
     { step: "deserialize", name: "injectFaults", priority: "low" },
   );
@@ -84,6 +92,11 @@ export function throttled(): Error {
 /** DynamoDB's HTTP 500: a transient error the SDK retries. */
 export function serverError(): Error {
   return new InternalServerError({ message: "Internal server error (injected)", $metadata: { httpStatusCode: 500 } });
+}
+
+/** A connection reset, as Node reports it: a transient network error the SDK retries, the request maybe never sent. */
+export function networkError(): Error {
+  return Object.assign(new Error("socket hang up (injected)"), { code: "ECONNRESET" });
 }
 
 /** A deterministic random source (xorshift32), so a failing run can be replayed. */

@@ -2,7 +2,14 @@
 // they are unless they show signing material.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { describeAwsError, redactCredentials, safeCause } from "../../src/persistence/aws_errors.ts";
+import { ConditionalCheckFailedException, DynamoDBClient, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
+import {
+  type AwsTarget,
+  clientTarget,
+  describeAwsError,
+  redactCredentials,
+  safeCause,
+} from "../../src/persistence/aws_errors.ts";
 
 const TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJH+token==";
 
@@ -93,5 +100,96 @@ describe("aws_errors", () => {
     assert.notEqual(outerCopy, outer);
     assert.equal((outerCopy.cause as Error).message, "Parse Error: Expected HTTP/");
     assert.equal((outerCopy.cause as Record<string, unknown>).rawPacket, undefined);
+  });
+
+  describe("with the request's target", () => {
+    const LOCAL: AwsTarget = {
+      service: "DynamoDB",
+      endpoint: "http://127.0.0.1:4566",
+      region: "us-east-1",
+      table: "bluestar-processing-pipeline-dev",
+      tableSuffix: "-dev",
+    };
+    const missing = () => new ResourceNotFoundException({ message: "Requested resource not found", $metadata: {} });
+
+    /** What the SDK throws when an answer does not parse: the response kept as `$response`, no `$fault`. */
+    function foreignAnswer(attempts: number): Error {
+      const error = Object.assign(
+        new SyntaxError(
+          `Unexpected token '<', "<!doctype "... is not valid JSON\n  Deserialization error: to see the raw response, ` +
+            "inspect the hidden field {error}.$response on this object.",
+        ),
+        { $metadata: { httpStatusCode: 500, attempts } },
+      );
+      Object.defineProperty(error, "$response", {
+        value: { statusCode: 500, headers: { "content-type": "text/html; charset=utf-8" }, body: "<!doctype html>" },
+        enumerable: false,
+      });
+      return error;
+    }
+
+    it("a missing table names the table, the suffix, where it was looked for, and the seed command", () => {
+      assert.equal(
+        describeAwsError(missing(), [], LOCAL),
+        'table "bluestar-processing-pipeline-dev" does not exist at endpoint "http://127.0.0.1:4566" in region ' +
+          '"us-east-1" (ResourceNotFoundException); create the tables of table suffix "-dev" with ' +
+          "`deno task seed --endpoint-url http://127.0.0.1:4566 --region us-east-1 --table-suffix -dev`",
+      );
+      // On AWS itself, without a suffix: only the region.
+      assert.equal(
+        describeAwsError(missing(), [], { service: "DynamoDB", region: "eu-west-1", table: "bluestar-audit-log" }),
+        'table "bluestar-audit-log" does not exist in region "eu-west-1" (ResourceNotFoundException); ' +
+          'create the tables of table suffix "" with `deno task seed --region eu-west-1`',
+      );
+      // A word the shell would split or unquote is quoted.
+      assert.match(
+        describeAwsError(missing(), [], { ...LOCAL, endpoint: "http://127.0.0.1:4566/it's" }),
+        /`deno task seed --endpoint-url 'http:\/\/127\.0\.0\.1:4566\/it'\\''s' --region us-east-1 --table-suffix -dev`$/,
+      );
+      // Without the target, or without a table, the SDK's words as before.
+      assert.equal(describeAwsError(missing()), "ResourceNotFoundException: Requested resource not found");
+      assert.equal(
+        describeAwsError(missing(), [], { ...LOCAL, table: undefined }),
+        "ResourceNotFoundException: Requested resource not found",
+      );
+    });
+
+    it("an answer that is not DynamoDB's says the endpoint answered, naming the endpoint and the region", () => {
+      const target: AwsTarget = { ...LOCAL, region: "xx-fake-9" };
+      assert.equal(
+        describeAwsError(foreignAnswer(3), [], target),
+        'the endpoint "http://127.0.0.1:4566" (region "xx-fake-9") answered with something that is not a DynamoDB ' +
+          'response (HTTP 500; content type "text/html; charset=utf-8"; SyntaxError after 3 attempts: Unexpected ' +
+          `token '<', "<!doctype "... is not valid JSON); check the endpoint URL and the region`,
+      );
+      assert.match(
+        describeAwsError(foreignAnswer(1), [], { service: "DynamoDB", region: "xx-fake-9" }),
+        /^AWS's endpoint \(region "xx-fake-9"\) answered with something that is not a DynamoDB response \(HTTP 500;/,
+      );
+      // A service error keeps its response too, but it is DynamoDB's answer: described as before.
+      const lost = new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} });
+      Object.defineProperty(lost, "$response", { value: { statusCode: 400, headers: {} }, enumerable: false });
+      assert.equal(
+        describeAwsError(lost, [], target),
+        "ConditionalCheckFailedException: The conditional request failed",
+      );
+      assert.match(describeAwsError(foreignAnswer(3)), /^SyntaxError after 3 attempts: Unexpected token/);
+    });
+
+    it("clientTarget() names the endpoint as the SDK parsed it, without user info, and the region", async () => {
+      const local = new DynamoDBClient({ endpoint: "http://admin:pw@127.0.0.1:4566", region: "xx-fake-9" });
+      assert.deepEqual(await clientTarget("DynamoDB", local.config), {
+        service: "DynamoDB",
+        endpoint: "http://127.0.0.1:4566",
+        region: "xx-fake-9",
+      });
+      const aws = new DynamoDBClient({ region: "eu-west-1" });
+      assert.deepEqual(await clientTarget("DynamoDB", aws.config), { service: "DynamoDB", region: "eu-west-1" });
+      // A region that does not resolve is left out.
+      const failing = () => Promise.reject(new Error("Region is missing"));
+      assert.deepEqual(await clientTarget("S3", { region: failing }), { service: "S3" });
+      local.destroy();
+      aws.destroy();
+    });
   });
 });

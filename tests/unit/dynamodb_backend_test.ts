@@ -1,8 +1,11 @@
 // DynamoDBRulesStore without a server: a mocked document client for request
 // shapes and counts, and a fake HTTP handler for the SDK's real retries.
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, beforeEach, describe, it } from "node:test";
-import { ConditionalCheckFailedException, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, DynamoDBClient, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
 import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
@@ -409,30 +412,59 @@ describe("DynamoDBRulesStore with a mocked document client", () => {
       assert.equal(input.ReturnValuesOnConditionCheckFailure, "ALL_OLD");
     });
 
-    it("a retried put that loses its condition to exactly the item it sent landed earlier: no conflict", async () => {
+    it("a retried put landed earlier only when the stored item carries its own write token", async () => {
       const state = batchState("B1", { version: 4 });
-      const sent = marshall(batchStateCodec.toItem(state), { removeUndefinedValues: true });
       const lost = (attempts: number, Item: Record<string, unknown>) =>
         new ConditionalCheckFailedException({
           message: "The conditional request failed",
           $metadata: { attempts },
           Item: Item as never,
         });
+      /** What DynamoDB would return as the stored item: what was sent, marshalled, with `changes`. */
+      const stored = (input: { Item?: Record<string, unknown> }, changes: Record<string, unknown> = {}) => ({
+        ...marshall(input.Item!, { removeUndefinedValues: true }),
+        ...changes,
+      });
       const { store } = openStore();
-      // The SDK retried (the first answer was lost) and DynamoDB holds what was sent: the write landed.
-      ddb.on(PutCommand).rejects(lost(2, sent));
+      // The SDK retried (the first answer was lost) and DynamoDB holds this call's item, token included: it landed.
+      ddb.on(PutCommand).callsFake((input) => Promise.reject(lost(2, stored(input))));
       await store.saveBatchState("B1", state, { expectedVersion: 3 });
-      // On the first attempt, the same item is another call's: a conflict.
-      ddb.on(PutCommand).rejects(lost(1, sent));
+      const sent = ddb.commandCalls(PutCommand).map((call) => call.args[0].input.Item!);
+      assert.equal(typeof sent[0].writeId, "string");
+      // Writer B's item equals writer A's byte for byte but for A's token: A's write, a conflict for B (item 4).
+      const other = randomUUID();
+      ddb.on(PutCommand).callsFake((input) => Promise.reject(lost(2, stored(input, { writeId: { S: other } }))));
       await assert.rejects(store.saveBatchState("B1", state, { expectedVersion: 3 }), ConflictError);
-      // On a retry, another item is another writer's: a conflict.
-      ddb.on(PutCommand).rejects(lost(2, { ...sent, version: { N: "5" } }));
+      // An item stored before write tokens (or by the seed) is never this call's.
+      ddb.on(PutCommand).callsFake((input) => {
+        const { writeId: _, ...before } = stored(input);
+        return Promise.reject(lost(3, before));
+      });
       await assert.rejects(store.saveBatchState("B1", state, { expectedVersion: 3 }), ConflictError);
       // The same holds for an audit entry.
       const entry = auditEntry("B1", "e1");
-      ddb.on(PutCommand).rejects(lost(3, marshall(auditEntryCodec.toItem(entry), { removeUndefinedValues: true })));
+      ddb.on(PutCommand).callsFake((input) => Promise.reject(lost(3, stored(input))));
       await store.appendAuditEntry(entry);
-      await assert.rejects(store.appendAuditEntry({ ...entry, actor: "someone else" }), ConflictError);
+      ddb.on(PutCommand).callsFake((input) => Promise.reject(lost(3, stored(input, { writeId: { S: other } }))));
+      await assert.rejects(store.appendAuditEntry(entry), ConflictError);
+      // Each call has its own token, and only conditional puts carry one.
+      const tokens = ddb.commandCalls(PutCommand).map((call) => call.args[0].input.Item!.writeId);
+      assert.equal(new Set(tokens).size, tokens.length);
+      ddb.on(PutCommand).resolves({});
+      await store.saveBatchState("B1", state);
+      assert.equal(ddb.commandCalls(PutCommand).at(-1)!.args[0].input.Item!.writeId, undefined);
+    });
+
+    it("reads never return the write token, and items without one decode as before", async () => {
+      const state = batchState("B1", { version: 2 });
+      const item = batchStateCodec.toItem(state);
+      const entry = auditEntry("B1", "e1");
+      ddb.on(GetCommand).resolvesOnce({ Item: { ...item, writeId: randomUUID() } }).resolvesOnce({ Item: item });
+      ddb.on(QueryCommand).resolves({ Items: [{ ...auditEntryCodec.toItem(entry), writeId: randomUUID() }] });
+      const { store } = openStore();
+      assert.deepEqual(await store.getBatchState("B1"), state);
+      assert.deepEqual(await store.getBatchState("B1"), state);
+      assert.deepEqual(await store.listAuditEntries("B1"), [entry]);
     });
 
     it("expected version 0 puts on condition that nothing is stored", async () => {
@@ -501,6 +533,37 @@ describe("DynamoDBRulesStore with a mocked document client", () => {
         assert.match(error.message, /^Failed to list audit entries of batch "B1": InvalidSignatureException: /);
         return true;
       });
+    });
+
+    it("a missing table, whatever the operation, names the table and the suffix and says to run the seed", async () => {
+      const missing = new ResourceNotFoundException({ message: "Requested resource not found", $metadata: {} });
+      for (const command of [GetCommand, BatchGetCommand, QueryCommand, PutCommand] as const) {
+        ddb.on(command as typeof GetCommand).rejects(missing);
+      }
+      const { store } = openStore();
+      const calls: Array<[string, string, () => Promise<unknown>]> = [
+        ['read pipeline "PLAN_A"', "processing-pipeline", () => store.getPipeline("PLAN_A")],
+        [
+          'read calculation rule "R1" for client "ACME"',
+          "calculation-rules",
+          () => store.getCalculationRule("ACME", "R1"),
+        ],
+        ['read batch state "B1"', "batch-state", () => store.getBatchState("B1")],
+        ['append audit entry "e1"', "audit-log", () => store.appendAuditEntry(auditEntry("B1", "e1"))],
+      ];
+      for (const [action, table, call] of calls) {
+        await assert.rejects(call(), (error: unknown) => {
+          assert.ok(error instanceof RulesStoreError);
+          assert.equal(
+            error.message,
+            `Failed to ${action}: table "bluestar-${table}-ut" does not exist in region "us-east-1" ` +
+              '(ResourceNotFoundException); create the tables of table suffix "-ut" with ' +
+              "`deno task seed --region us-east-1 --table-suffix -ut`",
+          );
+          assert.equal(error.cause, missing);
+          return true;
+        });
+      }
     });
 
     it("a malformed item is a CorruptItemError naming the table and the key", async () => {
@@ -638,13 +701,20 @@ describe("DynamoDBRulesStore with a mocked document client", () => {
   });
 });
 
+/** A scripted reply, or one made from the request's JSON body. */
+type Reply =
+  | { status: number; body: unknown }
+  | ((request: Record<string, unknown>) => { status: number; body: unknown });
+
 /** A DynamoDB HTTP endpoint in a function: answers each request with the next scripted reply. */
-function fakeEndpoint(replies: Array<{ status: number; body: unknown }>) {
+function fakeEndpoint(replies: Reply[]) {
   const targets: string[] = [];
   const handler = {
-    handle(request: { headers: Record<string, string> }) {
+    handle(request: { headers: Record<string, string>; body?: unknown }) {
       targets.push(request.headers["x-amz-target"]);
-      const reply = replies[Math.min(targets.length - 1, replies.length - 1)];
+      const scripted = replies[Math.min(targets.length - 1, replies.length - 1)];
+      const body = request.body instanceof Uint8Array ? new TextDecoder().decode(request.body) : request.body;
+      const reply = typeof scripted === "function" ? scripted(JSON.parse(body as string)) : scripted;
       return Promise.resolve({
         response: {
           statusCode: reply.status,
@@ -692,6 +762,65 @@ describe("DynamoDBRulesStore through the SDK's real retry strategy", () => {
     });
   }
 
+  describe("a conditional write the SDK retried has exactly one outcome", () => {
+    const SERVER_ERROR = { status: 500, body: { __type: "com.amazonaws.dynamodb.v20120810#InternalServerError" } };
+    /** The condition lost to the item sent (its token included), with `changes`. */
+    const lostTo = (changes: Record<string, unknown> = {}): Reply => (request) => ({
+      status: 400,
+      body: {
+        __type: "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+        message: "The conditional request failed",
+        Item: { ...(request.Item as object), ...changes },
+      },
+    });
+    const OTHER = { writeId: { S: "another-call" } };
+    const state = batchState("B1", { version: 4 });
+    const save = (store: DynamoDBRulesStore) => store.saveBatchState("B1", state, { expectedVersion: 3 });
+
+    it("an answer lost (HTTP 500), then the condition lost to its own token: the write landed", async () => {
+      const endpoint = fakeEndpoint([SERVER_ERROR, lostTo()]);
+      const { client, store } = storeOn(endpoint.handler, 3);
+      await save(store);
+      assert.equal(endpoint.targets.length, 2);
+      client.destroy();
+    });
+
+    it("an answer lost, then the condition lost to an equal item of another call: a ConflictError", async () => {
+      // Another call's token, or none (an item written before tokens): never this call's.
+      for (const changes of [OTHER, { writeId: undefined }]) {
+        const { client, store } = storeOn(fakeEndpoint([SERVER_ERROR, lostTo(changes)]).handler, 3);
+        await assert.rejects(save(store), ConflictError);
+        client.destroy();
+      }
+    });
+
+    it("an answer lost, then a later version of another call stored: a RulesStoreError, the outcome unknown", async () => {
+      const endpoint = fakeEndpoint([SERVER_ERROR, lostTo({ ...OTHER, version: { N: "5" } })]);
+      const { client, store } = storeOn(endpoint.handler, 3);
+      await assert.rejects(save(store), (error: unknown) => {
+        assert.ok(error instanceof RulesStoreError && !(error instanceof ConflictError));
+        assert.equal(
+          error.message,
+          'Failed to save batch state "B1": the outcome is unknown: an earlier attempt may have landed (it failed ' +
+            "with InternalServerError: UnknownError) and another writer has written since (expected version 3, " +
+            "stored version is 5); read before writing again",
+        );
+        assert.equal((error.cause as Error).name, "ConditionalCheckFailedException");
+        return true;
+      });
+      client.destroy();
+    });
+
+    it("throttled (never applied), then a later version of another call stored: a ConflictError", async () => {
+      const { client, store } = storeOn(
+        fakeEndpoint([throttling("ThrottlingException"), lostTo({ ...OTHER, version: { N: "5" } })]).handler,
+        3,
+      );
+      await assert.rejects(save(store), ConflictError);
+      client.destroy();
+    });
+  });
+
   it("a throttled request that succeeds on retry reads exact decimals through the real unmarshaller", async () => {
     const item = {
       PK: { S: "YEAR#2026" },
@@ -707,6 +836,39 @@ describe("DynamoDBRulesStore through the SDK's real retry strategy", () => {
     });
     assert.equal(endpoint.targets.length, 2);
     client.destroy();
+  });
+
+  it("an endpoint that answers with a web page: the error says it answered, naming endpoint and region", async () => {
+    const server = createServer((_, response) => {
+      response.writeHead(500, { "content-type": "text/html" }).end("<!doctype html><title>Not DynamoDB</title>");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const store = new DynamoDBRulesStore({
+      region: "xx-fake-9",
+      endpointUrl: `http://admin:pw-in-the-url@127.0.0.1:${port}`,
+      credentials: CREDENTIALS,
+      maxAttempts: 1,
+    });
+    try {
+      await assert.rejects(store.getPipeline("DEFAULT_BiWeeklyFri"), (error: unknown) => {
+        assert.ok(error instanceof RulesStoreError);
+        assert.ok(
+          error.message.startsWith(
+            `Failed to read pipeline "DEFAULT_BiWeeklyFri": the endpoint "http://127.0.0.1:${port}" ` +
+              '(region "xx-fake-9") answered with something that is not a DynamoDB response (HTTP 500; ' +
+              'content type "text/html"; SyntaxError: ',
+          ),
+          error.message,
+        );
+        assert.match(error.message, /\); check the endpoint URL and the region$/);
+        assert.doesNotMatch(error.message, /pw-in-the-url|Deserialization error/);
+        return true;
+      });
+    } finally {
+      await store.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it("a store-created client retries maxAttempts times before giving up", async () => {

@@ -622,7 +622,7 @@ describe("scripts/seed_dynamodb.ts as a process", () => {
     assert.equal(result.code, 1);
     assert.equal(
       result.stderr.trim(),
-      "Failed to reach DynamoDB: the endpoint is unreachable (connect ECONNREFUSED 127.0.0.1:1)",
+      "Failed to use DynamoDB: the endpoint is unreachable (connect ECONNREFUSED 127.0.0.1:1)",
     );
   });
 
@@ -631,6 +631,6 @@ describe("scripts/seed_dynamodb.ts as a process", () => {
     assert.equal(result.code, 1);
     const lines = result.stderr.trim().split("\n");
     assert.equal(lines.length, 1, result.stderr);
-    assert.match(lines[0], /^Failed to reach DynamoDB: no AWS credentials found \(set AWS_ACCESS_KEY_ID/);
+    assert.match(lines[0], /^Failed to use DynamoDB: no AWS credentials found \(set AWS_ACCESS_KEY_ID/);
   });
 });
