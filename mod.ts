@@ -120,6 +120,7 @@ export {
   type DynamoDBRulesStoreOptions,
   type RulesStoreEvent,
 } from "./src/persistence/dynamodb_backend.ts";
+export type { CacheOperation, ReadThroughEvent } from "./src/persistence/read_through.ts";
 export { type CompleteRulesData, loadSeedData, type LoadSeedDataOptions } from "./src/persistence/seed_data.ts";
 export {
   createPersistence,

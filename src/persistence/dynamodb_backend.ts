@@ -18,7 +18,6 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import {
   BlueStarError,
-  CacheError,
   ConfigError,
   ConflictError,
   CorruptItemError,
@@ -36,6 +35,7 @@ import {
   auditEntrySchema,
   batchStateSchema,
   calculationRuleSchema,
+  type Decoded,
   decodeInput,
   irsLimitsSchema,
   pipelineStepSchema,
@@ -61,6 +61,7 @@ import type {
   SaveBatchStateOptions,
   ValidationRule,
 } from "../core/types.ts";
+import { type Backoff, backoffDelay, MAX_TIMER_MS, sleep } from "../core/time.ts";
 import { MAX_TTL_SECONDS } from "../core/values.ts";
 import {
   agentConfigCodec,
@@ -78,6 +79,7 @@ import {
 } from "./items.ts";
 import { BATCH_STATUS_INDEX, type TableName, tableName } from "./tables.ts";
 import { type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
+import { ReadThroughCache, type ReadThroughEvent } from "./read_through.ts";
 
 /** The DynamoDB operations the store sends. */
 type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
@@ -86,21 +88,16 @@ type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
  * What a {@linkcode DynamoDBRulesStore} reports through its `onEvent` hook.
  * Events are information only: a hook that throws is ignored.
  *
- * - `cache.hit`: a cached value was served; no DynamoDB request was sent.
- * - `cache.miss`: the cache had no value; the read went to DynamoDB.
- * - `cache.corrupt`: the cache held a value that does not decode into what
- *   was asked for; it counts as a miss and the read went to DynamoDB.
- * - `cache.error`: a cache call failed or took longer than `cacheTimeoutMs`
- *   (`get`: the read went to DynamoDB; `setex`: the value was not cached).
+ * - `cache.hit`, `cache.miss`, `cache.corrupt`, `cache.error`: the read
+ *   through the cache (see {@linkcode ReadThroughEvent}); a read that misses
+ *   goes to DynamoDB, and `cache.error` comes from a cache call that failed
+ *   or took longer than `cacheTimeoutMs`.
  * - `dynamodb.request`: a request is being sent (SDK retries not counted).
  * - `dynamodb.unprocessed`: `BatchGetItem` left keys unprocessed; they are
  *   asked for again after a backoff.
  */
 export type RulesStoreEvent =
-  | { type: "cache.hit"; kind: CacheKind; key: string }
-  | { type: "cache.miss"; kind: CacheKind; key: string }
-  | { type: "cache.corrupt"; kind: CacheKind; key: string; problems: string[] }
-  | { type: "cache.error"; kind: CacheKind; key: string; operation: "get" | "setex"; error: CacheError }
+  | ReadThroughEvent
   | { type: "dynamodb.request"; operation: "GetItem" | "BatchGetItem" | "Query" | "PutItem"; table: string }
   | { type: "dynamodb.unprocessed"; table: string; keys: number; attempt: number };
 
@@ -180,19 +177,11 @@ export interface DynamoDBRulesStoreOptions {
 
 /** How often `BatchGetItem` is sent for keys DynamoDB leaves unprocessed, the first time included. */
 const UNPROCESSED_MAX_ATTEMPTS = 8;
-/** The first backoff ceiling for unprocessed keys, in milliseconds; it doubles per attempt (full jitter). */
-const UNPROCESSED_BASE_DELAY_MS = 25;
-/** The largest backoff ceiling for unprocessed keys, in milliseconds. */
-const UNPROCESSED_MAX_DELAY_MS = 1000;
+/** The backoff before asking again for unprocessed keys (full jitter). */
+const UNPROCESSED_BACKOFF: Backoff = { baseDelayMs: 25, maxDelayMs: 1000 };
 
-/** The longest delay `setTimeout` honours, in milliseconds. */
-const MAX_TIMER_MS = 2_147_483_647;
-
-/** How many entries each hot-path memo (validated ids, verified cache texts) keeps before it starts over. */
+/** How many validated ids the hot-path memo keeps before it starts over. */
 const MEMO_LIMIT = 10_000;
-
-/** What a failed cache lookup yields: a miss, already reported. */
-const LOOKUP_FAILED: unique symbol = Symbol("lookup failed");
 
 const TABLE_SUFFIX = /^[A-Za-z0-9_.-]*$/;
 
@@ -201,23 +190,6 @@ function translateConfig(): TranslateConfig {
   // A fresh object per store: the document client fills in defaults in place.
   return { marshallOptions: { removeUndefinedValues: true }, unmarshallOptions: { wrapNumbers: true } };
 }
-
-/** An in-flight read that identical concurrent reads join. */
-interface Flight {
-  promise: Promise<unknown>;
-  joiners: number;
-}
-
-/** A cache call waiting for its answer. */
-interface Waiting {
-  /** When it times out, on the `performance.now()` clock. */
-  deadline: number;
-  /** Fails it with a timeout. */
-  expire(): void;
-}
-
-/** A cached value checked against what was asked for: the value, or why it is unusable. */
-type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
 /**
  * An {@linkcode IRulesStore} on DynamoDB: eight tables named
@@ -297,18 +269,11 @@ export class DynamoDBRulesStore implements IRulesStore {
   readonly #ownedClient: DynamoDBClient | undefined;
   readonly #tables: Record<TableName, string>;
   readonly #namespace: string;
-  readonly #cache: ICacheBackend | undefined;
-  readonly #cacheTtlSeconds: number;
-  readonly #cacheTimeoutMs: number;
+  readonly #reads: ReadThroughCache;
   readonly #onEvent: ((event: RulesStoreEvent) => void) | undefined;
   /** The secret parts of explicit credentials: never shown in a message or a cause. */
   readonly #secrets: readonly string[];
-  readonly #flights = new Map<string, Flight>();
-  readonly #pendingWrites = new Set<Promise<void>>();
-  readonly #verified = new Map<string, { text: string; decoded: string }>();
   readonly #validatedKeys = new Map<string, string>();
-  readonly #waiting = new Set<Waiting>();
-  #sweepTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   /**
@@ -374,10 +339,13 @@ export class DynamoDBRulesStore implements IRulesStore {
       ).map((name) => [name, tableName(name, tableSuffix)]),
     ) as Record<TableName, string>;
     this.#namespace = tableSuffix;
-    this.#cache = options.cache;
-    this.#cacheTtlSeconds = cacheTtlSeconds;
-    this.#cacheTimeoutMs = cacheTimeoutMs;
     this.#onEvent = options.onEvent;
+    this.#reads = new ReadThroughCache({
+      cache: options.cache,
+      ttlSeconds: cacheTtlSeconds,
+      timeoutMs: cacheTimeoutMs,
+      onEvent: options.onEvent === undefined ? undefined : (event) => this.#emit(event),
+    });
     const credentials = options.credentials as { secretAccessKey?: unknown; sessionToken?: unknown } | undefined;
     this.#secrets = typeof credentials === "object" && credentials !== null
       ? [credentials.secretAccessKey, credentials.sessionToken].filter((value): value is string =>
@@ -425,11 +393,7 @@ export class DynamoDBRulesStore implements IRulesStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([...this.#pendingWrites]);
-    if (this.#waiting.size === 0 && this.#sweepTimer !== undefined) {
-      clearTimeout(this.#sweepTimer);
-      this.#sweepTimer = undefined;
-    }
+    await this.#reads.close();
     this.#ownedClient?.destroy();
   }
 
@@ -454,7 +418,7 @@ export class DynamoDBRulesStore implements IRulesStore {
   getPipeline(planId: string): Promise<PipelineStep[]> {
     return this.#run(() => {
       const key = this.#cacheKeyOf("pipeline", () => itemKeys.pipelinePartition(planId), planId);
-      return this.#readThrough(
+      return this.#reads.read(
         "pipeline",
         key,
         (value) => checkPipeline(value, planId),
@@ -492,7 +456,7 @@ export class DynamoDBRulesStore implements IRulesStore {
   getValidationRules(clientId: string, field: string): Promise<ValidationRule[]> {
     return this.#run(() => {
       const key = this.#cacheKeyOf("validation", () => itemKeys.validationRules(clientId, field), clientId, field);
-      return this.#readThrough(
+      return this.#reads.read(
         "validation",
         key,
         (value) => checkValidationRules(value, clientId, field),
@@ -533,7 +497,7 @@ export class DynamoDBRulesStore implements IRulesStore {
   getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
     return this.#run(() => {
       const key = this.#cacheKeyOf("calculation", () => itemKeys.calculationRule(clientId, ruleId), clientId, ruleId);
-      return this.#readThrough(
+      return this.#reads.read(
         "calculation",
         key,
         (value) => checkCalculationRule(value, clientId, ruleId),
@@ -576,7 +540,7 @@ export class DynamoDBRulesStore implements IRulesStore {
     return this.#run(() => {
       const itemKey = itemKeys.irsLimits(year);
       const key = cacheKey(this.#namespace, "irs", year);
-      return this.#readThrough("irs", key, (value) => checkIrsLimits(value, year), async () => {
+      return this.#reads.read("irs", key, (value) => checkIrsLimits(value, year), async () => {
         const table = this.#tables["irs-limits"];
         const item = await this.#getItem(`read IRS limits for year ${quote(year)}`, table, itemKey, false);
         if (item === undefined) throw new IrsLimitsNotFoundError(`IRS limits not found for year ${quote(year)}`);
@@ -843,7 +807,7 @@ export class DynamoDBRulesStore implements IRulesStore {
   getAgentConfig(agent: string): Promise<AgentConfig | null> {
     return this.#run(() => {
       const key = this.#cacheKeyOf("agent", () => itemKeys.agentConfig(agent), agent);
-      return this.#readThrough<AgentConfig | null>(
+      return this.#reads.read<AgentConfig | null>(
         "agent",
         key,
         (value) => checkAgentConfig(value, agent),
@@ -907,160 +871,6 @@ export class DynamoDBRulesStore implements IRulesStore {
     }
     return key;
   }
-
-  /**
-   * Read-through with single flight: identical concurrent reads share one
-   * cache lookup and one load; each caller gets its own copy.
-   */
-  #readThrough<T>(
-    kind: CacheKind,
-    key: string,
-    check: (value: unknown) => Checked<T>,
-    load: () => Promise<T>,
-  ): Promise<T> {
-    const existing = this.#flights.get(key);
-    if (existing !== undefined) {
-      existing.joiners++;
-      return existing.promise.then((value) => structuredClone(value) as T);
-    }
-    const flight: Flight = {
-      promise: (async () => {
-        try {
-          return await this.#cachedOrLoaded(kind, key, check, load);
-        } finally {
-          // Before the promise settles, so nobody joins a finished flight.
-          this.#flights.delete(key);
-        }
-      })(),
-      joiners: 0,
-    };
-    this.#flights.set(key, flight);
-    return flight.promise.then((value) => (flight.joiners > 0 ? structuredClone(value) : value) as T);
-  }
-
-  async #cachedOrLoaded<T>(
-    kind: CacheKind,
-    key: string,
-    check: (value: unknown) => Checked<T>,
-    load: () => Promise<T>,
-  ): Promise<T> {
-    const cache = this.#cache;
-    if (cache === undefined) return await load();
-    // Each lookup reports exactly one of: hit, miss, corrupt, error.
-    const cached = await this.#bounded(key, "get", () => cache.get(key)).catch((error: CacheError) => {
-      this.#emit({ type: "cache.error", kind, key, operation: "get", error });
-      return LOOKUP_FAILED;
-    });
-    if (cached === null || cached === undefined) {
-      if (this.#onEvent !== undefined) this.#emit({ type: "cache.miss", kind, key });
-    } else if (cached !== LOOKUP_FAILED) {
-      const checked = this.#verify(key, cached, check);
-      if (checked.ok) {
-        if (this.#onEvent !== undefined) this.#emit({ type: "cache.hit", kind, key });
-        return checked.value;
-      }
-      this.#emit({ type: "cache.corrupt", kind, key, problems: checked.problems });
-    }
-    const value = await load();
-    // A snapshot: a cache may serialise later, after the caller changed its copy.
-    if (value !== null) this.#writeBack(kind, key, structuredClone(value));
-    return value;
-  }
-
-  /**
-   * Checks a cached value with its schema. The schema's verdict depends only
-   * on the value's JSON, so the JSON text of the last value that passed is
-   * kept per key: the same text again gets the same verdict and the same
-   * decoded value (a fresh copy), for a `JSON.stringify` instead of a full
-   * decode on the hot path. A changed entry is decoded again.
-   */
-  #verify<T>(key: string, cached: unknown, check: (value: unknown) => Checked<T>): Checked<T> {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(cached);
-    } catch {
-      text = undefined; // A cycle or a bigint: the schema rejects it below.
-    }
-    const known = text === undefined ? undefined : this.#verified.get(key);
-    if (known !== undefined && known.text === text) return { ok: true, value: JSON.parse(known.decoded) as T };
-    const checked = check(cached);
-    if (checked.ok && text !== undefined) {
-      if (this.#verified.size >= MEMO_LIMIT) this.#verified.clear();
-      this.#verified.set(key, { text, decoded: JSON.stringify(checked.value) });
-    }
-    return checked;
-  }
-
-  /** Caches a value without waiting for it; a failure is reported, never thrown. */
-  #writeBack(kind: CacheKind, key: string, value: unknown): void {
-    const cache = this.#cache!;
-    const write = this.#bounded(key, "setex", () => cache.setex(key, this.#cacheTtlSeconds, value)).then(
-      () => {},
-      (error) => this.#emit({ type: "cache.error", kind, key, operation: "setex", error: error as CacheError }),
-    ).finally(() => this.#pendingWrites.delete(write));
-    this.#pendingWrites.add(write);
-  }
-
-  /**
-   * A cache call bounded by `cacheTimeoutMs`; every failure becomes a
-   * `CacheError`. Deadlines share one timer (see {@linkcode #sweep}), so a hit
-   * does not pay for a timer of its own.
-   */
-  #bounded<T>(key: string, operation: "get" | "setex", call: () => Promise<T>): Promise<T> {
-    const failure = (error: unknown): CacheError =>
-      error instanceof CacheError
-        ? error
-        : new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${describeAwsError(error)}`, {
-          cause: error,
-        });
-    let answer: Promise<T>;
-    try {
-      answer = Promise.resolve(call());
-    } catch (error) {
-      return Promise.reject(failure(error));
-    }
-    return new Promise<T>((resolve, reject) => {
-      const waiting: Waiting = {
-        deadline: performance.now() + this.#cacheTimeoutMs,
-        expire: () =>
-          reject(
-            new CacheError(
-              `Failed to ${operation} cache key ${quote(key)}: no answer within ${this.#cacheTimeoutMs} ms`,
-            ),
-          ),
-      };
-      this.#waiting.add(waiting);
-      this.#sweepTimer ??= setTimeout(this.#sweep, this.#cacheTimeoutMs);
-      answer.then(
-        (value) => {
-          this.#waiting.delete(waiting);
-          resolve(value);
-        },
-        (error) => {
-          this.#waiting.delete(waiting);
-          reject(failure(error));
-        },
-      );
-    });
-  }
-
-  /**
-   * Fails the cache calls past their deadline and sleeps until the next one.
-   * Every call gets the same timeout, so deadlines are in start order, which
-   * is the set's order; with no call waiting, no timer is left.
-   */
-  readonly #sweep = (): void => {
-    this.#sweepTimer = undefined;
-    const now = performance.now();
-    for (const waiting of this.#waiting) {
-      if (waiting.deadline > now) {
-        this.#sweepTimer = setTimeout(this.#sweep, Math.max(1, waiting.deadline - now));
-        return;
-      }
-      this.#waiting.delete(waiting);
-      waiting.expire();
-    }
-  };
 
   /** Sends a command; every failure becomes a library error (see {@linkcode storeError}). */
   async #send<Output>(
@@ -1192,8 +1002,7 @@ export class DynamoDBRulesStore implements IRulesStore {
         );
       }
       this.#emit({ type: "dynamodb.unprocessed", table, keys: unprocessed.length, attempt });
-      const ceiling = Math.min(UNPROCESSED_MAX_DELAY_MS, UNPROCESSED_BASE_DELAY_MS * 2 ** (attempt - 1));
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+      await sleep(backoffDelay(UNPROCESSED_BACKOFF, attempt));
       pending = unprocessed;
     }
     return found.find((item) => item.PK === own.PK && item.SK === own.SK) ??
@@ -1334,7 +1143,7 @@ function scopeProblem(rule: { clientId: string; scope: string }, clientId: strin
   return rule.scope === scope ? undefined : `${path}.scope: it is not ${quote(scope)}`;
 }
 
-function checkCalculationRule(value: unknown, clientId: string, ruleId: string): Checked<CalculationRule> {
+function checkCalculationRule(value: unknown, clientId: string, ruleId: string): Decoded<CalculationRule> {
   const decoded = calculationRuleSchema.decode(value, "cached");
   if (!decoded.ok) return decoded;
   const rule = decoded.value;
@@ -1345,7 +1154,7 @@ function checkCalculationRule(value: unknown, clientId: string, ruleId: string):
 }
 
 /** Decodes every element of a cached list; the elements, or every problem. */
-function decodeList<T>(value: unknown, decode: (element: unknown, path: string) => Checked<T>): Checked<T[]> {
+function decodeList<T>(value: unknown, decode: (element: unknown, path: string) => Decoded<T>): Decoded<T[]> {
   if (!Array.isArray(value)) return { ok: false, problems: ["cached: it is not an array"] };
   const elements: T[] = [];
   const problems: string[] = [];
@@ -1357,7 +1166,7 @@ function decodeList<T>(value: unknown, decode: (element: unknown, path: string) 
   return problems.length === 0 ? { ok: true, value: elements } : { ok: false, problems };
 }
 
-function checkValidationRules(value: unknown, clientId: string, field: string): Checked<ValidationRule[]> {
+function checkValidationRules(value: unknown, clientId: string, field: string): Decoded<ValidationRule[]> {
   const decoded = decodeList(value, (element, path) => validationRuleSchema.decode(element, path));
   if (!decoded.ok) return decoded;
   const rules = decoded.value;
@@ -1375,7 +1184,7 @@ function checkValidationRules(value: unknown, clientId: string, field: string): 
   return problems.length === 0 ? decoded : { ok: false, problems };
 }
 
-function checkPipeline(value: unknown, planId: string): Checked<PipelineStep[]> {
+function checkPipeline(value: unknown, planId: string): Decoded<PipelineStep[]> {
   const decoded = decodeList(value, (element, path) => pipelineStepSchema.decode(element, path));
   if (!decoded.ok) return decoded;
   const steps = decoded.value;
@@ -1390,13 +1199,13 @@ function checkPipeline(value: unknown, planId: string): Checked<PipelineStep[]> 
   return problems.length === 0 ? decoded : { ok: false, problems };
 }
 
-function checkIrsLimits(value: unknown, year: number): Checked<IrsLimits> {
+function checkIrsLimits(value: unknown, year: number): Decoded<IrsLimits> {
   const decoded = irsLimitsSchema.decode(value, "cached");
   if (!decoded.ok || decoded.value.year === year) return decoded;
   return { ok: false, problems: [`cached.year: it is not ${year}`] };
 }
 
-function checkAgentConfig(value: unknown, agent: string): Checked<AgentConfig> {
+function checkAgentConfig(value: unknown, agent: string): Decoded<AgentConfig> {
   const decoded = agentConfigSchema.decode(value, "cached");
   if (!decoded.ok || decoded.value.agent === agent) return decoded;
   return { ok: false, problems: [`cached.agent: it is not ${quote(agent)}`] };

@@ -25,6 +25,7 @@ import { CreateBucketCommand, HeadBucketCommand, PutBucketEncryptionCommand, typ
 import { ConfigError, FileStoreError, InvalidInputError, quote, RulesStoreError } from "../core/errors.ts";
 import { mapConcurrently } from "../core/concurrency.ts";
 import type { CompleteRulesData } from "../core/schema.ts";
+import { backoffDelay, sleep } from "../core/time.ts";
 import {
   agentConfigCodec,
   calculationRuleCodec,
@@ -73,8 +74,6 @@ export interface EnsureTablesOptions {
   /** Called as each table is done. */
   onTable?: (outcome: TableOutcome) => void;
 }
-
-const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
 
 /**
  * Creates every table that does not exist yet, in parallel, waits until each
@@ -339,7 +338,7 @@ export async function writeItems(
         lost += pending.length;
         return;
       }
-      if (attempt > 1) await wait(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 2)));
+      if (attempt > 1) await wait(backoffDelay({ baseDelayMs, maxDelayMs }, attempt - 1, random));
       requests++;
       const { UnprocessedItems } = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: pending } }));
       const unprocessed = UnprocessedItems?.[table] ?? [];

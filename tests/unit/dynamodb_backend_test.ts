@@ -301,30 +301,6 @@ describe("DynamoDBRulesStore with a mocked document client", () => {
       assert.equal(errors[1].operation, "setex");
     });
 
-    it("cache calls started at different times each time out on their own deadline", async () => {
-      ddb.on(BatchGetCommand).callsFake((input: { RequestItems: Record<string, { Keys: Array<{ SK: string }> }> }) => {
-        const ruleId = input.RequestItems[CALC_TABLE].Keys[0].SK.slice("RULE#".length);
-        return { Responses: { [CALC_TABLE]: [ruleItem({ ...GLOBAL_FICA, ruleId })] } };
-      });
-      const { store, events } = openStore({
-        cache: scriptedCache({ get: () => new Promise(() => {}), setex: () => Promise.resolve() }),
-        cacheTimeoutMs: 30,
-      });
-      const started = performance.now();
-      const finished: number[] = [];
-      const reads = ["R1", "R2", "R3"].map(async (ruleId, index) => {
-        await sleep(index * 20);
-        const rule = await store.getCalculationRule("GLOBAL", ruleId);
-        finished.push(performance.now() - started);
-        return rule.ruleId;
-      });
-      assert.deepEqual(await Promise.all(reads), ["R1", "R2", "R3"]);
-      // Each read waited its own 30 ms: none was cut short by another's deadline.
-      finished.forEach((at, index) => assert.ok(at >= index * 20 + 25, `read ${index} finished at ${at} ms`));
-      assert.equal(events.filter((event) => event.type === "cache.error").length, 3);
-      await store.close();
-    });
-
     it("a cached value that does not decode, or answers another question, is a miss", async () => {
       ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
       const fine = { ...GLOBAL_FICA, parameters: { ...GLOBAL_FICA.parameters }, scope: "GLOBAL" };
