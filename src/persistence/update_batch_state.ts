@@ -7,6 +7,7 @@
 
 import { ConflictError, InvalidInputError, quote } from "../core/errors.ts";
 import type { IRulesStore } from "../core/protocols.ts";
+import { backoffDelay, sleep as wait } from "../core/time.ts";
 import type { BatchState } from "../core/types.ts";
 
 /** Options of {@linkcode updateBatchState}. */
@@ -40,8 +41,6 @@ export interface UpdateBatchStateOptions {
 
 /** The new state an update returns; its version is set by the helper. */
 export type BatchStateUpdate = Omit<BatchState, "version"> & { version?: number };
-
-const wait = (milliseconds: number) => new Promise<void>((resolve) => setTimeout(resolve, milliseconds));
 
 /**
  * Reads a batch's state, applies `update`, and writes the result with the
@@ -100,7 +99,7 @@ export async function updateBatchState(
           { cause: error },
         );
       }
-      await sleep(random() * Math.min(1000, baseDelayMs * 2 ** (attempt - 1)));
+      await sleep(backoffDelay({ baseDelayMs, maxDelayMs: 1000 }, attempt, random));
     }
   }
 }
