@@ -84,9 +84,13 @@ export {
 export { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, MAX_ID_BYTES, MAX_PATH_BYTES, stepId } from "./src/core/keys.ts";
 export {
   canonicalDecimal,
+  compareDecimals,
   decimalProblem,
   MAX_DECIMAL_DIGITS,
+  MAX_DESCRIPTION_BYTES,
+  MAX_ERROR_BYTES,
   MAX_JSON_DEPTH,
+  MAX_LABEL_BYTES,
   MAX_PAYLOAD_BYTES,
 } from "./src/core/values.ts";
 export {

@@ -18,10 +18,12 @@
 
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
+import { stat } from "node:fs/promises";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { BlueStarError, ConfigError, quote } from "../src/core/errors.ts";
+import { BlueStarError, ConfigError, quote, redactUrl } from "../src/core/errors.ts";
+import { regionProblem } from "../src/persistence/config.ts";
 import { ensureBucket } from "../src/persistence/provision.ts";
 import { loadSeedData } from "../src/persistence/seed_data.ts";
 import {
@@ -50,7 +52,8 @@ Options:
   --endpoint-url URL   DynamoDB endpoint, e.g. http://127.0.0.1:4566 (moto, LocalStack)
   --region REGION      AWS region; alone, it targets AWS itself
                        (default with --endpoint-url: $AWS_REGION, else us-east-1)
-  --table-suffix S     suffix of every table name, e.g. -dev (default: none)
+  --table-suffix S     suffix of every table name: "-", "_" or "." then letters,
+                       digits, "_", "-" and ".", e.g. -dev (default: none)
   --config-dir DIR     directory of the seed files (default: config)
   --only TABLE         only these tables; repeatable or comma-separated:
                        ${TABLES.slice(0, 4).map((table) => table.name).join(", ")},
@@ -145,6 +148,9 @@ export function parseSeedArgs(
   } catch (error) {
     throw new ConfigError(`Invalid arguments: ${(error as Error).message.split("\n")[0]}`);
   }
+  for (const option of ["config-dir", "s3-bucket"] as const) {
+    if (values[option] === "") throw new ConfigError(`Invalid arguments: --${option} is empty`);
+  }
   const endpointUrl = values["endpoint-url"];
   if (endpointUrl !== undefined) {
     let url: URL | undefined;
@@ -154,12 +160,24 @@ export function parseSeedArgs(
       url = undefined;
     }
     if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      throw new ConfigError(`Invalid endpoint URL ${quote(endpointUrl)}: it is not an http(s) URL`);
+      throw new ConfigError(
+        `Invalid endpoint URL ${
+          quote(redactUrl(endpointUrl))
+        }: it is not an http(s) URL (like "http://127.0.0.1:4566")`,
+      );
     }
   }
-  if (values.region === "") throw new ConfigError('Invalid region "": it is empty');
+  const regionFrom = values.region !== undefined
+    ? "--region"
+    : env.AWS_REGION
+    ? "AWS_REGION"
+    : env.AWS_DEFAULT_REGION
+    ? "AWS_DEFAULT_REGION"
+    : undefined;
   const region = values.region ??
     (endpointUrl === undefined ? undefined : env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1");
+  const problem = region === undefined ? undefined : regionProblem(region);
+  if (problem !== undefined) throw new ConfigError(`Invalid region ${quote(region)} (${regionFrom}): ${problem}`);
   return {
     help: values.help,
     endpointUrl,
@@ -182,6 +200,14 @@ export interface SeedIo {
   env: Readonly<Record<string, string | undefined>>;
   /** Makes the DynamoDB client; tests pass a fake. Defaults to `createSeedClient`. */
   createClient?: (target: SeedTarget) => DynamoDBClient;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 const seconds = (milliseconds: number) => `${(milliseconds / 1000).toFixed(1)} s`;
@@ -237,6 +263,9 @@ export async function main(argv: readonly string[], io: SeedIo): Promise<number>
   let command: SeedCommand;
   try {
     command = parseSeedArgs(argv, io.env);
+    if (!command.help && !(await isDirectory(command.configDir))) {
+      throw new ConfigError(`Invalid config directory ${quote(command.configDir)}: it is not a directory`);
+    }
   } catch (error) {
     io.err((error as Error).message);
     io.err("");
@@ -248,12 +277,14 @@ export async function main(argv: readonly string[], io: SeedIo): Promise<number>
     return 0;
   }
   const { endpointUrl, region, suffix, configDir, only, s3Bucket, dryRun } = command;
+  // Printed without the endpoint's userinfo, if it has one.
+  const where = endpointUrl === undefined ? "AWS" : redactUrl(endpointUrl);
   try {
     const data = await loadSeedData(configDir);
     const plan = await planSeed(data, { suffix, only });
     printPlan(plan, configDir, io);
     if (region === undefined || dryRun) {
-      const target = region === undefined ? "in-memory backend" : `DynamoDB ${endpointUrl ?? "AWS"} (region ${region})`;
+      const target = region === undefined ? "in-memory backend" : `DynamoDB ${where} (region ${region})`;
       io.out(`Plan for ${target}, table suffix ${quote(suffix)}:`);
       const width = Math.max(...plan.tables.map((table) => table.tableName.length));
       for (const table of plan.tables) {
@@ -266,9 +297,7 @@ export async function main(argv: readonly string[], io: SeedIo): Promise<number>
       );
       return 0;
     }
-    io.out(
-      `Seeding DynamoDB ${endpointUrl ?? "AWS"} (region ${region}), table suffix ${quote(suffix)}:`,
-    );
+    io.out(`Seeding DynamoDB ${where} (region ${region}), table suffix ${quote(suffix)}:`);
     const client = (io.createClient ?? createSeedClient)({ region, endpointUrl });
     try {
       const report = await runSeed(client, data, {

@@ -262,3 +262,48 @@ export function quote(value: unknown): string {
   const shown = text.length > 80 ? `${text.slice(0, 77)}...` : text;
   return JSON.stringify(shown);
 }
+
+/** What every message and inspectable object shows in place of a secret. */
+export const REDACTED = "[redacted]";
+
+const HIERARCHICAL_URL = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
+/** Schemes whose authority also ends at a backslash (the WHATWG URL standard's "special" schemes). */
+const SPECIAL_SCHEMES = new Set(["http", "https", "ws", "wss", "ftp", "file"]);
+
+/**
+ * A URL as the library shows it (in a message, a log line, a configuration
+ * object): its userinfo (`user:password@`) replaced by `[redacted]`, the rest
+ * as given, so the scheme, host and port stay visible. Text that does not
+ * parse as a URL with a host could hold a password anywhere: only its scheme
+ * is shown (`redis://[redacted]`), or nothing of it (`[redacted]`).
+ *
+ * @param url The URL, or any value (shown as text).
+ * @returns The text to show.
+ *
+ * @example Redact a password
+ * ```ts
+ * import { redactUrl } from "./errors.ts";
+ *
+ * console.assert(redactUrl("redis://user:s3cret@cache:6379/0") === "redis://[redacted]@cache:6379/0");
+ * console.assert(redactUrl("http://127.0.0.1:4566") === "http://127.0.0.1:4566");
+ * console.assert(redactUrl("s3cret") === "[redacted]");
+ * ```
+ */
+export function redactUrl(url: unknown): string {
+  const text = String(url);
+  const scheme = HIERARCHICAL_URL.exec(text);
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (scheme === null || parsed === undefined) return `${scheme?.[0] ?? ""}${REDACTED}`;
+  if (parsed.username === "" && parsed.password === "") return text;
+  // As the URL parser reads it: the authority ends at the first "/", "?" or "#" (or "\" for special schemes),
+  // and the userinfo at the authority's last "@".
+  const rest = text.slice(scheme[0].length);
+  const end = rest.search(SPECIAL_SCHEMES.has(scheme[1].toLowerCase()) ? /[/?#\\]/ : /[/?#]/);
+  const at = (end === -1 ? rest : rest.slice(0, end)).lastIndexOf("@");
+  return `${scheme[0]}${REDACTED}${at === -1 ? "" : rest.slice(at)}`;
+}

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { InvalidInputError } from "./errors.ts";
+import { InvalidInputError, quote } from "./errors.ts";
 import { hasLoneSurrogate, idProblem, itemKeys } from "./keys.ts";
 import type {
   AgentConfig,
@@ -30,7 +30,18 @@ import type {
   ValidationRuleType,
 } from "./types.ts";
 import { AGENT_NAMES, BATCH_STATUSES } from "./types.ts";
-import { canonicalDecimal, decimalProblem, jsonProblem, MAX_PAYLOAD_BYTES } from "./values.ts";
+import {
+  canonicalDecimal,
+  compareDecimals,
+  decimalProblem,
+  jsonProblem,
+  MAX_DESCRIPTION_BYTES,
+  MAX_ERROR_BYTES,
+  MAX_LABEL_BYTES,
+  MAX_PAYLOAD_BYTES,
+} from "./values.ts";
+
+const utf8 = new TextEncoder();
 
 /** Validates one value and returns its normalised copy, or reports problems. */
 type Field = (value: unknown, path: string, problems: string[]) => unknown;
@@ -69,12 +80,26 @@ const id: Field = (value, path, problems) => {
   return value;
 };
 
-const text: Field = (value, path, problems) => {
-  if (typeof value !== "string" || value.length === 0) problems.push(`${path}: it is not a non-empty string`);
-  // Not Unicode: DynamoDB stores UTF-8 and refuses it, so one backend would keep what another cannot.
-  else if (hasLoneSurrogate(value)) problems.push(`${path}: it contains a lone surrogate`);
-  return value;
-};
+/**
+ * Free text of at most `maxBytes` UTF-8 bytes: each field's limit keeps its
+ * record within one DynamoDB item, so no backend keeps what DynamoDB cannot.
+ */
+function text(maxBytes: number): Field {
+  return (value, path, problems) => {
+    if (typeof value !== "string" || value.length === 0) problems.push(`${path}: it is not a non-empty string`);
+    // Not Unicode: DynamoDB stores UTF-8 and refuses it, so one backend would keep what another cannot.
+    else if (hasLoneSurrogate(value)) problems.push(`${path}: it contains a lone surrogate`);
+    // A UTF-16 unit is at most 3 UTF-8 bytes: only text that could be over the limit is encoded.
+    else if (value.length * 3 > maxBytes) {
+      const bytes = utf8.encode(value).length;
+      if (bytes > maxBytes) problems.push(`${path}: it is ${bytes} bytes of UTF-8, over the limit of ${maxBytes}`);
+    }
+    return value;
+  };
+}
+
+const label = text(MAX_LABEL_BYTES);
+const description = text(MAX_DESCRIPTION_BYTES);
 
 const bool: Field = (value, path, problems) => {
   if (typeof value !== "boolean") problems.push(`${path}: it is not a boolean`);
@@ -102,28 +127,70 @@ const parameters: Field = (value, path, problems) => {
   if (typeof copy !== "object" || copy === null) return copy;
   for (const [key, element] of Object.entries(copy)) {
     const isRate = key === "rate" || key.endsWith("Rate");
-    if (isRate && decimalProblem(element) === undefined && (Number(element) < 0 || Number(element) > 1)) {
+    // Compared as decimals: through a float, "1.00000000000000000001" would be 1.
+    if (
+      isRate && decimalProblem(element) === undefined &&
+      (compareDecimals(element as string, "0") < 0 || compareDecimals(element as string, "1") > 0)
+    ) {
       problems.push(`${path}.${key}: the rate ${JSON.stringify(element)} is outside [0, 1]`);
     }
   }
   return copy;
 };
 
-const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})$/;
-/** Timestamps are stored in UTC with milliseconds (`toISOString()`), so text order is time order. */
+const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+/** The stored form of a timestamp: UTC with milliseconds, years 0000 to 9999 (`toISOString()`'s plain form). */
+const STORED_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** Whether the day exists in the proleptic Gregorian calendar (no "2024-02-30" rolling over to March). */
+function isCalendarDay(year: number, month: number, day: number): boolean {
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return days !== undefined && day >= 1 && day <= days;
+}
+
+/**
+ * The one timestamp normaliser, for input and for what a store reads back:
+ * an ISO 8601 timestamp (a real calendar day, hours 00 to 23, an offset of
+ * at most 23:59) becomes UTC with milliseconds. A value is accepted only when
+ * its UTC form stays within years 0000 to 9999, the form every later read
+ * accepts: "9999-12-31T23:30:00-01:00" would be year 10000, unreadable.
+ */
 const timestamp: Field = (value, path, problems) => {
-  const time = typeof value === "string" && ISO_TIMESTAMP.test(value) ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(time)) {
+  const match = typeof value === "string" ? ISO_TIMESTAMP.exec(value) : null;
+  const [year, month, day, hour, minute, second] = (match?.slice(1, 7) ?? []).map(Number);
+  const [fraction = "0", sign, offsetHours = "0", offsetMinutes = "0"] = match?.slice(7) ?? [];
+  if (match === null) {
     problems.push(`${path}: it is not an ISO 8601 timestamp with at most millisecond precision`);
     return value;
   }
-  return new Date(time).toISOString();
+  if (!isCalendarDay(year, month, day)) {
+    problems.push(`${path}: the day ${quote(match[0].slice(0, 10))} does not exist`);
+    return value;
+  }
+  if (hour > 23 || minute > 59 || second > 59 || Number(offsetHours) > 23 || Number(offsetMinutes) > 59) {
+    problems.push(`${path}: its time or offset is out of range (hours 00 to 23, minutes and seconds 00 to 59)`);
+    return value;
+  }
+  const time = new Date(0);
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0 to 99 as 1900 to 1999.
+  time.setUTCFullYear(year, month - 1, day);
+  time.setUTCHours(hour, minute, second, Number(fraction.padEnd(3, "0")));
+  const offset = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000;
+  const utc = new Date(time.getTime() - (sign === "-" ? -offset : offset)).toISOString();
+  if (!STORED_TIMESTAMP.test(utc)) {
+    problems.push(`${path}: it is ${quote(utc)} in UTC, outside the years 0000 to 9999`);
+    return value;
+  }
+  return utc;
 };
 
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 const date: Field = (value, path, problems) => {
-  if (typeof value !== "string" || !ISO_DATE.test(value) || Number.isNaN(Date.parse(value))) {
-    problems.push(`${path}: it is not a YYYY-MM-DD date`);
+  const match = typeof value === "string" ? ISO_DATE.exec(value) : null;
+  if (match === null) problems.push(`${path}: it is not a YYYY-MM-DD date`);
+  else if (!isCalendarDay(Number(match[1]), Number(match[2]), Number(match[3]))) {
+    problems.push(`${path}: the day ${quote(value)} does not exist`);
   }
   return value;
 };
@@ -147,8 +214,6 @@ const jsonObject: Field = (value, path, problems) => {
   }
   return JSON.parse(text);
 };
-
-const utf8 = new TextEncoder();
 
 function oneOf<T extends string>(values: readonly T[]): Field {
   return (value, path, problems) => {
@@ -208,14 +273,16 @@ function object(shape: Shape): Field {
     const copy: Record<string, unknown> = {};
     for (const [key, spec] of Object.entries(shape)) {
       const isOptional = typeof spec !== "function";
-      if (input[key] === undefined) {
+      // Own properties only: an inherited value is not the caller's field.
+      if (!Object.hasOwn(input, key) || input[key] === undefined) {
         if (!isOptional) problems.push(`${path}.${key}: it is missing`);
         continue;
       }
       copy[key] = (isOptional ? spec.optional : spec)(input[key], `${path}.${key}`, problems);
     }
     for (const key of Object.keys(input)) {
-      if (!(key in shape)) problems.push(`${path}.${key}: it is not a field of this type`);
+      // `in` would find "toString" or "constructor" on the shape's prototype and drop the field in silence.
+      if (!Object.hasOwn(shape, key)) problems.push(`${path}.${key}: it is not a field of this type`);
     }
     return copy;
   };
@@ -240,9 +307,9 @@ const ruleScope = oneOf(["CLIENT", "GLOBAL"] as const);
 export const pipelineStepSchema: Schema<PipelineStep> = schema("pipeline step", {
   planId: id,
   step: integer(1, 9999),
-  name: text,
+  name: label,
   agent,
-  action: text,
+  action: label,
   required: bool,
   timeoutSeconds: integer(1, 86_400),
   retry: object({ maxAttempts: integer(1, 100), backoffSeconds: integer(0, 86_400) }),
@@ -253,12 +320,12 @@ const validationRuleShape: Shape = {
   ruleId: id,
   field: id,
   ruleType: oneOf<ValidationRuleType>(["required", "pattern", "range", "length", "enum", "date"]),
-  pattern: { optional: text },
+  pattern: { optional: description },
   min: { optional: decimal },
   max: { optional: decimal },
-  allowedValues: { optional: arrayOf(text) },
+  allowedValues: { optional: arrayOf(label) },
   severity: oneOf(["error", "warning"] as const),
-  message: text,
+  message: description,
   clientId: id,
 };
 
@@ -276,8 +343,8 @@ export const validationRuleSchema: Schema<ValidationRule> = schema("validation r
 
 const calculationRuleShape: Shape = {
   ruleId: id,
-  ruleType: text,
-  description: text,
+  ruleType: label,
+  description,
   parameters,
   effectiveFrom: date,
   effectiveTo: nullable(date),
@@ -322,7 +389,7 @@ export const processingResultSchema: Schema<ProcessingResult> = schema("processi
   step: id,
   status: oneOf(["succeeded", "failed", "skipped"] as const),
   output: jsonObject,
-  error: nullable(text),
+  error: nullable(text(MAX_ERROR_BYTES)),
   startedAt: timestamp,
   completedAt: timestamp,
   expiresAt: { optional: integer(1, 253_402_300_799) },
@@ -334,8 +401,8 @@ export const auditEntrySchema: Schema<AuditEntry> = schema("audit entry", {
   batchId: id,
   timestamp,
   agent,
-  action: text,
-  actor: text,
+  action: label,
+  actor: label,
   details: jsonObject,
 });
 
@@ -362,12 +429,22 @@ export function decodeInput<T>(schema: Schema<T>, value: unknown, action: string
   return decoded.value;
 }
 
+/**
+ * The most JSON a reference record may take (for validation rules: all the
+ * rules of one client and field, which share one item). DynamoDB refuses an
+ * item over 400 KB (409,600 bytes, attribute names included; moto stops near
+ * 405,000). A record's JSON text is at least as long as DynamoDB counts its
+ * attributes; the margin holds the item's keys.
+ */
+const MAX_RECORD_JSON_BYTES = 400_000;
+
 /** Reference data with every collection present. */
 export type CompleteRulesData = { [K in keyof RulesData]-?: NonNullable<RulesData[K]> };
 
 /**
- * Decodes a reference data set: every record, plus no two records with the
- * same key (a second record would silently replace the first).
+ * Decodes a reference data set: every record, no two records with the same
+ * key (a second record would silently replace the first), and no item larger
+ * than DynamoDB holds.
  *
  * @param data The data set.
  * @returns The normalised data set, or every problem found, each named by collection and index.
@@ -386,6 +463,7 @@ export function decodeRulesData(data: RulesData): Decoded<CompleteRulesData> {
     records: readonly unknown[] | undefined,
     recordSchema: Schema<T>,
     keyOf: (record: T) => string,
+    itemOf: (record: T) => string = keyOf,
   ): void => {
     if (records === undefined) return;
     if (!Array.isArray(records)) {
@@ -393,6 +471,7 @@ export function decodeRulesData(data: RulesData): Decoded<CompleteRulesData> {
       return;
     }
     const seen = new Map<string, number>();
+    const itemBytes = new Map<string, number>();
     records.forEach((record, index) => {
       const path = `${collection}[${index}]`;
       const decoded = recordSchema.decode(record, path);
@@ -404,6 +483,16 @@ export function decodeRulesData(data: RulesData): Decoded<CompleteRulesData> {
       const first = seen.get(key);
       if (first !== undefined) problems.push(`${path}: it repeats the key of ${collection}[${first}]`);
       seen.set(key, index);
+      const item = itemOf(decoded.value);
+      const before = itemBytes.get(item) ?? 0;
+      const bytes = before + utf8.encode(JSON.stringify(decoded.value)).length + 1;
+      if (bytes > MAX_RECORD_JSON_BYTES && before <= MAX_RECORD_JSON_BYTES) {
+        const shared = before === 0 ? "" : " with the records before it that share its item";
+        problems.push(
+          `${path}: it is ${bytes} bytes of JSON${shared}, over the ${MAX_RECORD_JSON_BYTES} that fit in one DynamoDB item`,
+        );
+      }
+      itemBytes.set(item, bytes);
       (out[collection] as T[]).push(decoded.value);
     });
   };
@@ -419,6 +508,8 @@ export function decodeRulesData(data: RulesData): Decoded<CompleteRulesData> {
     data.validationRules,
     validationRuleRecordSchema,
     (r) => `${keyText(itemKeys.validationRules(r.clientId, r.field))}\u0000${r.ruleId}`,
+    // Every rule of one client and field is stored in one item.
+    (r) => keyText(itemKeys.validationRules(r.clientId, r.field)),
   );
   collect(
     "calculationRules",

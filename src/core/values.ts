@@ -60,6 +60,38 @@ export function canonicalDecimal(value: Decimal): Decimal {
 }
 
 /**
+ * Compares two valid decimals exactly, digit by digit: never through a
+ * float, where `"1.00000000000000000001"` would equal `"1"`.
+ *
+ * @param a A valid decimal (see {@linkcode decimalProblem}).
+ * @param b A valid decimal.
+ * @returns A negative number when `a < b`, zero when they are equal, a positive number when `a > b`.
+ *
+ * @example Compare a rate with 1
+ * ```ts
+ * import { compareDecimals } from "./values.ts";
+ *
+ * console.assert(compareDecimals("1.00000000000000000001", "1") > 0);
+ * console.assert(compareDecimals("-0.0", "0") === 0);
+ * ```
+ */
+export function compareDecimals(a: Decimal, b: Decimal): number {
+  const [x, y] = [canonicalDecimal(a), canonicalDecimal(b)];
+  const negative = x.startsWith("-");
+  if (negative !== y.startsWith("-")) return negative ? -1 : 1;
+  const [xWhole, xFraction = ""] = x.replace("-", "").split(".");
+  const [yWhole, yFraction = ""] = y.replace("-", "").split(".");
+  // Canonical whole parts have no leading zeros: the longer one is the larger magnitude.
+  let magnitude = Math.sign(xWhole.length - yWhole.length);
+  if (magnitude === 0) {
+    const width = Math.max(xFraction.length, yFraction.length);
+    const [xDigits, yDigits] = [xWhole + xFraction.padEnd(width, "0"), yWhole + yFraction.padEnd(width, "0")];
+    magnitude = xDigits < yDigits ? -1 : xDigits > yDigits ? 1 : 0;
+  }
+  return negative && magnitude !== 0 ? -magnitude : magnitude;
+}
+
+/**
  * The deepest a JSON value may nest: arrays and objects inside each other,
  * at most this many levels. Deeper values are refused: reading or copying
  * them (`structuredClone`, recursive checks) would overflow the stack, so a
@@ -74,6 +106,26 @@ export const MAX_JSON_DEPTH = 100;
  * another cannot.
  */
 export const MAX_PAYLOAD_BYTES: number = 256 * 1024;
+
+/**
+ * The most UTF-8 bytes of a short free-text field: a pipeline step's `name`
+ * and `action`, a calculation rule's `ruleType`, each of a validation rule's
+ * `allowedValues`, an audit entry's `action` and `actor`.
+ */
+export const MAX_LABEL_BYTES: number = 4 * 1024;
+
+/**
+ * The most UTF-8 bytes of a descriptive free-text field: a calculation
+ * rule's `description`, a validation rule's `message` and `pattern`.
+ */
+export const MAX_DESCRIPTION_BYTES: number = 16 * 1024;
+
+/**
+ * The most UTF-8 bytes of a processing result's `error`. With a payload of
+ * {@linkcode MAX_PAYLOAD_BYTES} and ids at their limit, a result stays well
+ * within DynamoDB's 400 KB item limit.
+ */
+export const MAX_ERROR_BYTES: number = 64 * 1024;
 
 /**
  * The problem with a JSON value, or `undefined` when it round-trips through

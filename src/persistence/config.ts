@@ -7,8 +7,9 @@
  */
 
 import process from "node:process";
-import { ConfigError } from "../core/errors.ts";
+import { ConfigError, quote, redactUrl } from "../core/errors.ts";
 import { MAX_TTL_SECONDS } from "../core/values.ts";
+import { tableName, TABLES } from "./tables.ts";
 
 /** Which backends {@linkcode resolveConfig} wires. */
 export type BackendKind = "aws" | "memory";
@@ -23,7 +24,8 @@ export interface PersistenceSettings {
    */
   backend?: BackendKind;
   /**
-   * Appended to every table name (`bluestar-{name}{suffix}`) and namespacing the cache.
+   * Appended to every table name (`bluestar-{name}{suffix}`) and namespacing the cache:
+   * empty, or starting with `-`, `_` or `.` (see {@linkcode tableSuffixProblem}).
    *
    * @default {env BLUESTAR_TABLE_SUFFIX, else ""}
    */
@@ -60,7 +62,11 @@ export interface PersistenceSettings {
   cacheTtlSeconds?: number;
 }
 
-/** A validated configuration. */
+/**
+ * A validated configuration, safe to print: the Redis URL's userinfo is
+ * `[redacted]` (the cache connects with the URL as given), and an AWS
+ * endpoint never carries credentials.
+ */
 export interface PersistenceConfig {
   /** The backends. */
   backend: BackendKind;
@@ -72,7 +78,7 @@ export interface PersistenceConfig {
   endpointUrl: string | null;
   /** The S3 bucket (`aws` only). */
   s3Bucket: string | null;
-  /** The Redis URL, or `null` for no cache. */
+  /** The Redis URL (userinfo redacted), or `null` for no cache. */
   redisUrl: string | null;
   /** The cache TTL in seconds. */
   cacheTtlSeconds: number;
@@ -81,19 +87,79 @@ export interface PersistenceConfig {
 /** The cache TTL when none is configured, in seconds. */
 export const DEFAULT_CACHE_TTL_SECONDS = 300;
 
-const SUFFIX = /^[A-Za-z0-9_.-]{0,200}$/;
+const SUFFIX_CHARACTERS = /^[A-Za-z0-9_.-]*$/;
+const LONGEST_TABLE_NAME = Math.max(...TABLES.map((table) => tableName(table.name, "").length));
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** Integers in the environment: plain decimal digits ("1e3" and "0x10" are not). */
+const DIGITS = /^\d+$/;
+
+/**
+ * The problem with a table suffix, or `undefined` when it is valid: empty,
+ * or a separator (`-`, `_` or `.`) then letters, digits, `_`, `-` and `.`
+ * (DynamoDB's table-name characters), short enough for every table name to
+ * stay within 255 characters. Without the separator, `"dev"` would make
+ * `bluestar-validation-rulesdev`. The configuration, the DynamoDB store and
+ * the seed all check suffixes with it.
+ *
+ * @param suffix The candidate suffix.
+ * @returns Why it is not a valid suffix, or `undefined`.
+ *
+ * @example Check a suffix
+ * ```ts
+ * import { tableSuffixProblem } from "./config.ts";
+ *
+ * console.assert(tableSuffixProblem("-dev") === undefined);
+ * console.assert(tableSuffixProblem("dev")?.includes('did you mean "-dev"?'));
+ * ```
+ */
+export function tableSuffixProblem(suffix: unknown): string | undefined {
+  if (typeof suffix !== "string") return "it is not a string";
+  if (!SUFFIX_CHARACTERS.test(suffix)) return 'it may hold only letters, digits, "_", "-" and "."';
+  if (suffix !== "" && !/^[-_.]/.test(suffix)) {
+    return `it does not start with "-", "_" or "." (did you mean ${quote(`-${suffix}`)}?)`;
+  }
+  if (LONGEST_TABLE_NAME + suffix.length > 255) return "table names would be over 255 characters";
+  return undefined;
+}
+
+/**
+ * The problem with an AWS region name, or `undefined` when it is one
+ * (`us-east-1`, `eu-central-2`, `us-gov-west-1`).
+ *
+ * @param region The candidate region.
+ * @returns Why it is not a region name, or `undefined`.
+ *
+ * @example Check a region
+ * ```ts
+ * import { regionProblem } from "./config.ts";
+ *
+ * console.assert(regionProblem("us-east-1") === undefined);
+ * console.assert(regionProblem("us east 1") !== undefined);
+ * ```
+ */
+export function regionProblem(region: unknown): string | undefined {
+  return typeof region === "string" && REGION.test(region) ? undefined : 'it is not a region name (like "us-east-1")';
+}
+
+/** A configuration and the Redis URL the cache connects with, its password included. */
+export interface ResolvedConfig {
+  /** The configuration, safe to print. */
+  config: PersistenceConfig;
+  /** The Redis URL as given, or `null` for no cache. */
+  redisUrl: string | null;
+}
 
 /**
  * Resolves the configuration: each setting from `settings` when given, else
- * from the environment.
+ * from the environment. The Redis URL in the result is redacted (its
+ * userinfo is `[redacted]`), so the configuration can be printed or logged.
  *
  * @param settings Explicit settings.
  * @param env The environment.
  * @default {process.env}
  * @returns The validated configuration.
- * @throws {ConfigError} Listing every missing or malformed setting.
+ * @throws {ConfigError} Listing every missing or malformed setting, each named by the option or variable it came from.
  *
  * @example Configure from explicit settings
  * ```ts
@@ -107,35 +173,73 @@ export function resolveConfig(
   settings: PersistenceSettings = {},
   env: Record<string, string | undefined> = process.env,
 ): PersistenceConfig {
+  return resolveConnections(settings, env).config;
+}
+
+/**
+ * Resolves the configuration as {@linkcode resolveConfig} does, and also
+ * returns the Redis URL as given, for the cache to connect with.
+ *
+ * @param settings Explicit settings.
+ * @param env The environment.
+ * @default {process.env}
+ * @returns The configuration and the Redis URL.
+ * @throws {ConfigError} Listing every missing or malformed setting.
+ *
+ * @example Connect with the password, print without it
+ * ```ts
+ * import { resolveConnections } from "./config.ts";
+ *
+ * const { config, redisUrl } = resolveConnections({ backend: "memory", redisUrl: "redis://:pw@cache:6379" }, {});
+ * console.assert(config.redisUrl === "redis://[redacted]@cache:6379" && redisUrl === "redis://:pw@cache:6379");
+ * ```
+ */
+export function resolveConnections(
+  settings: PersistenceSettings = {},
+  env: Record<string, string | undefined> = process.env,
+): ResolvedConfig {
   const problems: string[] = [];
   const text = (value: string | undefined) => (value === undefined || value.trim() === "" ? undefined : value.trim());
+  /** A setting and the name it came by: the option when given, else the first variable set (a problem names it). */
+  const read = (option: keyof PersistenceSettings, ...variables: string[]) => {
+    if (settings[option] !== undefined) return { value: settings[option], name: option as string };
+    const variable = variables.find((name) => text(env[name]) !== undefined) ?? variables[0];
+    return { value: text(env[variable]), name: variable };
+  };
 
-  const backendText = settings.backend ?? text(env.BLUESTAR_BACKEND) ?? "aws";
+  const backendSetting = read("backend", "BLUESTAR_BACKEND");
+  const backendText = backendSetting.value ?? "aws";
   if (backendText !== "aws" && backendText !== "memory") {
-    problems.push(`BLUESTAR_BACKEND ${JSON.stringify(backendText)} is not "aws" or "memory"`);
+    problems.push(`${backendSetting.name} ${quote(backendText)} is not "aws" or "memory"`);
   }
   const backend: BackendKind = backendText === "memory" ? "memory" : "aws";
 
-  const tableSuffix = settings.tableSuffix ?? text(env.BLUESTAR_TABLE_SUFFIX) ?? "";
-  if (!SUFFIX.test(tableSuffix)) {
+  const suffixSetting = read("tableSuffix", "BLUESTAR_TABLE_SUFFIX");
+  const tableSuffix = (suffixSetting.value ?? "") as string;
+  const suffixProblem = tableSuffixProblem(tableSuffix);
+  if (suffixProblem !== undefined) problems.push(`${suffixSetting.name} ${quote(tableSuffix)}: ${suffixProblem}`);
+
+  const endpointSetting = read("endpointUrl", "BLUESTAR_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL");
+  const endpointUrl = (endpointSetting.value ?? null) as string | null;
+  if (endpointUrl !== null && !isUrl(endpointUrl, ["http:", "https:"])) {
+    problems.push(`${endpointSetting.name} ${quote(redactUrl(endpointUrl))} is not an http or https URL`);
+  } else if (endpointUrl !== null && backend === "aws" && hasUserinfo(endpointUrl)) {
+    // The S3 store refuses them too: requests are signed with the AWS credential chain, never with userinfo.
     problems.push(
-      `BLUESTAR_TABLE_SUFFIX ${
-        JSON.stringify(tableSuffix)
-      } has characters other than letters, digits, "_", "-" and "."`,
+      `${endpointSetting.name} ${
+        quote(redactUrl(endpointUrl))
+      } carries credentials (AWS credentials come from the environment, a profile or a role)`,
     );
   }
 
-  const endpointUrl = settings.endpointUrl ?? text(env.BLUESTAR_AWS_ENDPOINT_URL) ?? text(env.AWS_ENDPOINT_URL) ??
-    null;
-  if (endpointUrl !== null && !isUrl(endpointUrl, ["http:", "https:"])) {
-    problems.push(`BLUESTAR_AWS_ENDPOINT_URL ${JSON.stringify(endpointUrl)} is not an http or https URL`);
-  }
-
-  let region = settings.region ?? text(env.AWS_REGION) ?? (endpointUrl === null ? null : "us-east-1");
+  const regionSetting = read("region", "AWS_REGION");
+  let region = (regionSetting.value ?? (endpointUrl === null ? null : "us-east-1")) as string | null;
   const s3Bucket = settings.s3Bucket ?? text(env.BLUESTAR_S3_BUCKET) ?? null;
   if (backend === "aws") {
-    if (region === null) problems.push("AWS_REGION is not set");
-    else if (!REGION.test(region)) problems.push(`AWS_REGION ${JSON.stringify(region)} is not a region name`);
+    if (region === null) problems.push(`${regionSetting.name} is not set`);
+    else if (regionProblem(region) !== undefined) {
+      problems.push(`${regionSetting.name} ${quote(region)} is not a region name`);
+    }
     if (s3Bucket === null) problems.push("BLUESTAR_S3_BUCKET is not set");
     else if (!BUCKET.test(s3Bucket)) {
       problems.push(`BLUESTAR_S3_BUCKET ${JSON.stringify(s3Bucket)} is not a bucket name`);
@@ -144,28 +248,42 @@ export function resolveConfig(
     region = null;
   }
 
-  const redisUrl = settings.redisUrl === undefined ? text(env.BLUESTAR_REDIS_URL) ?? null : settings.redisUrl;
+  // An explicit null: no cache, whatever the environment says.
+  const redisSetting = read("redisUrl", "BLUESTAR_REDIS_URL");
+  const redisUrl = (redisSetting.value ?? null) as string | null;
   if (redisUrl !== null && !isUrl(redisUrl, ["redis:", "rediss:"])) {
-    // The URL may hold a password: name the variable, not the value.
-    problems.push("BLUESTAR_REDIS_URL is not a redis:// or rediss:// URL");
+    problems.push(`${redisSetting.name} ${quote(redactUrl(redisUrl))} is not a redis:// or rediss:// URL`);
   }
 
-  const ttlText = settings.cacheTtlSeconds ?? text(env.BLUESTAR_CACHE_TTL_SECONDS);
-  const cacheTtlSeconds = ttlText === undefined ? DEFAULT_CACHE_TTL_SECONDS : Number(ttlText);
+  const ttlSetting = read("cacheTtlSeconds", "BLUESTAR_CACHE_TTL_SECONDS");
+  const ttl = ttlSetting.value;
+  const cacheTtlSeconds = ttl === undefined
+    ? DEFAULT_CACHE_TTL_SECONDS
+    : typeof ttl === "string" && !DIGITS.test(ttl)
+    ? Number.NaN
+    : Number(ttl);
   if (!Number.isInteger(cacheTtlSeconds) || cacheTtlSeconds < 1 || cacheTtlSeconds > MAX_TTL_SECONDS) {
-    problems.push(`BLUESTAR_CACHE_TTL_SECONDS ${JSON.stringify(String(ttlText))} is not a positive integer`);
+    problems.push(`${ttlSetting.name} ${quote(String(ttl))} is not a positive integer of seconds`);
   }
 
   if (problems.length > 0) throw new ConfigError(`Invalid persistence configuration: ${problems.join("; ")}`);
   return {
-    backend,
-    tableSuffix,
-    region,
-    endpointUrl: backend === "aws" ? endpointUrl : null,
-    s3Bucket: backend === "aws" ? s3Bucket : null,
+    config: {
+      backend,
+      tableSuffix,
+      region,
+      endpointUrl: backend === "aws" ? endpointUrl : null,
+      s3Bucket: backend === "aws" ? s3Bucket : null,
+      redisUrl: redisUrl === null ? null : redactUrl(redisUrl),
+      cacheTtlSeconds,
+    },
     redisUrl,
-    cacheTtlSeconds,
   };
+}
+
+function hasUserinfo(value: string): boolean {
+  const { username, password } = new URL(value);
+  return username !== "" || password !== "";
 }
 
 function isUrl(value: string, protocols: string[]): boolean {

@@ -25,6 +25,7 @@ import {
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
   quote,
+  redactUrl,
   RuleNotFoundError,
   RulesStoreError,
 } from "../core/errors.ts";
@@ -80,6 +81,7 @@ import {
 import { BATCH_STATUS_INDEX, type TableName, tableName } from "./tables.ts";
 import { type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
 import { ReadThroughCache, type ReadThroughEvent } from "./read_through.ts";
+import { tableSuffixProblem } from "./config.ts";
 
 /** The DynamoDB operations the store sends. */
 type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
@@ -105,7 +107,8 @@ export type RulesStoreEvent =
 export interface DynamoDBRulesStoreOptions {
   /**
    * The environment suffix of the table names (`bluestar-{name}{suffix}`), and
-   * the namespace of the cache keys. Letters, digits, `_`, `-` and `.` only.
+   * the namespace of the cache keys: empty, or `-`, `_` or `.` then letters,
+   * digits, `_`, `-` and `.` (`"-dev"`).
    *
    * @default {""}
    */
@@ -182,8 +185,6 @@ const UNPROCESSED_BACKOFF: Backoff = { baseDelayMs: 25, maxDelayMs: 1000 };
 
 /** How many validated ids the hot-path memo keeps before it starts over. */
 const MEMO_LIMIT = 10_000;
-
-const TABLE_SUFFIX = /^[A-Za-z0-9_.-]*$/;
 
 /** Numbers are read as `NumberValue`s, which the item codec turns into exact decimals. */
 function translateConfig(): TranslateConfig {
@@ -290,9 +291,8 @@ export class DynamoDBRulesStore implements IRulesStore {
       maxAttempts = 3,
     } = options;
     const problems: string[] = [];
-    if (typeof tableSuffix !== "string" || !TABLE_SUFFIX.test(tableSuffix)) {
-      problems.push(`tableSuffix ${quote(tableSuffix)} is not letters, digits, "_", "-" and "." only`);
-    }
+    const suffixProblem = tableSuffixProblem(tableSuffix);
+    if (suffixProblem !== undefined) problems.push(`tableSuffix ${quote(tableSuffix)}: ${suffixProblem}`);
     if (!Number.isInteger(cacheTtlSeconds) || cacheTtlSeconds < 1 || cacheTtlSeconds > MAX_TTL_SECONDS) {
       problems.push(`cacheTtlSeconds ${quote(cacheTtlSeconds)} is not a positive integer of seconds`);
     }
@@ -303,7 +303,7 @@ export class DynamoDBRulesStore implements IRulesStore {
       problems.push(`maxAttempts ${quote(maxAttempts)} is not an integer from 1 to 100`);
     }
     if (options.endpointUrl !== undefined && !isHttpUrl(options.endpointUrl)) {
-      problems.push(`endpointUrl ${quote(options.endpointUrl)} is not an http or https URL`);
+      problems.push(`endpointUrl ${quote(redactUrl(options.endpointUrl))} is not an http or https URL`);
     }
     if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
       problems.push("onEvent is not a function");

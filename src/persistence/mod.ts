@@ -7,7 +7,7 @@
 
 import type { ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
 import type { RulesData } from "../core/types.ts";
-import { type PersistenceConfig, type PersistenceSettings, resolveConfig } from "./config.ts";
+import { type PersistenceConfig, type PersistenceSettings, resolveConnections } from "./config.ts";
 import { DynamoDBRulesStore, type RulesStoreEvent } from "./dynamodb_backend.ts";
 import { MemoryCacheBackend, MemoryFileStore, MemoryRulesStore } from "./memory_backend.ts";
 import { type CacheEvent, RedisCacheBackend } from "./redis_backend.ts";
@@ -36,7 +36,7 @@ export interface PersistenceOptions extends PersistenceSettings {
 
 /** The wired backends. */
 export interface Persistence {
-  /** The configuration they were built from. */
+  /** The configuration they were built from, safe to print: URLs show no credentials. */
   config: PersistenceConfig;
   /** Pipelines, rules, limits, batch state, results, audit (reads through `cache`). */
   rules: IRulesStore;
@@ -89,10 +89,9 @@ export interface Persistence {
  */
 export function createPersistence(options: PersistenceOptions = {}): Persistence {
   const { env, data, onEvent, ...settings } = options;
-  const config = resolveConfig(settings, env);
-  const redis = config.redisUrl === null
-    ? null
-    : new RedisCacheBackend({ url: config.redisUrl, keyPrefix: "", onEvent });
+  // The configuration shows the Redis URL redacted; the cache connects with it as given.
+  const { config, redisUrl } = resolveConnections(settings, env);
+  const redis = redisUrl === null ? null : new RedisCacheBackend({ url: redisUrl, keyPrefix: "", onEvent });
 
   if (config.backend === "memory") {
     const cache = redis ?? new MemoryCacheBackend();

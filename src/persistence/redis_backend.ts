@@ -11,7 +11,7 @@
 
 import { clearTimeout, setTimeout } from "node:timers";
 import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
-import { CacheError, ConfigError, quote } from "../core/errors.ts";
+import { CacheError, ConfigError, quote, REDACTED, redactUrl } from "../core/errors.ts";
 import { checkCacheKey } from "../core/keys.ts";
 import type { ICacheBackend } from "../core/protocols.ts";
 import { encodeCacheWrite } from "../core/values.ts";
@@ -789,8 +789,8 @@ function parseUrl(url: unknown, target: Target, problems: string[], secrets: str
   try {
     parsed = new URL(url as string);
   } catch {
-    // Never echo the URL: it may hold a password.
-    problems.push("url is not a valid URL");
+    // The URL may hold a password: it is shown redacted.
+    problems.push(`url ${quote(redactUrl(url))} is not a valid URL`);
     return;
   }
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
@@ -869,7 +869,7 @@ function codeOf(error: unknown): string | undefined {
 
 /**
  * The `cause` to keep: the error itself, unless its message or stack holds a
- * secret, in which case a copy with the secret replaced by `***`.
+ * secret, in which case a copy with the secret replaced by `[redacted]`.
  */
 function scrubbed(cause: unknown, secrets: readonly string[]): { cause?: unknown } | undefined {
   if (cause === undefined) return undefined;
@@ -879,7 +879,7 @@ function scrubbed(cause: unknown, secrets: readonly string[]): { cause?: unknown
   const leaked = secrets.filter((secret) => secret.length > 0 && text.includes(secret));
   if (leaked.length === 0) return { cause };
   let message = String(error.message);
-  for (const secret of leaked) message = message.replaceAll(secret, "***");
+  for (const secret of leaked) message = message.replaceAll(secret, REDACTED);
   const copy = new Error(message);
   copy.name = typeof error.name === "string" ? error.name : "Error";
   copy.stack = `${copy.name}: ${message}`;

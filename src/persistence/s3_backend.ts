@@ -30,7 +30,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { BlueStarError, ConfigError, FileNotFoundError, FileStoreError, quote } from "../core/errors.ts";
+import { BlueStarError, ConfigError, FileNotFoundError, FileStoreError, quote, redactUrl } from "../core/errors.ts";
 import { mapConcurrently } from "../core/concurrency.ts";
 import { checkPath, checkPrefix, comparePaths } from "../core/keys.ts";
 import type { IFileStore } from "../core/protocols.ts";
@@ -803,7 +803,7 @@ function optionProblems(options: S3FileStoreOptions): string[] {
       url = undefined;
     }
     if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      problems.push(`endpointUrl is not an http(s) URL`);
+      problems.push(`endpointUrl ${quote(redactUrl(options.endpointUrl))} is not an http(s) URL`);
     } else if (url.username !== "" || url.password !== "") {
       problems.push("endpointUrl must not carry credentials");
     }

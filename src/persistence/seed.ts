@@ -23,6 +23,7 @@ import {
 } from "./provision.ts";
 import { type TableDefinition, type TableName, tableName, TABLES } from "./tables.ts";
 import { type AwsTarget, clientTarget, describeAwsError, redactCredentials, safeCause } from "./aws_errors.ts";
+import { tableSuffixProblem } from "./config.ts";
 
 export {
   type CompleteRulesData,
@@ -35,7 +36,7 @@ export {
 /** Options every seed step shares. */
 export interface SeedOptions {
   /**
-   * The table suffix, e.g. `"-dev"`: letters, digits, `_`, `-` and `.`.
+   * The table suffix, e.g. `"-dev"`: empty, or `-`, `_` or `.` then letters, digits, `_`, `-` and `.`.
    *
    * @default {""}
    */
@@ -181,16 +182,14 @@ export interface SeedTarget {
   endpointUrl?: string;
 }
 
-const TABLE_SUFFIX = /^[A-Za-z0-9_.-]*$/;
-const LONGEST_TABLE_NAME = Math.max(...TABLES.map((table) => tableName(table.name, "").length));
-
 /**
- * Checks a table suffix: DynamoDB table names allow letters, digits, `_`,
- * `-` and `.`, up to 255 characters.
+ * Checks a table suffix (see {@linkcode tableSuffixProblem}): empty, or `-`,
+ * `_` or `.` then letters, digits, `_`, `-` and `.`, with every table name
+ * within 255 characters.
  *
  * @param suffix The candidate suffix.
  * @returns The suffix.
- * @throws {ConfigError} When a table name with it would be invalid.
+ * @throws {ConfigError} When a table name with it would be invalid, or it has no separator (with a hint).
  *
  * @example Check a suffix
  * ```ts
@@ -200,12 +199,8 @@ const LONGEST_TABLE_NAME = Math.max(...TABLES.map((table) => tableName(table.nam
  * ```
  */
 export function checkTableSuffix(suffix: string): string {
-  if (!TABLE_SUFFIX.test(suffix)) {
-    throw new ConfigError(`Invalid table suffix ${quote(suffix)}: it may hold only letters, digits, "_", "-" and "."`);
-  }
-  if (LONGEST_TABLE_NAME + suffix.length > 255) {
-    throw new ConfigError(`Invalid table suffix ${quote(suffix)}: table names would be over 255 characters`);
-  }
+  const problem = tableSuffixProblem(suffix);
+  if (problem !== undefined) throw new ConfigError(`Invalid table suffix ${quote(suffix)}: ${problem}`);
   return suffix;
 }
 

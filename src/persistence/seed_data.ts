@@ -79,7 +79,8 @@ async function readSeedFile(path: string, problems: string[]): Promise<unknown[]
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    // Editors on Windows save UTF-8 with a byte-order mark; JSON.parse would call it malformed.
+    parsed = JSON.parse(text.startsWith("\ufeff") ? text.slice(1) : text);
   } catch (error) {
     problems.push(`${path}: malformed JSON: ${(error as Error).message}`);
     return undefined;

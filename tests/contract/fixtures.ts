@@ -28,6 +28,17 @@ export const BAD_PATHS: ReadonlyArray<[string, unknown]> = [
   ["not a string", null],
 ];
 
+/** Every UTC offset a timestamp may carry, "-23:59" to "+23:59", a minute apart ("-00:00" and "+00:00" both). */
+export const UTC_OFFSETS: readonly string[] = ["-", "+"].flatMap((sign) =>
+  Array.from({ length: 24 * 60 }, (_, minutes) => {
+    const hh = String(Math.floor(minutes / 60)).padStart(2, "0");
+    return `${sign}${hh}:${String(minutes % 60).padStart(2, "0")}`;
+  })
+);
+
+/** Names of Object.prototype's properties: a field so named must be refused like any unknown field. */
+export const PROTOTYPE_NAMES: readonly string[] = Object.getOwnPropertyNames(Object.prototype);
+
 /** A 38-digit decimal: DynamoDB's full precision. */
 export const DECIMAL_38 = "1234567890123456789012345678.9012345678";
 

@@ -6,12 +6,24 @@ import {
   InvalidInputError,
   IrsLimitsNotFoundError,
   type IRulesStore,
+  MAX_ERROR_BYTES,
+  MAX_LABEL_BYTES,
   MAX_PAYLOAD_BYTES,
   PipelineNotFoundError,
   RuleNotFoundError,
   type RulesData,
 } from "../../mod.ts";
-import { auditEntry, BAD_IDS, batchState, DECIMAL_38, processingResult, RULES_FIXTURE, uniqueId } from "./fixtures.ts";
+import {
+  auditEntry,
+  BAD_IDS,
+  batchState,
+  DECIMAL_38,
+  processingResult,
+  PROTOTYPE_NAMES,
+  RULES_FIXTURE,
+  uniqueId,
+  UTC_OFFSETS,
+} from "./fixtures.ts";
 
 /** A store loaded with the given data, and how to dispose of it. */
 export interface RulesStoreUnderTest {
@@ -44,6 +56,44 @@ export function callsWithId(store: IRulesStore, bad: string): Array<() => Promis
     () => store.getAgentConfig(bad),
     () => store.getIrsLimits(bad as unknown as number),
     () => store.listBatchesByStatus(bad as never),
+  ];
+}
+
+/** Text of exactly `bytes` UTF-8 bytes, of two-byte characters (and one "a" for an odd count). */
+export function textOfBytes(bytes: number): string {
+  return "é".repeat(Math.floor(bytes / 2)) + "a".repeat(bytes % 2);
+}
+
+/** `base` with the `fields` it has changed, and `extra` added as they are. */
+function changed<T extends object>(base: T, fields: Record<string, unknown>, extra: Record<string, unknown>): T {
+  const own = Object.entries(fields).filter(([name]) => Object.hasOwn(base, name));
+  return { ...base, ...Object.fromEntries(own), ...extra };
+}
+
+/**
+ * The three writers that take timestamps and free text, each writing a
+ * valid record with the `fields` it has changed (a state's `updatedAt`, a
+ * result's `startedAt` and `completedAt`, an entry's `timestamp`, ...) and
+ * `extra` fields added.
+ */
+function writers(
+  store: IRulesStore,
+  batchId: string,
+): Array<[string, (fields: Record<string, unknown>, extra?: Record<string, unknown>) => Promise<unknown>]> {
+  return [
+    [
+      "saveBatchState",
+      (fields, extra = {}) => store.saveBatchState(batchId, changed(batchState(batchId), fields, extra)),
+    ],
+    [
+      "saveProcessingResult",
+      (fields, extra = {}) =>
+        store.saveProcessingResult(batchId, "0100", changed(processingResult(batchId, "0100"), fields, extra)),
+    ],
+    [
+      "appendAuditEntry",
+      (fields, extra = {}) => store.appendAuditEntry(changed(auditEntry(batchId, "e1"), fields, extra)),
+    ],
   ];
 }
 
@@ -406,6 +456,175 @@ export function rulesStoreContract(name: string, open: (data: RulesData) => Prom
       await store.appendAuditEntry(entry);
       entry.details.amount = "0";
       assert.deepEqual(await store.listAuditEntries(batchId), [auditEntry(batchId, "e1")]);
+    });
+
+    it("every writer refuses, before any write, a timestamp whose UTC form leaves the years 0000 to 9999, at every offset", async () => {
+      const batchId = uniqueId("batch");
+      // UTC = local time - offset: past the last millisecond with any negative offset, before the first with any positive.
+      const outside = [
+        ...UTC_OFFSETS.filter((offset) => offset.startsWith("-") && offset !== "-00:00").map((offset) =>
+          `9999-12-31T23:59:59.999${offset}`
+        ),
+        ...UTC_OFFSETS.filter((offset) => offset.startsWith("+") && offset !== "+00:00").map((offset) =>
+          `0000-01-01T00:00:00.000${offset}`
+        ),
+        "9999-12-31T23:00:00.000-01:00",
+        "0000-01-01T00:59:59.999+01:00",
+        "9999-12-31T23:30:00-01:00",
+        "0000-01-01T00:00:00+01:00",
+      ];
+      for (const [name, write] of writers(store, batchId)) {
+        for (const time of outside) {
+          const fields = { updatedAt: time, startedAt: time, completedAt: time, timestamp: time };
+          await assert.rejects(write(fields), (error: unknown) => {
+            assert.ok(error instanceof InvalidInputError, `${name}(${time}) threw ${error}`);
+            assert.match(error.message, /in UTC, outside the years 0000 to 9999/);
+            return true;
+          });
+        }
+      }
+      assert.equal(await store.getBatchState(batchId), null);
+      assert.deepEqual(await store.getProcessingResults(batchId), []);
+      assert.deepEqual(await store.listAuditEntries(batchId), []);
+    });
+
+    it("a timestamp at either end of the years 0000 to 9999 in UTC, at the widest offsets, is stored and read back everywhere", async () => {
+      const edges: Array<[string, string]> = [
+        ["9999-12-31T22:59:59.999-01:00", "9999-12-31T23:59:59.999Z"],
+        ["9999-12-31T23:59:59.999+23:59", "9999-12-31T00:00:59.999Z"],
+        ["0000-01-01T01:00:00.000+01:00", "0000-01-01T00:00:00.000Z"],
+        ["0000-01-01T00:00:00.000-23:59", "0000-01-01T23:59:00.000Z"],
+      ];
+      const clientId = uniqueId("client");
+      for (const [time, utc] of edges) {
+        const batchId = uniqueId("batch");
+        for (const [, write] of writers(store, batchId)) {
+          await write({ clientId, updatedAt: time, startedAt: time, completedAt: time, timestamp: time });
+        }
+        assert.equal((await store.getBatchState(batchId))?.updatedAt, utc);
+        assert.equal((await store.getProcessingResults(batchId))[0].completedAt, utc);
+        assert.equal((await store.listAuditEntries(batchId))[0].timestamp, utc);
+      }
+      const listed = (await store.listBatchesByStatus("running")).filter((state) => state.clientId === clientId);
+      assert.deepEqual(listed.map((state) => state.updatedAt).sort(), edges.map(([, utc]) => utc).sort());
+    });
+
+    it("every writer refuses a day that does not exist and a time or offset out of range, before any write", async () => {
+      const batchId = uniqueId("batch");
+      const impossible = [
+        "2024-02-30T10:00:00Z",
+        "2023-02-29T10:00:00Z",
+        "2024-04-31T10:00:00Z",
+        "2024-13-01T10:00:00Z",
+        "2024-00-10T10:00:00Z",
+        "2024-01-00T10:00:00Z",
+        "2100-02-29T10:00:00Z",
+        "2024-01-01T24:00:00Z",
+        "2024-01-01T10:60:00Z",
+        "2024-01-01T10:00:60Z",
+        "2024-01-01T10:00:00+24:00",
+        "2024-01-01T10:00:00-12:60",
+      ];
+      for (const [name, write] of writers(store, batchId)) {
+        for (const time of impossible) {
+          const fields = { updatedAt: time, startedAt: time, completedAt: time, timestamp: time };
+          await assert.rejects(write(fields), InvalidInputError, `${name}(${time})`);
+        }
+      }
+      assert.equal(await store.getBatchState(batchId), null);
+      assert.deepEqual(await store.getProcessingResults(batchId), []);
+      assert.deepEqual(await store.listAuditEntries(batchId), []);
+      const leap = uniqueId("batch");
+      await store.saveBatchState(leap, batchState(leap, { updatedAt: "2024-02-29T23:59:59.999+00:00" }));
+      assert.equal((await store.getBatchState(leap))?.updatedAt, "2024-02-29T23:59:59.999Z");
+    });
+
+    it("every writer refuses a field named like a built-in property (toString, constructor, __proto__, ...)", async () => {
+      const batchId = uniqueId("batch");
+      for (const [name, write] of writers(store, batchId)) {
+        for (const field of PROTOTYPE_NAMES) {
+          // A computed key is an own property, even "__proto__".
+          await assert.rejects(write({}, { [field]: "x" }), (error: unknown) => {
+            assert.ok(error instanceof InvalidInputError, `${name} with ${field} threw ${error}`);
+            assert.match(error.message, new RegExp(`\\.${field}: it is not a field of this type`));
+            return true;
+          });
+        }
+      }
+      assert.equal(await store.getBatchState(batchId), null);
+      assert.deepEqual(await store.getProcessingResults(batchId), []);
+      assert.deepEqual(await store.listAuditEntries(batchId), []);
+    });
+
+    it("appendAuditEntry() and saveProcessingResult() keep free text at its limit beside a payload at its limit", async () => {
+      const batchId = uniqueId("batch");
+      const payload = { blob: "é".repeat(MAX_PAYLOAD_BYTES / 2 - 20) };
+      const entry = auditEntry(batchId, "e1", {
+        action: textOfBytes(MAX_LABEL_BYTES),
+        actor: textOfBytes(MAX_LABEL_BYTES - 1),
+        details: payload,
+      });
+      await store.appendAuditEntry(entry);
+      assert.deepEqual(await store.listAuditEntries(batchId), [entry]);
+      const result = processingResult(batchId, "0100", {
+        status: "failed",
+        error: textOfBytes(MAX_ERROR_BYTES),
+        output: payload,
+      });
+      await store.saveProcessingResult(batchId, "0100", result);
+      assert.deepEqual(await store.getProcessingResults(batchId), [result]);
+    });
+
+    it("appendAuditEntry() and saveProcessingResult() refuse free text over its limit, naming the field and its size", async () => {
+      const batchId = uniqueId("batch");
+      const cases: Array<[string, () => Promise<unknown>, RegExp]> = [
+        [
+          "action, one byte over",
+          () => store.appendAuditEntry(auditEntry(batchId, "e1", { action: textOfBytes(MAX_LABEL_BYTES + 1) })),
+          new RegExp(
+            `audit_entry\\.action: it is ${MAX_LABEL_BYTES + 1} bytes of UTF-8, over the limit of ${MAX_LABEL_BYTES}`,
+          ),
+        ],
+        [
+          "action of 300 KiB",
+          () => store.appendAuditEntry(auditEntry(batchId, "e1", { action: "a".repeat(300 * 1024) })),
+          /audit_entry\.action: it is 307200 bytes/,
+        ],
+        [
+          "actor of 450 KiB",
+          () => store.appendAuditEntry(auditEntry(batchId, "e1", { actor: "a".repeat(450 * 1024) })),
+          /audit_entry\.actor: it is 460800 bytes/,
+        ],
+        [
+          "error, one byte over",
+          () =>
+            store.saveProcessingResult(
+              batchId,
+              "0100",
+              processingResult(batchId, "0100", { status: "failed", error: textOfBytes(MAX_ERROR_BYTES + 1) }),
+            ),
+          new RegExp(`processing_result\\.error: it is ${MAX_ERROR_BYTES + 1} bytes of UTF-8`),
+        ],
+        [
+          "error of 300 KiB",
+          () =>
+            store.saveProcessingResult(
+              batchId,
+              "0100",
+              processingResult(batchId, "0100", { status: "failed", error: "x".repeat(300 * 1024) }),
+            ),
+          /processing_result\.error: it is 307200 bytes/,
+        ],
+      ];
+      for (const [label, call, message] of cases) {
+        await assert.rejects(call(), (error: unknown) => {
+          assert.ok(error instanceof InvalidInputError, `${label}: ${error}`);
+          assert.match(error.message, message, label);
+          return true;
+        });
+      }
+      assert.deepEqual(await store.listAuditEntries(batchId), []);
+      assert.deepEqual(await store.getProcessingResults(batchId), []);
     });
 
     for (const [label, id] of BAD_IDS) {

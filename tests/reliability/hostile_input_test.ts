@@ -23,6 +23,9 @@ import {
   BlueStarError,
   type CalculationRuleRecord,
   decimalProblem,
+  MAX_ERROR_BYTES,
+  MAX_LABEL_BYTES,
+  MAX_PAYLOAD_BYTES,
   MemoryCacheBackend,
   MemoryFileStore,
   RedisCacheBackend,
@@ -709,3 +712,463 @@ integrationSuite(
     });
   },
 );
+
+// ---- issue 11: timestamps, calendar days, free-text sizes, exact rates, prototype names ----
+//
+// Each class is checked two ways: the memory and DynamoDB stores side by side
+// (a value one keeps and the other cannot read, or refuses after the request,
+// is a difference), and against an oracle written here without the library's
+// code (calendar arithmetic on integers, decimals as BigInts, UTF-8 byte
+// counts), so that a defect both backends share is found too.
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm: integers only, no Date). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  return era * 146_097 + yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear -
+    719_468;
+}
+
+/** The date of a day count: the inverse of daysFromCivil. */
+function civilFromDays(days: number): [number, number, number] {
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) -
+      Math.floor(dayOfEra / 146_096)) / 365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const monthIndex = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * monthIndex + 2) / 5) + 1;
+  const month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9;
+  return [yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day];
+}
+
+/** Whether the day exists: it survives the round trip through a day count unchanged. */
+function dayExists(year: number, month: number, day: number): boolean {
+  if (month < 1 || month > 12 || day < 1 || day > 31) return false;
+  const [y, m, d] = civilFromDays(daysFromCivil(year, month, day));
+  return y === year && m === month && d === day;
+}
+
+const pad = (value: number, width: number) => String(value).padStart(width, "0");
+
+/** The parts of a generated timestamp, some out of range on purpose. */
+interface TimeParts {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  fraction: string;
+  /** Minutes east of UTC, or null for "Z". */
+  offset: { sign: 1 | -1; hours: number; minutes: number } | null;
+}
+
+function timeText(parts: TimeParts): string {
+  const { year, month, day, hour, minute, second, fraction, offset } = parts;
+  const zone = offset === null
+    ? "Z"
+    : `${offset.sign < 0 ? "-" : "+"}${pad(offset.hours, 2)}:${pad(offset.minutes, 2)}`;
+  return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}${
+    fraction === "" ? "" : `.${fraction}`
+  }${zone}`;
+}
+
+/** What a store must keep for a timestamp: its UTC form with milliseconds, or null when it must refuse it. */
+function expectedUtc(parts: TimeParts): string | null {
+  const { year, month, day, hour, minute, second, fraction, offset } = parts;
+  if (!dayExists(year, month, day) || hour > 23 || minute > 59 || second > 59) return null;
+  if (offset !== null && (offset.hours > 23 || offset.minutes > 59)) return null;
+  const offsetMinutes = offset === null ? 0 : offset.sign * (offset.hours * 60 + offset.minutes);
+  const millis = ((daysFromCivil(year, month, day) * 24 + hour) * 60 + minute - offsetMinutes) * 60_000 +
+    second * 1000 + Number(fraction.padEnd(3, "0"));
+  const days = Math.floor(millis / 86_400_000);
+  const rest = millis - days * 86_400_000;
+  const [y, m, d] = civilFromDays(days);
+  if (y < 0 || y > 9999) return null;
+  return `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)}T${pad(Math.floor(rest / 3_600_000), 2)}:${
+    pad(Math.floor(rest / 60_000) % 60, 2)
+  }:${pad(Math.floor(rest / 1000) % 60, 2)}.${pad(rest % 1000, 3)}Z`;
+}
+
+/** Offsets from -23:59 to +23:59, every one as likely, and now and then an hour or minute out of range. */
+const offsetParts: fc.Arbitrary<TimeParts["offset"]> = fc.option(
+  fc.record({
+    sign: fc.constantFrom<1 | -1>(1, -1),
+    hours: fc.oneof({ weight: 12, arbitrary: fc.integer({ min: 0, max: 23 }) }, {
+      weight: 1,
+      arbitrary: fc.constant(24),
+    }),
+    minutes: fc.oneof({ weight: 12, arbitrary: fc.integer({ min: 0, max: 59 }) }, {
+      weight: 1,
+      arbitrary: fc.constant(60),
+    }),
+  }),
+  { freq: 8 },
+);
+
+/**
+ * A local time on the first or the last day of the range (0000-01-01,
+ * 9999-12-31) with any offset: about one in four leaves the range in UTC.
+ */
+const edgeParts: fc.Arbitrary<TimeParts> = fc.tuple(
+  fc.boolean(),
+  fc.integer({ min: 0, max: 86_399_999 }),
+  offsetParts,
+).map(([last, millis, offset]) => {
+  const inDay = last ? 86_399_999 - millis : millis;
+  return {
+    year: last ? 9999 : 0,
+    month: last ? 12 : 1,
+    day: last ? 31 : 1,
+    hour: Math.floor(inDay / 3_600_000),
+    minute: Math.floor(inDay / 60_000) % 60,
+    second: Math.floor(inDay / 1000) % 60,
+    fraction: pad(inDay % 1000, 3),
+    offset,
+  };
+});
+
+/** Any time of the range, with days that do not exist (the 29th to 31st of every month) and fields out of range. */
+const anyParts: fc.Arbitrary<TimeParts> = fc.record({
+  year: fc.oneof(
+    { weight: 1, arbitrary: fc.constantFrom(0, 1, 1900, 2000, 2024, 2100, 9999) },
+    { weight: 2, arbitrary: fc.integer({ min: 0, max: 9999 }) },
+  ),
+  month: fc.oneof(
+    { weight: 8, arbitrary: fc.integer({ min: 1, max: 12 }) },
+    { weight: 1, arbitrary: fc.constantFrom(0, 13) },
+  ),
+  day: fc.oneof(
+    { weight: 3, arbitrary: fc.integer({ min: 28, max: 31 }) },
+    { weight: 4, arbitrary: fc.integer({ min: 1, max: 31 }) },
+    { weight: 1, arbitrary: fc.constantFrom(0, 32) },
+  ),
+  hour: fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: 23 }) }, { weight: 1, arbitrary: fc.constant(24) }),
+  minute: fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: 59 }) }, {
+    weight: 1,
+    arbitrary: fc.constant(60),
+  }),
+  second: fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: 59 }) }, {
+    weight: 1,
+    arbitrary: fc.constant(60),
+  }),
+  fraction: fc.oneof(fc.constant(""), digits(1, 3)),
+  offset: offsetParts,
+});
+
+/** The 29th to the 31st of the short months, in leap and common years (2000 is leap, 1900 and 2100 are not). */
+const shortMonthEnd = fc.record({
+  year: fc.constantFrom(1900, 2000, 2023, 2024, 2100),
+  month: fc.constantFrom(2, 4, 6, 9, 11),
+  day: fc.integer({ min: 29, max: 31 }),
+});
+
+/** Timestamps: at the two ends of the range more often than not, at the ends of short months, anywhere. */
+const timeParts: fc.Arbitrary<TimeParts> = fc.oneof(
+  { weight: 3, arbitrary: edgeParts },
+  { weight: 1, arbitrary: fc.tuple(shortMonthEnd, anyParts).map(([day, parts]) => ({ ...parts, ...day })) },
+  { weight: 2, arbitrary: anyParts },
+);
+
+/** Text of about `bytes` UTF-8 bytes: either side of a limit, of 1- to 4-byte characters. */
+const aroundLimits = (...limits: number[]) => fc.oneof(...limits.map((limit) => atLimit(limit)));
+
+/** Free text around the library's limits and around what DynamoDB can hold (an item is at most 400 KB). */
+const labelText = fc.oneof(
+  { weight: 3, arbitrary: fc.constant("rule_resolved") },
+  { weight: 3, arbitrary: aroundLimits(MAX_LABEL_BYTES) },
+  { weight: 2, arbitrary: aroundLimits(300 * 1024, 450 * 1024) },
+);
+const errorText = fc.oneof(
+  { weight: 2, arbitrary: fc.constant(null) },
+  { weight: 3, arbitrary: aroundLimits(MAX_ERROR_BYTES) },
+  { weight: 2, arbitrary: aroundLimits(150 * 1024, 300 * 1024) },
+);
+const bigPayload = fc.oneof(
+  { weight: 3, arbitrary: fc.constant({ n: 1 }) },
+  { weight: 1, arbitrary: fc.constant({ blob: "é".repeat(MAX_PAYLOAD_BYTES / 2 - 20) }) },
+);
+
+const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
+
+/** A decimal's value as a BigInt scaled by 10^scale: the oracle's exact comparison. */
+function scaled(decimal: string, scale: number): bigint {
+  const [, sign, whole, fraction = ""] = /^(-?)(\d+)(?:\.(\d+))?$/.exec(decimal)!;
+  const magnitude = BigInt(whole + fraction.padEnd(scale, "0").slice(0, scale));
+  return sign === "-" ? -magnitude : magnitude;
+}
+
+/** Rates with many digits just above 1 and just below 0, and the exact edges. */
+const edgeRate = fc.oneof(
+  fc.integer({ min: 0, max: 36 }).map((zeros) => `1.${"0".repeat(zeros)}1`),
+  fc.integer({ min: 0, max: 36 }).map((zeros) => `-0.${"0".repeat(zeros)}1`),
+  fc.integer({ min: 1, max: 37 }).map((nines) => `0.${"9".repeat(nines)}`),
+  fc.constantFrom("0", "1", "-0.000", "1.00000000000000000000", "0.062", "1.0000000000000000000000000000000000001"),
+);
+
+/** Calendar days, some that do not exist (the 29th to 31st of every month, leap and common years). */
+const calendarDay = fc.tuple(
+  fc.constantFrom(0, 1900, 2000, 2023, 2024, 2100, 9999),
+  fc.integer({ min: 1, max: 12 }),
+  fc.oneof(fc.integer({ min: 28, max: 31 }), fc.integer({ min: 1, max: 31 })),
+).map(([year, month, day]) => ({
+  text: `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}`,
+  exists: dayExists(year, month, day),
+}));
+
+/** An extra field: a name Object.prototype has, or another unknown name. */
+const unknownField = fc.tuple(
+  fc.constantFrom(...Object.getOwnPropertyNames(Object.prototype), "extra", "Status"),
+  jsonValue,
+);
+
+integrationSuite("Reliability: hostile input, issue 11 classes (memory and DynamoDB side by side)", unreachable, () => {
+  describe("timestamps, calendar days, free-text sizes, exact rates and prototype names", () => {
+    let subject: Awaited<ReturnType<typeof openStore>>;
+    let store: DynamoDBRulesStore;
+    const reference = new MemoryRulesStore();
+
+    before(async () => {
+      subject = await openStore({});
+      store = subject.store;
+    });
+
+    after(() => subject?.cleanup());
+
+    /** The same call on both stores: the same outcome, and that outcome. */
+    const onBoth = (context: string, call: (rules: MemoryRulesStore | DynamoDBRulesStore) => Promise<unknown>) =>
+      both(context, () => call(reference), () => call(store));
+
+    it("timestamps over the years 0000 to 9999 at every offset: kept as the oracle's UTC form, or refused by both", async () => {
+      let index = 0;
+      await fc.assert(
+        fc.asyncProperty(timeParts, fc.constantFrom(...BATCH_STATUSES), async (parts, status) => {
+          const time = timeText(parts);
+          const expected = expectedUtc(parts);
+          const batchId = `ts-${index++}`;
+          const context = `timestamp ${time} (oracle: ${expected ?? "refused"})`;
+          const writes: Array<[string, (rules: MemoryRulesStore | DynamoDBRulesStore) => Promise<unknown>]> = [
+            ["saveBatchState", (rules) =>
+              rules.saveBatchState(batchId, {
+                batchId,
+                clientId: "ACME",
+                planId: "PLAN_A",
+                status,
+                currentStep: null,
+                version: 1,
+                updatedAt: time,
+                data: {},
+              })],
+            ["appendAuditEntry", (rules) =>
+              rules.appendAuditEntry({
+                entryId: "e1",
+                batchId,
+                timestamp: time,
+                agent: "compliance",
+                action: "a",
+                actor: "b",
+                details: {},
+              })],
+            ["saveProcessingResult", (rules) =>
+              rules.saveProcessingResult(batchId, "0100", {
+                batchId,
+                step: "0100",
+                status: "succeeded",
+                output: {},
+                error: null,
+                startedAt: time,
+                completedAt: time,
+              })],
+          ];
+          for (const [name, write] of writes) {
+            const written = await onBoth(`${context}: ${name}`, write);
+            assert.equal(written.ok, expected !== null, `${context}: ${name} ${written.ok ? "accepted" : "refused"}`);
+          }
+          const state = await onBoth(`${context}: getBatchState`, (rules) => rules.getBatchState(batchId));
+          const entries = await onBoth(`${context}: listAuditEntries`, (rules) => rules.listAuditEntries(batchId));
+          const results = await onBoth(
+            `${context}: getProcessingResults`,
+            (rules) => rules.getProcessingResults(batchId),
+          );
+          await onBoth(`${context}: listBatchesByStatus`, (rules) => rules.listBatchesByStatus(status));
+          const read = [
+            (state as { value?: { updatedAt?: string } | null }).value?.updatedAt,
+            (entries as { value?: Array<{ timestamp: string }> }).value?.[0]?.timestamp,
+            (results as { value?: Array<{ completedAt: string }> }).value?.[0]?.completedAt,
+          ];
+          assert.deepEqual(
+            read,
+            expected === null ? [undefined, undefined, undefined] : [expected, expected, expected],
+          );
+        }),
+        params,
+      );
+    });
+
+    it("free text around its limits and around what DynamoDB holds: both keep it whole, or both refuse it first", async () => {
+      let index = 0;
+      await fc.assert(
+        fc.asyncProperty(labelText, labelText, errorText, bigPayload, async (action, actor, error, payload) => {
+          const batchId = `text-${index++}`;
+          const context = `action ${utf8Bytes(action)} B, actor ${utf8Bytes(actor)} B, error ${
+            error === null ? "null" : `${utf8Bytes(error)} B`
+          }`;
+          const entry = {
+            entryId: "e1",
+            batchId,
+            timestamp: "2026-11-27T10:00:00.000Z",
+            agent: "compliance",
+            action,
+            actor,
+            details: payload,
+          };
+          const appended = await onBoth(
+            `${context}: appendAuditEntry`,
+            (rules) => rules.appendAuditEntry(entry as never),
+          );
+          const fits = utf8Bytes(action) <= MAX_LABEL_BYTES && utf8Bytes(actor) <= MAX_LABEL_BYTES;
+          assert.equal(appended.ok, fits, `${context}: the audit entry was ${appended.ok ? "kept" : "refused"}`);
+          if (!appended.ok) {
+            assert.equal(
+              (appended.error as BlueStarError).code,
+              "INVALID_INPUT",
+              `${context}: refused before the request`,
+            );
+          }
+          await onBoth(`${context}: listAuditEntries`, (rules) => rules.listAuditEntries(batchId));
+          const result = {
+            batchId,
+            step: "0100",
+            status: "failed",
+            output: payload,
+            error,
+            startedAt: "2026-11-27T10:00:00.000Z",
+            completedAt: "2026-11-27T10:00:01.000Z",
+          };
+          const saved = await onBoth(
+            `${context}: saveProcessingResult`,
+            (rules) => rules.saveProcessingResult(batchId, "0100", result as never),
+          );
+          assert.equal(saved.ok, error === null || utf8Bytes(error) <= MAX_ERROR_BYTES, `${context}: the result`);
+          if (!saved.ok) assert.equal((saved.error as BlueStarError).code, "INVALID_INPUT", context);
+          await onBoth(`${context}: getProcessingResults`, (rules) => rules.getProcessingResults(batchId));
+        }),
+        { ...params, numRuns: RUNS / 2 },
+      );
+    });
+
+    it("rates just outside [0, 1] with many digits and days that do not exist: refused as the oracle says", async () => {
+      const seeded = new Map<string, unknown>();
+      let memory = new MemoryRulesStore();
+      let index = 0;
+      await fc.assert(
+        fc.asyncProperty(edgeRate, calendarDay, fc.option(calendarDay), async (rate, from, to) => {
+          const ruleId = `R${index++}`;
+          const record = {
+            clientId: "GLOBAL",
+            ruleId,
+            ruleType: "percentage",
+            description: "d",
+            parameters: { rate, wageBase: "184500" },
+            effectiveFrom: from.text,
+            effectiveTo: to === null ? null : to.text,
+          };
+          const data = { calculationRules: [record] };
+          const context = `rule ${show(record)}`;
+          const scale = 60;
+          const inRange = scaled(rate, scale) >= 0n && scaled(rate, scale) <= 10n ** BigInt(scale);
+          const seed = await both(
+            `${context}: seeding`,
+            () => Promise.resolve(void new MemoryRulesStore(data)),
+            async () => {
+              for (const { table, items } of rulesDataItems(decodeSeed(data))) {
+                await writeItems(subject.client, tableName(table, subject.suffix), items);
+              }
+            },
+          );
+          assert.equal(seed.ok, inRange && from.exists && (to === null || to.exists), `${context}: the oracle`);
+          if (seed.ok) {
+            seeded.set(ruleId, record);
+            memory = new MemoryRulesStore({ calculationRules: [...seeded.values()] as CalculationRuleRecord[] });
+          }
+          await both(
+            `${context}: getCalculationRule`,
+            () => memory.getCalculationRule("ACME", ruleId),
+            () => store.getCalculationRule("ACME", ruleId),
+          );
+        }),
+        params,
+      );
+    });
+
+    it("a field named like Object.prototype's (toString, constructor, __proto__, ...) is refused by both, and nothing is stored", async () => {
+      let index = 0;
+      await fc.assert(
+        fc.asyncProperty(unknownField, fc.constantFrom(0, 1, 2), async ([name, value], which) => {
+          const batchId = `unknown-${index++}`;
+          const records = [
+            {
+              batchId,
+              clientId: "ACME",
+              planId: "PLAN_A",
+              status: "running",
+              currentStep: null,
+              version: 1,
+              updatedAt: "2026-11-27T10:00:00Z",
+              data: {},
+            },
+            {
+              entryId: "e1",
+              batchId,
+              timestamp: "2026-11-27T10:00:00Z",
+              agent: "intake",
+              action: "a",
+              actor: "b",
+              details: {},
+            },
+            {
+              batchId,
+              step: "0100",
+              status: "succeeded",
+              output: {},
+              error: null,
+              startedAt: "2026-11-27T10:00:00Z",
+              completedAt: "2026-11-27T10:00:00Z",
+            },
+          ];
+          // A computed key is an own property, even "__proto__".
+          const record = { ...records[which], [name]: value };
+          const context = `${show(record)}`;
+          const written = await onBoth(
+            context,
+            (rules) =>
+              which === 0
+                ? rules.saveBatchState(batchId, record as never)
+                : which === 1
+                ? rules.appendAuditEntry(record as never)
+                : rules.saveProcessingResult(batchId, "0100", record as never),
+          );
+          assert.equal(
+            written.ok,
+            false,
+            `${context}: the unknown field ${JSON.stringify(name)} was dropped in silence`,
+          );
+          assert.equal((written.error as BlueStarError).code, "INVALID_INPUT", context);
+          const stored = [
+            await onBoth(`${context}: getBatchState`, (rules) => rules.getBatchState(batchId)),
+            await onBoth(`${context}: listAuditEntries`, (rules) => rules.listAuditEntries(batchId)),
+            await onBoth(`${context}: getProcessingResults`, (rules) => rules.getProcessingResults(batchId)),
+          ].map((read) => (read as { value: unknown }).value);
+          assert.deepEqual(stored, [null, [], []], context);
+        }),
+        params,
+      );
+    });
+  });
+});

@@ -6,13 +6,30 @@
 // or hangs up. No error message, String(error), JSON of any error in the cause
 // chain, its message or stack, no inspected error and no event passed to
 // onEvent may contain a planted value.
+//
+// Issue 11, item 6: the same for URLs the library shows. A password planted
+// in the userinfo of an endpoint or Redis URL reaches no ConfigError (of the
+// configuration, the DynamoDB, S3 and Redis options, the seed's usage), no
+// line the seed prints, and no view of `createPersistence().config`
+// (console.log under Node and Deno, util.inspect, JSON.stringify), while the
+// backends still connect with it.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Socket } from "node:net";
-import { inspect } from "node:util";
+import { format, inspect } from "node:util";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
-import { type CacheEvent, type FileStoreEvent, MemoryCacheBackend, RedisCacheBackend, S3FileStore } from "../../mod.ts";
+import {
+  type CacheEvent,
+  ConfigError,
+  createPersistence,
+  type FileStoreEvent,
+  MemoryCacheBackend,
+  RedisCacheBackend,
+  resolveConfig,
+  S3FileStore,
+} from "../../mod.ts";
+import { main as seedMain, type SeedIo } from "../../scripts/seed_dynamodb.ts";
 import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/dynamodb_backend.ts";
 import { calculationRuleCodec } from "../../src/persistence/items.ts";
 import { ensureTables, writeItems } from "../../src/persistence/provision.ts";
@@ -22,6 +39,7 @@ import { decodeSeed } from "../support/dynamodb.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
 import { FakeServer } from "../support/net.ts";
 import { REGION } from "../support/s3.ts";
+import { CONFIG_DIR } from "../support/seed_script.ts";
 
 const unique = crypto.randomUUID().replaceAll("-", "");
 /** What an AWS secret key looks like: 40 characters of base64, `/` and `+` included. */
@@ -420,3 +438,141 @@ integrationSuite("Reliability: secrets stay secret", await probe(AWS_ENDPOINT_UR
 function uniqueSuffixForSecrets(): string {
   return `-secrets-${crypto.randomUUID().slice(0, 8)}`;
 }
+
+/** A password planted in URLs: it must show nowhere. */
+const URL_PASSWORD = `PLANTED-url-password-${unique}`;
+
+/** Deno's own inspect, which its console.log uses (absent under Node). */
+const denoInspect = (globalThis as { Deno?: { inspect(value: unknown, options?: object): string } }).Deno?.inspect;
+
+/** Every way a program shows a value: Node's and Deno's console.log, util.inspect (hidden fields too), JSON, String. */
+function shownTexts(value: unknown): string[] {
+  const texts = [
+    format("%s %o %O", value, value, value),
+    inspect(value, { depth: 8, showHidden: true }),
+    JSON.stringify(value) ?? "",
+    String(value),
+  ];
+  if (denoInspect !== undefined) texts.push(denoInspect(value, { depth: 8, showHidden: true }));
+  return texts;
+}
+
+/** The message of what `call` throws, checked to be a ConfigError. */
+function configErrorOf(call: () => unknown): string {
+  try {
+    call();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${error}`);
+    assert.equal(leaksOf(errorTexts(error)).length, 0, `the error shows the password: ${error.message}`);
+    return error.message;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+const leaksOf = (texts: string[]) => texts.filter((text) => text.includes(URL_PASSWORD));
+
+describe("Reliability: no URL, configuration or seed line shows a password", () => {
+  const env = { AWS_REGION: "us-east-1", BLUESTAR_S3_BUCKET: "bluestar-files-dev" };
+
+  it("a configuration error shows a URL with its userinfo redacted, under the variable it came from", () => {
+    const message = configErrorOf(() =>
+      resolveConfig({}, {
+        ...env,
+        BLUESTAR_AWS_ENDPOINT_URL: `ftp://admin:${URL_PASSWORD}@host`,
+        BLUESTAR_REDIS_URL: `http://user:${URL_PASSWORD}@cache:6379`,
+      })
+    );
+    assert.match(message, /BLUESTAR_AWS_ENDPOINT_URL "ftp:\/\/\[redacted\]@host" is not an http or https URL/);
+    assert.match(message, /BLUESTAR_REDIS_URL "http:\/\/\[redacted\]@cache:6379" is not a redis/);
+    // A URL that does not parse could hold the password anywhere: none of it is shown.
+    const unparsed = configErrorOf(() =>
+      resolveConfig({}, { ...env, AWS_ENDPOINT_URL: `http://admin:${URL_PASSWORD}@host:port` })
+    );
+    assert.match(unparsed, /AWS_ENDPOINT_URL "http:\/\/\[redacted\]" is not/);
+    configErrorOf(() => resolveConfig({ redisUrl: `redis://:${URL_PASSWORD}` }, env));
+    assert.match(
+      configErrorOf(() => resolveConfig({ endpointUrl: `http://admin:${URL_PASSWORD}@127.0.0.1:4566` }, env)),
+      /endpointUrl "http:\/\/\[redacted\]@127\.0\.0\.1:4566" carries credentials/,
+    );
+  });
+
+  it("the DynamoDB, S3 and Redis option errors show the URL with its userinfo redacted", () => {
+    assert.match(
+      configErrorOf(() => new DynamoDBRulesStore({ endpointUrl: `ftp://admin:${URL_PASSWORD}@host` })),
+      /endpointUrl "ftp:\/\/\[redacted\]@host" is not an http or https URL/,
+    );
+    assert.match(
+      configErrorOf(() => new S3FileStore({ bucket: "bluestar-files", endpointUrl: `ftp://admin:${URL_PASSWORD}@h` })),
+      /endpointUrl "ftp:\/\/\[redacted\]@h" is not an http\(s\) URL/,
+    );
+    assert.match(
+      configErrorOf(() => new RedisCacheBackend({ url: `redis://user:${URL_PASSWORD}@127.0.0.1:99999` })),
+      /url "redis:\/\/\[redacted\]" is not a valid URL/,
+    );
+  });
+
+  it("createPersistence().config shows no password however it is printed, and the cache connects with it", async () => {
+    const received: string[] = [];
+    const server = new FakeServer((socket) => {
+      socket.on("data", (chunk: Uint8Array) => {
+        received.push(new TextDecoder().decode(chunk));
+        socket.write("-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+      });
+    });
+    const port = await server.listen();
+    const redisUrl = `redis://bluestar:${URL_PASSWORD}@127.0.0.1:${port}/0`;
+    const persistence = createPersistence({ backend: "memory", env: { BLUESTAR_REDIS_URL: redisUrl } });
+    try {
+      assert.equal(persistence.config.redisUrl, `redis://[redacted]@127.0.0.1:${port}/0`);
+      assert.deepEqual(leaksOf(shownTexts(persistence.config)), []);
+      assert.deepEqual(leaksOf(shownTexts({ ...persistence.config })), []);
+      assert.deepEqual(leaksOf(shownTexts(persistence)), []);
+      const aws = createPersistence({ env: { ...env, BLUESTAR_REDIS_URL: redisUrl } });
+      try {
+        assert.equal(aws.config.redisUrl, `redis://[redacted]@127.0.0.1:${port}/0`);
+        assert.deepEqual(leaksOf(shownTexts(aws.config)), []);
+        assert.deepEqual(leaksOf(shownTexts(aws)), []);
+      } finally {
+        await aws.close();
+      }
+      // The cache authenticates with the password as given.
+      const error = await failure(persistence.cache!.get("k"));
+      assert.deepEqual(leaks(error, [], "get"), []);
+      assert.ok(received.join("").includes(URL_PASSWORD), "the password was sent to Redis");
+    } finally {
+      await persistence.close();
+      await server.close();
+    }
+  });
+
+  it("the seed prints the endpoint with its userinfo redacted in a plan, a run and a usage error", async () => {
+    const endpointUrl = `http://admin:${URL_PASSWORD}@127.0.0.1:4566`;
+    const targets: Array<string | undefined> = [];
+    const io = () => {
+      const lines: string[] = [];
+      const recorder: SeedIo & { lines: string[] } = {
+        lines,
+        out: (line) => lines.push(line),
+        err: (line) => lines.push(line),
+        env: {},
+        createClient: (target) => {
+          targets.push(target.endpointUrl);
+          // Refuses every request, so the run stops at its first one.
+          return { send: () => Promise.reject(new Error("refused")), destroy: () => {} } as unknown as DynamoDBClient;
+        },
+      };
+      return recorder;
+    };
+    const plan = io();
+    assert.equal(await seedMain(["--config-dir", CONFIG_DIR, "--endpoint-url", endpointUrl, "--dry-run"], plan), 0);
+    assert.ok(plan.lines.some((line) => line.startsWith("Plan for DynamoDB http://[redacted]@127.0.0.1:4566 ")));
+    const run = io();
+    assert.equal(await seedMain(["--config-dir", CONFIG_DIR, "--endpoint-url", endpointUrl], run), 1);
+    assert.ok(run.lines.some((line) => line.startsWith("Seeding DynamoDB http://[redacted]@127.0.0.1:4566 ")));
+    assert.deepEqual(targets, [endpointUrl], "the client connects with the URL as given");
+    const usage = io();
+    assert.equal(await seedMain(["--endpoint-url", `ftp://admin:${URL_PASSWORD}@host`], usage), 2);
+    assert.match(usage.lines[0], /^Invalid endpoint URL "ftp:\/\/\[redacted\]@host"/);
+    assert.deepEqual(leaksOf([...plan.lines, ...run.lines, ...usage.lines]), []);
+  });
+});

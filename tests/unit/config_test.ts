@@ -1,8 +1,9 @@
 // Configuration: explicit settings, then the environment, every problem at once.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError } from "../../mod.ts";
-import { resolveConfig } from "../../src/persistence/config.ts";
+import { ConfigError, DynamoDBRulesStore } from "../../mod.ts";
+import { resolveConfig, resolveConnections, tableSuffixProblem } from "../../src/persistence/config.ts";
+import { checkTableSuffix } from "../../src/persistence/seed.ts";
 
 const AWS_ENV = { AWS_REGION: "us-east-1", BLUESTAR_S3_BUCKET: "bluestar-files-dev" };
 
@@ -89,6 +90,71 @@ describe("resolveConfig()", () => {
         return true;
       },
     );
+  });
+
+  it("a TTL from the environment is plain decimal digits: 1e3, 0x10, 0b1, 60.0 and +60 are refused", () => {
+    assert.equal(resolveConfig({}, { ...AWS_ENV, BLUESTAR_CACHE_TTL_SECONDS: "060" }).cacheTtlSeconds, 60);
+    for (const ttl of ["1e3", "0x10", "0b1", "0o7", "60.0", "+60", "6_0", "Infinity", "0", "2147483648"]) {
+      assert.throws(
+        () => resolveConfig({}, { ...AWS_ENV, BLUESTAR_CACHE_TTL_SECONDS: ttl }),
+        new RegExp(`BLUESTAR_CACHE_TTL_SECONDS "${ttl.replace("+", "\\+")}" is not a positive integer of seconds`),
+        ttl,
+      );
+    }
+  });
+
+  it("a problem names the variable or option the value came from", () => {
+    const problem = (settings: Record<string, unknown>, env: Record<string, string>) => {
+      try {
+        resolveConfig(settings, { ...AWS_ENV, ...env });
+      } catch (error) {
+        return (error as Error).message;
+      }
+      assert.fail("expected a ConfigError");
+    };
+    assert.match(problem({}, { AWS_ENDPOINT_URL: "ftp://host" }), /: AWS_ENDPOINT_URL "ftp:\/\/host" is not/);
+    assert.doesNotMatch(problem({}, { AWS_ENDPOINT_URL: "ftp://host" }), /BLUESTAR_AWS_ENDPOINT_URL/);
+    assert.match(
+      problem({}, { BLUESTAR_AWS_ENDPOINT_URL: "ftp://a", AWS_ENDPOINT_URL: "http://b" }),
+      /: BLUESTAR_AWS_ENDPOINT_URL "ftp:\/\/a" is not/,
+    );
+    assert.match(problem({ endpointUrl: "ftp://c" }, {}), /: endpointUrl "ftp:\/\/c" is not/);
+    assert.match(problem({ tableSuffix: "a b" }, {}), /: tableSuffix "a b": it may hold only/);
+    assert.match(problem({ cacheTtlSeconds: 1.5 }, {}), /: cacheTtlSeconds "1.5" is not a positive integer/);
+    assert.match(problem({ region: "mars" }, {}), /: region "mars" is not a region name/);
+  });
+
+  it('a table suffix must start with -, _ or .: the configuration, the DynamoDB store and the seed refuse "dev" with a hint', () => {
+    assert.equal(tableSuffixProblem(""), undefined);
+    for (const suffix of ["-dev", "_dev", ".dev", "-", "-a.b_c-1"]) assert.equal(tableSuffixProblem(suffix), undefined);
+    const hint = /"dev": it does not start with "-", "_" or "\." \(did you mean "-dev"\?\)/;
+    assert.throws(() => resolveConfig({}, { ...AWS_ENV, BLUESTAR_TABLE_SUFFIX: "dev" }), hint);
+    assert.throws(() => new DynamoDBRulesStore({ region: "us-east-1", tableSuffix: "dev" }), hint);
+    assert.throws(() => checkTableSuffix("dev"), hint);
+    assert.throws(() => checkTableSuffix(`-${"x".repeat(227)}`), /table names would be over 255 characters/);
+    assert.equal(checkTableSuffix(`-${"x".repeat(226)}`).length, 227);
+  });
+
+  it("the configuration shows the Redis URL without its userinfo; the URL to connect with keeps it", () => {
+    const env = { ...AWS_ENV, BLUESTAR_REDIS_URL: "rediss://bluestar:redis-pw@cache.example:6380/1" };
+    const { config, redisUrl } = resolveConnections({}, env);
+    assert.equal(config.redisUrl, "rediss://[redacted]@cache.example:6380/1");
+    assert.equal(redisUrl, env.BLUESTAR_REDIS_URL);
+    assert.deepEqual(resolveConfig({}, env), config);
+  });
+
+  it("an AWS endpoint that carries credentials is refused (the S3 store refuses it too), shown redacted", () => {
+    assert.throws(
+      () => resolveConfig({}, { ...AWS_ENV, AWS_ENDPOINT_URL: "http://admin:aws-pw@127.0.0.1:4566" }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /AWS_ENDPOINT_URL "http:\/\/\[redacted\]@127\.0\.0\.1:4566" carries credentials/);
+        assert.doesNotMatch(error.message, /aws-pw/);
+        return true;
+      },
+    );
+    const memory = { backend: "memory" as const, endpointUrl: "http://admin:aws-pw@127.0.0.1:4566" };
+    assert.equal(resolveConfig(memory, {}).endpointUrl, null);
   });
 
   it("memory needs no AWS settings and drops them", () => {

@@ -5,6 +5,7 @@ import {
   BlueStarError,
   cacheKey,
   canonicalDecimal,
+  compareDecimals,
   ConflictError,
   decimalProblem,
   FileNotFoundError,
@@ -15,10 +16,18 @@ import {
   stepId,
 } from "../../mod.ts";
 import { mapConcurrently } from "../../src/core/concurrency.ts";
-import { quote } from "../../src/core/errors.ts";
+import { quote, redactUrl } from "../../src/core/errors.ts";
 import { checkPrefix, comparePaths, idProblem, itemKeys, pathProblem } from "../../src/core/keys.ts";
 import { encodeCacheWrite, jsonProblem, MAX_JSON_DEPTH } from "../../src/core/values.ts";
-import { calculationRuleRecordSchema, irsLimitsSchema } from "../../src/core/schema.ts";
+import {
+  auditEntrySchema,
+  batchStateSchema,
+  calculationRuleRecordSchema,
+  decodeRulesData,
+  irsLimitsSchema,
+  validationRuleRecordSchema,
+} from "../../src/core/schema.ts";
+import { auditEntry, batchState } from "../contract/fixtures.ts";
 
 describe("errors", () => {
   it("each error carries its class's stable code, its name and the cause", () => {
@@ -44,6 +53,33 @@ describe("errors", () => {
     assert.equal(quote(42), '"42"');
     const long = quote("x".repeat(10_000));
     assert.ok(long.length <= 82 && long.endsWith('..."'));
+  });
+
+  it("redactUrl() replaces the userinfo of a URL and keeps scheme, host, port and path", () => {
+    const cases: Array<[string, string]> = [
+      ["ftp://admin:pw@host", "ftp://[redacted]@host"],
+      ["http://admin:pw@127.0.0.1:4566", "http://[redacted]@127.0.0.1:4566"],
+      ["rediss://user:p%40ss@cache.example:6380/2", "rediss://[redacted]@cache.example:6380/2"],
+      ["redis://:pw@with@at@host/0", "redis://[redacted]@host/0"],
+      ["redis://user@host", "redis://[redacted]@host"],
+      ["http://127.0.0.1:4566", "http://127.0.0.1:4566"],
+      ["http://host/a@b?c@d", "http://host/a@b?c@d"],
+      ["HTTP://u:p@h\\x@y", "HTTP://[redacted]@h\\x@y"],
+    ];
+    for (const [url, shown] of cases) assert.equal(redactUrl(url), shown, url);
+  });
+
+  it("redactUrl() shows nothing but the scheme of text that is not a URL with a host", () => {
+    const cases: Array<[unknown, string]> = [
+      ["redis://user:s3cret", "redis://[redacted]"],
+      ["http://user:pa/ss@host", "http://[redacted]"],
+      ["redis://user:s3cret@127.0.0.1:99999", "redis://[redacted]"],
+      ["admin:s3cret@host", "[redacted]"],
+      ["not a url s3cret", "[redacted]"],
+      ["localhost:4566", "[redacted]"],
+      [42, "[redacted]"],
+    ];
+    for (const [url, shown] of cases) assert.equal(redactUrl(url), shown, String(url));
   });
 });
 
@@ -110,6 +146,28 @@ describe("decimals", () => {
       assert.notEqual(decimalProblem(value), undefined, value);
     }
     assert.match(decimalProblem(`0.${"0".repeat(130)}1`)!, /smaller than 1E-130/);
+  });
+
+  it("compareDecimals() compares exactly, however many digits", () => {
+    const ordered = [
+      `-${"9".repeat(38)}`,
+      "-1",
+      "-0.00000000000000000001",
+      "0",
+      "0.00000000000000000001",
+      "0.99999999999999999999",
+      "1",
+      "1.00000000000000000001",
+      "10",
+      "9".repeat(38),
+    ];
+    for (const [i, a] of ordered.entries()) {
+      for (const [j, b] of ordered.entries()) {
+        assert.equal(Math.sign(compareDecimals(a, b)), Math.sign(i - j), `${a} ${b}`);
+      }
+    }
+    assert.equal(compareDecimals("-0.000", "0"), 0);
+    assert.equal(compareDecimals("001.500", "1.5"), 0);
   });
 
   it("canonicalDecimal() drops insignificant zeros and the sign of zero", () => {
@@ -193,6 +251,106 @@ describe("schemas", () => {
       problems(irsLimitsSchema.decode({ year: 2026, limits: Object.assign(Object.create(null), { cap: "1" }) })),
       [],
     );
+  });
+
+  it("a rate is compared with 0 and 1 exactly, not through a float", () => {
+    for (const rate of ["1.00000000000000000001", "-0.00000000000000000001", `1.${"0".repeat(36)}1`]) {
+      assert.deepEqual(problems(calculationRuleRecordSchema.decode({ ...rule, parameters: { rate } })), [
+        `calculation_rule.parameters.rate: the rate ${JSON.stringify(rate)} is outside [0, 1]`,
+      ]);
+    }
+    for (const rate of ["0", "-0.000", "1", "1.000000000000000000000", "0.99999999999999999999"]) {
+      assert.deepEqual(
+        problems(calculationRuleRecordSchema.decode({ ...rule, parameters: { employerRate: rate } })),
+        [],
+      );
+    }
+  });
+
+  it("a field named like a built-in property is unknown, and an inherited field is not the caller's", () => {
+    for (const name of ["toString", "constructor", "hasOwnProperty", "valueOf", "__proto__"]) {
+      assert.deepEqual(problems(auditEntrySchema.decode({ ...auditEntry("B1", "e1"), [name]: "x" })), [
+        `audit_entry.${name}: it is not a field of this type`,
+      ]);
+    }
+    const inherited = Object.create(batchState("B1"));
+    inherited.batchId = "B1";
+    assert.deepEqual(problems(batchStateSchema.decode(inherited)).length, 7);
+    assert.match(problems(batchStateSchema.decode(inherited))[0], /batch_state\.clientId: it is missing/);
+  });
+
+  it("dates and timestamps name real days: nothing rolls over to the next month", () => {
+    for (const effectiveFrom of ["2024-02-30", "2023-02-29", "2100-02-29", "2024-04-31", "2024-13-01", "2024-00-01"]) {
+      assert.deepEqual(problems(calculationRuleRecordSchema.decode({ ...rule, effectiveFrom })), [
+        `calculation_rule.effectiveFrom: the day ${JSON.stringify(effectiveFrom)} does not exist`,
+      ]);
+    }
+    for (const effectiveTo of ["2024-02-29", "2000-02-29", "0000-02-29", "9999-12-31"]) {
+      assert.deepEqual(problems(calculationRuleRecordSchema.decode({ ...rule, effectiveTo })), []);
+    }
+    const decoded = batchStateSchema.decode(batchState("B1", { updatedAt: "2024-02-30T10:00:00Z" }));
+    assert.deepEqual(problems(decoded), ['batch_state.updatedAt: the day "2024-02-30" does not exist']);
+  });
+
+  it("a timestamp's stored form is what a read accepts: UTC, milliseconds, years 0000 to 9999", () => {
+    const stored = (updatedAt: string) => {
+      const decoded = batchStateSchema.decode(batchState("B1", { updatedAt }));
+      return decoded.ok ? decoded.value.updatedAt : decoded.problems;
+    };
+    assert.equal(stored("2026-11-27T11:00:00+01:00"), "2026-11-27T10:00:00.000Z");
+    assert.equal(stored("0001-01-01T00:00:00.5-00:30"), "0001-01-01T00:30:00.500Z");
+    assert.deepEqual(stored("9999-12-31T23:30:00-01:00"), [
+      'batch_state.updatedAt: it is "+010000-01-01T00:30:00.000Z" in UTC, outside the years 0000 to 9999',
+    ]);
+    assert.deepEqual(stored("0000-01-01T00:00:00+01:00"), [
+      'batch_state.updatedAt: it is "-000001-12-31T23:00:00.000Z" in UTC, outside the years 0000 to 9999',
+    ]);
+    // Decoding the stored form again changes nothing: what was written is what a read accepts.
+    for (const updatedAt of ["9999-12-31T23:59:59.999Z", "0000-01-01T00:00:00.000Z", "2024-02-29T12:00:00.000Z"]) {
+      assert.equal(stored(updatedAt), updatedAt);
+    }
+  });
+
+  it("free text is limited per field, in UTF-8 bytes", () => {
+    const entry = (fields: Record<string, unknown>) =>
+      problems(auditEntrySchema.decode({ ...auditEntry("B1", "e1"), ...fields }));
+    assert.deepEqual(entry({ action: "€".repeat(1365) + "a" }), []);
+    assert.deepEqual(entry({ actor: "€".repeat(1366) }), [
+      "audit_entry.actor: it is 4098 bytes of UTF-8, over the limit of 4096",
+    ]);
+    const validation = {
+      clientId: "GLOBAL",
+      field: "ssn",
+      ruleId: "r1",
+      ruleType: "pattern",
+      severity: "error",
+      message: "m".repeat(16 * 1024 + 1),
+      pattern: "p".repeat(16 * 1024),
+    };
+    assert.deepEqual(problems(validationRuleRecordSchema.decode(validation)), [
+      "validation_rule.message: it is 16385 bytes of UTF-8, over the limit of 16384",
+    ]);
+  });
+
+  it("a reference data set refuses a record, or the rules sharing an item, larger than a DynamoDB item", () => {
+    const ruleOf = (ruleId: string) => ({
+      clientId: "GLOBAL",
+      field: "state",
+      ruleId,
+      ruleType: "enum",
+      severity: "error",
+      message: "m".repeat(16 * 1024),
+      allowedValues: Array.from({ length: 30 }, (_, index) => `${index}`.padEnd(4000, "v")),
+    });
+    // Each rule is about 136 KB; the third one of the field makes its item too big.
+    const decoded = decodeRulesData({ validationRules: [ruleOf("a"), ruleOf("b"), ruleOf("c")] as never });
+    assert.equal(decoded.ok, false);
+    assert.deepEqual(problems(decoded as { ok: boolean; problems?: string[] }).length, 1);
+    assert.match(
+      problems(decoded as { ok: boolean; problems?: string[] })[0],
+      /^validationRules\[2\]: it is \d+ bytes of JSON with the records before it that share its item, over the 400000/,
+    );
+    assert.equal(decodeRulesData({ validationRules: [ruleOf("a"), ruleOf("b")] as never }).ok, true);
   });
 });
 

@@ -290,6 +290,36 @@ describe("loadSeedData(): bad seed files", () => {
     );
   });
 
+  it("a rate just outside [0, 1] by a 20th decimal digit is named: decimals are compared exactly", async () => {
+    const dir = await badConfig(SEED_FILES.calculationRules, (rules) => {
+      rules[1].parameters.rate = "1.00000000000000000001";
+      rules[3].parameters.creditRate = "-0.00000000000000000001";
+    });
+    await rejects(
+      dir,
+      /calculation_rules\.json entry \[1\] \(GLOBAL FICA_MEDICARE\): parameters\.rate: the rate "1\.00000000000000000001" is outside/,
+      /entry \[3\] \(GLOBAL FUTA\): parameters\.creditRate: the rate "-0\.00000000000000000001" is outside/,
+    );
+  });
+
+  it("a day that does not exist is named, not rolled over to the next month", async () => {
+    const dir = await badConfig(SEED_FILES.calculationRules, (rules) => {
+      rules[1].effectiveFrom = "2024-02-30";
+      rules[0].effectiveTo = "2026-04-31";
+    });
+    await rejects(
+      dir,
+      /calculation_rules\.json entry \[1\] \(GLOBAL FICA_MEDICARE\): effectiveFrom: the day "2024-02-30" does not exist/,
+      /calculation_rules\.json entry \[0\] \(GLOBAL FICA_SOCIAL_SECURITY\): effectiveTo: the day "2026-04-31" does not exist/,
+    );
+  });
+
+  it("a seed file saved with a UTF-8 byte-order mark loads like one without", async () => {
+    const dir = await badConfig(SEED_FILES.agentConfigs, (configs) => `\ufeff${JSON.stringify(configs)}`);
+    const withMark = await loadSeedData(dir);
+    assert.deepEqual(withMark.agentConfigs, (await loadSeedData(CONFIG_DIR)).agentConfigs);
+  });
+
   it("a missing IRS year names the file and the year", async () => {
     const dir = await badConfig(SEED_FILES.irsLimits, (years) => years.filter((limits) => limits.year !== 2025));
     await rejects(dir, /irs_limits\.json: year 2025 is missing \(the seed needs 2024, 2025, 2026\)/);
@@ -541,7 +571,39 @@ describe("scripts/seed_dynamodb.ts: the command line", () => {
       /Invalid table "audit": the tables are processing-pipeline/,
     );
     assert.throws(() => parseSeedArgs(["--table-suffix", "a/b"]), /Invalid table suffix "a\/b"/);
-    assert.throws(() => parseSeedArgs(["--endpoint-url", "localhost:4566"]), /Invalid endpoint URL "localhost:4566"/);
+    // Not a URL: it could hold a password anywhere, so none of it is shown.
+    assert.throws(
+      () => parseSeedArgs(["--endpoint-url", "localhost:4566"]),
+      /Invalid endpoint URL "\[redacted\]": it is not an http\(s\) URL \(like "http:\/\/127\.0\.0\.1:4566"\)/,
+    );
+  });
+
+  it("every bad option value is a usage error: exit 2, the reason and the usage text, nothing sent", async () => {
+    const cases: Array<[string[], RegExp, Record<string, string>?]> = [
+      [["--region", "us east 1"], /^Invalid region "us east 1" \(--region\): it is not a region name/],
+      [["--region", ""], /^Invalid region "" \(--region\)/],
+      [["--endpoint-url", "http://127.0.0.1:4566"], /^Invalid region "Mars" \(AWS_REGION\)/, { AWS_REGION: "Mars" }],
+      [
+        ["--region", "us-east-1", "--table-suffix", "dev"],
+        /^Invalid table suffix "dev": it does not start with "-", "_" or "\." \(did you mean "-dev"\?\)/,
+      ],
+      [["--table-suffix", "a/b"], /^Invalid table suffix "a\/b"/],
+      [["--endpoint-url", "ftp://127.0.0.1:4566"], /^Invalid endpoint URL "ftp:\/\/127\.0\.0\.1:4566"/],
+      [["--config-dir", "no/such/dir", "--region", "us-east-1"], /^Invalid config directory "no\/such\/dir"/],
+      [["--config-dir", ""], /^Invalid arguments: --config-dir is empty/],
+      [["--s3-bucket", "", "--region", "us-east-1"], /^Invalid arguments: --s3-bucket is empty/],
+      [["--only", "audit", "--region", "us-east-1"], /^Invalid table "audit"/],
+      [["--only", ","], /^Invalid table list/],
+    ];
+    for (const [argv, message, env] of cases) {
+      const fake = fakeDynamo();
+      const io = recordingIo({ createClient: () => fake.client, env: env ?? {} });
+      assert.equal(await main(["--config-dir", CONFIG_DIR, ...argv], io), 2, argv.join(" "));
+      assert.match(io.stderr[0], message, argv.join(" "));
+      assert.ok(io.stderr.join("\n").includes(USAGE), argv.join(" "));
+      assert.deepEqual(io.stdout, []);
+      assert.deepEqual(fake.sent, []);
+    }
   });
 
   it("an unknown flag exits 2 with the error and the usage text on stderr", async () => {
