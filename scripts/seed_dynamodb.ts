@@ -22,6 +22,7 @@ import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { BlueStarError, ConfigError, quote } from "../src/core/errors.ts";
+import { bucketNameProblem } from "../src/core/keys.ts";
 import { ensureBucket } from "../src/persistence/provision.ts";
 import { loadSeedData } from "../src/persistence/seed_data.ts";
 import {
@@ -158,6 +159,8 @@ export function parseSeedArgs(
     }
   }
   if (values.region === "") throw new ConfigError('Invalid region "": it is empty');
+  const bucket = values["s3-bucket"] === undefined ? undefined : bucketNameProblem(values["s3-bucket"]);
+  if (bucket !== undefined) throw new ConfigError(`Invalid S3 bucket ${quote(values["s3-bucket"])}: ${bucket}`);
   const region = values.region ??
     (endpointUrl === undefined ? undefined : env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1");
   return {

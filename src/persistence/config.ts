@@ -8,6 +8,7 @@
 
 import process from "node:process";
 import { ConfigError } from "../core/errors.ts";
+import { bucketNameProblem } from "../core/keys.ts";
 import { MAX_TTL_SECONDS } from "../core/values.ts";
 
 /** Which backends {@linkcode resolveConfig} wires. */
@@ -83,7 +84,6 @@ export const DEFAULT_CACHE_TTL_SECONDS = 300;
 
 const SUFFIX = /^[A-Za-z0-9_.-]{0,200}$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /**
  * Resolves the configuration: each setting from `settings` when given, else
@@ -136,9 +136,10 @@ export function resolveConfig(
   if (backend === "aws") {
     if (region === null) problems.push("AWS_REGION is not set");
     else if (!REGION.test(region)) problems.push(`AWS_REGION ${JSON.stringify(region)} is not a region name`);
+    const bucketProblem = s3Bucket === null ? undefined : bucketNameProblem(s3Bucket);
     if (s3Bucket === null) problems.push("BLUESTAR_S3_BUCKET is not set");
-    else if (!BUCKET.test(s3Bucket)) {
-      problems.push(`BLUESTAR_S3_BUCKET ${JSON.stringify(s3Bucket)} is not a bucket name`);
+    else if (bucketProblem !== undefined) {
+      problems.push(`BLUESTAR_S3_BUCKET ${JSON.stringify(s3Bucket)} is not a bucket name: ${bucketProblem}`);
     }
   } else {
     region = null;
