@@ -24,6 +24,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { BlueStarError, ConfigError, quote, redactUrl } from "../src/core/errors.ts";
 import { regionProblem } from "../src/persistence/config.ts";
+import { bucketNameProblem } from "../src/core/keys.ts";
 import { ensureBucket } from "../src/persistence/provision.ts";
 import { loadSeedData } from "../src/persistence/seed_data.ts";
 import {
@@ -174,6 +175,8 @@ export function parseSeedArgs(
     : env.AWS_DEFAULT_REGION
     ? "AWS_DEFAULT_REGION"
     : undefined;
+  const bucket = values["s3-bucket"] === undefined ? undefined : bucketNameProblem(values["s3-bucket"]);
+  if (bucket !== undefined) throw new ConfigError(`Invalid S3 bucket ${quote(values["s3-bucket"])}: ${bucket}`);
   const region = values.region ??
     (endpointUrl === undefined ? undefined : env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1");
   const problem = region === undefined ? undefined : regionProblem(region);

@@ -237,6 +237,70 @@ export function checkPrefix(value: unknown): string {
   return value as string;
 }
 
+/** The most paths a listing page may hold: S3's limit on one `ListObjectsV2` page. */
+export const MAX_PAGE_SIZE = 1000;
+
+/**
+ * The problem with a listing page size, or `undefined` when it is valid: an
+ * integer from 1 to {@linkcode MAX_PAGE_SIZE}. Every file store checks its
+ * `pageSize` option with this rule, so none loops on empty pages or loses
+ * paths where another lists them.
+ *
+ * @param value The candidate page size.
+ * @returns Why it is not a valid page size, or `undefined`.
+ *
+ * @example Check a page size
+ * ```ts
+ * import { pageSizeProblem } from "./keys.ts";
+ *
+ * console.assert(pageSizeProblem(1000) === undefined);
+ * console.assert(pageSizeProblem(0) === "it is not an integer from 1 to 1000");
+ * ```
+ */
+export function pageSizeProblem(value: unknown): string | undefined {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= MAX_PAGE_SIZE
+    ? undefined
+    : `it is not an integer from 1 to ${MAX_PAGE_SIZE}`;
+}
+
+// S3's rules for general purpose bucket names: reserved prefixes and suffixes.
+const BUCKET_PREFIXES = ["xn--", "sthree-", "amzn-s3-demo-"];
+const BUCKET_SUFFIXES = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+
+/**
+ * The problem with an S3 bucket name, or `undefined` when it follows S3's
+ * naming rules for general purpose buckets: 3 to 63 characters of lowercase
+ * letters, digits, dots and hyphens; a letter or digit first and last; no
+ * two adjacent dots; not an IP address; none of the reserved prefixes
+ * (`xn--`, `sthree-`, `amzn-s3-demo-`) or suffixes (`-s3alias`, `--ol-s3`,
+ * `.mrap`, `--x-s3`, `--table-s3`). Checked before any request, so a bad
+ * name is a configuration error rather than an S3 error later.
+ *
+ * @param value The candidate bucket name.
+ * @returns Why it is not a valid bucket name, or `undefined`.
+ *
+ * @example Check a bucket name
+ * ```ts
+ * import { bucketNameProblem } from "./keys.ts";
+ *
+ * console.assert(bucketNameProblem("bluestar-files-dev") === undefined);
+ * console.assert(bucketNameProblem("a..b") === "it has two adjacent dots");
+ * ```
+ */
+export function bucketNameProblem(value: unknown): string | undefined {
+  if (typeof value !== "string") return `it is a ${value === null ? "null" : typeof value}, not a string`;
+  if (value.length < 3 || value.length > 63) return `it is ${value.length} characters long, not 3 to 63`;
+  if (!/^[a-z0-9.-]+$/.test(value)) return "it has characters other than lowercase letters, digits, dots and hyphens";
+  if (!/^[a-z0-9]/.test(value) || !/[a-z0-9]$/.test(value)) return "it does not begin and end with a letter or digit";
+  if (value.includes("..")) return "it has two adjacent dots";
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(value)) return "it is formatted as an IP address";
+  const prefix = BUCKET_PREFIXES.find((reserved) => value.startsWith(reserved));
+  if (prefix !== undefined) return `it starts with the reserved prefix ${quote(prefix)}`;
+  const suffix = BUCKET_SUFFIXES.find((reserved) => value.endsWith(reserved));
+  if (suffix !== undefined) return `it ends with the reserved suffix ${quote(suffix)}`;
+  return undefined;
+}
+
 /**
  * Checks a cache key: a non-empty string of at most 1024 UTF-8 bytes with no
  * control character.

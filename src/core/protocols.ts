@@ -205,16 +205,21 @@ export interface IFileStore {
 
   /**
    * Moves a file: afterwards `dst` has the content and `src` is gone. Moving
-   * a file onto itself changes nothing.
+   * a file onto itself changes nothing. Unlike `write`, a move never replaces
+   * a file, and of moves that run at once exactly one lands: of two moves of
+   * one source, the other is a `FileNotFoundError`; of two moves to one
+   * destination, a `ConflictError`. A move that fails leaves no copy.
    *
    * @param src The file to move.
-   * @param dst Where it goes; a file there is replaced.
-   * @throws {FileNotFoundError} When `src` does not exist; nothing changes.
+   * @param dst Where it goes; no file may be there.
+   * @throws {FileNotFoundError} When `src` does not exist (or another move took it first); nothing changes.
+   * @throws {ConflictError} When a file is at `dst`; nothing changes.
    */
   move(src: string, dst: string): Promise<void>;
 
   /**
-   * Every path under a prefix, sorted.
+   * Every path under a prefix, sorted. Every listed path can be read: keys
+   * other tools wrote that are no valid path are left out.
    *
    * @param prefix The prefix (`""` for all, `"in/"` for a folder).
    * @returns The paths; `[]` when none match.

@@ -204,16 +204,48 @@ export function encodeCacheWrite(key: string, ttlSeconds: number, value: unknown
 const utf8 = new TextEncoder();
 
 /**
- * The bytes of a file's content: a copy of a `Uint8Array`, or a string as UTF-8.
+ * A copy of the bytes a `Uint8Array` shows, as a plain `Uint8Array` with a
+ * buffer of its own: the one way bytes cross a store's boundary, in and out.
+ * `slice()` is not enough: on a Node `Buffer` it returns a view that shares
+ * the caller's memory (and a small `Buffer` shares a pool with others).
+ *
+ * @param data The bytes: a `Uint8Array`, a `Buffer` or any other subclass, or a view on a larger buffer.
+ * @returns A plain `Uint8Array` holding the same bytes, sharing no memory with `data`.
+ *
+ * @example Copy a view on a larger buffer
+ * ```ts
+ * import { copyBytes } from "./values.ts";
+ *
+ * const backing = Uint8Array.of(1, 2, 3, 4);
+ * const copy = copyBytes(backing.subarray(1, 3));
+ * backing.fill(0);
+ * console.assert(copy.length === 2 && copy[0] === 2 && copy.buffer.byteLength === 2);
+ * ```
+ */
+export function copyBytes(data: Uint8Array): Uint8Array {
+  // The Uint8Array constructor copies element by element into a new buffer, whatever the subclass.
+  return new Uint8Array(data);
+}
+
+/**
+ * The bytes of a file's content: a copy of a `Uint8Array` (see
+ * {@linkcode copyBytes}), or a string as UTF-8.
  *
  * @param data The content.
  * @param path The path, for the message.
- * @returns The bytes.
+ * @returns The bytes, sharing no memory with `data`.
  * @throws {InvalidInputError} When the content is neither.
+ *
+ * @example Encode a string or copy bytes
+ * ```ts
+ * import { toBytes } from "./values.ts";
+ *
+ * console.assert(toBytes("é", "in/a.csv").length === 2);
+ * ```
  */
 export function toBytes(data: Uint8Array | string, path: string): Uint8Array {
   if (typeof data === "string") return utf8.encode(data);
-  if (data instanceof Uint8Array) return data.slice();
+  if (data instanceof Uint8Array) return copyBytes(data);
   throw new InvalidInputError(
     `Failed to write file ${quote(path)}: the content is not a Uint8Array or a string`,
   );

@@ -8,6 +8,7 @@
 
 import process from "node:process";
 import { ConfigError, quote, redactUrl } from "../core/errors.ts";
+import { bucketNameProblem } from "../core/keys.ts";
 import { MAX_TTL_SECONDS } from "../core/values.ts";
 import { tableName, TABLES } from "./tables.ts";
 
@@ -90,7 +91,6 @@ export const DEFAULT_CACHE_TTL_SECONDS = 300;
 const SUFFIX_CHARACTERS = /^[A-Za-z0-9_.-]*$/;
 const LONGEST_TABLE_NAME = Math.max(...TABLES.map((table) => tableName(table.name, "").length));
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 /** Integers in the environment: plain decimal digits ("1e3" and "0x10" are not). */
 const DIGITS = /^\d+$/;
 
@@ -234,15 +234,17 @@ export function resolveConnections(
 
   const regionSetting = read("region", "AWS_REGION");
   let region = (regionSetting.value ?? (endpointUrl === null ? null : "us-east-1")) as string | null;
-  const s3Bucket = settings.s3Bucket ?? text(env.BLUESTAR_S3_BUCKET) ?? null;
+  const bucketSetting = read("s3Bucket", "BLUESTAR_S3_BUCKET");
+  const s3Bucket = (bucketSetting.value ?? null) as string | null;
   if (backend === "aws") {
     if (region === null) problems.push(`${regionSetting.name} is not set`);
     else if (regionProblem(region) !== undefined) {
       problems.push(`${regionSetting.name} ${quote(region)} is not a region name`);
     }
-    if (s3Bucket === null) problems.push("BLUESTAR_S3_BUCKET is not set");
-    else if (!BUCKET.test(s3Bucket)) {
-      problems.push(`BLUESTAR_S3_BUCKET ${JSON.stringify(s3Bucket)} is not a bucket name`);
+    const bucketProblem = s3Bucket === null ? undefined : bucketNameProblem(s3Bucket);
+    if (s3Bucket === null) problems.push(`${bucketSetting.name} is not set`);
+    else if (bucketProblem !== undefined) {
+      problems.push(`${bucketSetting.name} ${quote(s3Bucket)} is not a bucket name: ${bucketProblem}`);
     }
   } else {
     region = null;

@@ -7,6 +7,7 @@
  */
 
 import {
+  ConfigError,
   ConflictError,
   FileNotFoundError,
   InvalidInputError,
@@ -23,6 +24,8 @@ import {
   GLOBAL_CLIENT_ID,
   type ItemKey,
   itemKeys,
+  MAX_PAGE_SIZE,
+  pageSizeProblem,
 } from "../core/keys.ts";
 import type { ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
 import {
@@ -48,7 +51,7 @@ import type {
   ValidationRule,
   ValidationRuleRecord,
 } from "../core/types.ts";
-import { encodeCacheWrite, toBytes } from "../core/values.ts";
+import { copyBytes, encodeCacheWrite, toBytes } from "../core/values.ts";
 import {
   checkBatchStatus,
   checkExpectedVersion,
@@ -333,7 +336,8 @@ export class MemoryCacheBackend implements ICacheBackend {
 /** Options of {@linkcode MemoryFileStore}. */
 export interface MemoryFileStoreOptions {
   /**
-   * How many paths a page of {@linkcode MemoryFileStore.listFilePages} holds.
+   * How many paths a page of {@linkcode MemoryFileStore.listFilePages} holds:
+   * 1 to 1000, as for `S3FileStore`.
    *
    * @default {1000}
    */
@@ -361,9 +365,16 @@ export class MemoryFileStore implements IFileStore {
    * Creates an empty store.
    *
    * @param options The listing page size.
+   * @throws {ConfigError} When the page size is not an integer from 1 to 1000.
    */
   constructor(options: MemoryFileStoreOptions = {}) {
-    this.#pageSize = options.pageSize ?? 1000;
+    // Only a missing page size takes the default: null, like any other non-integer, is refused (as S3FileStore does).
+    const pageSize = options?.pageSize === undefined ? MAX_PAGE_SIZE : options.pageSize;
+    const problem = pageSizeProblem(pageSize);
+    if (problem !== undefined) {
+      throw new ConfigError(`Invalid memory file store options: pageSize ${quote(pageSize)}: ${problem}`);
+    }
+    this.#pageSize = pageSize;
   }
 
   /** {@inheritDoc IFileStore.read} */
@@ -371,7 +382,7 @@ export class MemoryFileStore implements IFileStore {
     return settle(() => {
       const data = this.#files.get(checkPath(path));
       if (data === undefined) throw new FileNotFoundError(`Failed to read file ${quote(path)}: it does not exist`);
-      return data.slice();
+      return copyBytes(data);
     });
   }
 
@@ -393,6 +404,12 @@ export class MemoryFileStore implements IFileStore {
         throw new FileNotFoundError(`Failed to move file ${quote(src)} to ${quote(dst)}: the source does not exist`);
       }
       if (src === dst) return;
+      // A move never replaces a file: one that is there was put there by someone else.
+      if (this.#files.has(dst)) {
+        throw new ConflictError(
+          `Failed to move file ${quote(src)} to ${quote(dst)}: the destination exists; the source is kept`,
+        );
+      }
       this.#files.set(dst, data);
       this.#files.delete(src);
     });

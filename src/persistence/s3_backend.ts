@@ -6,10 +6,16 @@
  * - Every path is checked before any request (`checkPath` / `checkPrefix`).
  * - Large payloads go up in parts and a failed multipart upload is aborted,
  *   so no orphaned parts stay behind.
- * - A move copies, confirms the copy, and only then deletes the source; a
- *   failure at any step leaves the source in place and says what exists.
+ * - A move creates the destination only where nothing is, confirms the copy,
+ *   and only then deletes the source, on condition that it is still the
+ *   object copied: of concurrent moves of one source, or to one destination,
+ *   exactly one lands, and a move that lost removes the copy it made.
+ * - Listings skip keys the store would refuse (written by other tools:
+ *   `dir/` folder markers, `a//b`, `./x`, control characters) and report each
+ *   through the event hook, so every listed path can be read.
  * - Every SDK error comes out as a {@linkcode FileStoreError} (or
- *   {@linkcode FileNotFoundError}) with the SDK error as `cause`.
+ *   {@linkcode FileNotFoundError}, or for a move that lost to a file in its
+ *   way {@linkcode ConflictError}) with the SDK error as `cause`.
  *
  * @module
  */
@@ -17,8 +23,6 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  type CopyObjectCommandInput,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -30,9 +34,25 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { BlueStarError, ConfigError, FileNotFoundError, FileStoreError, quote, redactUrl } from "../core/errors.ts";
+import {
+  BlueStarError,
+  ConfigError,
+  ConflictError,
+  FileNotFoundError,
+  FileStoreError,
+  quote,
+  redactUrl,
+} from "../core/errors.ts";
 import { mapConcurrently } from "../core/concurrency.ts";
-import { checkPath, checkPrefix, comparePaths } from "../core/keys.ts";
+import {
+  bucketNameProblem,
+  checkPath,
+  checkPrefix,
+  comparePaths,
+  MAX_PAGE_SIZE,
+  pageSizeProblem,
+  pathProblem,
+} from "../core/keys.ts";
 import type { IFileStore } from "../core/protocols.ts";
 import { toBytes } from "../core/values.ts";
 import { redactCredentials, safeCause } from "./aws_errors.ts";
@@ -49,7 +69,7 @@ const MAX_PARTS = 10_000;
 
 /** Options of {@linkcode S3FileStore}. */
 export interface S3FileStoreOptions {
-  /** The bucket every path lives in. */
+  /** The bucket every path lives in: a name S3's naming rules for general purpose buckets allow. */
   bucket: string;
   /**
    * The AWS region. Ignored when `client` is given.
@@ -109,16 +129,9 @@ export interface S3FileStoreOptions {
    */
   pageSize?: number;
   /**
-   * Objects larger than this are moved with a multipart copy
-   * (`UploadPartCopy`) rather than one `CopyObject`. S3 cannot copy more than
-   * 5 GiB at once; a lower value only makes moves use part copies sooner.
-   *
-   * @default {5368709120} (5 GiB)
-   */
-  maxSingleCopyBytes?: number;
-  /**
-   * The size of each part of a multipart copy: 5 MiB to 5 GiB. Raised
-   * automatically when an object would need more than 10,000 parts.
+   * The size of each part a move copies (`UploadPartCopy`): 5 MiB to 5 GiB.
+   * A file up to this size is copied in one part. Raised automatically when
+   * an object would need more than 10,000 parts.
    *
    * @default {536870912} (512 MiB)
    */
@@ -173,9 +186,7 @@ export type FileStoreEvent =
     dst: string;
     /** Bytes moved. */
     bytes: number;
-    /** Whether it was copied in parts (`UploadPartCopy`). */
-    multipartCopy: boolean;
-    /** How many parts it was copied in (1 for a single `CopyObject`, 0 for a move onto itself). */
+    /** How many parts it was copied in (`UploadPartCopy`; 0 for an empty file or a move onto itself). */
     parts: number;
     /** How long the move took, in milliseconds. */
     durationMs: number;
@@ -189,10 +200,26 @@ export type FileStoreEvent =
     prefix: string;
     /** Keys listed. */
     keys: number;
+    /** Keys skipped because the store refuses them as paths (each reported by a `"skipped"` event). */
+    skipped: number;
     /** Pages requested. */
     pages: number;
     /** How long the listing took, in milliseconds. */
     durationMs: number;
+  }
+  | {
+    /**
+     * A listing met a key that is not a valid path (written by another tool:
+     * a `dir/` folder marker, `a//b`, `./x`, a control character) and left it
+     * out, so that every listed path can be read.
+     */
+    type: "skipped";
+    /** The bucket. */
+    bucket: string;
+    /** The key left out. */
+    key: string;
+    /** Why it is not a valid path (`it has an empty segment`). */
+    reason: string;
   }
   | {
     /** A multipart upload or copy was aborted after a failure, so no parts remain. */
@@ -214,7 +241,7 @@ export type FileStoreEvent =
     /** The key or prefix the operation was on (for a move, the source). */
     key: string;
     /** The error thrown to the caller. */
-    error: FileStoreError;
+    error: FileStoreError | ConflictError;
   };
 
 /**
@@ -249,7 +276,6 @@ export class S3FileStore implements IFileStore {
   readonly #partSize: number;
   readonly #partConcurrency: number;
   readonly #pageSize: number;
-  readonly #maxSingleCopy: number;
   readonly #copyPartSize: number;
   readonly #onEvent: ((event: FileStoreEvent) => void) | undefined;
   #closed = false;
@@ -277,8 +303,7 @@ export class S3FileStore implements IFileStore {
     this.#multipartThreshold = options.multipartThresholdBytes ?? 16 * MiB;
     this.#partSize = options.partSizeBytes ?? 8 * MiB;
     this.#partConcurrency = options.partConcurrency ?? 4;
-    this.#pageSize = options.pageSize ?? 1000;
-    this.#maxSingleCopy = options.maxSingleCopyBytes ?? MAX_PART_BYTES;
+    this.#pageSize = options.pageSize ?? MAX_PAGE_SIZE;
     this.#copyPartSize = options.copyPartSizeBytes ?? 512 * MiB;
     this.#onEvent = options.onEvent;
     if (options.client !== undefined) {
@@ -385,18 +410,32 @@ export class S3FileStore implements IFileStore {
   }
 
   /**
-   * Moves a file: copies it (server-side, with this store's encryption),
-   * confirms the copy, then deletes the source. Afterwards `dst` has the
-   * content and `src` is gone. An object over `maxSingleCopyBytes` (5 GiB)
-   * is copied in parts. Moving a file onto itself changes nothing.
+   * Moves a file, server-side and with this store's encryption, so that of
+   * moves that run at once exactly one lands:
+   *
+   * 1. The destination is created only where nothing is: a part copy
+   *    (`UploadPartCopy` of the source's ETag) completed with
+   *    `If-None-Match: *`, or for an empty file a `PutObject` with it. A move
+   *    never replaces a file, and of two moves to one destination one lands.
+   * 2. The copy is confirmed (its size and ETag).
+   * 3. The source is deleted with `If-Match` its ETag: only one move of a
+   *    source can delete it. A move whose delete is refused lost (another
+   *    move or a delete took the source, or it was rewritten meanwhile): it
+   *    removes its own copy (`If-Match` the copy's ETag, so a file someone
+   *    else put there stays) and fails.
+   *
+   * Moving a file onto itself changes nothing.
    *
    * @param src The file to move.
-   * @param dst Where it goes; a file there is replaced.
+   * @param dst Where it goes; no file may be there.
    * @returns Nothing, once the source is gone.
    * @throws {InvalidInputError} When either path is not valid; nothing is sent.
-   * @throws {FileNotFoundError} When `src` does not exist; nothing changes.
-   * @throws {FileStoreError} When the copy fails or cannot be confirmed (the source is kept), or when the
-   * source cannot be deleted after the copy (the message says both keys now exist).
+   * @throws {FileNotFoundError} When `src` does not exist, or another move or a delete took it first; this move
+   * leaves no copy.
+   * @throws {ConflictError} When `dst` exists, or `src` was rewritten during the move; the source is kept and this
+   * move leaves no copy.
+   * @throws {FileStoreError} When a request fails. Before the copy exists the source is kept; after, the message
+   * says which keys exist (a source that cannot be deleted leaves both).
    */
   async move(src: string, dst: string): Promise<void> {
     checkPath(src, "source path");
@@ -411,43 +450,29 @@ export class S3FileStore implements IFileStore {
       } catch (error) {
         throw toStoreError(error, context, `${context}: the source does not exist`);
       }
+      const size = source.ContentLength ?? 0;
       if (src === dst) {
-        this.#emitMove(src, dst, source.ContentLength ?? 0, 0, started);
+        this.#emitMove(src, dst, size, 0, started);
         return;
       }
-      const size = source.ContentLength ?? 0;
-      const copyContext = `${context}: the copy failed and the source is kept`;
-      let copied: { etag: string | undefined; parts: number };
-      if (size > this.#maxSingleCopy) {
-        copied = await this.#copyInParts(src, dst, source, copyContext, `${context}: the source does not exist`);
-      } else {
-        try {
-          const response = await this.#client.send(
-            new CopyObjectCommand({ ...this.#copyParams(src, dst), CopySourceIfMatch: source.ETag }),
-          );
-          copied = { etag: response.CopyObjectResult?.ETag, parts: 1 };
-        } catch (error) {
-          throw toStoreError(error, copyContext, `${context}: the source does not exist`);
-        }
-      }
-      await this.#confirmCopy(dst, size, copied.etag, context);
+      // Without the source's ETag neither the copy nor the delete could be made conditional.
+      if (source.ETag === undefined) throw new FileStoreError(`${context}: S3 gave no ETag for the source`);
+      const copy = await this.#copyToNewKey(src, dst, source, context);
+      await this.#confirmCopy(dst, size, copy.etag, context);
       try {
-        // IfMatch: a source rewritten since the copy is a new file, never deleted unseen.
         await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: src, IfMatch: source.ETag }));
       } catch (error) {
-        const deleteContext = `${context}: copied to ${quote(dst)} but failed to delete ${quote(src)}`;
-        // Already gone (deleted meanwhile): the move's outcome holds, dst has the content and src is gone.
-        if (!isMissingObject(error)) {
-          throw toStoreError(error, `${deleteContext}, so both keys now exist`, undefined);
-        }
+        throw await this.#failedDelete(error, src, dst, copy.etag, context);
       }
-      this.#emitMove(src, dst, size, copied.parts, started);
+      this.#emitMove(src, dst, size, copy.parts, started);
     });
   }
 
   /**
    * Every path under a prefix, following every listing page, sorted by code
-   * point (the UTF-8 byte order S3 lists in).
+   * point (the UTF-8 byte order S3 lists in). Keys that are not valid paths
+   * (written by other tools) are left out, each reported by a `"skipped"`
+   * event, as in {@linkcode S3FileStore.listFilePages}.
    *
    * @param prefix The prefix: `""` for all, `"in/"` for a folder.
    * @returns The paths; `[]` when none match.
@@ -466,6 +491,10 @@ export class S3FileStore implements IFileStore {
    * Every path under a prefix, one listing page (`pageSize` keys) at a time,
    * in S3's order (UTF-8 byte order, the order `listFiles` returns). Only one
    * page is held at a time, so a folder of millions of files fits in memory.
+   * A key that is not a valid path (a `dir/` folder marker, `a//b`, `./x`, a
+   * backslash or a control character, written by another tool) is left out
+   * and reported by a `"skipped"` event, so every listed path can be read;
+   * a page can hold fewer than `pageSize` paths.
    *
    * @param prefix The prefix: `""` for all, `"in/"` for a folder.
    * @returns The pages; none when nothing matches.
@@ -479,6 +508,7 @@ export class S3FileStore implements IFileStore {
     let token: string | undefined;
     let pages = 0;
     let keys = 0;
+    let skipped = 0;
     do {
       const page = await this.#failing("list", prefix, async () => {
         this.#checkOpen(context);
@@ -497,8 +527,16 @@ export class S3FileStore implements IFileStore {
       });
       pages++;
       const paths: string[] = [];
-      for (const object of page.Contents ?? []) {
-        if (object.Key !== undefined) paths.push(object.Key);
+      for (const { Key: key } of page.Contents ?? []) {
+        if (key === undefined) continue;
+        // A key another tool wrote that is no valid path could never be read back through this store.
+        const reason = pathProblem(key);
+        if (reason === undefined) {
+          paths.push(key);
+        } else {
+          skipped++;
+          this.#emit({ type: "skipped", bucket: this.#bucket, key, reason });
+        }
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
       if (page.IsTruncated === true && token === undefined) {
@@ -509,7 +547,7 @@ export class S3FileStore implements IFileStore {
       keys += paths.length;
       if (paths.length > 0) yield paths;
     } while (token !== undefined);
-    this.#emit({ type: "list", bucket: this.#bucket, prefix, keys, pages, durationMs: since(started) });
+    this.#emit({ type: "list", bucket: this.#bucket, prefix, keys, skipped, pages, durationMs: since(started) });
   }
 
   /**
@@ -526,49 +564,47 @@ export class S3FileStore implements IFileStore {
   }
 
   /**
-   * CopyObject parameters: the per-segment URL-encoded source, this store's
-   * encryption, and a fresh full-object CRC32 for the copy (without it, a
-   * copy of a multipart object can carry the source's composite checksum,
-   * which moto then serves as a full-object one and the SDK rejects).
+   * Creates `dst` as a copy of the source only if no object is there, and
+   * aborts the upload on any failure. S3 also honours `If-None-Match` on
+   * `CopyObject`, but moto ignores it there (and `CopySourceIfMatch`) while
+   * it honours it on `CompleteMultipartUpload` and `PutObject`: a part copy,
+   * which also copies over 5 GiB, works alike on both.
    */
-  #copyParams(src: string, dst: string): CopyObjectCommandInput {
-    return {
-      Bucket: this.#bucket,
-      Key: dst,
-      CopySource: copySource(this.#bucket, src),
-      ChecksumAlgorithm: "CRC32",
-      ...this.#encryption,
-    };
-  }
-
-  /** Copies an object too large for one CopyObject with UploadPartCopy; aborts on any failure. */
-  async #copyInParts(
+  async #copyToNewKey(
     src: string,
     dst: string,
     source: HeadObjectCommandOutput,
     context: string,
-    missing: string,
   ): Promise<{ etag: string | undefined; parts: number }> {
     const size = source.ContentLength ?? 0;
+    const object = {
+      Bucket: this.#bucket,
+      Key: dst,
+      ...this.#encryption,
+      ContentType: source.ContentType,
+      ContentEncoding: source.ContentEncoding,
+      ContentDisposition: source.ContentDisposition,
+      ContentLanguage: source.ContentLanguage,
+      CacheControl: source.CacheControl,
+      Metadata: source.Metadata,
+    };
+    // Which condition a refusal is about: the source's ETag (a part copy) or the empty destination.
+    let refused: "source" | "destination" = "destination";
     let uploadId: string | undefined;
     try {
-      const created = await this.#client.send(
-        new CreateMultipartUploadCommand({
-          Bucket: this.#bucket,
-          Key: dst,
-          ...this.#encryption,
-          ContentType: source.ContentType,
-          ContentEncoding: source.ContentEncoding,
-          ContentDisposition: source.ContentDisposition,
-          ContentLanguage: source.ContentLanguage,
-          CacheControl: source.CacheControl,
-          Metadata: source.Metadata,
-        }),
-      );
+      if (size === 0) {
+        // No byte to copy (a part copy needs one); the delete's If-Match still checks the source is unchanged.
+        const put = await this.#client.send(
+          new PutObjectCommand({ ...object, Body: new Uint8Array(), IfNoneMatch: "*" }),
+        );
+        return { etag: put.ETag, parts: 0 };
+      }
+      const created = await this.#client.send(new CreateMultipartUploadCommand(object));
       uploadId = created.UploadId;
       if (uploadId === undefined) throw new FileStoreError(`${context}: S3 gave no upload id`);
       const id = uploadId;
       const ranges = copyRanges(size, Math.max(this.#copyPartSize, Math.ceil(size / MAX_PARTS)));
+      refused = "source";
       const etags = await mapConcurrently(ranges, this.#partConcurrency, async ([first, last], index) => {
         const response = await this.#client.send(
           new UploadPartCopyCommand({
@@ -585,19 +621,97 @@ export class S3FileStore implements IFileStore {
         if (etag === undefined) throw new FileStoreError(`${context}: S3 gave no ETag for part ${index + 1}`);
         return etag;
       });
+      refused = "destination";
       const completed = await this.#client.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.#bucket,
           Key: dst,
           UploadId: id,
+          IfNoneMatch: "*",
           MultipartUpload: { Parts: etags.map((ETag, index) => ({ ETag, PartNumber: index + 1 })) },
         }),
       );
       return { etag: completed.ETag, parts: ranges.length };
     } catch (error) {
       const kept = uploadId === undefined ? undefined : await this.#abort(dst, uploadId);
-      throw toStoreError(error, kept === undefined ? context : `${context} (${kept})`, missing);
+      const note = kept === undefined ? "" : ` (${kept})`;
+      if (!isConditionFailure(error)) {
+        throw toStoreError(
+          error,
+          `${context}: the copy failed and the source is kept${note}`,
+          `${context}: the source does not exist${note}`,
+        );
+      }
+      const cause = safeCause(error);
+      if (refused === "source") {
+        throw new ConflictError(`${context}: the source changed during the copy and is kept${note}`, { cause });
+      }
+      // A refusal after a retry may answer an earlier attempt of this very request that landed unseen.
+      if (attemptsOf(error) !== 1) {
+        throw toStoreError(
+          error,
+          `${context}: the destination exists, and as the request was retried it may be this move's own copy; ` +
+            `the source is kept${note}`,
+          undefined,
+        );
+      }
+      throw new ConflictError(`${context}: the destination exists; the source is kept${note}`, { cause });
     }
+  }
+
+  /**
+   * What a move whose conditional delete of the source failed throws, once
+   * it has removed its copy where it certainly lost. Refused at the first
+   * attempt, the delete did not happen: the source was taken (a 404: another
+   * move or a delete) or rewritten (a 412), so this move did not happen and
+   * its copy goes. A refusal after a retry may answer an earlier attempt of
+   * this very delete that landed unseen, and any other failure may have
+   * landed too: then nothing more is deleted (a wrong guess would lose the
+   * file) and the message says what exists.
+   */
+  async #failedDelete(
+    error: unknown,
+    src: string,
+    dst: string,
+    copyEtag: string | undefined,
+    context: string,
+  ): Promise<BlueStarError> {
+    const gone = isMissingObject(error);
+    const deleteContext = `${context}: copied to ${quote(dst)} but failed to delete ${quote(src)}`;
+    if (!gone && !isConditionFailure(error)) {
+      return toStoreError(error, `${deleteContext}, so both keys now exist`, undefined);
+    }
+    if (attemptsOf(error) !== 1) {
+      return toStoreError(
+        error,
+        `${deleteContext} after a retry, which an earlier attempt may have done; the copy is kept`,
+        undefined,
+      );
+    }
+    const copy = await this.#removeCopy(dst, copyEtag);
+    const cause = safeCause(error);
+    return gone
+      ? new FileNotFoundError(`${context}: another move or a delete took the source first; ${copy}`, { cause })
+      : new ConflictError(`${context}: the source changed during the move and is kept; ${copy}`, { cause });
+  }
+
+  /**
+   * Removes the copy a move made at `dst` while it is still that copy
+   * (`If-Match` its ETag): a file someone else has put there since stays.
+   * Returns what became of it, for the message.
+   */
+  async #removeCopy(dst: string, etag: string | undefined): Promise<string> {
+    if (etag === undefined) return `its copy at ${quote(dst)} remains (S3 gave no ETag to delete it by)`;
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: dst, IfMatch: etag }));
+    } catch (error) {
+      if (isConditionFailure(error)) return `its copy at ${quote(dst)} had been replaced meanwhile and is left alone`;
+      // A 404: the copy is gone already (removed by someone, or by an earlier attempt of this delete).
+      if (!isMissingObject(error)) {
+        return `its copy at ${quote(dst)} could not be removed (${errorTag(error)}) and remains`;
+      }
+    }
+    return `its copy at ${quote(dst)} was removed`;
   }
 
   /** Confirms that `dst` is the copy just made: its size is the source's and its ETag the copy's. */
@@ -644,7 +758,7 @@ export class S3FileStore implements IFileStore {
     try {
       return await body();
     } catch (error) {
-      const wrapped = error instanceof FileStoreError
+      const wrapped = error instanceof FileStoreError || error instanceof ConflictError
         ? error
         : toStoreError(error, `Failed to ${action} ${quote(key)} in bucket ${quote(this.#bucket)}`, undefined);
       this.#emit({ type: "error", action, bucket: this.#bucket, key, error: wrapped });
@@ -675,7 +789,6 @@ export class S3FileStore implements IFileStore {
       src,
       dst,
       bytes,
-      multipartCopy: bytes > this.#maxSingleCopy && src !== dst,
       parts,
       durationMs: since(started),
     });
@@ -712,7 +825,7 @@ function toStoreError(error: unknown, context: string, missing: string | undefin
   if (error instanceof BlueStarError) return new FileStoreError(`${context}: ${error.message}`, { cause: error });
   const name = errorName(error);
   const status = httpStatus(error);
-  const tag = status === undefined ? name : `${name}, HTTP ${status}`;
+  const tag = errorTag(error);
   const cause = safeCause(error);
   if (missing !== undefined && isMissingObject(error)) return new FileNotFoundError(missing, { cause });
   let reason: string;
@@ -739,6 +852,26 @@ function isMissingObject(error: unknown): boolean {
   return name === "NoSuchKey" || name === "NotFound" || (httpStatus(error) === 404 && !NOT_KEY_404.has(name));
 }
 
+/**
+ * Whether S3 refused a conditional request: a precondition failed (412), or
+ * a conflicting request on the key ran at the same time (409
+ * `ConditionalRequestConflict`).
+ */
+function isConditionFailure(error: unknown): boolean {
+  const name = errorName(error);
+  return name === "PreconditionFailed" || httpStatus(error) === 412 || name === "ConditionalRequestConflict";
+}
+
+/**
+ * How many attempts the SDK's retry strategy made for a failed request, or
+ * `undefined` when it does not say. Above 1, an earlier attempt may have
+ * landed with its answer lost, so a refusal may answer this request itself.
+ */
+function attemptsOf(error: unknown): number | undefined {
+  const attempts = (error as { $metadata?: { attempts?: unknown } } | null)?.$metadata?.attempts;
+  return typeof attempts === "number" ? attempts : undefined;
+}
+
 /** 404s that are not about the object itself. */
 const NOT_KEY_404 = new Set(["NoSuchBucket", "NoSuchUpload"]);
 
@@ -754,6 +887,12 @@ const CREDENTIAL_ERRORS = new Set([
 function errorName(error: unknown): string {
   const name = (error as { name?: unknown } | null)?.name;
   return typeof name === "string" && name !== "" ? name : "Error";
+}
+
+/** The S3 error name and HTTP status, for a message (`NoSuchKey, HTTP 404`). */
+function errorTag(error: unknown): string {
+  const status = httpStatus(error);
+  return status === undefined ? errorName(error) : `${errorName(error)}, HTTP ${status}`;
 }
 
 function httpStatus(error: unknown): number | undefined {
@@ -781,11 +920,8 @@ function since(started: number): number {
 function optionProblems(options: S3FileStoreOptions): string[] {
   const problems: string[] = [];
   if (options === null || typeof options !== "object") return ["the options are not an object"];
-  const { bucket } = options;
-  // deno-lint-ignore no-control-regex
-  if (typeof bucket !== "string" || bucket === "" || /[\s\u0000-\u001f\u007f]/.test(bucket)) {
-    problems.push(`bucket ${quote(bucket)} is not a bucket name`);
-  }
+  const bucket = bucketNameProblem(options.bucket);
+  if (bucket !== undefined) problems.push(`bucket ${quote(options.bucket)} is not a bucket name: ${bucket}`);
   if (options.client !== undefined) {
     if (!(options.client instanceof S3Client)) problems.push("client is not an S3Client");
     if (options.region !== undefined || options.endpointUrl !== undefined) {
@@ -826,8 +962,8 @@ function optionProblems(options: S3FileStoreOptions): string[] {
   integer("multipartThresholdBytes", options.multipartThresholdBytes, 0, Number.MAX_SAFE_INTEGER);
   integer("partSizeBytes", options.partSizeBytes, MIN_PART_BYTES, MAX_PART_BYTES);
   integer("partConcurrency", options.partConcurrency, 1, 64);
-  integer("pageSize", options.pageSize, 1, 1000);
-  integer("maxSingleCopyBytes", options.maxSingleCopyBytes, 0, MAX_PART_BYTES);
+  const pageSize = options.pageSize === undefined ? undefined : pageSizeProblem(options.pageSize);
+  if (pageSize !== undefined) problems.push(`pageSize ${quote(options.pageSize)}: ${pageSize}`);
   integer("copyPartSizeBytes", options.copyPartSizeBytes, MIN_PART_BYTES, MAX_PART_BYTES);
   if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
     problems.push("onEvent is not a function");

@@ -1,12 +1,16 @@
 // The IFileStore contract: every backend runs this suite unchanged.
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { after, before, describe, it } from "node:test";
-import { FileNotFoundError, type IFileStore, InvalidInputError } from "../../mod.ts";
+import { ConfigError, ConflictError, FileNotFoundError, type IFileStore, InvalidInputError } from "../../mod.ts";
 import { BAD_PATHS, uniqueId } from "./fixtures.ts";
+import { outcome } from "../support/rules_data.ts";
 
 /** A file store, and how to dispose of it. */
 export interface FileStoreUnderTest {
   files: IFileStore;
+  /** A store of the same backend with this listing page size (checked by its constructor); `cleanup` disposes of it. */
+  withPageSize(pageSize: number): IFileStore;
   cleanup(): Promise<void>;
 }
 
@@ -59,6 +63,35 @@ export function fileStoreContract(name: string, open: () => Promise<FileStoreUnd
       assert.deepEqual(await files.read(path), Uint8Array.of(1, 2, 3));
     });
 
+    it("write() stores what a Buffer or a subarray view shows, and no later change to it reaches the file", async () => {
+      const root = uniqueId("root");
+      const buffer = Buffer.from("hello");
+      await files.write(`${root}/buffer.csv`, buffer);
+      buffer.fill(0x78);
+      const backing = utf8.encode("__payroll__");
+      await files.write(`${root}/view.csv`, backing.subarray(2, 9));
+      backing.fill(0x78);
+      const pooled = Buffer.from("id,hours\n1,80\n").subarray(3, 8);
+      await files.write(`${root}/pooled.csv`, pooled);
+      pooled.fill(0x78);
+      assert.deepEqual(await files.read(`${root}/buffer.csv`), utf8.encode("hello"));
+      assert.deepEqual(await files.read(`${root}/view.csv`), utf8.encode("payroll"));
+      assert.deepEqual(await files.read(`${root}/pooled.csv`), utf8.encode("hours"));
+    });
+
+    it("read() returns a plain Uint8Array of its own, before and after a move", async () => {
+      const root = uniqueId("root");
+      await files.write(`${root}/in.csv`, Buffer.from("hello"));
+      const first = await files.read(`${root}/in.csv`);
+      assert.equal(Object.getPrototypeOf(first), Uint8Array.prototype);
+      first.fill(0x78);
+      await files.move(`${root}/in.csv`, `${root}/out.csv`);
+      const moved = await files.read(`${root}/out.csv`);
+      assert.deepEqual(moved, utf8.encode("hello"));
+      moved.fill(0x78);
+      assert.deepEqual(await files.read(`${root}/out.csv`), utf8.encode("hello"));
+    });
+
     it("read() rejects a missing file with FileNotFoundError naming it", async () => {
       const path = `${uniqueId("root")}/missing.csv`;
       await assert.rejects(files.read(path), (error: unknown) => {
@@ -88,13 +121,57 @@ export function fileStoreContract(name: string, open: () => Promise<FileStoreUnd
       assert.deepEqual(await files.read(dst), utf8.encode("weird"));
     });
 
-    it("move() replaces an existing destination", async () => {
+    it("move() never replaces an existing destination: ConflictError naming it, both files kept", async () => {
       const root = uniqueId("root");
       await files.write(`${root}/a`, "new");
       await files.write(`${root}/b`, "old");
-      await files.move(`${root}/a`, `${root}/b`);
-      assert.deepEqual(await files.read(`${root}/b`), utf8.encode("new"));
-      assert.deepEqual(await files.listFiles(`${root}/`), [`${root}/b`]);
+      await assert.rejects(files.move(`${root}/a`, `${root}/b`), (error: unknown) => {
+        assert.ok(error instanceof ConflictError, String(error));
+        assert.equal(error.code, "CONFLICT");
+        assert.ok(error.message.includes(JSON.stringify(`${root}/b`)), error.message);
+        return true;
+      });
+      assert.deepEqual(await files.read(`${root}/a`), utf8.encode("new"));
+      assert.deepEqual(await files.read(`${root}/b`), utf8.encode("old"));
+      assert.deepEqual(await files.listFiles(`${root}/`), [`${root}/a`, `${root}/b`]);
+    });
+
+    it("two moves of one source at once: exactly one lands, the other is a FileNotFoundError and leaves no copy", async () => {
+      for (let trial = 0; trial < 5; trial++) {
+        const root = uniqueId("root");
+        await files.write(`${root}/in/x.csv`, `payroll ${trial}`);
+        const results = await Promise.all([
+          outcome(files.move(`${root}/in/x.csv`, `${root}/a/x.csv`)),
+          outcome(files.move(`${root}/in/x.csv`, `${root}/b/x.csv`)),
+        ]);
+        const won = results.flatMap((result, index) => (result.ok ? [index] : []));
+        assert.equal(won.length, 1, `trial ${trial}: ${won.length} moves succeeded`);
+        const lost = results[1 - won[0]];
+        assert.ok(!lost.ok && lost.error instanceof FileNotFoundError, `trial ${trial}: ${!lost.ok && lost.error}`);
+        const winner = `${root}/${"ab"[won[0]]}/x.csv`;
+        assert.deepEqual(await files.listFiles(`${root}/`), [winner]);
+        assert.deepEqual(await files.read(winner), utf8.encode(`payroll ${trial}`));
+      }
+    });
+
+    it("two sources moved to one destination at once: exactly one lands, the other is a ConflictError and keeps its source", async () => {
+      for (let trial = 0; trial < 5; trial++) {
+        const root = uniqueId("root");
+        await files.write(`${root}/in/a.csv`, "from a");
+        await files.write(`${root}/in/b.csv`, "from b");
+        const results = await Promise.all([
+          outcome(files.move(`${root}/in/a.csv`, `${root}/out/x.csv`)),
+          outcome(files.move(`${root}/in/b.csv`, `${root}/out/x.csv`)),
+        ]);
+        const won = results.flatMap((result, index) => (result.ok ? [index] : []));
+        assert.equal(won.length, 1, `trial ${trial}: ${won.length} moves succeeded`);
+        const lost = results[1 - won[0]];
+        assert.ok(!lost.ok && lost.error instanceof ConflictError, `trial ${trial}: ${!lost.ok && lost.error}`);
+        const [winner, loser] = won[0] === 0 ? ["a", "b"] : ["b", "a"];
+        assert.deepEqual(await files.listFiles(`${root}/`), [`${root}/in/${loser}.csv`, `${root}/out/x.csv`]);
+        assert.deepEqual(await files.read(`${root}/out/x.csv`), utf8.encode(`from ${winner}`));
+        assert.deepEqual(await files.read(`${root}/in/${loser}.csv`), utf8.encode(`from ${loser}`));
+      }
     });
 
     it("move() of a missing source is a FileNotFoundError and changes nothing", async () => {
@@ -141,6 +218,24 @@ export function fileStoreContract(name: string, open: () => Promise<FileStoreUnd
       for await (const page of files.listFilePages(`${root}/`)) paged.push(...page);
       assert.deepEqual(paged, await files.listFiles(`${root}/`));
       assert.equal(paged.length, 25);
+    });
+
+    it("a listing page size that is not an integer from 1 to 1000 is a ConfigError", () => {
+      for (const pageSize of [0, -1, 1.5, NaN, Infinity, 1001, "7", null]) {
+        assert.throws(() => subject.withPageSize(pageSize as number), ConfigError, `pageSize ${String(pageSize)}`);
+      }
+    });
+
+    it("listFilePages() yields pages of at most pageSize paths, every path once, for pageSize 1 and 1000", async () => {
+      for (const [pageSize, sizes] of [[1, [1, 1, 1]], [1000, [3]]] as const) {
+        const root = uniqueId("root");
+        const paged = subject.withPageSize(pageSize);
+        for (const name of ["a", "b", "c"]) await paged.write(`${root}/${name}`, name);
+        const pages: string[][] = [];
+        for await (const page of paged.listFilePages(`${root}/`)) pages.push(page);
+        assert.deepEqual(pages.map((page) => page.length), sizes);
+        assert.deepEqual(pages.flat(), [`${root}/a`, `${root}/b`, `${root}/c`]);
+      }
     });
 
     it("listFiles() rejects a prefix that could never match a valid path", async () => {

@@ -8,7 +8,7 @@ import { comparePaths } from "../../src/core/keys.ts";
 import { fileStoreContract } from "../contract/file_store_contract.ts";
 import { uniqueId } from "../contract/fixtures.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
-import { noise, openFileStore, REGION, sameBytes } from "../support/s3.ts";
+import { FOREIGN_KEYS, noise, openFileStore, putRaw, REGION, sameBytes } from "../support/s3.ts";
 
 const MiB = 1024 * 1024;
 
@@ -73,7 +73,7 @@ integrationSuite("S3FileStore on the local AWS endpoint", await probe(AWS_ENDPOI
       assert.deepEqual(uploads.Uploads ?? [], [], "no multipart upload is left open");
     });
 
-    it("moves with a multipart copy (UploadPartCopy) when the object is over the single-copy limit", async () => {
+    it("moves a file larger than one copy part in parts (UploadPartCopy), every byte in place", async () => {
       const root = uniqueId("part-copy");
       const data = noise(12 * MiB + 3, 7);
       const moveEvents: FileStoreEvent[] = [];
@@ -81,7 +81,6 @@ integrationSuite("S3FileStore on the local AWS endpoint", await probe(AWS_ENDPOI
         bucket,
         region: REGION,
         endpointUrl: AWS_ENDPOINT_URL,
-        maxSingleCopyBytes: 6 * MiB,
         copyPartSizeBytes: 5 * MiB,
         onEvent: (event) => moveEvents.push(event),
       });
@@ -91,7 +90,7 @@ integrationSuite("S3FileStore on the local AWS endpoint", await probe(AWS_ENDPOI
         await partCopier.write(src, data);
         await partCopier.move(src, dst);
         const moved = moveEvents.find((event) => event.type === "move");
-        assert.deepEqual(moved, { ...moved, type: "move", multipartCopy: true, parts: 3, bytes: data.length });
+        assert.deepEqual(moved, { ...moved, type: "move", parts: 3, bytes: data.length });
         assert.deepEqual(await partCopier.listFiles(`${root}/`), [dst]);
         assert.ok(sameBytes(await partCopier.read(dst), data));
         const copied = await head(dst);
@@ -117,6 +116,33 @@ integrationSuite("S3FileStore on the local AWS endpoint", await probe(AWS_ENDPOI
       assert.equal((await head(`${root}/a.csv`)).ServerSideEncryption, "AES256");
       await files.move(`${root}/a.csv`, `${root}/b.csv`);
       assert.equal((await head(`${root}/b.csv`)).ServerSideEncryption, "AES256");
+    });
+
+    it("listFiles() and listFilePages() skip keys other tools wrote that are no valid path, report each, and every listed path reads", async () => {
+      const root = uniqueId("foreign");
+      const foreign = FOREIGN_KEYS.map((key) => `${root}/${key}`);
+      for (const key of foreign) await putRaw(admin, bucket, key, "written by another tool");
+      const paths = [`${root}/in/a.csv`, `${root}/in/b.csv`, `${root}/x/y.csv`];
+      for (const path of paths) await files.write(path, path);
+
+      events.length = 0;
+      const listed = await files.listFiles(`${root}/`);
+      assert.deepEqual(listed, paths);
+      const skipped = events.filter((event) => event.type === "skipped");
+      assert.deepEqual(skipped.map((event) => event.key).sort(comparePaths), [...foreign].sort(comparePaths));
+      assert.deepEqual(events.at(-1), { ...events.at(-1), type: "list", keys: 3, skipped: foreign.length });
+      for (const path of listed) assert.equal(new TextDecoder().decode(await files.read(path)), path);
+
+      const paged = new S3FileStore({ bucket, region: REGION, endpointUrl: AWS_ENDPOINT_URL, pageSize: 2 });
+      try {
+        const pages: string[][] = [];
+        for await (const page of paged.listFilePages(`${root}/`)) pages.push(page);
+        assert.deepEqual(pages.flat(), paths);
+        assert.ok(pages.every((page) => page.length > 0 && page.length <= 2));
+        assert.deepEqual(await paged.listFiles(`${root}/in/`), [`${root}/in/a.csv`, `${root}/in/b.csv`]);
+      } finally {
+        paged.close();
+      }
     });
 
     it("reports a missing bucket as a FileStoreError naming it, not as a missing file", async () => {

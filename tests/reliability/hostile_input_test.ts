@@ -46,6 +46,12 @@ import { type AuditEntry, type BatchState, type IRulesStore, RulesStoreError, up
 import { batchState as fixtureState } from "../contract/fixtures.ts";
 import { storeWithFaults } from "../support/dynamodb.ts";
 import { type Fault, networkError, serverError, throttled } from "../support/faults.ts";
+// Issue 11, files: Buffers and views as inputs, racing moves, keys other tools wrote, page sizes.
+import { Buffer } from "node:buffer";
+import { ConfigError, type FileStoreEvent, type IFileStore } from "../../mod.ts";
+import { hasLoneSurrogate, pathProblem } from "../../src/core/keys.ts";
+import { putRaw } from "../support/s3.ts";
+import { ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 
 const unreachable = (await probe(AWS_ENDPOINT_URL)) ?? (await probe(REDIS_URL));
 
@@ -1172,3 +1178,299 @@ integrationSuite("Reliability: hostile input, issue 11 classes (memory and Dynam
     });
   });
 });
+
+// ---- issue 11, files: Buffers and views, racing moves, keys other tools wrote, page sizes ----
+
+/** How a caller may hold bytes: a plain array, a Node Buffer (a view on a shared pool), a view into a larger buffer. */
+type Holding = "plain" | "buffer" | "view" | "buffer-view";
+
+/** `bytes` held the way `holding` says, padded with `before` and `after` bytes of junk in the larger buffer. */
+function hold(bytes: Uint8Array, holding: Holding, before: number, after: number): Uint8Array {
+  if (holding === "plain") return Uint8Array.from(bytes);
+  // Buffer.from() of a small array copies it into the shared pool: a view at an offset.
+  if (holding === "buffer") return Buffer.from(bytes);
+  const backing = holding === "view"
+    ? new Uint8Array(before + bytes.length + after)
+    : Buffer.alloc(before + bytes.length + after);
+  backing.fill(0xee);
+  backing.set(bytes, before);
+  return backing.subarray(before, before + bytes.length);
+}
+
+/** File content and how it is held; `make()` gives a fresh input each call, so no two backends share one. */
+const heldBytes = fc.record({
+  bytes: fc.oneof(fc.uint8Array({ maxLength: 600 }), shortText.map((text) => new TextEncoder().encode(text))),
+  holding: fc.constantFrom<Holding>("plain", "buffer", "view", "buffer-view"),
+  before: fc.nat({ max: 24 }),
+  after: fc.nat({ max: 24 }),
+}).map((held) => ({ ...held, make: () => hold(held.bytes, held.holding, held.before, held.after) }));
+
+/** A valid relative path of one to three awkward segments. */
+const validPath = fc.array(someText, { minLength: 1, maxLength: 3 }).map((parts) => parts.join("/"))
+  .filter((path) => pathProblem(path) === undefined && new TextEncoder().encode(path).length < 600);
+
+/**
+ * A key another tool can write that is no valid path: empty, ".", ".." and
+ * awkward segments. Not a lone surrogate (no UTF-8 key holds one), and not a
+ * carriage return: XML turns it into a line feed in a listing, so no listing
+ * without `EncodingType=url` can name such a key exactly.
+ */
+const foreignKey = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join("/"))
+  .filter((key) => pathProblem(key) !== undefined && !hasLoneSurrogate(key) && !key.includes("\r") && key.length < 300);
+
+/** What a store holds under a prefix: every path with its bytes. */
+async function contentsOf(files: IFileStore, prefix: string): Promise<Array<[string, number[]]>> {
+  const paths = await files.listFiles(prefix);
+  return await Promise.all(paths.map(async (path) => [path, [...await files.read(path)]] as [string, number[]]));
+}
+
+/** A move's outcome, as a code: "ok" or the error's code. */
+async function moveOutcome(files: IFileStore, src: string, dst: string): Promise<string> {
+  const result = await outcome(files.move(src, dst));
+  if (result.ok) return "ok";
+  return result.error instanceof BlueStarError ? result.error.code : `not the library's: ${show(result.error)}`;
+}
+
+/** Two moves and the files they start from, relative to a root. */
+interface Race {
+  label: string;
+  initial: Array<[string, string]>;
+  moves: [[string, string], [string, string]];
+}
+
+/**
+ * Races of two moves: of one source (to two destinations, to one, onto itself
+ * and away), and of two sources to one destination (which may exist, or be
+ * one of the sources).
+ */
+const race: fc.Arbitrary<Race> = fc.tuple(
+  fc.uniqueArray(validPath, { minLength: 3, maxLength: 3 }),
+  fc.constantFrom("two destinations", "one destination", "onto itself", "destination exists"),
+  fc.constantFrom("one source", "two sources"),
+  someText,
+  someText,
+).map(([[a, b, c], variant, sources, first, second]) => {
+  const initial: Array<[string, string]> = [[a, first]];
+  if (sources === "two sources") initial.push([b, second]);
+  if (variant === "destination exists") initial.push([c, "already there"]);
+  const from2 = sources === "two sources" ? b : a;
+  const moves: Race["moves"] = variant === "two destinations"
+    ? [[a, b === from2 ? c : b], [from2, c]]
+    : variant === "onto itself"
+    ? [[a, a], [from2, a]]
+    : [[a, c], [from2, c]];
+  return { label: `${sources}, ${variant}`, initial, moves };
+});
+
+/**
+ * Runs a race on `files` under `root`: the files, then both moves at once.
+ * Returns each move's outcome and what is stored afterwards.
+ */
+async function runRace(files: IFileStore, root: string, { initial, moves }: Race) {
+  for (const [path, text] of initial) await files.write(`${root}/${path}`, text);
+  const outcomes = await Promise.all(moves.map(([src, dst]) => moveOutcome(files, `${root}/${src}`, `${root}/${dst}`)));
+  return { outcomes, stored: await contentsOf(files, `${root}/`) };
+}
+
+/**
+ * Asserts the outcome of a race is one the reference gives for the two moves
+ * run one after the other, in one order or the other: every move lands or
+ * fails as if alone, so no race duplicates, merges or loses a file. Two
+ * identical moves may lose with either FILE_NOT_FOUND (the source went
+ * first) or CONFLICT (the destination came first): both left nothing.
+ */
+async function assertSerial(
+  context: string,
+  observed: { outcomes: string[]; stored: Array<[string, number[]]> },
+  scenario: Race,
+  root: string,
+) {
+  const identical = scenario.moves[0][0] === scenario.moves[1][0] && scenario.moves[0][1] === scenario.moves[1][1];
+  const same = (a: string, b: string) => a === b || (identical && a !== "ok" && b !== "ok");
+  const tried: string[] = [];
+  for (const order of [[0, 1], [1, 0]]) {
+    const model = new MemoryFileStore();
+    for (const [path, text] of scenario.initial) await model.write(`${root}/${path}`, text);
+    const outcomes: string[] = [];
+    for (const index of order) {
+      const [src, dst] = scenario.moves[index];
+      outcomes[index] = await moveOutcome(model, `${root}/${src}`, `${root}/${dst}`);
+    }
+    const stored = await contentsOf(model, `${root}/`);
+    if (outcomes.every((code, index) => same(code, observed.outcomes[index]))) {
+      assert.deepEqual(observed.stored, stored, `${context}: the files after outcomes ${show(outcomes)}`);
+      return;
+    }
+    tried.push(show(outcomes));
+  }
+  assert.fail(
+    `${context}: outcomes ${show(observed.outcomes)}, but one move after the other gives ${tried.join(" or ")}`,
+  );
+}
+
+/** Half the runs: each of these costs a dozen S3 requests (a move alone is six). */
+const fileParams = { ...params, numRuns: RUNS / 2 };
+
+integrationSuite(
+  "Reliability: hostile file inputs, races and foreign keys, memory and S3 side by side",
+  unreachable,
+  () => {
+    describe("S3FileStore on moto and MemoryFileStore: issue 11", () => {
+      const reference = new MemoryFileStore();
+      const events: FileStoreEvent[] = [];
+      const root = uniqueId("issue-11");
+      let admin: Awaited<ReturnType<typeof openFileStore>>["admin"];
+      let bucket: string;
+      let files: S3FileStore;
+      let withPageSize: (pageSize: number) => S3FileStore;
+      let cleanup = () => Promise.resolve();
+      let run = 0;
+
+      // A small page size, so listings cross pages.
+      before(async () => {
+        ({ admin, bucket, files, withPageSize, cleanup } = await openFileStore({
+          pageSize: 3,
+          onEvent: (event) => events.push(event),
+        }));
+      });
+
+      after(() => cleanup());
+
+      it("write(), read() and move() of Buffers and views: what was written comes back, whatever the caller changes after", async () => {
+        await fc.assert(
+          fc.asyncProperty(validPath, validPath, heldBytes, async (path, destination, held) => {
+            const prefix = `${root}/held-${run++}`;
+            const [p, d] = [`${prefix}/${path}`, `${prefix}/${destination}`];
+            const context = `write(${show(p)}, ${held.holding} of ${show(held.bytes)}), move to ${show(d)}`;
+            const [mine, theirs] = [held.make(), held.make()];
+            await both(`${context}: write`, () => reference.write(p, mine), () => files.write(p, theirs));
+            // The caller reuses its buffer: nothing it does may reach either store.
+            mine.fill(0x78);
+            theirs.fill(0x78);
+            for (const at of p === d ? [p] : [p, d]) {
+              if (at === d) await both(`${context}: move`, () => reference.move(p, d), () => files.move(p, d));
+              const [fromReference, fromReal] = [await outcome(reference.read(at)), await outcome(files.read(at))];
+              assertSame(fromReference, fromReal, `${context}: read ${show(at)}`);
+              assert.ok(fromReference.ok && fromReal.ok, `${context}: read ${show(at)}`);
+              assert.deepEqual(normalise(fromReference.value), held.bytes, `${context}: the reference kept the bytes`);
+              // Nor may changing what a read returned.
+              fromReference.value.fill(0x79);
+              fromReal.value.fill(0x79);
+              await both(`${context}: read ${show(at)} again`, () => reference.read(at), () => files.read(at));
+              assert.deepEqual(
+                normalise(await reference.read(at)),
+                held.bytes,
+                `${context}: a read returned the store's own bytes`,
+              );
+            }
+          }),
+          fileParams,
+        );
+      });
+
+      it("move() races: two moves of one source or to one destination end as if run one after the other, on both", async () => {
+        await fc.assert(
+          fc.asyncProperty(race, async (scenario) => {
+            const prefix = `${root}/race-${run++}`;
+            const context = `${scenario.label}: ${show(scenario.moves)} from ${show(scenario.initial)}`;
+            for (const [name, store] of [["MemoryFileStore", reference], ["S3FileStore", files]] as const) {
+              const observed = await runRace(store, prefix, scenario);
+              await assertSerial(`${context} on ${name}`, observed, scenario, prefix);
+            }
+          }),
+          fileParams,
+        );
+        const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+        assert.deepEqual(uploads.Uploads ?? [], [], "every copy that lost was aborted");
+      });
+
+      it("listFiles() and listFilePages() with keys other tools wrote: list what the reference lists, each listed path reads", async () => {
+        await fc.assert(
+          fc.asyncProperty(
+            fc.uniqueArray(validPath, { maxLength: 3 }),
+            fc.uniqueArray(foreignKey, { minLength: 1, maxLength: 4 }),
+            async (valid, foreign) => {
+              const prefix = `${root}/foreign-${run++}`;
+              const context = `files ${show(valid)} and foreign keys ${show(foreign)}`;
+              for (const path of valid) {
+                await both(
+                  `${context}: write ${show(path)}`,
+                  () => reference.write(`${prefix}/${path}`, path),
+                  () => files.write(`${prefix}/${path}`, path),
+                );
+              }
+              const written: string[] = [];
+              for (const key of foreign) {
+                // moto refuses a few keys S3 takes (a line feed before a backslash): those cannot be met there.
+                const put = await outcome(putRaw(admin, bucket, `${prefix}/${key}`, "another tool's"));
+                if (put.ok) written.push(`${prefix}/${key}`);
+              }
+              events.length = 0;
+              const listed = await both(
+                `${context}: listFiles`,
+                () => reference.listFiles(`${prefix}/`),
+                () => files.listFiles(`${prefix}/`),
+              );
+              const skipped = events.filter((event) => event.type === "skipped").map((event) => event.key).sort();
+              assert.deepEqual(
+                skipped,
+                written.sort(),
+                `${context}: each skipped key reported once`,
+              );
+              const paged = async (store: IFileStore) => {
+                const pages: string[] = [];
+                for await (const page of store.listFilePages(`${prefix}/`)) pages.push(...page);
+                return pages;
+              };
+              await both(`${context}: listFilePages`, () => paged(reference), () => paged(files));
+              for (const path of listed.ok ? listed.value as string[] : []) {
+                await both(`${context}: read ${show(path)}`, () => reference.read(path), () => files.read(path));
+              }
+            },
+          ),
+          fileParams,
+        );
+      });
+
+      it("pageSize: hostile page sizes are accepted or refused alike, and pages hold every path once", async () => {
+        const pageSize = fc.oneof(
+          fc.integer({ min: 1, max: 1000 }),
+          fc.constantFrom<unknown>(0, -1, 1001, 1.5, NaN, Infinity, -Infinity, "7", null, 10n, true),
+        );
+        await fc.assert(
+          fc.asyncProperty(pageSize, fc.uniqueArray(validPath, { maxLength: 5 }), async (size, paths) => {
+            const prefix = `${root}/pages-${run++}`;
+            const context = `pageSize ${show(size)}, paths ${show(paths)}`;
+            const made = await both(
+              `${context}: new`,
+              () => Promise.resolve().then(() => void new MemoryFileStore({ pageSize: size as number })),
+              () => Promise.resolve().then(() => void withPageSize(size as number)),
+            );
+            if (!made.ok) {
+              assert.ok(made.error instanceof ConfigError, `${context}: ${show(made.error)}`);
+              return;
+            }
+            const memory = new MemoryFileStore({ pageSize: size as number });
+            const real = withPageSize(size as number);
+            for (const path of paths) {
+              await memory.write(`${prefix}/${path}`, path);
+              await real.write(`${prefix}/${path}`, path);
+            }
+            const pages = async (store: IFileStore) => {
+              const all: string[][] = [];
+              for await (const page of store.listFilePages(`${prefix}/`)) all.push(page);
+              assert.ok(
+                all.every((page) => page.length >= 1 && page.length <= (size as number)),
+                `${context}: page sizes`,
+              );
+              return all.flat();
+            };
+            await both(`${context}: listFilePages`, () => pages(memory), () => pages(real));
+            assert.equal((await pages(memory)).length, paths.length, `${context}: every path once`);
+          }),
+          fileParams,
+        );
+      });
+    });
+  },
+);

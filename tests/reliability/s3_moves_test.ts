@@ -1,17 +1,20 @@
 // Item 6: S3 moves under failure, on moto. Failures are injected through
 // middleware on the S3Client handed to S3FileStore: a failed DeleteObject
-// leaves both objects and says so, a failed CopyObject leaves the source as
+// leaves both objects and says so, a failed part copy leaves the source as
 // it was and no destination, and listings taken while 500 moves run never
-// show a key twice.
+// show a key twice. Issue 11: moves that race have exactly one winner, both
+// for one source moved to two destinations and for two sources moved to one
+// destination, and the loser leaves no copy.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { HeadObjectCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
-import { FileNotFoundError, FileStoreError, type FileStoreEvent, type S3FileStore } from "../../mod.ts";
+import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import { ConflictError, FileNotFoundError, FileStoreError, type FileStoreEvent, type S3FileStore } from "../../mod.ts";
 import { comparePaths } from "../../src/core/keys.ts";
 import { uniqueId } from "../contract/fixtures.ts";
 import { type FaultLog, injectFaults } from "../support/faults.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
 import { mapConcurrently } from "../../src/core/concurrency.ts";
+import { outcome } from "../support/rules_data.ts";
 import { noise, openFileStore, REGION, sameBytes } from "../support/s3.ts";
 
 function s3Error(name: string, status: number): S3ServiceException {
@@ -94,14 +97,15 @@ integrationSuite("Reliability: S3 moves under failure", await probe(AWS_ENDPOINT
         assert.ok(sameBytes(await files.read(dst), data));
         assert.deepEqual(events.filter((event) => event.type === "move"), []);
         assert.ok(events.some((event) => event.type === "error" && event.action === "move" && event.key === src));
-        // Moving again once S3 lets it completes the move.
-        await files.move(src, dst);
-        assert.deepEqual(await files.listFiles(`${root}/`), [dst]);
+        // A move never replaces a file: moving again is a ConflictError that changes nothing.
+        await assert.rejects(files.move(src, dst), ConflictError);
+        assert.ok(sameBytes(await files.read(src), data));
+        assert.ok(sameBytes(await files.read(dst), data));
       });
     }
   });
 
-  describe("a move whose CopyObject fails", () => {
+  describe("a move whose part copy (UploadPartCopy) fails", () => {
     for (
       const [label, error, attempts] of [
         ["AccessDenied (not retried)", () => s3Error("AccessDenied", 403), 1],
@@ -115,7 +119,7 @@ integrationSuite("Reliability: S3 moves under failure", await probe(AWS_ENDPOINT
         const data = noise(20_000, 4);
         await files.write(src, data);
         const before = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: src }));
-        faults.plan = (operation) => (operation === "CopyObject" ? { error: error() } : undefined);
+        faults.plan = (operation) => (operation === "UploadPartCopy" ? { error: error() } : undefined);
         faults.reset();
         try {
           await assert.rejects(files.move(src, dst), (thrown: unknown) => {
@@ -127,9 +131,11 @@ integrationSuite("Reliability: S3 moves under failure", await probe(AWS_ENDPOINT
         } finally {
           faults.plan = () => undefined;
         }
-        assert.equal(faults.attempts.get("CopyObject"), attempts);
+        assert.equal(faults.attempts.get("UploadPartCopy"), attempts);
         assert.equal(faults.attempts.get("DeleteObject") ?? 0, 0, "nothing was deleted");
         assert.equal(await exists(dst), false);
+        const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: root }));
+        assert.deepEqual(uploads.Uploads ?? [], [], "the upload was aborted");
         const after = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: src }));
         assert.equal(after.ETag, before.ETag);
         assert.ok(sameBytes(await files.read(src), data));
@@ -137,12 +143,12 @@ integrationSuite("Reliability: S3 moves under failure", await probe(AWS_ENDPOINT
       });
     }
 
-    it("a CopyObject and a DeleteObject that fail once with 500 are retried and the move completes", async () => {
+    it("a part copy and a DeleteObject that fail once with 500 are retried and the move completes", async () => {
       const root = uniqueId("retried");
       const data = noise(5_000, 5);
       await files.write(`${root}/in/a.bin`, data);
       faults.plan = (operation, attempt) =>
-        (operation === "CopyObject" || operation === "DeleteObject") && attempt === 1
+        (operation === "UploadPartCopy" || operation === "DeleteObject") && attempt === 1
           ? { error: s3Error("InternalError", 500) }
           : undefined;
       faults.reset();
@@ -151,10 +157,88 @@ integrationSuite("Reliability: S3 moves under failure", await probe(AWS_ENDPOINT
       } finally {
         faults.plan = () => undefined;
       }
-      assert.equal(faults.injected.get("CopyObject"), 1);
+      assert.equal(faults.injected.get("UploadPartCopy"), 1);
       assert.equal(faults.injected.get("DeleteObject"), 1);
       assert.deepEqual(await files.listFiles(`${root}/`), [`${root}/out/a.bin`]);
       assert.ok(sameBytes(await files.read(`${root}/out/a.bin`), data));
+    });
+  });
+
+  describe("moves that race (issue 11)", () => {
+    const TRIALS = 20;
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+    it(`one source moved to two destinations at once: in ${TRIALS} of ${TRIALS} trials exactly one lands and the other is a FileNotFoundError that leaves no copy`, async () => {
+      for (let trial = 0; trial < TRIALS; trial++) {
+        const root = uniqueId("one-source");
+        await files.write(`${root}/in/x.csv`, `payroll ${trial}`);
+        const results = await Promise.all(
+          ["a", "b"].map((folder) => outcome(files.move(`${root}/in/x.csv`, `${root}/${folder}/x.csv`))),
+        );
+        const won = results.flatMap((result, index) => (result.ok ? ["a", "b"][index] : []));
+        assert.equal(won.length, 1, `trial ${trial}: ${won.length} moves landed`);
+        const lost = results.find((result) => !result.ok);
+        assert.ok(lost !== undefined && !lost.ok && lost.error instanceof FileNotFoundError, String(lost));
+        assert.deepEqual(await files.listFiles(`${root}/`), [`${root}/${won[0]}/x.csv`], `trial ${trial}`);
+        assert.equal(decode(await files.read(`${root}/${won[0]}/x.csv`)), `payroll ${trial}`);
+      }
+    });
+
+    it(`two sources moved to one destination at once: in ${TRIALS} of ${TRIALS} trials exactly one lands and the other is a ConflictError that keeps its source`, async () => {
+      for (let trial = 0; trial < TRIALS; trial++) {
+        const root = uniqueId("one-destination");
+        await Promise.all(["a", "b"].map((name) => files.write(`${root}/in/${name}.csv`, `from ${name}`)));
+        const results = await Promise.all(
+          ["a", "b"].map((name) => outcome(files.move(`${root}/in/${name}.csv`, `${root}/out/x.csv`))),
+        );
+        const won = results.flatMap((result, index) => (result.ok ? ["a", "b"][index] : []));
+        assert.equal(won.length, 1, `trial ${trial}: ${won.length} moves landed`);
+        const lost = results.find((result) => !result.ok);
+        assert.ok(lost !== undefined && !lost.ok && lost.error instanceof ConflictError, String(lost));
+        const loser = won[0] === "a" ? "b" : "a";
+        assert.deepEqual(await files.listFiles(`${root}/`), [`${root}/in/${loser}.csv`, `${root}/out/x.csv`]);
+        assert.equal(decode(await files.read(`${root}/out/x.csv`)), `from ${won[0]}`);
+        assert.equal(decode(await files.read(`${root}/in/${loser}.csv`)), `from ${loser}`);
+      }
+      const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      assert.deepEqual(uploads.Uploads ?? [], [], "every losing upload was aborted");
+    });
+
+    it("eight moves of one source to eight destinations at once: one lands, seven are FileNotFoundErrors, one file remains", async () => {
+      const root = uniqueId("eight");
+      const data = noise(30_000, 8);
+      await files.write(`${root}/in/x.bin`, data);
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, index) => outcome(files.move(`${root}/in/x.bin`, `${root}/out${index}/x.bin`))),
+      );
+      assert.equal(results.filter((result) => result.ok).length, 1);
+      assert.ok(results.every((result) => result.ok || result.error instanceof FileNotFoundError));
+      const listed = await files.listFiles(`${root}/`);
+      assert.equal(listed.length, 1);
+      assert.ok(sameBytes(await files.read(listed[0]), data));
+    });
+
+    it("a delete that landed but whose answer was lost is retried and refused: the copy is kept, nothing more is deleted", async () => {
+      const root = uniqueId("lost-answer");
+      const data = noise(4_000, 9);
+      await files.write(`${root}/in/x.bin`, data);
+      faults.plan = (operation, attempt) =>
+        operation === "DeleteObject" && attempt === 1
+          ? { error: s3Error("InternalError", 500), after: true }
+          : undefined;
+      faults.reset();
+      try {
+        await assert.rejects(files.move(`${root}/in/x.bin`, `${root}/out/x.bin`), (thrown: unknown) => {
+          assert.ok(thrown instanceof FileStoreError && !(thrown instanceof FileNotFoundError), String(thrown));
+          assert.match(thrown.message, /after a retry, which an earlier attempt may have done; the copy is kept/);
+          return true;
+        });
+      } finally {
+        faults.plan = () => undefined;
+      }
+      assert.equal(faults.attempts.get("DeleteObject"), 2, "the retry only: the copy was not deleted");
+      assert.deepEqual(await files.listFiles(`${root}/`), [`${root}/out/x.bin`]);
+      assert.ok(sameBytes(await files.read(`${root}/out/x.bin`), data));
     });
   });
 

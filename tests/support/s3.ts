@@ -8,6 +8,7 @@ import {
   DeleteObjectsCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
 import { S3FileStore, type S3FileStoreOptions } from "../../mod.ts";
@@ -53,6 +54,26 @@ export async function deleteBucket(admin: S3Client, bucket: string): Promise<voi
   await admin.send(new DeleteBucketCommand({ Bucket: bucket }));
 }
 
+/**
+ * Keys other tools write that are no valid path of the store: a folder
+ * marker, an empty segment, "." and ".." segments, a backslash, control
+ * characters. S3 (and moto) keep each as it is.
+ */
+export const FOREIGN_KEYS: readonly string[] = [
+  "in/",
+  "x//y.csv",
+  "./dot.csv",
+  "a/../up.csv",
+  "win\\dows.csv",
+  "bell\u0007.csv",
+  "del\u007f.csv",
+];
+
+/** Writes an object with the raw SDK, as another tool would, past the store's checks. */
+export async function putRaw(admin: S3Client, bucket: string, key: string, body: string): Promise<void> {
+  await admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+}
+
 /** Deterministic pseudo-random bytes (every byte value occurs). */
 export function noise(length: number, seed = 0x9e3779b9): Uint8Array {
   const bytes = new Uint8Array(length);
@@ -77,6 +98,8 @@ export interface OpenFileStore {
   admin: S3Client;
   bucket: string;
   files: S3FileStore;
+  /** Another store on the same bucket, with the same options but this page size; `cleanup` closes it. */
+  withPageSize(pageSize: number): S3FileStore;
   cleanup(): Promise<void>;
 }
 
@@ -92,12 +115,19 @@ export async function openFileStore(options: Omit<S3FileStoreOptions, "bucket"> 
   const bucket = await createBucket(admin);
   const where = options.client === undefined ? { region: REGION, endpointUrl: AWS_ENDPOINT_URL } : {};
   const files = new S3FileStore({ ...where, ...options, bucket });
+  const others: S3FileStore[] = [];
   return {
     admin,
     bucket,
     files,
+    withPageSize: (pageSize) => {
+      const other = new S3FileStore({ ...where, ...options, bucket, pageSize });
+      others.push(other);
+      return other;
+    },
     cleanup: async () => {
       files.close();
+      for (const other of others) other.close();
       try {
         await deleteBucket(admin, bucket);
       } finally {

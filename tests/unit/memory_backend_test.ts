@@ -27,7 +27,12 @@ cacheContract("MemoryCacheBackend", () => {
 
 fileStoreContract(
   "MemoryFileStore",
-  () => Promise.resolve({ files: new MemoryFileStore({ pageSize: 7 }), cleanup: async () => {} }),
+  () =>
+    Promise.resolve({
+      files: new MemoryFileStore({ pageSize: 7 }),
+      withPageSize: (pageSize) => new MemoryFileStore({ pageSize }),
+      cleanup: async () => {},
+    }),
 );
 
 describe("MemoryRulesStore", () => {

@@ -21,6 +21,7 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import {
   ConfigError,
+  ConflictError,
   FileNotFoundError,
   FileStoreError,
   type FileStoreEvent,
@@ -29,6 +30,9 @@ import {
   type S3FileStoreOptions,
 } from "../../mod.ts";
 import { BAD_PATHS } from "../contract/fixtures.ts";
+import { bucketNameProblem } from "../../src/core/keys.ts";
+import { resolveConfig } from "../../src/persistence/config.ts";
+import { parseSeedArgs } from "../../scripts/seed_dynamodb.ts";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -50,10 +54,10 @@ const notFound = () => new NotFound({ $metadata: { httpStatusCode: 404 }, messag
 /** Asserts a rejection is exactly `type` (not a subclass), with the SDK error kept as cause. */
 async function rejectsWith(
   promise: Promise<unknown>,
-  type: typeof FileStoreError | typeof FileNotFoundError,
+  type: typeof FileStoreError | typeof FileNotFoundError | typeof ConflictError,
   cause: unknown,
   message: RegExp | string,
-): Promise<FileStoreError> {
+): Promise<FileStoreError | ConflictError> {
   let caught: unknown;
   await assert.rejects(promise, (error: unknown) => {
     caught = error;
@@ -65,7 +69,7 @@ async function rejectsWith(
   if (cause !== undefined) assert.equal((caught as Error).cause, cause);
   if (typeof message === "string") assert.equal((caught as Error).message, message);
   else assert.match((caught as Error).message, message);
-  return caught as FileStoreError;
+  return caught as FileStoreError | ConflictError;
 }
 
 const mockS3 = () => mockClient(S3Client);
@@ -89,7 +93,7 @@ describe("S3FileStore with a mocked S3Client", () => {
   });
 
   const open = (options: Partial<S3FileStoreOptions> = {}) =>
-    new S3FileStore({ bucket: "b", client, onEvent: (event) => events.push(event), ...options });
+    new S3FileStore({ bucket: "bkt", client, onEvent: (event) => events.push(event), ...options });
 
   describe("read()", () => {
     it("maps NoSuchKey to FileNotFoundError naming bucket and key, with the cause", async () => {
@@ -99,7 +103,7 @@ describe("S3FileStore with a mocked S3Client", () => {
         open().read("in/a.csv"),
         FileNotFoundError,
         sdkError,
-        'Failed to read file "in/a.csv" from bucket "b": it does not exist',
+        'Failed to read file "in/a.csv" from bucket "bkt": it does not exist',
       );
       assert.equal(events.at(-1)?.type, "error");
     });
@@ -116,7 +120,7 @@ describe("S3FileStore with a mocked S3Client", () => {
         open().read("in/a.csv"),
         FileStoreError,
         sdkError,
-        'Failed to read file "in/a.csv" from bucket "b": access denied (AccessDenied, HTTP 403)',
+        'Failed to read file "in/a.csv" from bucket "bkt": access denied (AccessDenied, HTTP 403)',
       );
       assert.equal(error.code, "FILE_STORE_ERROR");
     });
@@ -169,7 +173,7 @@ describe("S3FileStore with a mocked S3Client", () => {
         open().write("in/a.csv", "x"),
         FileStoreError,
         sdkError,
-        'Failed to write file "in/a.csv" to bucket "b": access denied (AccessDenied, HTTP 403)',
+        'Failed to write file "in/a.csv" to bucket "bkt": access denied (AccessDenied, HTTP 403)',
       );
     });
 
@@ -183,11 +187,11 @@ describe("S3FileStore with a mocked S3Client", () => {
         store.write("out/big.bin", new Uint8Array(11 * MiB)),
         FileStoreError,
         sdkError,
-        'Failed to write file "out/big.bin" to bucket "b": S3 refused the request (InternalError, HTTP 500)',
+        'Failed to write file "out/big.bin" to bucket "bkt": S3 refused the request (InternalError, HTTP 500)',
       );
       const aborts = s3.commandCalls(AbortMultipartUploadCommand).map((call) => call.args[0].input);
       assert.ok(aborts.length >= 1);
-      for (const abort of aborts) assert.deepEqual(abort, { Bucket: "b", Key: "out/big.bin", UploadId: "upload-1" });
+      for (const abort of aborts) assert.deepEqual(abort, { Bucket: "bkt", Key: "out/big.bin", UploadId: "upload-1" });
       assert.equal(s3.commandCalls(CompleteMultipartUploadCommand).length, 0);
       assert.equal(s3.commandCalls(PutObjectCommand).length, 0);
       const create = s3.commandCalls(CreateMultipartUploadCommand)[0].args[0].input;
@@ -228,28 +232,192 @@ describe("S3FileStore with a mocked S3Client", () => {
   describe("move()", () => {
     const src = "in/pay roll #1+2 100% Zoë 中文.csv";
     const dst = "archive/ready #1.csv";
+    const encodedSource = "bkt/in/pay%20roll%20%231%2B2%20100%25%20Zo%C3%AB%20%E4%B8%AD%E6%96%87.csv";
+    /** S3's answer to a conditional request whose condition failed, after `attempts` attempts. */
+    const preconditionFailed = (attempts = 1) =>
+      new S3ServiceException({
+        name: "PreconditionFailed",
+        $fault: "client",
+        $metadata: { httpStatusCode: 412, attempts },
+        message: "At least one of the pre-conditions you specified did not hold",
+      });
+    /** S3's answer to a conditional delete of a missing key; `attempts: null` for a client that does not count them. */
+    const gone = (attempts: number | null = 1) =>
+      new NoSuchKey({
+        $metadata: { httpStatusCode: 404, ...(attempts === null ? {} : { attempts }) },
+        message: "The specified key does not exist.",
+      });
+    const deletes = () => s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input);
 
     function happyMove(size = 5) {
-      s3.on(HeadObjectCommand, { Key: src }).resolves({ ContentLength: size, ETag: '"src"' });
-      s3.on(CopyObjectCommand).resolves({ CopyObjectResult: { ETag: '"copy"' } });
-      s3.on(HeadObjectCommand, { Key: dst }).resolves({ ContentLength: size, ETag: '"copy"' });
+      s3.on(HeadObjectCommand, { Key: src }).resolves({ ContentLength: size, ETag: '"src"', ContentType: "text/csv" });
+      s3.on(CreateMultipartUploadCommand).resolves({ UploadId: "copy-1" });
+      s3.on(UploadPartCopyCommand).callsFake((input) => ({ CopyPartResult: { ETag: `"c${input.PartNumber}"` } }));
+      s3.on(CompleteMultipartUploadCommand).resolves({ ETag: '"copy-1"' });
+      s3.on(PutObjectCommand).resolves({ ETag: '"empty"' });
+      s3.on(HeadObjectCommand, { Key: dst }).resolves({
+        ContentLength: size,
+        ETag: size === 0 ? '"empty"' : '"copy-1"',
+      });
       s3.on(DeleteObjectCommand).resolves({});
+      s3.on(AbortMultipartUploadCommand).resolves({});
     }
 
-    it("copies with the encoded CopySource and SSE, confirms, then deletes the source", async () => {
+    it("creates the destination by a part copy completed only where nothing is, confirms it, then deletes the source only if unchanged", async () => {
       happyMove();
       await open().move(src, dst);
-      const copy = s3.commandCalls(CopyObjectCommand)[0].args[0].input;
-      assert.equal(copy.CopySource, "b/in/pay%20roll%20%231%2B2%20100%25%20Zo%C3%AB%20%E4%B8%AD%E6%96%87.csv");
-      assert.equal(copy.Key, dst);
-      assert.equal(copy.ServerSideEncryption, "AES256");
-      assert.equal(copy.CopySourceIfMatch, '"src"');
-      assert.equal(copy.ChecksumAlgorithm, "CRC32");
-      const deleted = s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input);
-      assert.deepEqual(deleted, [{ Bucket: "b", Key: src, IfMatch: '"src"' }]);
+      const create = s3.commandCalls(CreateMultipartUploadCommand)[0].args[0].input;
+      assert.equal(create.Key, dst);
+      assert.equal(create.ServerSideEncryption, "AES256");
+      assert.equal(create.ContentType, "text/csv");
+      const part = s3.commandCalls(UploadPartCopyCommand)[0].args[0].input;
+      assert.equal(part.CopySource, encodedSource);
+      assert.equal(part.CopySourceIfMatch, '"src"');
+      assert.equal(part.CopySourceRange, "bytes=0-4");
+      const complete = s3.commandCalls(CompleteMultipartUploadCommand)[0].args[0].input;
+      assert.equal(complete.IfNoneMatch, "*");
+      assert.deepEqual(complete.MultipartUpload?.Parts, [{ ETag: '"c1"', PartNumber: 1 }]);
+      assert.deepEqual(deletes(), [{ Bucket: "bkt", Key: src, IfMatch: '"src"' }]);
       const order = s3.calls().map((call) => (call.args[0] as object).constructor.name);
-      assert.deepEqual(order, ["HeadObjectCommand", "CopyObjectCommand", "HeadObjectCommand", "DeleteObjectCommand"]);
+      assert.deepEqual(order, [
+        "HeadObjectCommand",
+        "CreateMultipartUploadCommand",
+        "UploadPartCopyCommand",
+        "CompleteMultipartUploadCommand",
+        "HeadObjectCommand",
+        "DeleteObjectCommand",
+      ]);
+      assert.equal(s3.commandCalls(CopyObjectCommand).length, 0);
+      assert.deepEqual(events.at(-1), { ...events.at(-1), type: "move", parts: 1, bytes: 5 });
     });
+
+    it("creates an empty destination by a PutObject only where nothing is", async () => {
+      happyMove(0);
+      await open().move(src, dst);
+      const put = s3.commandCalls(PutObjectCommand)[0].args[0].input;
+      assert.equal(put.Key, dst);
+      assert.equal(put.IfNoneMatch, "*");
+      assert.equal(put.ServerSideEncryption, "AES256");
+      assert.equal(put.ContentType, "text/csv");
+      assert.deepEqual(put.Body, new Uint8Array());
+      assert.equal(s3.commandCalls(CreateMultipartUploadCommand).length, 0);
+      assert.deepEqual(deletes(), [{ Bucket: "bkt", Key: src, IfMatch: '"src"' }]);
+      assert.deepEqual(events.at(-1), { ...events.at(-1), type: "move", parts: 0, bytes: 0 });
+    });
+
+    for (const size of [5, 0]) {
+      it(`onto an existing destination (a ${size}-byte file) is a ConflictError: nothing deleted, no upload left`, async () => {
+        happyMove(size);
+        const sdkError = preconditionFailed();
+        s3.on(CompleteMultipartUploadCommand).rejects(sdkError);
+        s3.on(PutObjectCommand).rejects(sdkError);
+        const error = await rejectsWith(
+          open().move(src, dst),
+          ConflictError,
+          sdkError,
+          `Failed to move file ${JSON.stringify(src)} to ${JSON.stringify(dst)} in bucket "bkt": ` +
+            "the destination exists; the source is kept",
+        );
+        assert.equal(error.code, "CONFLICT");
+        assert.deepEqual(deletes(), []);
+        assert.equal(s3.commandCalls(AbortMultipartUploadCommand).length, size === 0 ? 0 : 1);
+        assert.deepEqual(events.at(-1), { ...events.at(-1), type: "error", action: "move", error });
+      });
+    }
+
+    it("does not call a destination a conflict when the refused completion had been retried (it may be its own)", async () => {
+      happyMove();
+      s3.on(CompleteMultipartUploadCommand).rejects(preconditionFailed(2));
+      await rejectsWith(
+        open().move(src, dst),
+        FileStoreError,
+        undefined,
+        /as the request was retried it may be this move's own copy; the source is kept/,
+      );
+      assert.deepEqual(deletes(), []);
+    });
+
+    it("when the source changed during the copy (a part copy refused), is a ConflictError and aborts the upload", async () => {
+      happyMove();
+      s3.on(UploadPartCopyCommand).rejects(preconditionFailed());
+      await rejectsWith(
+        open().move(src, dst),
+        ConflictError,
+        undefined,
+        /: the source changed during the copy and is kept$/,
+      );
+      assert.equal(s3.commandCalls(AbortMultipartUploadCommand).length, 1);
+      assert.equal(s3.commandCalls(CompleteMultipartUploadCommand).length, 0);
+      assert.deepEqual(deletes(), []);
+    });
+
+    it("when another move took the source first (its delete refused: 404), removes its own copy and is a FileNotFoundError", async () => {
+      happyMove();
+      const sdkError = gone();
+      s3.on(DeleteObjectCommand, { Key: src }).rejects(sdkError);
+      await rejectsWith(
+        open().move(src, dst),
+        FileNotFoundError,
+        sdkError,
+        `Failed to move file ${JSON.stringify(src)} to ${JSON.stringify(dst)} in bucket "bkt": ` +
+          `another move or a delete took the source first; its copy at ${JSON.stringify(dst)} was removed`,
+      );
+      assert.deepEqual(deletes(), [
+        { Bucket: "bkt", Key: src, IfMatch: '"src"' },
+        { Bucket: "bkt", Key: dst, IfMatch: '"copy-1"' },
+      ]);
+      assert.equal(events.filter((event) => event.type === "move").length, 0);
+    });
+
+    it("when the source was rewritten during the move (its delete refused: 412), keeps it, removes its own copy, ConflictError", async () => {
+      happyMove();
+      s3.on(DeleteObjectCommand, { Key: src }).rejects(preconditionFailed());
+      await rejectsWith(
+        open().move(src, dst),
+        ConflictError,
+        undefined,
+        /: the source changed during the move and is kept; its copy at "archive\/ready #1\.csv" was removed$/,
+      );
+      assert.deepEqual(deletes().map((input) => input.Key), [src, dst]);
+    });
+
+    it("when it lost and its copy was replaced meanwhile, leaves the replacement alone", async () => {
+      happyMove();
+      s3.on(DeleteObjectCommand, { Key: src }).rejects(gone());
+      s3.on(DeleteObjectCommand, { Key: dst }).rejects(preconditionFailed());
+      await rejectsWith(
+        open().move(src, dst),
+        FileNotFoundError,
+        undefined,
+        /had been replaced meanwhile and is left alone$/,
+      );
+    });
+
+    it("when it lost but its copy cannot be removed, says the copy remains", async () => {
+      happyMove();
+      s3.on(DeleteObjectCommand, { Key: src }).rejects(gone());
+      s3.on(DeleteObjectCommand, { Key: dst }).rejects(accessDenied());
+      await rejectsWith(
+        open().move(src, dst),
+        FileNotFoundError,
+        undefined,
+        /its copy at "archive\/ready #1\.csv" could not be removed \(AccessDenied, HTTP 403\) and remains$/,
+      );
+    });
+
+    for (const attempts of [2, null]) {
+      it(`when the delete was refused after ${attempts ?? "an unknown number of"} attempts, deletes nothing more and keeps the copy`, async () => {
+        happyMove();
+        s3.on(DeleteObjectCommand, { Key: src }).rejects(gone(attempts));
+        await rejectsWith(
+          open().move(src, dst),
+          FileStoreError,
+          undefined,
+          /failed to delete .* after a retry, which an earlier attempt may have done; the copy is kept: /,
+        );
+        assert.deepEqual(deletes().map((input) => input.Key), [src]);
+      });
+    }
 
     it("when the delete fails after the copy, says both keys now exist and keeps the cause", async () => {
       happyMove();
@@ -258,48 +426,39 @@ describe("S3FileStore with a mocked S3Client", () => {
       const error = await rejectsWith(open().move(src, dst), FileStoreError, sdkError, /both keys now exist/);
       assert.ok(error.message.includes(JSON.stringify(src)) && error.message.includes(JSON.stringify(dst)));
       assert.match(error.message, /copied to "archive\/ready #1\.csv" but failed to delete "in\/pay roll/);
+      assert.deepEqual(deletes().map((input) => input.Key), [src]);
       assert.equal(events.at(-1)?.type, "error");
     });
 
-    it("when the copy fails, keeps the source: no DeleteObject is sent", async () => {
+    it("when the copy fails, keeps the source: no DeleteObject is sent and the upload is aborted", async () => {
       happyMove();
       const sdkError = accessDenied();
-      s3.on(CopyObjectCommand).rejects(sdkError);
+      s3.on(UploadPartCopyCommand).rejects(sdkError);
       await rejectsWith(open().move(src, dst), FileStoreError, sdkError, /the copy failed and the source is kept/);
-      assert.equal(s3.commandCalls(DeleteObjectCommand).length, 0);
-    });
-
-    it("when the source is gone by the delete (deleted meanwhile), the move stands", async () => {
-      happyMove();
-      s3.on(DeleteObjectCommand).rejects(noSuchKey());
-      await open().move(src, dst);
-      assert.equal(events.at(-1)?.type, "move");
-    });
-
-    it("when the source was rewritten since the copy, does not delete it and says both keys exist", async () => {
-      happyMove();
-      s3.on(DeleteObjectCommand).rejects(serviceError("PreconditionFailed", 412));
-      await rejectsWith(open().move(src, dst), FileStoreError, undefined, /both keys now exist: the object changed/);
+      assert.deepEqual(deletes(), []);
+      assert.equal(s3.commandCalls(AbortMultipartUploadCommand).length, 1);
     });
 
     it("when the source vanishes before the copy, is FileNotFoundError without copy noise", async () => {
       happyMove();
       const sdkError = noSuchKey();
-      s3.on(CopyObjectCommand).rejects(sdkError);
+      s3.on(UploadPartCopyCommand).rejects(sdkError);
       await rejectsWith(
         open().move(src, dst),
         FileNotFoundError,
         sdkError,
-        `Failed to move file ${JSON.stringify(src)} to ${JSON.stringify(dst)} in bucket "b": the source does not exist`,
+        `Failed to move file ${JSON.stringify(src)} to ${
+          JSON.stringify(dst)
+        } in bucket "bkt": the source does not exist`,
       );
-      assert.equal(s3.commandCalls(DeleteObjectCommand).length, 0);
+      assert.deepEqual(deletes(), []);
     });
 
     it("when the copy cannot be confirmed, keeps the source", async () => {
       happyMove();
       s3.on(HeadObjectCommand, { Key: dst }).resolves({ ContentLength: 4, ETag: '"other"' });
       await rejectsWith(open().move(src, dst), FileStoreError, undefined, /does not match .* the source is kept/);
-      assert.equal(s3.commandCalls(DeleteObjectCommand).length, 0);
+      assert.deepEqual(deletes(), []);
     });
 
     it("a missing source is FileNotFoundError and sends nothing after the HeadObject", async () => {
@@ -309,7 +468,7 @@ describe("S3FileStore with a mocked S3Client", () => {
         open().move("in/missing.csv", "out/x.csv"),
         FileNotFoundError,
         sdkError,
-        'Failed to move file "in/missing.csv" to "out/x.csv" in bucket "b": the source does not exist',
+        'Failed to move file "in/missing.csv" to "out/x.csv" in bucket "bkt": the source does not exist',
       );
       assert.equal(s3.calls().length, 1);
     });
@@ -355,7 +514,7 @@ describe("S3FileStore with a mocked S3Client", () => {
         for (const [index, part] of parts.entries()) {
           assert.equal(part.PartNumber, index + 1);
           assert.equal(part.UploadId, "copy-1");
-          assert.equal(part.CopySource, "b/in/pay%20roll%20%231%2B2%20100%25%20Zo%C3%AB%20%E4%B8%AD%E6%96%87.csv");
+          assert.equal(part.CopySource, encodedSource);
           assert.equal(part.CopySourceIfMatch, '"src-9"');
           const [, first, last] = /^bytes=(\d+)-(\d+)$/.exec(part.CopySourceRange!)!.map(Number);
           assert.equal(first, next, `part ${index + 1} starts where the last ended`);
@@ -367,13 +526,14 @@ describe("S3FileStore with a mocked S3Client", () => {
         assert.equal(parts.length, 11);
         const complete = s3.commandCalls(CompleteMultipartUploadCommand)[0].args[0].input;
         assert.equal(complete.UploadId, "copy-1");
+        assert.equal(complete.IfNoneMatch, "*");
         assert.deepEqual(
           complete.MultipartUpload?.Parts,
           parts.map((part) => ({ PartNumber: part.PartNumber, ETag: `"c${part.PartNumber}"` })),
         );
         assert.equal(s3.commandCalls(DeleteObjectCommand).length, 1);
         assert.equal(s3.commandCalls(AbortMultipartUploadCommand).length, 0);
-        assert.deepEqual(events.at(-1), { ...events.at(-1), type: "move", multipartCopy: true, parts: 11 });
+        assert.deepEqual(events.at(-1), { ...events.at(-1), type: "move", parts: 11 });
       });
 
       it("is aborted when a part fails, and the source is kept", async () => {
@@ -382,7 +542,7 @@ describe("S3FileStore with a mocked S3Client", () => {
         s3.on(UploadPartCopyCommand, { PartNumber: 4 }).rejects(sdkError);
         await rejectsWith(open().move(src, dst), FileStoreError, sdkError, /the copy failed and the source is kept/);
         const aborts = s3.commandCalls(AbortMultipartUploadCommand).map((call) => call.args[0].input);
-        assert.deepEqual(aborts, [{ Bucket: "b", Key: dst, UploadId: "copy-1" }]);
+        assert.deepEqual(aborts, [{ Bucket: "bkt", Key: dst, UploadId: "copy-1" }]);
         assert.equal(s3.commandCalls(CompleteMultipartUploadCommand).length, 0);
         assert.equal(s3.commandCalls(DeleteObjectCommand).length, 0);
         assert.ok(events.some((event) => event.type === "multipart-aborted"));
@@ -435,13 +595,43 @@ describe("S3FileStore with a mocked S3Client", () => {
         open().listFiles("in/"),
         FileStoreError,
         sdkError,
-        'Failed to list files under prefix "in/" in bucket "b": access denied (AccessDenied, HTTP 403)',
+        'Failed to list files under prefix "in/" in bucket "bkt": access denied (AccessDenied, HTTP 403)',
       );
     });
 
     it("reject a truncated page without a token rather than loop or stop short", async () => {
       s3.on(ListObjectsV2Command).resolves({ IsTruncated: true, Contents: [{ Key: "a" }] });
       await rejectsWith(open().listFiles(""), FileStoreError, undefined, /no continuation token/);
+    });
+
+    it("skip every key that is not a valid path, in every listing, and report each with its reason", async () => {
+      const foreign: Array<[string, string]> = [
+        ["in/", "it has an empty segment"],
+        ["in/x//y.csv", "it has an empty segment"],
+        ["in/./dot.csv", 'it has a "." segment'],
+        ["in/../up.csv", 'it has a ".." segment'],
+        ["in/win\\dows.csv", "it contains a backslash"],
+        ["in/bell\u0007.csv", "it contains a control character"],
+      ];
+      s3.on(ListObjectsV2Command)
+        .resolves({ IsTruncated: false, Contents: [{ Key: "in/a.csv" }, ...foreign.map(([Key]) => ({ Key }))] });
+      assert.deepEqual(await open().listFiles("in/"), ["in/a.csv"]);
+      const skipped = events.filter((event) => event.type === "skipped");
+      assert.deepEqual(skipped, foreign.map(([key, reason]) => ({ type: "skipped", bucket: "bkt", key, reason })));
+      assert.deepEqual(events.at(-1), { ...events.at(-1), type: "list", keys: 1, skipped: foreign.length, pages: 1 });
+
+      events.length = 0;
+      s3.reset();
+      s3.on(ListObjectsV2Command)
+        .resolvesOnce({ IsTruncated: true, NextContinuationToken: "t1", Contents: [{ Key: "in/" }] })
+        .resolvesOnce({ IsTruncated: false, Contents: [{ Key: "in/b.csv" }, { Key: "in/x//y.csv" }] });
+      const pages: string[][] = [];
+      for await (const page of open().listFilePages("in/")) pages.push(page);
+      assert.deepEqual(pages, [["in/b.csv"]], "a page of foreign keys only is not yielded");
+      assert.deepEqual(events.filter((event) => event.type === "skipped").map((event) => event.key), [
+        "in/",
+        "in/x//y.csv",
+      ]);
     });
   });
 
@@ -493,7 +683,86 @@ describe("S3FileStore with a mocked S3Client", () => {
           return true;
         },
       );
-      assert.throws(() => new S3FileStore({ bucket: "b", client, region: "eu-west-1" }), ConfigError);
+      assert.throws(() => new S3FileStore({ bucket: "bkt", client, region: "eu-west-1" }), ConfigError);
+    });
+
+    it("a page size is checked by the rule MemoryFileStore shares: an integer from 1 to 1000", () => {
+      for (const pageSize of [0, -1, 1.5, NaN, 1001, "7" as never, null as never]) {
+        assert.throws(() => open({ pageSize }), (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, /pageSize "[^"]*": it is not an integer from 1 to 1000/);
+          return true;
+        });
+      }
+      for (const pageSize of [1, 1000]) open({ pageSize });
+    });
+  });
+
+  describe("bucket names", () => {
+    // S3's rules for general purpose buckets, one case per rule.
+    const BAD_BUCKETS: ReadonlyArray<[string, unknown, string]> = [
+      ["too short", "ab", "it is 2 characters long, not 3 to 63"],
+      ["too long", "a".repeat(64), "it is 64 characters long, not 3 to 63"],
+      ["upper case and an underscore", "Bluestar_Bad", "it has characters other than lowercase letters"],
+      ["a space", "my bucket", "it has characters other than lowercase letters"],
+      ["a non-ASCII letter", "zoë-files", "it has characters other than lowercase letters"],
+      ["a leading hyphen", "-files", "it does not begin and end with a letter or digit"],
+      ["a trailing dot", "files.", "it does not begin and end with a letter or digit"],
+      ["two adjacent dots", "a..b", "it has two adjacent dots"],
+      ["an IP address", "192.168.1.1", "it is formatted as an IP address"],
+      ["the prefix xn--", "xn--files", 'it starts with the reserved prefix "xn--"'],
+      ["the prefix sthree-", "sthree-files", 'it starts with the reserved prefix "sthree-"'],
+      ["the prefix amzn-s3-demo-", "amzn-s3-demo-files", 'it starts with the reserved prefix "amzn-s3-demo-"'],
+      ["the suffix -s3alias", "files-s3alias", 'it ends with the reserved suffix "-s3alias"'],
+      ["the suffix --ol-s3", "files--ol-s3", 'it ends with the reserved suffix "--ol-s3"'],
+      ["the suffix .mrap", "files.mrap", 'it ends with the reserved suffix ".mrap"'],
+      ["the suffix --x-s3", "files--x-s3", 'it ends with the reserved suffix "--x-s3"'],
+      ["the suffix --table-s3", "files--table-s3", 'it ends with the reserved suffix "--table-s3"'],
+      ["not a string", 42, "it is a number, not a string"],
+    ];
+    const GOOD_BUCKETS = [
+      "abc",
+      "a".repeat(63),
+      "bluestar-files-dev",
+      "files.2026.acme",
+      "1-2-3",
+      "192.168.1.1.5",
+      "xn-files",
+    ];
+
+    it("bucketNameProblem() accepts names S3 allows", () => {
+      for (const name of GOOD_BUCKETS) assert.equal(bucketNameProblem(name), undefined, name);
+    });
+
+    for (const [label, name, problem] of BAD_BUCKETS) {
+      it(`a bucket name with ${label} is refused by the store, the configuration and the seed, before any request`, () => {
+        assert.ok(bucketNameProblem(name)?.startsWith(problem), `${bucketNameProblem(name)}`);
+        assert.throws(() => new S3FileStore({ bucket: name as string, client }), (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.ok(error.message.includes(`bucket ${JSON.stringify(String(name))} is not a bucket name: ${problem}`));
+          return true;
+        });
+        assert.throws(
+          () => resolveConfig({ backend: "aws", region: "us-east-1", s3Bucket: name as string }, {}),
+          (error: unknown) =>
+            error instanceof ConfigError && error.message.includes(`s3Bucket ${JSON.stringify(String(name))}`),
+        );
+        if (typeof name === "string") {
+          assert.throws(
+            () => parseSeedArgs(["--endpoint-url", "http://127.0.0.1:4566", "--s3-bucket", name]),
+            (error: unknown) => error instanceof ConfigError && error.message.includes(problem),
+          );
+        }
+        assert.equal(s3.calls().length, 0);
+      });
+    }
+
+    it("a valid name passes the store, the configuration and the seed", () => {
+      for (const name of GOOD_BUCKETS) {
+        new S3FileStore({ bucket: name, client });
+        assert.equal(resolveConfig({ backend: "aws", region: "us-east-1", s3Bucket: name }, {}).s3Bucket, name);
+        assert.equal(parseSeedArgs(["--s3-bucket", name]).s3Bucket, name);
+      }
     });
   });
 
@@ -505,13 +774,13 @@ describe("S3FileStore with a mocked S3Client", () => {
       store.close();
       await rejectsWith(store.read("a"), FileStoreError, undefined, /: the store is closed$/);
       assert.equal(s3.calls().length, 0);
-      await assert.rejects(client.send(new GetObjectCommand({ Bucket: "b", Key: "a" })), NoSuchKey);
+      await assert.rejects(client.send(new GetObjectCommand({ Bucket: "bkt", Key: "a" })), NoSuchKey);
     });
 
     it("close() destroys a client the store created", () => {
       const destroy = mock.method(S3Client.prototype, "destroy");
       try {
-        const store = new S3FileStore({ bucket: "b", region: "us-east-1", endpointUrl: "http://127.0.0.1:1" });
+        const store = new S3FileStore({ bucket: "bkt", region: "us-east-1", endpointUrl: "http://127.0.0.1:1" });
         store.close();
         store.close();
         assert.equal(destroy.mock.callCount(), 1);
@@ -528,7 +797,7 @@ describe("S3FileStore with a mocked S3Client", () => {
           throw new Error("hook");
         }, () => Promise.reject(new Error("hook")) as never]
       ) {
-        const store = new S3FileStore({ bucket: "b", client, onEvent });
+        const store = new S3FileStore({ bucket: "bkt", client, onEvent });
         await store.write("a", "x");
         await assert.rejects(store.read("a"), FileNotFoundError);
       }
