@@ -12,7 +12,7 @@
 import { clearTimeout, setTimeout } from "node:timers";
 import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
 import { CacheError, ConfigError, quote } from "../core/errors.ts";
-import { checkCacheKey } from "../core/keys.ts";
+import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
 import type { ICacheBackend } from "../core/protocols.ts";
 import { encodeCacheWrite } from "../core/values.ts";
 
@@ -180,6 +180,8 @@ const MAX_TIMER_MS = 2_147_483_647;
 /** A client the backend created, which it may destroy. */
 interface CommandClient extends RedisCacheClient {
   destroy(): void;
+  /** Adds an event listener; `terminated`: the client gave up its connection for good. */
+  on(event: "error" | "ready" | "connect" | "terminated", listener: (...args: unknown[]) => void): unknown;
 }
 
 /** The commands, dispatched without a per-call closure. */
@@ -254,8 +256,17 @@ interface Target {
  * ```
  */
 export class RedisCacheBackend implements ICacheBackend {
-  readonly #client: CommandClient;
+  /** The client in use; a backend that owns its clients replaces a terminated one (see #newClient). */
+  #client: CommandClient;
   readonly #owned: boolean;
+  /** Where a backend that owns its clients connects them; `undefined` for a client passed in. */
+  readonly #target: Target | undefined;
+  /** Ends the socket of the current owned client, also one still connecting. */
+  #abort: AbortController | undefined = undefined;
+  /** The wait before the next connection attempt of an owned client. */
+  #retryTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Failed connection attempts since the connection was last ready. */
+  #attempts = 0;
   readonly #prefix: string;
   readonly #commandTimeoutMs: number;
   readonly #connectTimeoutMs: number;
@@ -313,32 +324,21 @@ export class RedisCacheBackend implements ICacheBackend {
     }
     if (problems.length > 0) throw new ConfigError(`Invalid Redis cache options: ${problems.join("; ")}`);
 
+    this.#target = target;
     if (target === undefined) {
       this.#client = options.client as unknown as CommandClient;
       this.#owned = false;
       this.#where = "Redis";
+      this.#client.on("error", this.#onClientError);
+      this.#client.on("ready", this.#onClientReady);
+      this.#client.on("connect", this.#onClientReady);
     } else {
-      const socket = {
-        host: target.host,
-        port: target.port,
-        connectTimeout: this.#connectTimeoutMs,
-        reconnectStrategy,
-      };
-      this.#client = createClient({
-        socket: target.tls ? { ...socket, tls: true } : socket,
-        username: target.username,
-        password: target.password,
-        database: target.db,
-        disableOfflineQueue: true,
-      }) as unknown as CommandClient;
       this.#owned = true;
+      this.#client = this.#newClient(target);
       const host = target.host.includes(":") ? `[${target.host}]` : target.host;
       this.#where = `Redis at ${target.tls ? "rediss" : "redis"}://${host}:${target.port}/${target.db}`;
     }
     this.#everReady = this.#client.isReady;
-    this.#client.on("error", this.#onClientError);
-    this.#client.on("ready", this.#onClientReady);
-    this.#client.on("connect", this.#onClientReady);
   }
 
   /**
@@ -424,8 +424,11 @@ export class RedisCacheBackend implements ICacheBackend {
 
   /**
    * Closes the backend: later calls fail with a {@linkcode CacheError}. A
-   * client the backend created is destroyed (calls still in flight fail);
-   * a client passed in as `client` is left open. Closing twice is a no-op.
+   * client the backend created is destroyed (calls still in flight fail) and
+   * its socket ended at any point of a connection: still connecting (TCP,
+   * TLS), during the handshake, ready, or waiting to reconnect; nothing of
+   * it keeps the process alive. A client passed in as `client` is left open.
+   * Closing twice is a no-op.
    *
    * @returns Once closed.
    */
@@ -434,9 +437,13 @@ export class RedisCacheBackend implements ICacheBackend {
     this.#closed = true;
     this.#notify();
     if (this.#owned) {
+      clearTimeout(this.#retryTimer);
       // Our listeners stay on our own client, so an error it emits while
       // being torn down is never unhandled; #closed mutes them.
       this.#client.destroy();
+      // destroy() ends the socket node-redis holds, which it has only once
+      // the TCP (and TLS) connect completed; the signal ends one still connecting.
+      this.#abort?.abort();
     } else {
       this.#client.off("error", this.#onClientError);
       this.#client.off("ready", this.#onClientReady);
@@ -513,14 +520,14 @@ export class RedisCacheBackend implements ICacheBackend {
    * connection if need be. Resolves at once when Redis is known to be down.
    */
   async #whenReady(timeoutMs: number): Promise<NotReady | undefined> {
-    const client = this.#client;
     if (this.#closed) return "closed";
-    if (!client.isOpen) {
-      if (this.#connectStarted) return "closed";
-      this.#startConnect();
+    if (!this.#client.isOpen) {
+      if (!this.#connectStarted) this.#startConnect();
+      // A client passed in that is no longer open was closed by its owner; ours is between two attempts.
+      else if (!this.#owned) return "closed";
     }
     const end = Date.now() + timeoutMs;
-    while (!client.isReady) {
+    while (!this.#client.isReady) {
       if (this.#closed) return "closed";
       if (this.#offline) return "offline";
       const left = end - Date.now();
@@ -541,14 +548,67 @@ export class RedisCacheBackend implements ICacheBackend {
   #startConnect(): void {
     this.#connectStarted = true;
     this.#offline = false;
-    this.#client.connect().catch((error: unknown) => {
-      // The client gave up (never with our own reconnect strategy) or was closed.
-      if (this.#closed) return;
+    this.#connectClient();
+  }
+
+  #connectClient(): void {
+    const client = this.#client;
+    client.connect().catch((error: unknown) => {
+      // The client gave up (ours after one attempt, see #newClient) or was closed.
+      if (this.#closed || client !== this.#client) return;
       this.#lastError = error;
       this.#offline = true;
       this.#notify();
     });
   }
+
+  /**
+   * A node-redis client for the target that makes one connection and never
+   * reconnects by itself: the backend replaces it when it terminates. Each
+   * client has its own abort signal, which reaches its socket before node-redis
+   * hands it over (a socket still connecting cannot be destroyed otherwise),
+   * and so holds one abort listener (Node never removes it), released with
+   * the client instead of piling up on one signal while Redis stays down.
+   */
+  #newClient(target: Target): CommandClient {
+    const abort = new AbortController();
+    this.#abort = abort;
+    const socket = {
+      host: target.host,
+      port: target.port,
+      connectTimeout: this.#connectTimeoutMs,
+      reconnectStrategy: false as const,
+      signal: abort.signal,
+    };
+    const client = createClient({
+      socket: target.tls ? { ...socket, tls: true } : socket,
+      username: target.username,
+      password: target.password,
+      database: target.db,
+      disableOfflineQueue: true,
+    }) as unknown as CommandClient;
+    client.on("error", this.#onClientError);
+    client.on("ready", this.#onClientReady);
+    client.on("connect", this.#onClientReady);
+    client.on("terminated", this.#onClientTerminated);
+    return client;
+  }
+
+  /** The owned client gave up its connection (node-redis emits `error` next): try again after a backoff. */
+  readonly #onClientTerminated = (): void => {
+    if (this.#closed) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(this.#reconnect, reconnectDelay(this.#attempts++));
+  };
+
+  readonly #reconnect = (): void => {
+    this.#retryTimer = undefined;
+    if (this.#closed) return;
+    // Releases what node-redis registered for the terminated client (its metrics entry).
+    this.#client.destroy();
+    this.#client = this.#newClient(this.#target as Target);
+    this.#connectClient();
+  };
 
   #notify(): void {
     for (const waiter of this.#waiters) waiter();
@@ -572,6 +632,7 @@ export class RedisCacheBackend implements ICacheBackend {
     if (this.#closed || !this.#client.isReady) return;
     this.#offline = false;
     this.#lastError = undefined;
+    this.#attempts = 0;
     this.#notify();
     if (this.#everReady) this.#emit({ type: "cache.reconnect" });
     this.#everReady = true;
@@ -716,9 +777,9 @@ class Deadlines {
   };
 }
 
-/** Reconnect with exponential backoff from 50 ms, capped at 2 s, with a little jitter; never give up. */
-function reconnectStrategy(retries: number): number {
-  return Math.min(50 * 2 ** Math.min(retries, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 50);
+/** The wait before a reconnection attempt: exponential from 50 ms, capped at 2 s, with a little jitter; never give up. */
+function reconnectDelay(attempts: number): number {
+  return Math.min(50 * 2 ** Math.min(attempts, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 50);
 }
 
 function checkTimeout(name: string, value: unknown, fallback: number, problems: string[]): number {
@@ -735,7 +796,9 @@ function checkPrefix(value: unknown, problems: string[]): string {
   try {
     return checkCacheKey(value);
   } catch {
-    problems.push(`keyPrefix ${quote(value)} is not a string of at most 1024 bytes without control characters`);
+    problems.push(
+      `keyPrefix ${quote(value)} is not a string of at most ${MAX_CACHE_KEY_BYTES} bytes without control characters`,
+    );
     return "";
   }
 }
