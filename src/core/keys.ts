@@ -9,6 +9,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { InvalidInputError, quote } from "./errors.ts";
 
 /** The longest id, in UTF-8 bytes. */
@@ -16,6 +17,9 @@ export const MAX_ID_BYTES = 256;
 
 /** The longest file path or prefix, in UTF-8 bytes (the S3 key limit). */
 export const MAX_PATH_BYTES = 1024;
+
+/** The longest cache key, in UTF-8 bytes. */
+export const MAX_CACHE_KEY_BYTES = 1024;
 
 /** The partition of the rules every client falls back to. */
 export const GLOBAL_CLIENT_ID = "GLOBAL";
@@ -168,20 +172,42 @@ export const itemKeys = {
 /** What a cache key caches. */
 export type CacheKind = "pipeline" | "validation" | "calculation" | "irs" | "agent";
 
+/** The length of a SHA-256 digest in hex. */
+const DIGEST_CHARS = 64;
+
 /**
  * A cache key, namespaced by schema version and environment so two
  * environments sharing one Redis never read each other's entries:
  * `bluestar:v1:{namespace}:{kind}:{part}:...`. Each part is
  * percent-encoded, so no id can forge a separator or a Redis Cluster hash tag.
  *
+ * Every valid id makes a usable key: a key that would be longer than
+ * {@linkcode MAX_CACHE_KEY_BYTES} (percent-encoding triples a non-ASCII
+ * byte, so two 256-byte ids can be 1,536 bytes) keeps as much of its start
+ * as fits, then `#` and the SHA-256 of the whole key in hex. A part never
+ * holds a raw `#`, so a hashed key never equals a readable one.
+ *
  * @param namespace The environment, usually the table suffix (may be empty).
  * @param kind What is cached.
  * @param parts The ids that identify it, already validated.
- * @returns The cache key.
+ * @returns The cache key, at most {@linkcode MAX_CACHE_KEY_BYTES} bytes.
+ *
+ * @example Keys of short and of long ids
+ * ```ts
+ * import { cacheKey } from "@bluestar/persistence";
+ *
+ * console.assert(cacheKey("-dev", "calculation", "ACME", "FICA") === "bluestar:v1:-dev:calculation:ACME:FICA");
+ * const long = cacheKey("-dev", "calculation", "é".repeat(128), "é".repeat(128));
+ * console.assert(long.length === 1024 && /#[0-9a-f]{64}$/.test(long));
+ * ```
  */
 export function cacheKey(namespace: string, kind: CacheKind, ...parts: Array<string | number>): string {
   const encoded = [namespace, kind, ...parts].map((part) => encodeURIComponent(String(part)));
-  return `bluestar:v${CACHE_SCHEMA_VERSION}:${encoded.join(":")}`;
+  const key = `bluestar:v${CACHE_SCHEMA_VERSION}:${encoded.join(":")}`;
+  // Percent-encoded text is ASCII: its length is its size in bytes. Short keys (nearly all) are not hashed.
+  if (key.length <= MAX_CACHE_KEY_BYTES) return key;
+  const digest = createHash("sha256").update(key).digest("hex");
+  return `${key.slice(0, MAX_CACHE_KEY_BYTES - DIGEST_CHARS - 1)}#${digest}`;
 }
 
 /**
@@ -302,15 +328,16 @@ export function bucketNameProblem(value: unknown): string | undefined {
 }
 
 /**
- * Checks a cache key: a non-empty string of at most 1024 UTF-8 bytes with no
- * control character.
+ * Checks a cache key: a non-empty string of at most
+ * {@linkcode MAX_CACHE_KEY_BYTES} UTF-8 bytes with no control character.
+ * Every key {@linkcode cacheKey} makes passes.
  *
  * @param value The candidate key.
  * @returns The key.
  * @throws {InvalidInputError} When the key is not usable.
  */
 export function checkCacheKey(value: unknown): string {
-  const problem = value === "" ? "it is empty" : textProblem(value, 1024);
+  const problem = value === "" ? "it is empty" : textProblem(value, MAX_CACHE_KEY_BYTES);
   if (problem !== undefined) throw new InvalidInputError(`Invalid cache key ${quote(value)}: ${problem}`);
   return value as string;
 }

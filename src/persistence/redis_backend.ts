@@ -12,7 +12,8 @@
 import { clearTimeout, setTimeout } from "node:timers";
 import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
 import { CacheError, ConfigError, quote, REDACTED, redactUrl } from "../core/errors.ts";
-import { checkCacheKey } from "../core/keys.ts";
+import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
+import { type Backoff, backoffDelay, Deadlines, MAX_TIMER_MS, Pending } from "../core/time.ts";
 import type { ICacheBackend } from "../core/protocols.ts";
 import { encodeCacheWrite } from "../core/values.ts";
 
@@ -24,8 +25,8 @@ import { encodeCacheWrite } from "../core/values.ts";
  *   miss and deleted; `key` is the caller's key, `error` the `SyntaxError`.
  * - `cache.error`: the connection failed or a background clean-up failed;
  *   `error` is a {@linkcode CacheError} with the client's error as `cause`.
- *   While Redis is down this repeats once per reconnection attempt (at most
- *   every 2 seconds).
+ *   While Redis is down this repeats once per reconnection attempt (attempts
+ *   are at most 2 seconds apart, randomly spread below that).
  * - `cache.reconnect`: the connection was lost and is back.
  *
  * No event ever carries a password or a URL's credentials.
@@ -172,14 +173,16 @@ export interface RedisCacheOptions {
 const DEFAULT_COMMAND_TIMEOUT_MS = 250;
 /** The default of {@linkcode RedisCacheOptions.connectTimeoutMs}. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
-/** The longest wait between two reconnection attempts. */
-const MAX_RECONNECT_DELAY_MS = 2000;
-/** The longest delay `setTimeout` honours. */
-const MAX_TIMER_MS = 2_147_483_647;
+/** Reconnection waits: exponential from 100 ms, at most 2 s between attempts, with full jitter. */
+const RECONNECT_BACKOFF: Backoff = { baseDelayMs: 100, maxDelayMs: 2000 };
+/** The highest database number Redis can have (`databases` is at most 2^31 - 1, numbered from 0). */
+const MAX_DB = 2_147_483_646;
 
 /** A client the backend created, which it may destroy. */
 interface CommandClient extends RedisCacheClient {
   destroy(): void;
+  /** Adds an event listener; `terminated`: the client gave up its connection for good. */
+  on(event: "error" | "ready" | "connect" | "terminated", listener: (...args: unknown[]) => void): unknown;
 }
 
 /** The commands, dispatched without a per-call closure. */
@@ -254,8 +257,17 @@ interface Target {
  * ```
  */
 export class RedisCacheBackend implements ICacheBackend {
-  readonly #client: CommandClient;
+  /** The client in use; a backend that owns its clients replaces a terminated one (see #newClient). */
+  #client: CommandClient;
   readonly #owned: boolean;
+  /** Where a backend that owns its clients connects them; `undefined` for a client passed in. */
+  readonly #target: Target | undefined;
+  /** Ends the socket of the current owned client, also one still connecting. */
+  #abort: AbortController | undefined = undefined;
+  /** The wait before the next connection attempt of an owned client. */
+  #retryTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Failed connection attempts since the connection was last ready. */
+  #attempts = 0;
   readonly #prefix: string;
   readonly #commandTimeoutMs: number;
   readonly #connectTimeoutMs: number;
@@ -267,7 +279,7 @@ export class RedisCacheBackend implements ICacheBackend {
   /** Callbacks of calls waiting for the connection; each is called on any connection event. */
   readonly #waiters = new Set<() => void>();
   /** The deadlines of the commands in flight. */
-  readonly #deadlines: Deadlines;
+  readonly #deadlines: Deadlines<PendingCommand>;
   #connectStarted = false;
   #everReady: boolean;
   /** Whether an error was seen since the connection was last ready: calls then fail at once. */
@@ -313,32 +325,21 @@ export class RedisCacheBackend implements ICacheBackend {
     }
     if (problems.length > 0) throw new ConfigError(`Invalid Redis cache options: ${problems.join("; ")}`);
 
+    this.#target = target;
     if (target === undefined) {
       this.#client = options.client as unknown as CommandClient;
       this.#owned = false;
       this.#where = "Redis";
+      this.#client.on("error", this.#onClientError);
+      this.#client.on("ready", this.#onClientReady);
+      this.#client.on("connect", this.#onClientReady);
     } else {
-      const socket = {
-        host: target.host,
-        port: target.port,
-        connectTimeout: this.#connectTimeoutMs,
-        reconnectStrategy,
-      };
-      this.#client = createClient({
-        socket: target.tls ? { ...socket, tls: true } : socket,
-        username: target.username,
-        password: target.password,
-        database: target.db,
-        disableOfflineQueue: true,
-      }) as unknown as CommandClient;
       this.#owned = true;
+      this.#client = this.#newClient(target);
       const host = target.host.includes(":") ? `[${target.host}]` : target.host;
       this.#where = `Redis at ${target.tls ? "rediss" : "redis"}://${host}:${target.port}/${target.db}`;
     }
     this.#everReady = this.#client.isReady;
-    this.#client.on("error", this.#onClientError);
-    this.#client.on("ready", this.#onClientReady);
-    this.#client.on("connect", this.#onClientReady);
   }
 
   /**
@@ -424,8 +425,11 @@ export class RedisCacheBackend implements ICacheBackend {
 
   /**
    * Closes the backend: later calls fail with a {@linkcode CacheError}. A
-   * client the backend created is destroyed (calls still in flight fail);
-   * a client passed in as `client` is left open. Closing twice is a no-op.
+   * client the backend created is destroyed (calls still in flight fail) and
+   * its socket ended at any point of a connection: still connecting (TCP,
+   * TLS), during the handshake, ready, or waiting to reconnect; nothing of
+   * it keeps the process alive. A client passed in as `client` is left open.
+   * Closing twice is a no-op.
    *
    * @returns Once closed.
    */
@@ -434,9 +438,13 @@ export class RedisCacheBackend implements ICacheBackend {
     this.#closed = true;
     this.#notify();
     if (this.#owned) {
+      clearTimeout(this.#retryTimer);
       // Our listeners stay on our own client, so an error it emits while
       // being torn down is never unhandled; #closed mutes them.
       this.#client.destroy();
+      // destroy() ends the socket node-redis holds, which it has only once
+      // the TCP (and TLS) connect completed; the signal ends one still connecting.
+      this.#abort?.abort();
     } else {
       this.#client.off("error", this.#onClientError);
       this.#client.off("ready", this.#onClientReady);
@@ -472,9 +480,9 @@ export class RedisCacheBackend implements ICacheBackend {
 
   #bounded(op: Op, key: string, json: string, ttl: number, timeoutMs: number): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
-      const pending = new PendingCommand(op, key, performance.now() + timeoutMs, reject);
+      const pending = new PendingCommand(op, key, reject);
       const deadlines = this.#deadlines;
-      deadlines.track(pending);
+      deadlines.track(pending, timeoutMs);
       let sent: Promise<unknown>;
       try {
         sent = this.#send(op, this.#prefix + key, json, ttl);
@@ -513,14 +521,14 @@ export class RedisCacheBackend implements ICacheBackend {
    * connection if need be. Resolves at once when Redis is known to be down.
    */
   async #whenReady(timeoutMs: number): Promise<NotReady | undefined> {
-    const client = this.#client;
     if (this.#closed) return "closed";
-    if (!client.isOpen) {
-      if (this.#connectStarted) return "closed";
-      this.#startConnect();
+    if (!this.#client.isOpen) {
+      if (!this.#connectStarted) this.#startConnect();
+      // A client passed in that is no longer open was closed by its owner; ours is between two attempts.
+      else if (!this.#owned) return "closed";
     }
     const end = Date.now() + timeoutMs;
-    while (!client.isReady) {
+    while (!this.#client.isReady) {
       if (this.#closed) return "closed";
       if (this.#offline) return "offline";
       const left = end - Date.now();
@@ -541,14 +549,67 @@ export class RedisCacheBackend implements ICacheBackend {
   #startConnect(): void {
     this.#connectStarted = true;
     this.#offline = false;
-    this.#client.connect().catch((error: unknown) => {
-      // The client gave up (never with our own reconnect strategy) or was closed.
-      if (this.#closed) return;
+    this.#connectClient();
+  }
+
+  #connectClient(): void {
+    const client = this.#client;
+    client.connect().catch((error: unknown) => {
+      // The client gave up (ours after one attempt, see #newClient) or was closed.
+      if (this.#closed || client !== this.#client) return;
       this.#lastError = error;
       this.#offline = true;
       this.#notify();
     });
   }
+
+  /**
+   * A node-redis client for the target that makes one connection and never
+   * reconnects by itself: the backend replaces it when it terminates. Each
+   * client has its own abort signal, which reaches its socket before node-redis
+   * hands it over (a socket still connecting cannot be destroyed otherwise),
+   * and so holds one abort listener (Node never removes it), released with
+   * the client instead of piling up on one signal while Redis stays down.
+   */
+  #newClient(target: Target): CommandClient {
+    const abort = new AbortController();
+    this.#abort = abort;
+    const socket = {
+      host: target.host,
+      port: target.port,
+      connectTimeout: this.#connectTimeoutMs,
+      reconnectStrategy: false as const,
+      signal: abort.signal,
+    };
+    const client = createClient({
+      socket: target.tls ? { ...socket, tls: true } : socket,
+      username: target.username,
+      password: target.password,
+      database: target.db,
+      disableOfflineQueue: true,
+    }) as unknown as CommandClient;
+    client.on("error", this.#onClientError);
+    client.on("ready", this.#onClientReady);
+    client.on("connect", this.#onClientReady);
+    client.on("terminated", this.#onClientTerminated);
+    return client;
+  }
+
+  /** The owned client gave up its connection (node-redis emits `error` next): try again after a backoff. */
+  readonly #onClientTerminated = (): void => {
+    if (this.#closed) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(this.#reconnect, backoffDelay(RECONNECT_BACKOFF, ++this.#attempts));
+  };
+
+  readonly #reconnect = (): void => {
+    this.#retryTimer = undefined;
+    if (this.#closed) return;
+    // Releases what node-redis registered for the terminated client (its metrics entry).
+    this.#client.destroy();
+    this.#client = this.#newClient(this.#target as Target);
+    this.#connectClient();
+  };
 
   #notify(): void {
     for (const waiter of this.#waiters) waiter();
@@ -572,6 +633,7 @@ export class RedisCacheBackend implements ICacheBackend {
     if (this.#closed || !this.#client.isReady) return;
     this.#offline = false;
     this.#lastError = undefined;
+    this.#attempts = 0;
     this.#notify();
     if (this.#everReady) this.#emit({ type: "cache.reconnect" });
     this.#everReady = true;
@@ -627,98 +689,15 @@ export class RedisCacheBackend implements ICacheBackend {
   }
 }
 
-/** A command in flight and its deadline: a node of the in-flight list. */
-class PendingCommand {
-  /** Set when the command answered, failed or expired: later outcomes are ignored. */
-  settled = false;
-  prev: PendingCommand | undefined = undefined;
-  next: PendingCommand | undefined = undefined;
-
+/** A command in flight, tracked by the deadlines until it settles. */
+class PendingCommand extends Pending {
   constructor(
     readonly op: Op,
     readonly key: string,
-    readonly deadline: number,
     readonly reject: (error: unknown) => void,
-  ) {}
-}
-
-/**
- * The commands in flight, in a linked list, and one timer armed for the
- * earliest deadline, instead of a timer per command (a timer costs more
- * than the rest of a call). A command leaves the list as soon as it settles,
- * so the list holds only what is in flight. The timer keeps the process
- * alive only while a command is in flight (it is unref'd when the list
- * empties, rather than cleared and re-created on every call).
- */
-class Deadlines {
-  #head: PendingCommand | undefined = undefined;
-  #tail: PendingCommand | undefined = undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  #armedFor = Infinity;
-  readonly #expire: (pending: PendingCommand) => void;
-
-  constructor(expire: (pending: PendingCommand) => void) {
-    this.#expire = expire;
+  ) {
+    super();
   }
-
-  track(pending: PendingCommand): void {
-    if (this.#tail === undefined) {
-      this.#head = pending;
-      this.#timer?.ref();
-    } else {
-      this.#tail.next = pending;
-      pending.prev = this.#tail;
-    }
-    this.#tail = pending;
-    if (pending.deadline < this.#armedFor) this.#arm(pending.deadline);
-  }
-
-  /**
-   * Takes a command out of the list.
-   *
-   * @returns `false` when it had already settled (expired), so its outcome is to be ignored.
-   */
-  settle(pending: PendingCommand): boolean {
-    if (pending.settled) return false;
-    pending.settled = true;
-    const { prev, next } = pending;
-    if (prev === undefined) this.#head = next;
-    else prev.next = next;
-    if (next === undefined) this.#tail = prev;
-    else next.prev = prev;
-    pending.prev = pending.next = undefined;
-    if (this.#head === undefined) this.#timer?.unref();
-    return true;
-  }
-
-  #arm(deadline: number): void {
-    clearTimeout(this.#timer);
-    this.#armedFor = deadline;
-    this.#timer = setTimeout(this.#sweep, Math.max(0, deadline - performance.now()));
-  }
-
-  readonly #sweep = (): void => {
-    this.#timer = undefined;
-    this.#armedFor = Infinity;
-    const now = performance.now();
-    let next = Infinity;
-    for (let pending = this.#head; pending !== undefined;) {
-      const following = pending.next;
-      if (pending.deadline <= now) {
-        this.settle(pending);
-        this.#expire(pending);
-      } else if (pending.deadline < next) {
-        next = pending.deadline;
-      }
-      pending = following;
-    }
-    if (next !== Infinity) this.#arm(next);
-  };
-}
-
-/** Reconnect with exponential backoff from 50 ms, capped at 2 s, with a little jitter; never give up. */
-function reconnectStrategy(retries: number): number {
-  return Math.min(50 * 2 ** Math.min(retries, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 50);
 }
 
 function checkTimeout(name: string, value: unknown, fallback: number, problems: string[]): number {
@@ -735,7 +714,9 @@ function checkPrefix(value: unknown, problems: string[]): string {
   try {
     return checkCacheKey(value);
   } catch {
-    problems.push(`keyPrefix ${quote(value)} is not a string of at most 1024 bytes without control characters`);
+    problems.push(
+      `keyPrefix ${quote(value)} is not a string of at most ${MAX_CACHE_KEY_BYTES} bytes without control characters`,
+    );
     return "";
   }
 }
@@ -830,7 +811,7 @@ function checkPort(value: unknown, problems: string[]): number {
 }
 
 function checkDb(value: unknown, problems: string[]): number {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_TIMER_MS) {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_DB) {
     problems.push(`db ${quote(value)} is not a non-negative integer`);
     return 0;
   }

@@ -5,13 +5,23 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, type RedisClientType } from "redis";
-import { CacheError, type CacheEvent, InvalidInputError, RedisCacheBackend } from "../../mod.ts";
+import {
+  CacheError,
+  type CacheEvent,
+  type CalculationRuleRecord,
+  InvalidInputError,
+  RedisCacheBackend,
+  type RulesStoreEvent,
+} from "../../mod.ts";
 import { cacheContract } from "../contract/cache_contract.ts";
 import { DECIMAL_38, uniqueId } from "../contract/fixtures.ts";
-import { eventually, FakeServer, freePort, TcpProxy } from "../support/net.ts";
-import { integrationSuite, probe, REDIS_URL } from "../support/gate.ts";
+import type { CallOutcome, CloseScenario } from "../support/close_child.ts";
+import { openStore } from "../support/dynamodb.ts";
+import { eventually, fakeRedis, FakeServer, freePort, runUntilExit, TcpProxy } from "../support/net.ts";
+import { AWS_ENDPOINT_URL, integrationSuite, probe, REDIS_URL } from "../support/gate.ts";
 
 const unreachable = await probe(REDIS_URL);
+const unreachableWithAws = unreachable ?? (await probe(AWS_ENDPOINT_URL));
 const redisAddress = new URL(REDIS_URL);
 const REDIS_HOST = redisAddress.hostname.replace(/^\[|\]$/g, "");
 const REDIS_PORT = Number(redisAddress.port || 6379);
@@ -32,6 +42,22 @@ async function deletePrefix(raw: RawClient, prefix: string): Promise<void> {
     if (keys.length > 0) await raw.del(keys);
   }
 }
+
+/** Runs close_child with the scenario; asserts the process exited by itself, and returns the call's outcome. */
+async function closeInChild(scenario: CloseScenario): Promise<CallOutcome> {
+  const run = await runUntilExit("close_child", [JSON.stringify(scenario)]);
+  assert.ok(run.exited, `the process did not exit by itself after close(): ${run.stdout}${run.stderr}`);
+  assert.equal(run.code, 0, run.stderr);
+  return JSON.parse(run.stdout.trim().split("\n").at(-1) ?? "null");
+}
+
+/** Waits until the server has seen every connection it accepted end: a bound on hanging, not a timing claim. */
+async function allEnded(server: { open: number }): Promise<void> {
+  await eventually(() => Promise.resolve(assert.equal(server.open, 0, "connections still open after close()")), 300);
+}
+
+/** The longest timer: a connect timeout that never ends a socket during a test. */
+const NEVER_MS = 2_147_483_647;
 
 function isCacheError(pattern: RegExp): (error: unknown) => boolean {
   return (error: unknown) => {
@@ -326,5 +352,179 @@ integrationSuite("RedisCacheBackend (Redis)", unreachable, () => {
         raw.destroy();
       }
     });
+  });
+
+  describe("RedisCacheBackend close() at each point of a connection", () => {
+    const closed = /^Failed to get cache key "k": the cache is closed$/;
+
+    it("close() in the same tick as the first get(): the call fails as closed and the process exits by itself", async () => {
+      const outcome = await closeInChild({ cache: { url: REDIS_URL }, close: "same-tick" });
+      assert.ok(!outcome.ok && outcome.code === "CACHE_ERROR", JSON.stringify(outcome));
+      assert.match(outcome.message, closed);
+    });
+
+    it("close() in the same tick as the first get() on a server that never answers: the process exits by itself", async () => {
+      const { server } = fakeRedis(() => "HELLO");
+      const port = await server.listen();
+      try {
+        const outcome = await closeInChild({ cache: { port }, close: "same-tick" });
+        assert.ok(!outcome.ok && closed.test(outcome.message), JSON.stringify(outcome));
+      } finally {
+        await server.close();
+      }
+    });
+
+    it("close() while the TLS handshake is held ends the socket node-redis has not been handed yet", async () => {
+      const server = new FakeServer((socket) => socket.resume());
+      const port = await server.listen();
+      const cache = new RedisCacheBackend({ port, tls: true, connectTimeoutMs: NEVER_MS, commandTimeoutMs: 100 });
+      try {
+        await assert.rejects(cache.get("k"), isCacheError(/Redis did not answer within 100 ms$/));
+        await eventually(() => Promise.resolve(assert.equal(server.open, 1)));
+        await cache.close();
+        await allEnded(server);
+        assert.equal(server.accepted, 1);
+        // The same in a process of its own: nothing keeps it alive.
+        await closeInChild({ cache: { port, tls: true, connectTimeoutMs: NEVER_MS }, close: "after-call" });
+      } finally {
+        await cache.close();
+        await server.close();
+      }
+    });
+
+    for (const [stallAt, stage] of [["HELLO", "HELLO with AUTH"], ["SELECT", "SELECT"], ["CLIENT", "CLIENT SETINFO"]]) {
+      it(`close() while the handshake waits for the answer to ${stage} ends the socket`, async () => {
+        const { server, commands } = fakeRedis(() => stallAt);
+        const port = await server.listen();
+        const cache = new RedisCacheBackend({
+          url: `redis://default:pw@127.0.0.1:${port}/3`,
+          connectTimeoutMs: NEVER_MS,
+          commandTimeoutMs: 100,
+        });
+        try {
+          await assert.rejects(cache.get("k"), isCacheError(/Redis did not answer within 100 ms$/));
+          await eventually(() => Promise.resolve(assert.ok(commands[0]?.includes(stallAt), String(commands[0]))));
+          assert.equal(server.open, 1);
+          await cache.close();
+          await allEnded(server);
+        } finally {
+          await cache.close();
+          await server.close();
+        }
+      });
+    }
+
+    it("close() once the connection is ready ends it", async () => {
+      const proxy = new TcpProxy(REDIS_HOST, REDIS_PORT);
+      await proxy.start();
+      const cache = await RedisCacheBackend.connect({ port: proxy.port, keyPrefix: `${uniqueId("bluestar-close")}:` });
+      try {
+        assert.equal(await cache.get("k"), null);
+        assert.equal(proxy.open, 1);
+        await cache.close();
+        await allEnded(proxy);
+      } finally {
+        await cache.close();
+        await proxy.stop();
+      }
+    });
+
+    it("close() during a reconnection, with the new connection's handshake held, ends the new socket", async () => {
+      const { server, commands } = fakeRedis((index) => (index === 0 ? undefined : "HELLO"));
+      const port = await server.listen();
+      const events: CacheEvent[] = [];
+      const cache = await RedisCacheBackend.connect({
+        port,
+        connectTimeoutMs: NEVER_MS,
+        commandTimeoutMs: 100,
+        onEvent: (event) => events.push(event),
+      });
+      try {
+        assert.equal(await cache.get("k"), null);
+        server.drop();
+        await eventually(() => Promise.resolve(assert.ok(commands[1]?.includes("HELLO"), "no second handshake")));
+        assert.ok(events.some((event) => event.type === "cache.error"));
+        await assert.rejects(cache.get("k"), CacheError);
+        assert.equal(server.open, 1);
+        await cache.close();
+        await allEnded(server);
+        assert.equal(server.accepted, 2);
+      } finally {
+        await cache.close();
+        await server.close();
+      }
+    });
+
+    it("close() while waiting to reconnect to a Redis that refuses connections: the process exits by itself", async () => {
+      const port = await freePort();
+      const outcome = await closeInChild({ cache: { port }, close: "after-call" });
+      assert.ok(
+        !outcome.ok && /Redis is not connected \(ECONNREFUSED\)$/.test(outcome.message),
+        JSON.stringify(outcome),
+      );
+    });
+
+    for (const close of ["same-tick", "after-call"] as const) {
+      it(`createPersistence(), a rules read and close() ${close === "same-tick" ? "in the same tick" : "once the read failed"}: the process exits by itself`, async () => {
+        const outcome = await closeInChild({
+          persistence: {
+            backend: "aws",
+            // Nothing listens there: the read fails after the cache lookup, with no table to set up.
+            endpointUrl: `http://127.0.0.1:${await freePort()}`,
+            region: "us-east-1",
+            tableSuffix: "-close",
+            s3Bucket: "bluestar-close-test",
+            redisUrl: REDIS_URL,
+            env: {},
+          },
+          close,
+        });
+        assert.ok(!outcome.ok && outcome.code === "RULES_STORE_ERROR", JSON.stringify(outcome));
+      });
+    }
+  });
+});
+
+integrationSuite("DynamoDBRulesStore through RedisCacheBackend (moto and Redis)", unreachableWithAws, () => {
+  it("rules of 256-byte non-ASCII ids are cache hits on the second read, overrides and GLOBAL fallbacks", async () => {
+    const [client, other, rule] = ["é".repeat(128), "\u{1F4B5}".repeat(64), "中".repeat(85)];
+    const record = (clientId: string): CalculationRuleRecord => ({
+      clientId,
+      ruleId: rule,
+      ruleType: "percentage",
+      description: `For ${clientId.slice(0, 4)}`,
+      parameters: { rate: clientId === "GLOBAL" ? "0.062" : "0.07" },
+      effectiveFrom: "2026-01-01",
+      effectiveTo: null,
+    });
+    const prefix = `${uniqueId("bluestar-test-longids")}:`;
+    const events: RulesStoreEvent[] = [];
+    const cache = await RedisCacheBackend.connect({ url: REDIS_URL, keyPrefix: prefix });
+    const subject = await openStore(
+      { calculationRules: [record("GLOBAL"), record(client)] },
+      { cache, onEvent: (event) => events.push(event) },
+    );
+    const raw = await rawClient();
+    try {
+      for (const [who, scope] of [[client, "CLIENT"], [other, "GLOBAL"]]) {
+        assert.equal((await subject.store.getCalculationRule(who, rule)).scope, scope);
+      }
+      assert.deepEqual(events.filter((event) => event.type === "cache.error"), []);
+      // Write-backs are not awaited by reads: wait until both entries are in Redis.
+      await eventually(async () => {
+        subject.requests.clear();
+        events.length = 0;
+        for (const [who, scope] of [[client, "CLIENT"], [other, "GLOBAL"]]) {
+          assert.equal((await subject.store.getCalculationRule(who, rule)).scope, scope);
+        }
+        assert.deepEqual(events.map((event) => event.type), ["cache.hit", "cache.hit"]);
+        assert.equal(subject.total(), 0);
+      });
+    } finally {
+      await subject.cleanup();
+      await cache.close();
+      await deletePrefix(raw, prefix);
+      raw.destroy();
+    }
   });
 });

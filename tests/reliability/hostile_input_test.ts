@@ -52,6 +52,16 @@ import { ConfigError, type FileStoreEvent, type IFileStore } from "../../mod.ts"
 import { hasLoneSurrogate, pathProblem } from "../../src/core/keys.ts";
 import { putRaw } from "../support/s3.ts";
 import { ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
+import {
+  CacheError,
+  cacheKey,
+  type CacheKind,
+  MAX_ID_BYTES,
+  type RulesStoreEvent,
+  type ValidationRuleRecord,
+} from "../../mod.ts";
+import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../../src/core/keys.ts";
+import { eventually, fakeRedis, FakeServer } from "../support/net.ts";
 
 const unreachable = (await probe(AWS_ENDPOINT_URL)) ?? (await probe(REDIS_URL));
 
@@ -1474,3 +1484,229 @@ integrationSuite(
     });
   },
 );
+
+// ---- the cache: ids near the byte limit in every script, close() at each point of a connection ----
+
+integrationSuite("Reliability: hostile cache keys and connections, generated", unreachable, () => {
+  const utf8 = new TextEncoder();
+
+  /** Characters of many scripts, of 1 to 4 UTF-8 bytes, and ASCII that percent-encoding triples. */
+  // deno-fmt-ignore
+  const SCRIPT_CHARS = [
+    "a", "Z", "0", "_", "%", ":", "{", "é", "ß", "ø", "Ω", "Ж", "ա", "ע", "ع", "ह", "ক", "ท", "ᄀ", "中", "한", "あ",
+    "€", "\u0301", "\u{1F4B5}", "\u{1F468}\u200D\u{1F469}", "\u{10348}", "\u{20000}", "\u{1F1FA}\u{1F1F8}",
+  ];
+
+  /** A valid id of a repeated pattern of those characters, `limit` bytes or up to 6 under. */
+  const nearLimit = (limit: number) =>
+    fc.tuple(fc.array(fc.constantFrom(...SCRIPT_CHARS), { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 6 }))
+      .map(([pattern, slack]) => {
+        let text = "";
+        for (let index = 0;; index++) {
+          const next = text + pattern[index % pattern.length];
+          if (utf8.encode(next).length > limit - slack) return text;
+          text = next;
+        }
+      })
+      .filter((id) => idProblem(id) === undefined);
+
+  /** Ids for cache keys: mostly near the byte limit, some half as long, some short. */
+  const keyId = (limit: number) =>
+    fc.oneof(
+      { weight: 4, arbitrary: nearLimit(limit) },
+      { weight: 1, arbitrary: nearLimit(limit / 2) },
+      { weight: 1, arbitrary: fc.constantFrom("ACME", "R1", "ssn") },
+    );
+
+  it("cacheKey(): ids near the byte limit in every script make usable keys, distinct for distinct ids", () => {
+    const id = keyId(MAX_ID_BYTES);
+    fc.assert(
+      fc.property(fc.constantFrom<CacheKind>("validation", "calculation"), id, id, id, (kind, a, b, c) => {
+        const key = cacheKey("-hostile", kind, a, b);
+        const context = `cacheKey(${show(kind)}, ${show(a)}, ${show(b)}) = ${show(key)}`;
+        assert.equal(checkCacheKey(key), key, context);
+        assert.ok(utf8.encode(key).length <= MAX_CACHE_KEY_BYTES, context);
+        assert.equal(cacheKey("-hostile", kind, a, b), key, context);
+        if (c !== b) assert.notEqual(cacheKey("-hostile", kind, a, c), key, `${context} and ${show(c)}`);
+        if (c !== a) assert.notEqual(cacheKey("-hostile", kind, c, b), key, `${context} and ${show(c)}`);
+      }),
+      { ...params, numRuns: 500 },
+    );
+  });
+
+  describe("DynamoDBRulesStore on moto through RedisCacheBackend, and MemoryRulesStore", () => {
+    const prefix = `${uniqueId("bluestar-test-hostile-keys")}:`;
+    const events: RulesStoreEvent[] = [];
+    let subject: Awaited<ReturnType<typeof openStore>>;
+    let cache: RedisCacheBackend;
+    let raw: RedisClientType;
+
+    before(async () => {
+      // Generous timeouts: a cache error here is a defect, never a slow machine.
+      cache = await RedisCacheBackend.connect({ url: REDIS_URL, keyPrefix: prefix, commandTimeoutMs: 5_000 });
+      subject = await openStore({}, { cache, cacheTimeoutMs: 5_000, onEvent: (event) => events.push(event) });
+      raw = createClient({ url: REDIS_URL });
+      raw.on("error", () => {});
+      await raw.connect();
+    });
+
+    after(async () => {
+      await subject?.cleanup();
+      await cache?.close();
+      if (raw !== undefined) {
+        for await (const keys of raw.scanIterator({ MATCH: `${prefix}*`, COUNT: 100 })) {
+          if (keys.length > 0) await raw.del(keys);
+        }
+        raw.destroy();
+      }
+    });
+
+    it("rules of ids near the byte limit read as the reference reads them, and the second read is a cache hit", async () => {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          keyId(MAX_ID_BYTES),
+          keyId(MAX_ID_BYTES - 6),
+          keyId(MAX_ID_BYTES - 6),
+          fc.boolean(),
+          async (clientId, ruleText, fieldText, override) => {
+            // Ids of their own per run, so an entry cached by an earlier run never answers a later one.
+            const tag = `${String(run++).padStart(5, "0")}.`;
+            const [ruleId, field] = [tag + ruleText, tag + fieldText];
+            const calculation = (owner: string): CalculationRuleRecord => ({
+              clientId: owner,
+              ruleId,
+              ruleType: "percentage",
+              description: `rule of ${owner === "GLOBAL" ? "GLOBAL" : "the client"}`,
+              parameters: { rate: owner === "GLOBAL" ? "0.062" : "0.07" },
+              effectiveFrom: "2026-01-01",
+              effectiveTo: null,
+            });
+            const validation = (owner: string): ValidationRuleRecord => ({
+              clientId: owner,
+              field,
+              ruleId: "V1",
+              ruleType: "required",
+              severity: "error",
+              message: `rule of ${owner === "GLOBAL" ? "GLOBAL" : "the client"}`,
+            });
+            const owners = override ? ["GLOBAL", clientId] : ["GLOBAL"];
+            const data = { calculationRules: owners.map(calculation), validationRules: owners.map(validation) };
+            for (const { table, items } of rulesDataItems(decodeSeed(data))) {
+              await writeItems(subject.client, tableName(table, subject.suffix), items);
+            }
+            const memory = new MemoryRulesStore(data);
+            const context = `client ${show(clientId)}, rule ${show(ruleId)}, field ${show(field)}`;
+            const readBoth = async () => {
+              await both(
+                `${context}: getCalculationRule`,
+                () => memory.getCalculationRule(clientId, ruleId),
+                () => subject.store.getCalculationRule(clientId, ruleId),
+              );
+              await both(
+                `${context}: getValidationRules`,
+                () => memory.getValidationRules(clientId, field),
+                () => subject.store.getValidationRules(clientId, field),
+              );
+            };
+            events.length = 0;
+            await readBoth();
+            const failed = events.filter((event) => event.type === "cache.error");
+            assert.deepEqual(failed.map((event) => event.type === "cache.error" && event.error.message), [], context);
+            // Write-backs are not awaited by reads: the second reads are hits once they landed.
+            await eventually(
+              async () => {
+                events.length = 0;
+                subject.requests.clear();
+                await readBoth();
+                assert.deepEqual(events.map((event) => event.type), ["cache.hit", "cache.hit"], context);
+                assert.equal(subject.total(), 0, context);
+              },
+              40,
+              50,
+            );
+          },
+        ),
+        params,
+      );
+    });
+  });
+
+  it("close() at each point of a connection: every call settles, later calls fail as closed, no socket outlives it", async () => {
+    /** Where the connection is held: the TLS handshake, a handshake command, ready, or a reconnection's handshake. */
+    const stage = fc.constantFrom("TLS", "HELLO", "SELECT", "CLIENT", "ready", "reconnection");
+    /** When close() is called, after the calls started: same tick, a few event-loop turns, after the first call, at the stage. */
+    const moment = fc.oneof(
+      fc.constantFrom("same tick", "after the first call", "at the stage"),
+      fc.integer({ min: 1, max: 5 }).map((turns) => `${turns} turns`),
+    );
+    const call = fc.constantFrom("get", "setex", "delete");
+    const HUNG = Symbol("hung");
+    /** A call's outcome, or HUNG when it did not settle within 10 s (every call is bounded far below that). */
+    const bounded = (promise: Promise<unknown>) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const hung = new Promise<typeof HUNG>((resolve) => (timer = setTimeout(() => resolve(HUNG), 10_000)));
+      return Promise.race([outcome(promise), hung]).finally(() => clearTimeout(timer));
+    };
+    await fc.assert(
+      fc.asyncProperty(stage, moment, fc.array(call, { minLength: 1, maxLength: 3 }), async (at, when, calls) => {
+        const context = `close() ${when} with the connection at ${at}, calls ${calls.join(", ")}`;
+        const held = at === "reconnection" ? "HELLO" : at === "TLS" || at === "ready" ? undefined : at;
+        const fake = at === "TLS"
+          ? { server: new FakeServer((socket) => socket.resume()), commands: [] as string[][] }
+          : fakeRedis((index) => (at === "reconnection" && index === 0 ? undefined : held));
+        const { server, commands } = fake;
+        const port = await server.listen();
+        // A password and a database, so the handshake has AUTH (in HELLO) and SELECT.
+        const options = {
+          url: `${at === "TLS" ? "rediss" : "redis"}://default:pw@127.0.0.1:${port}/3`,
+          connectTimeoutMs: 2_147_483_647,
+          commandTimeoutMs: 50,
+        };
+        const cache = at === "reconnection" ? await RedisCacheBackend.connect(options) : new RedisCacheBackend(options);
+        try {
+          if (at === "reconnection") server.drop();
+          const reached = () =>
+            at === "TLS"
+              ? server.accepted > 0
+              : at === "ready"
+              ? (commands[0] ?? []).some((name) => ["GET", "SET", "DEL"].includes(name))
+              : (commands[at === "reconnection" ? 1 : 0] ?? []).includes(held as string);
+          const started = calls.map((name) =>
+            bounded(
+              name === "get" ? cache.get("k") : name === "setex" ? cache.setex("k", 60, { v: 1 }) : cache.delete("k"),
+            )
+          );
+          if (when === "after the first call") await started[0];
+          else if (when === "at the stage") {
+            await eventually(() => Promise.resolve(assert.ok(reached(), context)), 100, 20);
+          } else if (when !== "same tick") {
+            for (let turn = 0; turn < Number.parseInt(when); turn++) {
+              await new Promise((resolve) => setImmediate(resolve));
+            }
+          }
+          await cache.close();
+          const late = await outcome(cache.get("k"));
+          for (const result of await Promise.all(started)) {
+            assert.notEqual(result, HUNG, `${context}: a call never settled`);
+            if (result !== HUNG && !result.ok) {
+              assert.ok(result.error instanceof CacheError, `${context}: ${result.error}`);
+            }
+          }
+          assert.ok(!late.ok && late.error instanceof CacheError && /the cache is closed$/.test(late.error.message));
+          // A connect under way when close() ran lands within a few milliseconds; then none may stay open.
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          await eventually(
+            () => Promise.resolve(assert.equal(server.open, 0, `${context}: a socket outlived close()`)),
+            100,
+            50,
+          );
+        } finally {
+          await cache.close();
+          await server.close();
+        }
+      }),
+      params,
+    );
+  });
+});

@@ -17,7 +17,16 @@ import {
 } from "../../mod.ts";
 import { mapConcurrently } from "../../src/core/concurrency.ts";
 import { quote, redactUrl } from "../../src/core/errors.ts";
-import { checkPrefix, comparePaths, idProblem, itemKeys, pathProblem } from "../../src/core/keys.ts";
+import {
+  checkCacheKey,
+  checkPrefix,
+  comparePaths,
+  idProblem,
+  itemKeys,
+  MAX_CACHE_KEY_BYTES,
+  MAX_ID_BYTES,
+  pathProblem,
+} from "../../src/core/keys.ts";
 import { encodeCacheWrite, jsonProblem, MAX_JSON_DEPTH } from "../../src/core/values.ts";
 import {
   auditEntrySchema,
@@ -114,6 +123,46 @@ describe("keys", () => {
     assert.notEqual(cacheKey("", "calculation", "a:b", "c"), cacheKey("", "calculation", "a", "b:c"));
     assert.notEqual(cacheKey("-dev", "irs", 2026), cacheKey("-prod", "irs", 2026));
     assert.doesNotMatch(cacheKey("", "calculation", "{tag}", "x"), /[{}]/);
+  });
+
+  it("cacheKey() makes a usable key of max-length ids of every kind and script, distinct for distinct ids", () => {
+    // 256 bytes of 1-, 2-, 3- and 4-byte characters, and of "%", which percent-encoding also triples.
+    const longest = ["a", "é", "€", "\u{1F600}", "%"].map((char) => {
+      const size = new TextEncoder().encode(char).length;
+      const id = char.repeat(Math.floor(MAX_ID_BYTES / size));
+      assert.equal(idProblem(id), undefined, char);
+      return id;
+    });
+    const namespace = "-" + "n".repeat(200);
+    const keys = new Set<string>();
+    for (const a of longest) {
+      const one = [cacheKey(namespace, "pipeline", a), cacheKey(namespace, "agent", a)];
+      const two = longest.flatMap((b) => [
+        cacheKey(namespace, "validation", a, b),
+        cacheKey(namespace, "calculation", a, b),
+        // The same ids differing only at the end, where a truncated readable part cannot tell them apart.
+        cacheKey(namespace, "calculation", a, `${[...b].slice(0, -1).join("")}b`),
+      ]);
+      for (const key of [...one, ...two]) {
+        assert.equal(checkCacheKey(key), key);
+        assert.ok(new TextEncoder().encode(key).length <= MAX_CACHE_KEY_BYTES, key);
+        assert.ok(key.startsWith(`bluestar:v1:${namespace}:`), key);
+        keys.add(key);
+      }
+    }
+    assert.equal(keys.size, longest.length * (2 + longest.length * 3));
+    assert.equal(cacheKey(namespace, "irs", 2026), `bluestar:v1:${namespace}:irs:2026`);
+  });
+
+  it("cacheKey() keeps a key within the limit readable and hashes only one past it", () => {
+    const head = "bluestar:v1::calculation:";
+    const fits = "a".repeat(MAX_CACHE_KEY_BYTES - head.length - 2);
+    assert.equal(cacheKey("", "calculation", fits, "b"), `${head}${fits}:b`);
+    const over = cacheKey("", "calculation", fits, "bc");
+    assert.equal(over.length, MAX_CACHE_KEY_BYTES);
+    assert.match(over, /^bluestar:v1::calculation:a+#[0-9a-f]{64}$/);
+    // A hashed key holds "#", which every part percent-encodes: it never equals a readable key.
+    assert.doesNotMatch(cacheKey("", "calculation", "#", "a#b"), /#/);
   });
 
   it("pathProblem() rejects every unsafe path and accepts unicode", () => {
