@@ -87,8 +87,8 @@ export interface Persistence {
  * await persistence.close();
  * ```
  */
-export function createPersistence(options: PersistenceOptions = {}): Persistence {
-  const { env, data, onEvent, ...settings } = options;
+export function createPersistence(options?: PersistenceOptions): Persistence {
+  const { env, data, onEvent, ...settings }: PersistenceOptions = options ?? {};
   const config = resolveConfig(settings, env);
   const redis = config.redisUrl === null
     ? null
