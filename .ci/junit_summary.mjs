@@ -20,8 +20,9 @@ function count(xml) {
   let passed = 0, failed = 0, skipped = 0;
   const unescape = (text) =>
     text.replace(/&(lt|gt|quot|apos|amp);/g, (_, name) => ({ lt: "<", gt: ">", quot: '"', apos: "'", amp: "&" })[name]);
-  const cases = [...xml.matchAll(/<testcase name="([^"]*)"[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)].map((match) => ({
-    name: unescape(match[1]),
+  // Attributes are read quote-aware: Node 24's reporter leaves ">" unescaped in them ("CLIENT -> GLOBAL").
+  const cases = [...xml.matchAll(/<testcase\b((?:[^>"]|"[^"]*")*?)(\/>|>([\s\S]*?)<\/testcase>)/g)].map((match) => ({
+    name: unescape(/\bname="([^"]*)"/.exec(match[1])?.[1] ?? ""),
     body: match[3] ?? "",
   }));
   const names = new Set(cases.map((c) => c.name));
