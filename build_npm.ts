@@ -1,9 +1,17 @@
 // Builds the npm package in npm/ (what dnt would do, with the TypeScript
 // compiler from the npm registry): ESM JavaScript and .d.ts files, relative
 // `.ts` imports rewritten to `.js` and checked, a package.json generated from
-// deno.json, README and LICENSE. The test files are compiled beside it
-// (npm/esm/tests, not published) so the same tests run under `node --test`,
-// with the seed script and the seed data they read.
+// deno.json, README and LICENSE, the seed data and the commands (`bin`). The
+// test files are compiled beside it (npm/esm/tests, not published) so the same
+// tests run under `node --test`, with the seed script and the seed data they
+// read.
+//
+// One ESM build serves `import` and `require()`: every supported Node (22.12
+// and later) loads ES modules synchronously from `require()` when the graph
+// has no top-level await, which the library's has not. A second, CommonJS
+// build would give a program that both imports and requires the package two
+// copies of every class, so `instanceof RuleNotFoundError` would fail across
+// them.
 //
 //   deno task build:npm
 import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -24,9 +32,20 @@ async function sources(folder: string): Promise<string[]> {
 }
 
 await rm(out, { recursive: true, force: true });
+/**
+ * The package's commands: name -> source. Each is a thin file in scripts/bin/
+ * that runs a script with the package's own defaults; a `bluestar-rules` or
+ * `bluestar-audit` command goes here when its script exists.
+ */
+const BIN: Record<string, string> = {
+  "bluestar-seed": "scripts/bin/bluestar_seed.ts",
+};
+const emittedJs = (source: string) => `esm/${source.replace(/\.ts$/, ".js")}`;
+
 const files = [
   join(root, "mod.ts"),
   join(root, "scripts", "seed_dynamodb.ts"),
+  ...Object.values(BIN).map((source) => join(root, source)),
   ...await sources("src"),
   ...await sources("tests"),
 ];
@@ -89,10 +108,25 @@ const packageJson = {
   type: "module",
   main: "./esm/mod.js",
   types: "./esm/mod.d.ts",
-  exports: { ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js" } },
-  files: ["esm/mod.js", "esm/mod.d.ts", "esm/src/", "esm/config/", "README.md", "LICENSE"],
-  engines: { node: ">=20" },
+  exports: {
+    ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js", require: "./esm/mod.js", default: "./esm/mod.js" },
+  },
+  bin: Object.fromEntries(Object.entries(BIN).map(([name, source]) => [name, emittedJs(source)])),
+  files: [
+    "esm/mod.js",
+    "esm/mod.d.ts",
+    "esm/src/",
+    "esm/config/",
+    emittedJs("scripts/seed_dynamodb.ts"),
+    ...Object.values(BIN).map(emittedJs),
+    "README.md",
+    "LICENSE",
+  ],
+  // require() of ES modules without a flag or a warning: Node 22.12 (see above).
+  engines: { node: ">=22.12" },
   sideEffects: false,
+  // A scoped package is private on its first publish unless it says otherwise.
+  publishConfig: { access: "public" },
   dependencies,
   devDependencies,
 };

@@ -1,4 +1,4 @@
-// A calculation agent on Node 20+, using the npm build: loads its pipeline,
+// A calculation agent on Node 22.12+, using the npm build: loads its pipeline,
 // resolves a rule for a client with an override and for one without, reads
 // the IRS limits, saves batch state with a version, appends an audit entry
 // and writes a result file.

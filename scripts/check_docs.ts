@@ -1,14 +1,17 @@
 /**
  * `deno task check` step: every symbol `mod.ts` exports, and every public
- * member of an exported class or interface, has a doc comment. (`deno doc
+ * member of an exported class or interface, has a doc comment (`deno doc
  * --lint` checks this too, but also fails on the AWS SDK's own types that
- * the backends' options name.)
+ * the backends' options name), and `deno doc mod.ts` prints no warning.
  *
  * @module
  */
 
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 
 interface DocNode {
   name: string;
@@ -21,12 +24,43 @@ interface Symbol {
   declarations: Array<{ jsDoc?: { doc?: string }; kind: string; def?: Record<string, DocNode[] | undefined> }>;
 }
 
-const json = execFileSync("deno", ["doc", "--json", "mod.ts"], {
+const docRun = spawnSync("deno", ["doc", "--json", "mod.ts"], {
   encoding: "utf8",
   maxBuffer: 64 << 20,
-  stdio: ["ignore", "pipe", "ignore"],
+  env: { ...process.env, NO_COLOR: "1" },
+  stdio: ["ignore", "pipe", "pipe"],
 });
-const nodes = JSON.parse(json).nodes as Record<string, { symbols: Symbol[] }>;
+if (docRun.status !== 0) {
+  console.error(docRun.stderr);
+  process.exit(1);
+}
+
+/**
+ * Deno 2.9.6 (the newest release) hands the bare `/// <reference path="zlib.d.ts" />`
+ * lines of `@types/node`'s index.d.ts to the package resolver, which finds no
+ * such package (denoland/deno#36751; the fix, denoland/deno_graph#668, is not
+ * released). `@types/node` is in the graph because redis's declarations say
+ * `/// <reference types="node" />`; without it those fail instead. A warning
+ * is that bug only when the line it points at is such a reference and
+ * TypeScript finds the file beside index.d.ts; any other warning fails.
+ */
+function isDenoPathReferenceBug(warning: string): boolean {
+  const match =
+    /^Warning Failed resolving types\. Could not find package '[^']+' from referrer '(file:[^']+\/@types\/node\/index\.d\.ts)'\.\n\s+at \1:(\d+):\d+\n/
+      .exec(warning);
+  if (match === null) return false;
+  const indexDts = fileURLToPath(match[1]);
+  const line = readFileSync(indexDts, "utf8").split("\n")[Number(match[2]) - 1] ?? "";
+  const reference = /^\/\/\/ <reference path="([^"./][^"]*)" \/>$/.exec(line.trim());
+  return reference !== null && existsSync(join(dirname(indexDts), reference[1]));
+}
+const warnings = docRun.stderr.split(/^(?=Warning )/m).filter((block) => block.startsWith("Warning "));
+const unexpected = warnings.filter((warning) => !isDenoPathReferenceBug(warning));
+if (unexpected.length > 0) {
+  console.error(`deno doc mod.ts printed ${unexpected.length} warnings:\n${unexpected.join("")}`);
+  process.exit(1);
+}
+const nodes = JSON.parse(docRun.stdout).nodes as Record<string, { symbols: Symbol[] }>;
 const undocumented: string[] = [];
 const documented = (doc?: { doc?: string }) => (doc?.doc ?? "").trim().length > 0;
 
@@ -46,4 +80,6 @@ if (undocumented.length > 0) {
   console.error(`Exported without a doc comment: ${[...new Set(undocumented)].join(", ")}`);
   process.exit(1);
 }
-console.log("Every export of mod.ts has a doc comment");
+console.log(
+  `Every export of mod.ts has a doc comment; deno doc prints no warning but ${warnings.length} from denoland/deno#36751`,
+);

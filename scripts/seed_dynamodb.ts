@@ -43,6 +43,7 @@ import { TABLES } from "../src/persistence/tables.ts";
 
 /** The usage text. */
 export const USAGE: string = `Usage: deno task seed [options]
+       bluestar-seed [options]    (the npm package's command, on Node)
 
 Creates the eight BlueStar DynamoDB tables (bluestar-{name}{suffix}) and writes
 the seed data. With neither --endpoint-url nor --region it writes nothing: it
@@ -55,7 +56,8 @@ Options:
                        (default with --endpoint-url: $AWS_REGION, else us-east-1)
   --table-suffix S     suffix of every table name: "-", "_" or "." then letters,
                        digits, "_", "-" and ".", e.g. -dev (default: none)
-  --config-dir DIR     directory of the seed files (default: config)
+  --config-dir DIR     directory of the seed files (default: config; for
+                       bluestar-seed, the seed data the package ships)
   --only TABLE         only these tables; repeatable or comma-separated:
                        ${TABLES.slice(0, 4).map((table) => table.name).join(", ")},
                        ${TABLES.slice(4).map((table) => table.name).join(", ")}

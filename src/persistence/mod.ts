@@ -87,8 +87,8 @@ export interface Persistence {
  * await persistence.close();
  * ```
  */
-export function createPersistence(options: PersistenceOptions = {}): Persistence {
-  const { env, data, onEvent, ...settings } = options;
+export function createPersistence(options?: PersistenceOptions): Persistence {
+  const { env, data, onEvent, ...settings }: PersistenceOptions = options ?? {};
   // The configuration shows the Redis URL redacted; the cache connects with it as given.
   const { config, redisUrl } = resolveConnections(settings, env);
   const redis = redisUrl === null ? null : new RedisCacheBackend({ url: redisUrl, keyPrefix: "", onEvent });
