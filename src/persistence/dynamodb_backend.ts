@@ -40,6 +40,7 @@ import {
   decodeInput,
   irsLimitsSchema,
   pipelineStepSchema,
+  type Problem,
   processingResultSchema,
   validationRuleSchema,
 } from "../core/schema.ts";
@@ -1135,12 +1136,12 @@ function byRuleId(a: ValidationRule, b: ValidationRule): number {
 
 // ---- checks of cached values: the schema, then the ids asked for ----------
 
-function scopeProblem(rule: { clientId: string; scope: string }, clientId: string, path: string): string | undefined {
+function scopeProblem(rule: { clientId: string; scope: string }, clientId: string, path: string): Problem | undefined {
   if (rule.clientId !== clientId && rule.clientId !== GLOBAL_CLIENT_ID) {
-    return `${path}.clientId: it is neither ${quote(clientId)} nor "GLOBAL"`;
+    return { path: `${path}.clientId`, message: `it is neither ${quote(clientId)} nor "GLOBAL"` };
   }
   const scope = rule.clientId === GLOBAL_CLIENT_ID ? "GLOBAL" : "CLIENT";
-  return rule.scope === scope ? undefined : `${path}.scope: it is not ${quote(scope)}`;
+  return rule.scope === scope ? undefined : { path: `${path}.scope`, message: `it is not ${quote(scope)}` };
 }
 
 function checkCalculationRule(value: unknown, clientId: string, ruleId: string): Decoded<CalculationRule> {
@@ -1148,16 +1149,16 @@ function checkCalculationRule(value: unknown, clientId: string, ruleId: string):
   if (!decoded.ok) return decoded;
   const rule = decoded.value;
   const problem = rule.ruleId !== ruleId
-    ? `cached.ruleId: it is not ${quote(ruleId)}`
+    ? { path: "cached.ruleId", message: `it is not ${quote(ruleId)}` }
     : scopeProblem(rule, clientId, "cached");
   return problem === undefined ? decoded : { ok: false, problems: [problem] };
 }
 
 /** Decodes every element of a cached list; the elements, or every problem. */
 function decodeList<T>(value: unknown, decode: (element: unknown, path: string) => Decoded<T>): Decoded<T[]> {
-  if (!Array.isArray(value)) return { ok: false, problems: ["cached: it is not an array"] };
+  if (!Array.isArray(value)) return { ok: false, problems: [{ path: "cached", message: "it is not an array" }] };
   const elements: T[] = [];
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   value.forEach((element, index) => {
     const decoded = decode(element, `cached[${index}]`);
     if (decoded.ok) elements.push(decoded.value);
@@ -1170,13 +1171,15 @@ function checkValidationRules(value: unknown, clientId: string, field: string): 
   const decoded = decodeList(value, (element, path) => validationRuleSchema.decode(element, path));
   if (!decoded.ok) return decoded;
   const rules = decoded.value;
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   rules.forEach((rule, index) => {
     const path = `cached[${index}]`;
-    if (rule.field !== field) problems.push(`${path}.field: it is not ${quote(field)}`);
-    if (rule.clientId !== rules[0].clientId) problems.push(`${path}.clientId: it differs from the first rule's`);
+    if (rule.field !== field) problems.push({ path: `${path}.field`, message: `it is not ${quote(field)}` });
+    if (rule.clientId !== rules[0].clientId) {
+      problems.push({ path: `${path}.clientId`, message: "it differs from the first rule's" });
+    }
     if (index > 0 && compareText(rules[index - 1].ruleId, rule.ruleId) >= 0) {
-      problems.push(`${path}.ruleId: it is not after the previous rule's`);
+      problems.push({ path: `${path}.ruleId`, message: "it is not after the previous rule's" });
     }
     const scope = scopeProblem(rule, clientId, path);
     if (scope !== undefined) problems.push(scope);
@@ -1188,12 +1191,12 @@ function checkPipeline(value: unknown, planId: string): Decoded<PipelineStep[]> 
   const decoded = decodeList(value, (element, path) => pipelineStepSchema.decode(element, path));
   if (!decoded.ok) return decoded;
   const steps = decoded.value;
-  const problems: string[] = steps.length === 0 ? ["cached: it is empty"] : [];
+  const problems: Problem[] = steps.length === 0 ? [{ path: "cached", message: "it is empty" }] : [];
   steps.forEach((step, index) => {
     const path = `cached[${index}]`;
-    if (step.planId !== planId) problems.push(`${path}.planId: it is not ${quote(planId)}`);
+    if (step.planId !== planId) problems.push({ path: `${path}.planId`, message: `it is not ${quote(planId)}` });
     if (index > 0 && steps[index - 1].step >= step.step) {
-      problems.push(`${path}.step: it is not after the previous step`);
+      problems.push({ path: `${path}.step`, message: "it is not after the previous step" });
     }
   });
   return problems.length === 0 ? decoded : { ok: false, problems };
@@ -1202,11 +1205,11 @@ function checkPipeline(value: unknown, planId: string): Decoded<PipelineStep[]> 
 function checkIrsLimits(value: unknown, year: number): Decoded<IrsLimits> {
   const decoded = irsLimitsSchema.decode(value, "cached");
   if (!decoded.ok || decoded.value.year === year) return decoded;
-  return { ok: false, problems: [`cached.year: it is not ${year}`] };
+  return { ok: false, problems: [{ path: "cached.year", message: `it is not ${year}` }] };
 }
 
 function checkAgentConfig(value: unknown, agent: string): Decoded<AgentConfig> {
   const decoded = agentConfigSchema.decode(value, "cached");
   if (!decoded.ok || decoded.value.agent === agent) return decoded;
-  return { ok: false, problems: [`cached.agent: it is not ${quote(agent)}`] };
+  return { ok: false, problems: [{ path: "cached.agent", message: `it is not ${quote(agent)}` }] };
 }

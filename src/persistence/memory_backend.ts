@@ -31,6 +31,7 @@ import {
   type CompleteRulesData,
   decodeInput,
   decodeRulesData,
+  problemText,
   processingResultSchema,
 } from "../core/schema.ts";
 import type {
@@ -123,7 +124,9 @@ export class MemoryRulesStore implements IRulesStore {
    */
   constructor(data: RulesData = {}) {
     const decoded = decodeRulesData(data);
-    if (!decoded.ok) throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.join("; ")}`);
+    if (!decoded.ok) {
+      throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.map(problemText).join("; ")}`);
+    }
     this.#load(decoded.value);
   }
 
