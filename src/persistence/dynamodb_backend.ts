@@ -246,7 +246,7 @@ function translateConfig(): TranslateConfig {
  * DynamoDB request (with or without a cache); a failure reaches every waiter.
  *
  * @example Read a rule through a cache
- * ```ts ignore
+ * ```ts
  * import { DynamoDBRulesStore, MemoryCacheBackend } from "@bluestar/persistence";
  *
  * const rules = new DynamoDBRulesStore({
@@ -384,7 +384,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * @returns When the store is closed.
    *
    * @example Close after use
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ region: "us-east-1" });
@@ -399,17 +399,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Every step of a plan, sorted by step number; cached.
+   * {@linkcode IRulesStore.getPipeline}: one `Query` per 1 MB page, every
+   * page followed; cached.
    *
-   * @param planId The plan.
-   * @returns The steps.
-   * @throws {PipelineNotFoundError} When the plan has no steps.
-   * @throws {InvalidInputError} When the plan id is not a valid id.
    * @throws {CorruptItemError} When a stored step does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read a plan
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -435,19 +432,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * A field's validation rules: the client's own when it has any for the
-   * field, else GLOBAL's, sorted by rule id; one `BatchGetItem`; cached per
-   * client and field.
+   * {@linkcode IRulesStore.getValidationRules}: one `BatchGetItem` for the
+   * client's key and GLOBAL's; cached per client and field.
    *
-   * @param clientId The client.
-   * @param field The field.
-   * @returns The rules; `[]` when neither has any.
-   * @throws {InvalidInputError} When the client id or field is not a valid id.
    * @throws {CorruptItemError} When a stored rule group does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read the rules of a field
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -475,19 +467,15 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * A calculation rule: the client's own, else GLOBAL's; one `BatchGetItem`;
-   * cached per client and rule, the GLOBAL fallback included.
+   * {@linkcode IRulesStore.getCalculationRule}: one `BatchGetItem` for the
+   * client's key and GLOBAL's; cached per client and rule, the GLOBAL
+   * fallback included.
    *
-   * @param clientId The client.
-   * @param ruleId The rule.
-   * @returns The rule; `scope` and `clientId` say which partition answered.
-   * @throws {RuleNotFoundError} When neither the client nor GLOBAL has it.
-   * @throws {InvalidInputError} When the client id or rule id is not a valid id.
    * @throws {CorruptItemError} When the stored rule does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Resolve a rule
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -520,17 +508,13 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * A year's IRS limits; one `GetItem`; cached.
+   * {@linkcode IRulesStore.getIrsLimits}: one `GetItem`; cached.
    *
-   * @param year The calendar year.
-   * @returns The limits.
-   * @throws {IrsLimitsNotFoundError} When no limits are stored for the year.
-   * @throws {InvalidInputError} When the year is not an integer from 1900 to 9999.
    * @throws {CorruptItemError} When the stored limits do not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read a year's limits
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -551,18 +535,13 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Writes a batch's state, whole; never cached. With `expectedVersion`, a
-   * conditional `PutItem`.
+   * {@linkcode IRulesStore.saveBatchState}: one `PutItem`, conditional with
+   * `expectedVersion`; never cached.
    *
-   * @param batchId The batch; must equal `state.batchId`.
-   * @param state The state.
-   * @param options `expectedVersion` for optimistic concurrency.
-   * @throws {ConflictError} When `expectedVersion` is given and the stored version differs; nothing changes.
-   * @throws {InvalidInputError} When the state is malformed, or its version is not above `expectedVersion`.
    * @throws {RulesStoreError} When DynamoDB fails (an item over 400 KB included), or when an attempt the SDK retried may have landed and a later version is already stored, so whether this write landed cannot be known.
    *
    * @example Advance a state optimistically
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -600,16 +579,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * A batch's state; one strongly consistent `GetItem`; never cached.
+   * {@linkcode IRulesStore.getBatchState}: one strongly consistent `GetItem`;
+   * never cached.
    *
-   * @param batchId The batch.
-   * @returns The state, or `null` for an unknown batch.
-   * @throws {InvalidInputError} When the batch id is not a valid id.
    * @throws {CorruptItemError} When the stored state does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read a state
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -626,17 +603,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Every batch with a status, most recently updated first: the status index,
-   * every page; never cached.
+   * {@linkcode IRulesStore.listBatchesByStatus}: one `Query` of the status
+   * index per 1 MB page, every page followed; never cached.
    *
-   * @param status The status.
-   * @returns The batch states.
-   * @throws {InvalidInputError} When the status is not a batch status.
    * @throws {CorruptItemError} When a stored state does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example List the batches awaiting approval
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -660,16 +634,12 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Writes one step's result, replacing any earlier one; never cached.
+   * {@linkcode IRulesStore.saveProcessingResult}: one `PutItem`; never cached.
    *
-   * @param batchId The batch; must equal `result.batchId`.
-   * @param step The step id; must equal `result.step`.
-   * @param result The result.
-   * @throws {InvalidInputError} When the result is malformed or for another batch or step.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Save a result
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -699,16 +669,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Every step's result of a batch, in step order, every page; never cached.
+   * {@linkcode IRulesStore.getProcessingResults}: one strongly consistent
+   * `Query` per 1 MB page, every page followed; never cached.
    *
-   * @param batchId The batch.
-   * @returns The results; `[]` for a batch with none.
-   * @throws {InvalidInputError} When the batch id is not a valid id.
    * @throws {CorruptItemError} When a stored result does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read a batch's results
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -724,16 +692,13 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Appends an audit entry: a `PutItem` on condition that the id is free;
-   * never cached. Nothing updates or deletes an entry.
+   * {@linkcode IRulesStore.appendAuditEntry}: one `PutItem` on condition that
+   * the id is free; never cached.
    *
-   * @param entry The entry.
-   * @throws {ConflictError} When the batch already has an entry with that id; the first entry stays as it was.
-   * @throws {InvalidInputError} When the entry is malformed.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Append an entry
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -763,17 +728,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * A batch's audit trail, every page, ordered by timestamp then id; never
-   * cached.
+   * {@linkcode IRulesStore.listAuditEntries}: one strongly consistent `Query`
+   * per 1 MB page, every page followed; never cached.
    *
-   * @param batchId The batch.
-   * @returns The entries; `[]` for a batch with none.
-   * @throws {InvalidInputError} When the batch id is not a valid id.
    * @throws {CorruptItemError} When a stored entry does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read a batch's audit trail
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -789,16 +751,13 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * An agent's configuration; one `GetItem`; cached when found.
+   * {@linkcode IRulesStore.getAgentConfig}: one `GetItem`; cached when found.
    *
-   * @param agent The agent.
-   * @returns The configuration, or `null` when none is stored.
-   * @throws {InvalidInputError} When the agent is not a valid id.
    * @throws {CorruptItemError} When the stored configuration does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read an agent's configuration
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });

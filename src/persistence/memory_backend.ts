@@ -145,7 +145,6 @@ export class MemoryRulesStore implements IRulesStore {
     for (const config of data.agentConfigs) this.#agentConfigs.put(itemKeys.agentConfig(config.agent), config);
   }
 
-  /** {@inheritDoc IRulesStore.getPipeline} */
   getPipeline(planId: string): Promise<PipelineStep[]> {
     return settle(() => {
       const steps = this.#pipeline.query(itemKeys.pipelinePartition(planId));
@@ -154,7 +153,6 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.getValidationRules} */
   getValidationRules(clientId: string, field: string): Promise<ValidationRule[]> {
     return settle(() => {
       const own = this.#validationRules.get(itemKeys.validationRules(clientId, field));
@@ -163,7 +161,6 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.getCalculationRule} */
   getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
     return settle(() => {
       const rule = this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ??
@@ -177,7 +174,6 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.getIrsLimits} */
   getIrsLimits(year: number): Promise<IrsLimits> {
     return settle(() => {
       const limits = this.#irsLimits.get(itemKeys.irsLimits(year));
@@ -186,7 +182,6 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.saveBatchState} */
   saveBatchState(batchId: string, state: BatchState, options: SaveBatchStateOptions = {}): Promise<void> {
     return settle(() => {
       const key = itemKeys.batchState(batchId);
@@ -207,12 +202,10 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.getBatchState} */
   getBatchState(batchId: string): Promise<BatchState | null> {
     return settle(() => structuredClone(this.#batchStates.get(itemKeys.batchState(batchId)) ?? null));
   }
 
-  /** {@inheritDoc IRulesStore.listBatchesByStatus} */
   listBatchesByStatus(status: BatchStatus): Promise<BatchState[]> {
     return settle(() => {
       checkBatchStatus(status);
@@ -221,7 +214,6 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.saveProcessingResult} */
   saveProcessingResult(batchId: string, step: string, result: ProcessingResult): Promise<void> {
     return settle(() => {
       const key = itemKeys.processingResult(batchId, step);
@@ -236,12 +228,10 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.getProcessingResults} */
   getProcessingResults(batchId: string): Promise<ProcessingResult[]> {
     return settle(() => structuredClone(this.#results.query(itemKeys.batchPartition(batchId))));
   }
 
-  /** {@inheritDoc IRulesStore.appendAuditEntry} */
   appendAuditEntry(entry: AuditEntry): Promise<void> {
     return settle(() => {
       const action = `append audit entry ${quote((entry as Partial<AuditEntry> | null)?.entryId)}`;
@@ -254,12 +244,10 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.listAuditEntries} */
   listAuditEntries(batchId: string): Promise<AuditEntry[]> {
     return settle(() => structuredClone(this.#audit.query(itemKeys.batchPartition(batchId)).sort(compareAuditEntries)));
   }
 
-  /** {@inheritDoc IRulesStore.getAgentConfig} */
   getAgentConfig(agent: string): Promise<AgentConfig | null> {
     return settle(() => structuredClone(this.#agentConfigs.get(itemKeys.agentConfig(agent)) ?? null));
   }
@@ -303,7 +291,6 @@ export class MemoryCacheBackend implements ICacheBackend {
     this.#now = options.now ?? Date.now;
   }
 
-  /** {@inheritDoc ICacheBackend.get} */
   get<T = unknown>(key: string): Promise<T | null> {
     return settle(() => {
       checkCacheKey(key);
@@ -317,7 +304,6 @@ export class MemoryCacheBackend implements ICacheBackend {
     });
   }
 
-  /** {@inheritDoc ICacheBackend.setex} */
   setex(key: string, ttlSeconds: number, value: unknown): Promise<void> {
     return settle(() => {
       const json = encodeCacheWrite(key, ttlSeconds, value);
@@ -325,7 +311,6 @@ export class MemoryCacheBackend implements ICacheBackend {
     });
   }
 
-  /** {@inheritDoc ICacheBackend.delete} */
   delete(key: string): Promise<void> {
     return settle(() => {
       this.#entries.delete(checkCacheKey(key));
@@ -369,7 +354,6 @@ export class MemoryFileStore implements IFileStore {
     this.#pageSize = options.pageSize ?? 1000;
   }
 
-  /** {@inheritDoc IFileStore.read} */
   read(path: string): Promise<Uint8Array> {
     return settle(() => {
       const data = this.#files.get(checkPath(path));
@@ -378,7 +362,6 @@ export class MemoryFileStore implements IFileStore {
     });
   }
 
-  /** {@inheritDoc IFileStore.write} */
   write(path: string, data: Uint8Array | string): Promise<void> {
     return settle(() => {
       checkPath(path);
@@ -386,7 +369,6 @@ export class MemoryFileStore implements IFileStore {
     });
   }
 
-  /** {@inheritDoc IFileStore.move} */
   move(src: string, dst: string): Promise<void> {
     return settle(() => {
       checkPath(src, "source path");
@@ -401,12 +383,10 @@ export class MemoryFileStore implements IFileStore {
     });
   }
 
-  /** {@inheritDoc IFileStore.listFiles} */
   listFiles(prefix: string): Promise<string[]> {
     return settle(() => this.#sortedUnder(prefix));
   }
 
-  /** {@inheritDoc IFileStore.listFilePages} */
   async *listFilePages(prefix: string): AsyncIterable<string[]> {
     const paths = this.#sortedUnder(prefix);
     for (let start = 0; start < paths.length; start += this.#pageSize) {

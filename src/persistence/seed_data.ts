@@ -215,7 +215,7 @@ function checkAgents(
  * @throws {ConfigError} Listing every problem, one a line, each naming the file and the entry.
  *
  * @example Load and count the pipeline steps
- * ```ts ignore
+ * ```ts
  * import { loadSeedData } from "@bluestar/persistence";
  *
  * const data = await loadSeedData("config");
