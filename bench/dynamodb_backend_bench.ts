@@ -15,7 +15,7 @@
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { createClient } from "redis";
 import { cacheKey } from "../src/core/keys.ts";
-import { decodeRulesData } from "../src/core/schema.ts";
+import { decodeRulesData, problemText } from "../src/core/schema.ts";
 import { DynamoDBRulesStore } from "../src/persistence/dynamodb_backend.ts";
 import { MemoryCacheBackend } from "../src/persistence/memory_backend.ts";
 import { ensureTables, rulesDataItems, writeItems } from "../src/persistence/provision.ts";
@@ -40,7 +40,7 @@ dynamodb.middlewareStack.add((next) => (args) => {
 
 await ensureTables(dynamodb, SUFFIX, { pollIntervalMs: 20 });
 const decoded = decodeRulesData(RULES_FIXTURE);
-if (!decoded.ok) throw new Error(decoded.problems.join("; "));
+if (!decoded.ok) throw new Error(decoded.problems.map(problemText).join("; "));
 for (const { table, items } of rulesDataItems(decoded.value)) {
   await writeItems(dynamodb, tableName(table, SUFFIX), items);
 }

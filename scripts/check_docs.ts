@@ -4,14 +4,29 @@
  * --lint` checks this too, but also fails on the AWS SDK's own types that
  * the backends' options name), and `deno doc mod.ts` prints no warning.
  *
+ * The doc comments of `mod.ts` and `src/` must also be checkable: no
+ * example marked `ignore` (`deno check --doc` skips it, so it rots), and no
+ * `{@inheritDoc}` (`deno doc` and TypeScript show it as literal text; a
+ * member with no doc comment inherits its interface's). The examples that
+ * need no network then run, without network access.
+ *
  * @module
  */
 
-import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+
+/** Files whose examples reach AWS or Redis: `deno check --doc` type-checks them; nothing runs them. */
+const NETWORK_EXAMPLES = new Set([
+  "src/persistence/dynamodb_backend.ts",
+  "src/persistence/mod.ts",
+  "src/persistence/redis_backend.ts",
+  "src/persistence/s3_backend.ts",
+  "src/persistence/seed.ts",
+]);
 
 interface DocNode {
   name: string;
@@ -83,3 +98,43 @@ if (undocumented.length > 0) {
 console.log(
   `Every export of mod.ts has a doc comment; deno doc prints no warning but ${warnings.length} from denoland/deno#36751`,
 );
+
+const sources = [
+  "mod.ts",
+  ...readdirSync("src", { recursive: true, encoding: "utf8" })
+    .filter((path) => path.endsWith(".ts"))
+    .map((path) => join("src", path).replaceAll("\\", "/"))
+    .sort(),
+];
+const unchecked: string[] = [];
+for (const path of sources) {
+  readFileSync(path, "utf8").split("\n").forEach((line, index) => {
+    const where = `${path}:${index + 1}`;
+    // A fence's attributes follow its language: "```ts ignore" is never type-checked.
+    if (/^\s*\*\s*```.*\bignore\b/.test(line)) unchecked.push(`${where}: an example marked ignore`);
+    if (line.includes("{@inheritDoc")) unchecked.push(`${where}: {@inheritDoc}, shown as literal text`);
+  });
+}
+if (unchecked.length > 0) {
+  console.error(
+    `Docs that no check covers (type-check the example; drop the doc comment to inherit the interface's):\n  ${
+      unchecked.join("\n  ")
+    }`,
+  );
+  process.exit(1);
+}
+
+// `--no-check`: `deno check --doc` has type-checked every example already; no `--allow-net`, so none reaches a service.
+const runnable = sources.filter((path) => !NETWORK_EXAMPLES.has(path));
+try {
+  execFileSync("deno", ["test", "--doc", "--no-check", "--allow-read", "--allow-env", ...runnable], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+} catch (error) {
+  const { stdout = "", stderr = "" } = error as { stdout?: string; stderr?: string };
+  console.error(`${stdout}${stderr}The examples that need no network failed (deno test --doc ${runnable.join(" ")})`);
+  process.exit(1);
+}
+console.log(`No unchecked examples; the examples of ${runnable.length} files that need no network ran`);

@@ -65,6 +65,7 @@ export interface IRulesStore {
    * @param year The calendar year.
    * @returns The limits.
    * @throws {IrsLimitsNotFoundError} When no limits are stored for the year.
+   * @throws {InvalidInputError} When the year is not an integer from 1900 to 9999.
    */
   getIrsLimits(year: number): Promise<IrsLimits>;
 
@@ -93,6 +94,7 @@ export interface IRulesStore {
    *
    * @param status The status.
    * @returns The batch states.
+   * @throws {InvalidInputError} When the status is not a batch status.
    */
   listBatchesByStatus(status: BatchStatus): Promise<BatchState[]>;
 
@@ -102,7 +104,7 @@ export interface IRulesStore {
    * @param batchId The batch; must equal `result.batchId`.
    * @param step The step id; must equal `result.step`.
    * @param result The result.
-   * @throws {InvalidInputError} When the result is malformed.
+   * @throws {InvalidInputError} When the result is malformed or for another batch or step.
    */
   saveProcessingResult(batchId: string, step: string, result: ProcessingResult): Promise<void>;
 

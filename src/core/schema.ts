@@ -21,7 +21,9 @@ import type {
   BatchStatus,
   CalculationRule,
   CalculationRuleRecord,
+  Decimal,
   IrsLimits,
+  JsonObject,
   PipelineStep,
   ProcessingResult,
   RulesData,
@@ -43,18 +45,60 @@ import {
 
 const utf8 = new TextEncoder();
 
-/** Validates one value and returns its normalised copy, or reports problems. */
-type Field = (value: unknown, path: string, problems: string[]) => unknown;
-
-/** A field that may be absent. */
-interface Optional {
-  optional: Field;
+/** One problem decoding found: where it is, and what is wrong there. */
+export interface Problem {
+  /**
+   * Where: the name the value was decoded under, then fields, elements and
+   * keys (`pipeline_step.retry.maxAttempts`, `cached[2].step`); under the
+   * name `""`, paths are relative to the value (`retry.maxAttempts`, and `""`
+   * for the value itself).
+   */
+  path: string;
+  /** What is wrong there (`it is missing`). */
+  message: string;
 }
 
-type Shape = Record<string, Field | Optional>;
+/**
+ * A problem as every message shows it: `path: message`.
+ *
+ * @param problem The problem.
+ * @returns The text.
+ *
+ * @example Show a problem
+ * ```ts
+ * import { problemText } from "./schema.ts";
+ *
+ * console.assert(problemText({ path: "batch_state.version", message: "it is missing" }) === "batch_state.version: it is missing");
+ * ```
+ */
+export function problemText(problem: Problem): string {
+  return problem.path === "" ? problem.message : `${problem.path}: ${problem.message}`;
+}
 
-/** The result of decoding: the value, or every problem found. */
-export type Decoded<T> = { ok: true; value: T } | { ok: false; problems: string[] };
+/**
+ * Validates one value and returns its normalised copy, or adds its problems.
+ * The copy is a `T` only when no problem was added; otherwise it is thrown
+ * away.
+ */
+export type Field<T> = (value: unknown, path: string, problems: Problem[]) => T;
+
+/** A field that may be absent. */
+export interface Optional<T> {
+  /** The field's check, when it is present. */
+  optional: Field<T>;
+}
+
+/**
+ * The check of every field of the record type `T`: exactly the keys of `T`,
+ * an optional key's check wrapped in {@linkcode Optional}. A field missing
+ * or extra, or a check that returns another type, does not compile.
+ */
+export type Shape<T> = {
+  [K in keyof T]-?: Record<never, never> extends Pick<T, K> ? Optional<Exclude<T[K], undefined>> : Field<T[K]>;
+};
+
+/** The result of decoding: the value, or every problem found (each a `P`). */
+export type Decoded<T, P extends Problem = Problem> = { ok: true; value: T } | { ok: false; problems: P[] };
 
 /** A schema for one domain type. */
 export interface Schema<T> {
@@ -71,58 +115,65 @@ export interface Schema<T> {
   decode(value: unknown, path?: string): Decoded<T>;
 }
 
-function problemWhen(problem: string | undefined, path: string, problems: string[]): void {
-  if (problem !== undefined) problems.push(`${path}: ${problem}`);
+function problemWhen(problem: string | undefined, path: string, problems: Problem[]): void {
+  if (problem !== undefined) problems.push({ path, message: problem });
 }
 
-const id: Field = (value, path, problems) => {
+/** The path of a field of the value at `path`. */
+function fieldPath(path: string, key: string): string {
+  return path === "" ? key : `${path}.${key}`;
+}
+
+const id: Field<string> = (value, path, problems) => {
   problemWhen(idProblem(value), path, problems);
-  return value;
+  return value as string;
 };
 
 /**
  * Free text of at most `maxBytes` UTF-8 bytes: each field's limit keeps its
  * record within one DynamoDB item, so no backend keeps what DynamoDB cannot.
  */
-function text(maxBytes: number): Field {
+function text(maxBytes: number): Field<string> {
   return (value, path, problems) => {
-    if (typeof value !== "string" || value.length === 0) problems.push(`${path}: it is not a non-empty string`);
+    let problem: string | undefined;
+    if (typeof value !== "string" || value.length === 0) problem = "it is not a non-empty string";
     // Not Unicode: DynamoDB stores UTF-8 and refuses it, so one backend would keep what another cannot.
-    else if (hasLoneSurrogate(value)) problems.push(`${path}: it contains a lone surrogate`);
+    else if (hasLoneSurrogate(value)) problem = "it contains a lone surrogate";
     // A UTF-16 unit is at most 3 UTF-8 bytes: only text that could be over the limit is encoded.
     else if (value.length * 3 > maxBytes) {
       const bytes = utf8.encode(value).length;
-      if (bytes > maxBytes) problems.push(`${path}: it is ${bytes} bytes of UTF-8, over the limit of ${maxBytes}`);
+      if (bytes > maxBytes) problem = `it is ${bytes} bytes of UTF-8, over the limit of ${maxBytes}`;
     }
-    return value;
+    problemWhen(problem, path, problems);
+    return value as string;
   };
 }
 
 const label = text(MAX_LABEL_BYTES);
 const description = text(MAX_DESCRIPTION_BYTES);
 
-const bool: Field = (value, path, problems) => {
-  if (typeof value !== "boolean") problems.push(`${path}: it is not a boolean`);
-  return value;
+const bool: Field<boolean> = (value, path, problems) => {
+  if (typeof value !== "boolean") problems.push({ path, message: "it is not a boolean" });
+  return value as boolean;
 };
 
-function integer(min: number, max: number): Field {
+function integer(min: number, max: number): Field<number> {
   return (value, path, problems) => {
     if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
-      problems.push(`${path}: it is not an integer from ${min} to ${max}`);
+      problems.push({ path, message: `it is not an integer from ${min} to ${max}` });
     }
-    return value;
+    return value as number;
   };
 }
 
-const decimal: Field = (value, path, problems) => {
+const decimal: Field<Decimal> = (value, path, problems) => {
   const problem = decimalProblem(value);
   problemWhen(problem, path, problems);
-  return problem === undefined ? canonicalDecimal(value as string) : value;
+  return problem === undefined ? canonicalDecimal(value as string) : value as Decimal;
 };
 
 /** Calculation parameters; one named `rate` or `...Rate` is a fraction and must lie in [0, 1]. */
-const parameters: Field = (value, path, problems) => {
+const parameters: Field<Record<string, Decimal>> = (value, path, problems) => {
   const copy = recordOf(decimal)(value, path, problems);
   if (typeof copy !== "object" || copy === null) return copy;
   for (const [key, element] of Object.entries(copy)) {
@@ -132,7 +183,7 @@ const parameters: Field = (value, path, problems) => {
       isRate && decimalProblem(element) === undefined &&
       (compareDecimals(element as string, "0") < 0 || compareDecimals(element as string, "1") > 0)
     ) {
-      problems.push(`${path}.${key}: the rate ${JSON.stringify(element)} is outside [0, 1]`);
+      problems.push({ path: fieldPath(path, key), message: `the rate ${JSON.stringify(element)} is outside [0, 1]` });
     }
   }
   return copy;
@@ -157,21 +208,24 @@ function isCalendarDay(year: number, month: number, day: number): boolean {
  * its UTC form stays within years 0000 to 9999, the form every later read
  * accepts: "9999-12-31T23:30:00-01:00" would be year 10000, unreadable.
  */
-const timestamp: Field = (value, path, problems) => {
+const timestamp: Field<string> = (value, path, problems) => {
   const match = typeof value === "string" ? ISO_TIMESTAMP.exec(value) : null;
   const [year, month, day, hour, minute, second] = (match?.slice(1, 7) ?? []).map(Number);
   const [fraction = "0", sign, offsetHours = "0", offsetMinutes = "0"] = match?.slice(7) ?? [];
   if (match === null) {
-    problems.push(`${path}: it is not an ISO 8601 timestamp with at most millisecond precision`);
-    return value;
+    problems.push({ path, message: "it is not an ISO 8601 timestamp with at most millisecond precision" });
+    return value as string;
   }
   if (!isCalendarDay(year, month, day)) {
-    problems.push(`${path}: the day ${quote(match[0].slice(0, 10))} does not exist`);
-    return value;
+    problems.push({ path, message: `the day ${quote(match[0].slice(0, 10))} does not exist` });
+    return value as string;
   }
   if (hour > 23 || minute > 59 || second > 59 || Number(offsetHours) > 23 || Number(offsetMinutes) > 59) {
-    problems.push(`${path}: its time or offset is out of range (hours 00 to 23, minutes and seconds 00 to 59)`);
-    return value;
+    problems.push({
+      path,
+      message: "its time or offset is out of range (hours 00 to 23, minutes and seconds 00 to 59)",
+    });
+    return value as string;
   }
   const time = new Date(0);
   // setUTCFullYear, not Date.UTC: Date.UTC reads years 0 to 99 as 1900 to 1999.
@@ -180,59 +234,59 @@ const timestamp: Field = (value, path, problems) => {
   const offset = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000;
   const utc = new Date(time.getTime() - (sign === "-" ? -offset : offset)).toISOString();
   if (!STORED_TIMESTAMP.test(utc)) {
-    problems.push(`${path}: it is ${quote(utc)} in UTC, outside the years 0000 to 9999`);
-    return value;
+    problems.push({ path, message: `it is ${quote(utc)} in UTC, outside the years 0000 to 9999` });
+    return value as string;
   }
   return utc;
 };
 
-const date: Field = (value, path, problems) => {
+const date: Field<string> = (value, path, problems) => {
   const match = typeof value === "string" ? ISO_DATE.exec(value) : null;
-  if (match === null) problems.push(`${path}: it is not a YYYY-MM-DD date`);
+  if (match === null) problems.push({ path, message: "it is not a YYYY-MM-DD date" });
   else if (!isCalendarDay(Number(match[1]), Number(match[2]), Number(match[3]))) {
-    problems.push(`${path}: the day ${quote(value)} does not exist`);
+    problems.push({ path, message: `the day ${quote(value)} does not exist` });
   }
-  return value;
+  return value as string;
 };
 
-const jsonObject: Field = (value, path, problems) => {
+const jsonObject: Field<JsonObject> = (value, path, problems) => {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    problems.push(`${path}: it is not an object`);
-    return value;
+    problems.push({ path, message: "it is not an object" });
+    return value as JsonObject;
   }
   const problem = jsonProblem(value);
   if (problem !== undefined) {
-    problems.push(`${path}: ${problem}`);
-    return value;
+    problems.push({ path, message: problem });
+    return value as JsonObject;
   }
   // The copy goes through JSON text anyway; its size is the payload's size.
   const text = JSON.stringify(value);
   const bytes = text.length * 3 <= MAX_PAYLOAD_BYTES ? text.length : utf8.encode(text).length;
   if (bytes > MAX_PAYLOAD_BYTES) {
-    problems.push(`${path}: it is ${bytes} bytes of JSON, over the limit of ${MAX_PAYLOAD_BYTES}`);
-    return value;
+    problems.push({ path, message: `it is ${bytes} bytes of JSON, over the limit of ${MAX_PAYLOAD_BYTES}` });
+    return value as JsonObject;
   }
   return JSON.parse(text);
 };
 
-function oneOf<T extends string>(values: readonly T[]): Field {
+function oneOf<T extends string>(values: readonly T[]): Field<T> {
   return (value, path, problems) => {
     if (!values.includes(value as T)) {
-      problems.push(`${path}: it is not one of ${values.map((v) => JSON.stringify(v)).join(", ")}`);
+      problems.push({ path, message: `it is not one of ${values.map((v) => JSON.stringify(v)).join(", ")}` });
     }
-    return value;
+    return value as T;
   };
 }
 
-function nullable(field: Field): Field {
+function nullable<T>(field: Field<T>): Field<T | null> {
   return (value, path, problems) => value === null ? null : field(value, path, problems);
 }
 
-function arrayOf(item: Field): Field {
+function arrayOf<T>(item: Field<T>): Field<T[]> {
   return (value, path, problems) => {
     if (!Array.isArray(value)) {
-      problems.push(`${path}: it is not an array`);
-      return value;
+      problems.push({ path, message: "it is not an array" });
+      return value as T[];
     }
     return value.map((element, index) => item(element, `${path}[${index}]`, problems));
   };
@@ -246,56 +300,91 @@ function arrayOf(item: Field): Field {
  * copy's prototype instead of a value, `constructor` breaks DynamoDB's map
  * encoding).
  */
-function recordOf(item: Field): Field {
+function recordOf<T>(item: Field<T>): Field<Record<string, T>> {
   return (value, path, problems) => {
     const prototype = typeof value === "object" && value !== null ? Object.getPrototypeOf(value) : undefined;
     if (prototype !== Object.prototype && prototype !== null) {
-      problems.push(`${path}: it is not a plain object`);
-      return value;
+      problems.push({ path, message: "it is not a plain object" });
+      return value as Record<string, T>;
     }
-    const copy: Record<string, unknown> = {};
+    const copy: Record<string, T> = {};
     for (const [key, element] of Object.entries(value as object)) {
       const problem = idProblem(key) ?? (key in Object.prototype ? "it is a built-in property name" : undefined);
       problemWhen(problem, `${path} key ${JSON.stringify(key)}`, problems);
-      if (problem === undefined) copy[key] = item(element, `${path}.${key}`, problems);
+      if (problem === undefined) copy[key] = item(element, fieldPath(path, key), problems);
     }
     return copy;
   };
 }
 
-function object(shape: Shape): Field {
+function object<T>(shape: NoInfer<Shape<T>>): Field<T> {
+  const fields = Object.entries(shape) as Array<[string, Field<unknown> | Optional<unknown>]>;
   return (value, path, problems) => {
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      problems.push(`${path}: it is not an object`);
-      return value;
+      problems.push({ path, message: "it is not an object" });
+      return value as T;
     }
     const input = value as Record<string, unknown>;
     const copy: Record<string, unknown> = {};
-    for (const [key, spec] of Object.entries(shape)) {
+    for (const [key, spec] of fields) {
       const isOptional = typeof spec !== "function";
       // Own properties only: an inherited value is not the caller's field.
       if (!Object.hasOwn(input, key) || input[key] === undefined) {
-        if (!isOptional) problems.push(`${path}.${key}: it is missing`);
+        if (!isOptional) problems.push({ path: fieldPath(path, key), message: "it is missing" });
         continue;
       }
-      copy[key] = (isOptional ? spec.optional : spec)(input[key], `${path}.${key}`, problems);
+      copy[key] = (isOptional ? spec.optional : spec)(input[key], fieldPath(path, key), problems);
     }
     for (const key of Object.keys(input)) {
       // `in` would find "toString" or "constructor" on the shape's prototype and drop the field in silence.
-      if (!Object.hasOwn(shape, key)) problems.push(`${path}.${key}: it is not a field of this type`);
+      if (!Object.hasOwn(shape, key)) {
+        problems.push({ path: fieldPath(path, key), message: "it is not a field of this type" });
+      }
     }
-    return copy;
+    return copy as T;
   };
 }
 
-function schema<T>(name: string, shape: Shape): Schema<T> {
-  const check = object(shape);
+/**
+ * The schema of the record type `T`, from the check of each of its fields.
+ * The shape is typed by `T` (never inferred from the shape): a field of `T`
+ * the shape lacks, a field `T` does not have, or a check of another type
+ * than the field's is a compile error, so a type and its schema cannot drift.
+ *
+ * @param name What the type is called in messages (`"calculation rule"`).
+ * @param shape The check of every field.
+ * @returns The schema.
+ *
+ * @example A schema for a point
+ * ```ts
+ * import { type Field, schema } from "./schema.ts";
+ *
+ * interface Point {
+ *   x: number;
+ *   label?: string;
+ * }
+ * const finite: Field<number> = (value, path, problems) => {
+ *   if (!Number.isFinite(value)) problems.push({ path, message: "it is not a finite number" });
+ *   return value as number;
+ * };
+ * const label: Field<string> = (value, path, problems) => {
+ *   if (typeof value !== "string") problems.push({ path, message: "it is not a string" });
+ *   return value as string;
+ * };
+ * const pointSchema = schema<Point>("point", { x: finite, label: { optional: label } });
+ *
+ * const decoded = pointSchema.decode({ x: "1" });
+ * console.assert(!decoded.ok && decoded.problems[0].path === "point.x");
+ * ```
+ */
+export function schema<T>(name: string, shape: NoInfer<Shape<T>>): Schema<T> {
+  const check = object<T>(shape);
   return {
     name,
     decode(value: unknown, path: string = name.replaceAll(" ", "_")): Decoded<T> {
-      const problems: string[] = [];
+      const problems: Problem[] = [];
       const copy = check(value, path, problems);
-      return problems.length === 0 ? { ok: true, value: copy as T } : { ok: false, problems };
+      return problems.length === 0 ? { ok: true, value: copy } : { ok: false, problems };
     },
   };
 }
@@ -316,7 +405,7 @@ export const pipelineStepSchema: Schema<PipelineStep> = schema("pipeline step", 
   calculationRules: arrayOf(id),
 });
 
-const validationRuleShape: Shape = {
+const validationRuleShape: Shape<ValidationRuleRecord> = {
   ruleId: id,
   field: id,
   ruleType: oneOf<ValidationRuleType>(["required", "pattern", "range", "length", "enum", "date"]),
@@ -341,7 +430,7 @@ export const validationRuleSchema: Schema<ValidationRule> = schema("validation r
   scope: ruleScope,
 });
 
-const calculationRuleShape: Shape = {
+const calculationRuleShape: Shape<CalculationRuleRecord> = {
   ruleId: id,
   ruleType: label,
   description,
@@ -425,7 +514,7 @@ export const agentConfigSchema: Schema<AgentConfig> = schema("agent config", {
  */
 export function decodeInput<T>(schema: Schema<T>, value: unknown, action: string): T {
   const decoded = schema.decode(value);
-  if (!decoded.ok) throw new InvalidInputError(`Failed to ${action}: ${decoded.problems.join("; ")}`);
+  if (!decoded.ok) throw new InvalidInputError(`Failed to ${action}: ${decoded.problems.map(problemText).join("; ")}`);
   return decoded.value;
 }
 
@@ -441,16 +530,45 @@ const MAX_RECORD_JSON_BYTES = 400_000;
 /** Reference data with every collection present. */
 export type CompleteRulesData = { [K in keyof RulesData]-?: NonNullable<RulesData[K]> };
 
+/** A problem of a reference data set, with the record it is about. */
+export interface RulesDataProblem extends Problem {
+  /**
+   * The record at fault: its collection, its index there, and `field`, where
+   * in the record the problem is (`""`: the record itself, else a path such
+   * as `retry.maxAttempts`). Absent when a whole collection is at fault.
+   */
+  entry?: { collection: keyof CompleteRulesData; index: number; field: string };
+}
+
+/** How problems name a record: `pipelineSteps[3]`. */
+function recordName(collection: keyof CompleteRulesData, index: number): string {
+  return `${collection}[${index}]`;
+}
+
 /**
  * Decodes a reference data set: every record, no two records with the same
  * key (a second record would silently replace the first), and no item larger
  * than DynamoDB holds.
  *
  * @param data The data set.
- * @returns The normalised data set, or every problem found, each named by collection and index.
+ * @param name How problems name a record, in paths and in messages that point at another record.
+ * @default {`pipelineSteps[3]`}
+ * @returns The normalised data set, or every problem found, each with the record it is about.
+ *
+ * @example Name the record a problem is about
+ * ```ts
+ * import { decodeRulesData } from "./schema.ts";
+ *
+ * const decoded = decodeRulesData({ irsLimits: [{ year: 2026, limits: { cap: 1 } }] as never });
+ * console.assert(!decoded.ok && decoded.problems[0].path === "irsLimits[0].limits.cap");
+ * console.assert(!decoded.ok && decoded.problems[0].entry?.field === "limits.cap");
+ * ```
  */
-export function decodeRulesData(data: RulesData): Decoded<CompleteRulesData> {
-  const problems: string[] = [];
+export function decodeRulesData(
+  data: RulesData,
+  name: (collection: keyof CompleteRulesData, index: number) => string = recordName,
+): Decoded<CompleteRulesData, RulesDataProblem> {
+  const problems: RulesDataProblem[] = [];
   const out: CompleteRulesData = {
     pipelineSteps: [],
     validationRules: [],
@@ -467,29 +585,34 @@ export function decodeRulesData(data: RulesData): Decoded<CompleteRulesData> {
   ): void => {
     if (records === undefined) return;
     if (!Array.isArray(records)) {
-      problems.push(`${collection}: it is not an array`);
+      problems.push({ path: collection, message: "it is not an array" });
       return;
     }
     const seen = new Map<string, number>();
     const itemBytes = new Map<string, number>();
     records.forEach((record, index) => {
-      const path = `${collection}[${index}]`;
-      const decoded = recordSchema.decode(record, path);
+      const report = (field: string, message: string) => {
+        const path = field === "" ? name(collection, index) : fieldPath(name(collection, index), field);
+        problems.push({ path, message, entry: { collection, index, field } });
+      };
+      // Decoded under "": each problem's path is its field within the record.
+      const decoded = recordSchema.decode(record, "");
       if (!decoded.ok) {
-        problems.push(...decoded.problems);
+        for (const problem of decoded.problems) report(problem.path, problem.message);
         return;
       }
       const key = keyOf(decoded.value);
       const first = seen.get(key);
-      if (first !== undefined) problems.push(`${path}: it repeats the key of ${collection}[${first}]`);
+      if (first !== undefined) report("", `it repeats the key of ${name(collection, first)}`);
       seen.set(key, index);
       const item = itemOf(decoded.value);
       const before = itemBytes.get(item) ?? 0;
       const bytes = before + utf8.encode(JSON.stringify(decoded.value)).length + 1;
       if (bytes > MAX_RECORD_JSON_BYTES && before <= MAX_RECORD_JSON_BYTES) {
         const shared = before === 0 ? "" : " with the records before it that share its item";
-        problems.push(
-          `${path}: it is ${bytes} bytes of JSON${shared}, over the ${MAX_RECORD_JSON_BYTES} that fit in one DynamoDB item`,
+        report(
+          "",
+          `it is ${bytes} bytes of JSON${shared}, over the ${MAX_RECORD_JSON_BYTES} that fit in one DynamoDB item`,
         );
       }
       itemBytes.set(item, bytes);

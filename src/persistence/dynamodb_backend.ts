@@ -40,6 +40,7 @@ import {
   decodeInput,
   irsLimitsSchema,
   pipelineStepSchema,
+  type Problem,
   processingResultSchema,
   validationRuleSchema,
 } from "../core/schema.ts";
@@ -245,7 +246,7 @@ function translateConfig(): TranslateConfig {
  * DynamoDB request (with or without a cache); a failure reaches every waiter.
  *
  * @example Read a rule through a cache
- * ```ts ignore
+ * ```ts
  * import { DynamoDBRulesStore, MemoryCacheBackend } from "@bluestar/persistence";
  *
  * const rules = new DynamoDBRulesStore({
@@ -383,7 +384,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * @returns When the store is closed.
    *
    * @example Close after use
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ region: "us-east-1" });
@@ -398,17 +399,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Every step of a plan, sorted by step number; cached.
+   * {@linkcode IRulesStore.getPipeline}: one `Query` per 1 MB page, every
+   * page followed; cached.
    *
-   * @param planId The plan.
-   * @returns The steps.
-   * @throws {PipelineNotFoundError} When the plan has no steps.
-   * @throws {InvalidInputError} When the plan id is not a valid id.
    * @throws {CorruptItemError} When a stored step does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read a plan
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -434,19 +432,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * A field's validation rules: the client's own when it has any for the
-   * field, else GLOBAL's, sorted by rule id; one `BatchGetItem`; cached per
-   * client and field.
+   * {@linkcode IRulesStore.getValidationRules}: one `BatchGetItem` for the
+   * client's key and GLOBAL's; cached per client and field.
    *
-   * @param clientId The client.
-   * @param field The field.
-   * @returns The rules; `[]` when neither has any.
-   * @throws {InvalidInputError} When the client id or field is not a valid id.
    * @throws {CorruptItemError} When a stored rule group does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read the rules of a field
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -474,19 +467,15 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * A calculation rule: the client's own, else GLOBAL's; one `BatchGetItem`;
-   * cached per client and rule, the GLOBAL fallback included.
+   * {@linkcode IRulesStore.getCalculationRule}: one `BatchGetItem` for the
+   * client's key and GLOBAL's; cached per client and rule, the GLOBAL
+   * fallback included.
    *
-   * @param clientId The client.
-   * @param ruleId The rule.
-   * @returns The rule; `scope` and `clientId` say which partition answered.
-   * @throws {RuleNotFoundError} When neither the client nor GLOBAL has it.
-   * @throws {InvalidInputError} When the client id or rule id is not a valid id.
    * @throws {CorruptItemError} When the stored rule does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Resolve a rule
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -519,17 +508,13 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * A year's IRS limits; one `GetItem`; cached.
+   * {@linkcode IRulesStore.getIrsLimits}: one `GetItem`; cached.
    *
-   * @param year The calendar year.
-   * @returns The limits.
-   * @throws {IrsLimitsNotFoundError} When no limits are stored for the year.
-   * @throws {InvalidInputError} When the year is not an integer from 1900 to 9999.
    * @throws {CorruptItemError} When the stored limits do not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read a year's limits
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -550,18 +535,13 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Writes a batch's state, whole; never cached. With `expectedVersion`, a
-   * conditional `PutItem`.
+   * {@linkcode IRulesStore.saveBatchState}: one `PutItem`, conditional with
+   * `expectedVersion`; never cached.
    *
-   * @param batchId The batch; must equal `state.batchId`.
-   * @param state The state.
-   * @param options `expectedVersion` for optimistic concurrency.
-   * @throws {ConflictError} When `expectedVersion` is given and the stored version differs; nothing changes.
-   * @throws {InvalidInputError} When the state is malformed, or its version is not above `expectedVersion`.
    * @throws {RulesStoreError} When DynamoDB fails (an item over 400 KB included), or when an attempt the SDK retried may have landed and a later version is already stored, so whether this write landed cannot be known.
    *
    * @example Advance a state optimistically
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -599,16 +579,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * A batch's state; one strongly consistent `GetItem`; never cached.
+   * {@linkcode IRulesStore.getBatchState}: one strongly consistent `GetItem`;
+   * never cached.
    *
-   * @param batchId The batch.
-   * @returns The state, or `null` for an unknown batch.
-   * @throws {InvalidInputError} When the batch id is not a valid id.
    * @throws {CorruptItemError} When the stored state does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read a state
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -625,17 +603,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Every batch with a status, most recently updated first: the status index,
-   * every page; never cached.
+   * {@linkcode IRulesStore.listBatchesByStatus}: one `Query` of the status
+   * index per 1 MB page, every page followed; never cached.
    *
-   * @param status The status.
-   * @returns The batch states.
-   * @throws {InvalidInputError} When the status is not a batch status.
    * @throws {CorruptItemError} When a stored state does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example List the batches awaiting approval
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -659,16 +634,12 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Writes one step's result, replacing any earlier one; never cached.
+   * {@linkcode IRulesStore.saveProcessingResult}: one `PutItem`; never cached.
    *
-   * @param batchId The batch; must equal `result.batchId`.
-   * @param step The step id; must equal `result.step`.
-   * @param result The result.
-   * @throws {InvalidInputError} When the result is malformed or for another batch or step.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Save a result
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -698,16 +669,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Every step's result of a batch, in step order, every page; never cached.
+   * {@linkcode IRulesStore.getProcessingResults}: one strongly consistent
+   * `Query` per 1 MB page, every page followed; never cached.
    *
-   * @param batchId The batch.
-   * @returns The results; `[]` for a batch with none.
-   * @throws {InvalidInputError} When the batch id is not a valid id.
    * @throws {CorruptItemError} When a stored result does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read a batch's results
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -723,16 +692,13 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * Appends an audit entry: a `PutItem` on condition that the id is free;
-   * never cached. Nothing updates or deletes an entry.
+   * {@linkcode IRulesStore.appendAuditEntry}: one `PutItem` on condition that
+   * the id is free; never cached.
    *
-   * @param entry The entry.
-   * @throws {ConflictError} When the batch already has an entry with that id; the first entry stays as it was.
-   * @throws {InvalidInputError} When the entry is malformed.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Append an entry
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -762,17 +728,14 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * A batch's audit trail, every page, ordered by timestamp then id; never
-   * cached.
+   * {@linkcode IRulesStore.listAuditEntries}: one strongly consistent `Query`
+   * per 1 MB page, every page followed; never cached.
    *
-   * @param batchId The batch.
-   * @returns The entries; `[]` for a batch with none.
-   * @throws {InvalidInputError} When the batch id is not a valid id.
    * @throws {CorruptItemError} When a stored entry does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read a batch's audit trail
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -788,16 +751,13 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * An agent's configuration; one `GetItem`; cached when found.
+   * {@linkcode IRulesStore.getAgentConfig}: one `GetItem`; cached when found.
    *
-   * @param agent The agent.
-   * @returns The configuration, or `null` when none is stored.
-   * @throws {InvalidInputError} When the agent is not a valid id.
    * @throws {CorruptItemError} When the stored configuration does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Read an agent's configuration
-   * ```ts ignore
+   * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
@@ -1135,12 +1095,12 @@ function byRuleId(a: ValidationRule, b: ValidationRule): number {
 
 // ---- checks of cached values: the schema, then the ids asked for ----------
 
-function scopeProblem(rule: { clientId: string; scope: string }, clientId: string, path: string): string | undefined {
+function scopeProblem(rule: { clientId: string; scope: string }, clientId: string, path: string): Problem | undefined {
   if (rule.clientId !== clientId && rule.clientId !== GLOBAL_CLIENT_ID) {
-    return `${path}.clientId: it is neither ${quote(clientId)} nor "GLOBAL"`;
+    return { path: `${path}.clientId`, message: `it is neither ${quote(clientId)} nor "GLOBAL"` };
   }
   const scope = rule.clientId === GLOBAL_CLIENT_ID ? "GLOBAL" : "CLIENT";
-  return rule.scope === scope ? undefined : `${path}.scope: it is not ${quote(scope)}`;
+  return rule.scope === scope ? undefined : { path: `${path}.scope`, message: `it is not ${quote(scope)}` };
 }
 
 function checkCalculationRule(value: unknown, clientId: string, ruleId: string): Decoded<CalculationRule> {
@@ -1148,16 +1108,16 @@ function checkCalculationRule(value: unknown, clientId: string, ruleId: string):
   if (!decoded.ok) return decoded;
   const rule = decoded.value;
   const problem = rule.ruleId !== ruleId
-    ? `cached.ruleId: it is not ${quote(ruleId)}`
+    ? { path: "cached.ruleId", message: `it is not ${quote(ruleId)}` }
     : scopeProblem(rule, clientId, "cached");
   return problem === undefined ? decoded : { ok: false, problems: [problem] };
 }
 
 /** Decodes every element of a cached list; the elements, or every problem. */
 function decodeList<T>(value: unknown, decode: (element: unknown, path: string) => Decoded<T>): Decoded<T[]> {
-  if (!Array.isArray(value)) return { ok: false, problems: ["cached: it is not an array"] };
+  if (!Array.isArray(value)) return { ok: false, problems: [{ path: "cached", message: "it is not an array" }] };
   const elements: T[] = [];
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   value.forEach((element, index) => {
     const decoded = decode(element, `cached[${index}]`);
     if (decoded.ok) elements.push(decoded.value);
@@ -1170,13 +1130,15 @@ function checkValidationRules(value: unknown, clientId: string, field: string): 
   const decoded = decodeList(value, (element, path) => validationRuleSchema.decode(element, path));
   if (!decoded.ok) return decoded;
   const rules = decoded.value;
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   rules.forEach((rule, index) => {
     const path = `cached[${index}]`;
-    if (rule.field !== field) problems.push(`${path}.field: it is not ${quote(field)}`);
-    if (rule.clientId !== rules[0].clientId) problems.push(`${path}.clientId: it differs from the first rule's`);
+    if (rule.field !== field) problems.push({ path: `${path}.field`, message: `it is not ${quote(field)}` });
+    if (rule.clientId !== rules[0].clientId) {
+      problems.push({ path: `${path}.clientId`, message: "it differs from the first rule's" });
+    }
     if (index > 0 && compareText(rules[index - 1].ruleId, rule.ruleId) >= 0) {
-      problems.push(`${path}.ruleId: it is not after the previous rule's`);
+      problems.push({ path: `${path}.ruleId`, message: "it is not after the previous rule's" });
     }
     const scope = scopeProblem(rule, clientId, path);
     if (scope !== undefined) problems.push(scope);
@@ -1188,12 +1150,12 @@ function checkPipeline(value: unknown, planId: string): Decoded<PipelineStep[]> 
   const decoded = decodeList(value, (element, path) => pipelineStepSchema.decode(element, path));
   if (!decoded.ok) return decoded;
   const steps = decoded.value;
-  const problems: string[] = steps.length === 0 ? ["cached: it is empty"] : [];
+  const problems: Problem[] = steps.length === 0 ? [{ path: "cached", message: "it is empty" }] : [];
   steps.forEach((step, index) => {
     const path = `cached[${index}]`;
-    if (step.planId !== planId) problems.push(`${path}.planId: it is not ${quote(planId)}`);
+    if (step.planId !== planId) problems.push({ path: `${path}.planId`, message: `it is not ${quote(planId)}` });
     if (index > 0 && steps[index - 1].step >= step.step) {
-      problems.push(`${path}.step: it is not after the previous step`);
+      problems.push({ path: `${path}.step`, message: "it is not after the previous step" });
     }
   });
   return problems.length === 0 ? decoded : { ok: false, problems };
@@ -1202,11 +1164,11 @@ function checkPipeline(value: unknown, planId: string): Decoded<PipelineStep[]> 
 function checkIrsLimits(value: unknown, year: number): Decoded<IrsLimits> {
   const decoded = irsLimitsSchema.decode(value, "cached");
   if (!decoded.ok || decoded.value.year === year) return decoded;
-  return { ok: false, problems: [`cached.year: it is not ${year}`] };
+  return { ok: false, problems: [{ path: "cached.year", message: `it is not ${year}` }] };
 }
 
 function checkAgentConfig(value: unknown, agent: string): Decoded<AgentConfig> {
   const decoded = agentConfigSchema.decode(value, "cached");
   if (!decoded.ok || decoded.value.agent === agent) return decoded;
-  return { ok: false, problems: [`cached.agent: it is not ${quote(agent)}`] };
+  return { ok: false, problems: [{ path: "cached.agent", message: `it is not ${quote(agent)}` }] };
 }

@@ -22,6 +22,8 @@ import {
   calculationRuleRecordSchema,
   irsLimitsSchema,
   pipelineStepSchema,
+  type Problem,
+  problemText,
   processingResultSchema,
   type Schema,
   validationRuleRecordSchema,
@@ -161,16 +163,16 @@ const ruleGroupSchema: Schema<ValidationRuleGroup> = {
   name: "validation rule group",
   decode(value, path = "validation_rule_group") {
     if (typeof value !== "object" || value === null || !Array.isArray((value as Item).rules)) {
-      return { ok: false, problems: [`${path}.rules: it is not an array`] };
+      return { ok: false, problems: [{ path: `${path}.rules`, message: "it is not an array" }] };
     }
     const { clientId, field, rules } = value as { clientId: unknown; field: unknown; rules: unknown[] };
-    const problems: string[] = [];
+    const problems: Problem[] = [];
     const decoded: ValidationRuleRecord[] = [];
     rules.forEach((rule, index) => {
       const result = validationRuleRecordSchema.decode(rule, `${path}.rules[${index}]`);
       if (!result.ok) problems.push(...result.problems);
       else if (result.value.clientId !== clientId || result.value.field !== field) {
-        problems.push(`${path}.rules[${index}]: it belongs to another client or field`);
+        problems.push({ path: `${path}.rules[${index}]`, message: "it belongs to another client or field" });
       } else decoded.push(result.value);
     });
     return problems.length === 0
@@ -294,7 +296,7 @@ export function decodeItem<T>(codec: ItemCodec<T>, tableName: string, item: Item
   if (decoded.ok) return decoded.value;
   throw new CorruptItemError(
     `Item ${quote(`${String(item.PK)} / ${String(item.SK)}`)} in table ${quote(tableName)} is corrupt: ${
-      decoded.problems.join("; ")
+      decoded.problems.map(problemText).join("; ")
     }`,
   );
 }

@@ -34,6 +34,7 @@ import {
   type CompleteRulesData,
   decodeInput,
   decodeRulesData,
+  problemText,
   processingResultSchema,
 } from "../core/schema.ts";
 import type {
@@ -126,7 +127,9 @@ export class MemoryRulesStore implements IRulesStore {
    */
   constructor(data: RulesData = {}) {
     const decoded = decodeRulesData(data);
-    if (!decoded.ok) throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.join("; ")}`);
+    if (!decoded.ok) {
+      throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.map(problemText).join("; ")}`);
+    }
     this.#load(decoded.value);
   }
 
@@ -145,7 +148,6 @@ export class MemoryRulesStore implements IRulesStore {
     for (const config of data.agentConfigs) this.#agentConfigs.put(itemKeys.agentConfig(config.agent), config);
   }
 
-  /** {@inheritDoc IRulesStore.getPipeline} */
   getPipeline(planId: string): Promise<PipelineStep[]> {
     return settle(() => {
       const steps = this.#pipeline.query(itemKeys.pipelinePartition(planId));
@@ -154,7 +156,6 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.getValidationRules} */
   getValidationRules(clientId: string, field: string): Promise<ValidationRule[]> {
     return settle(() => {
       const own = this.#validationRules.get(itemKeys.validationRules(clientId, field));
@@ -163,7 +164,6 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.getCalculationRule} */
   getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
     return settle(() => {
       const rule = this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ??
@@ -177,7 +177,6 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.getIrsLimits} */
   getIrsLimits(year: number): Promise<IrsLimits> {
     return settle(() => {
       const limits = this.#irsLimits.get(itemKeys.irsLimits(year));
@@ -186,7 +185,6 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.saveBatchState} */
   saveBatchState(batchId: string, state: BatchState, options: SaveBatchStateOptions = {}): Promise<void> {
     return settle(() => {
       const key = itemKeys.batchState(batchId);
@@ -207,12 +205,10 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.getBatchState} */
   getBatchState(batchId: string): Promise<BatchState | null> {
     return settle(() => structuredClone(this.#batchStates.get(itemKeys.batchState(batchId)) ?? null));
   }
 
-  /** {@inheritDoc IRulesStore.listBatchesByStatus} */
   listBatchesByStatus(status: BatchStatus): Promise<BatchState[]> {
     return settle(() => {
       checkBatchStatus(status);
@@ -221,7 +217,6 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.saveProcessingResult} */
   saveProcessingResult(batchId: string, step: string, result: ProcessingResult): Promise<void> {
     return settle(() => {
       const key = itemKeys.processingResult(batchId, step);
@@ -236,12 +231,10 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.getProcessingResults} */
   getProcessingResults(batchId: string): Promise<ProcessingResult[]> {
     return settle(() => structuredClone(this.#results.query(itemKeys.batchPartition(batchId))));
   }
 
-  /** {@inheritDoc IRulesStore.appendAuditEntry} */
   appendAuditEntry(entry: AuditEntry): Promise<void> {
     return settle(() => {
       const action = `append audit entry ${quote((entry as Partial<AuditEntry> | null)?.entryId)}`;
@@ -254,12 +247,10 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  /** {@inheritDoc IRulesStore.listAuditEntries} */
   listAuditEntries(batchId: string): Promise<AuditEntry[]> {
     return settle(() => structuredClone(this.#audit.query(itemKeys.batchPartition(batchId)).sort(compareAuditEntries)));
   }
 
-  /** {@inheritDoc IRulesStore.getAgentConfig} */
   getAgentConfig(agent: string): Promise<AgentConfig | null> {
     return settle(() => structuredClone(this.#agentConfigs.get(itemKeys.agentConfig(agent)) ?? null));
   }
@@ -303,7 +294,6 @@ export class MemoryCacheBackend implements ICacheBackend {
     this.#now = options.now ?? Date.now;
   }
 
-  /** {@inheritDoc ICacheBackend.get} */
   get<T = unknown>(key: string): Promise<T | null> {
     return settle(() => {
       checkCacheKey(key);
@@ -317,7 +307,6 @@ export class MemoryCacheBackend implements ICacheBackend {
     });
   }
 
-  /** {@inheritDoc ICacheBackend.setex} */
   setex(key: string, ttlSeconds: number, value: unknown): Promise<void> {
     return settle(() => {
       const json = encodeCacheWrite(key, ttlSeconds, value);
@@ -325,7 +314,6 @@ export class MemoryCacheBackend implements ICacheBackend {
     });
   }
 
-  /** {@inheritDoc ICacheBackend.delete} */
   delete(key: string): Promise<void> {
     return settle(() => {
       this.#entries.delete(checkCacheKey(key));
@@ -377,7 +365,6 @@ export class MemoryFileStore implements IFileStore {
     this.#pageSize = pageSize;
   }
 
-  /** {@inheritDoc IFileStore.read} */
   read(path: string): Promise<Uint8Array> {
     return settle(() => {
       const data = this.#files.get(checkPath(path));
@@ -386,7 +373,6 @@ export class MemoryFileStore implements IFileStore {
     });
   }
 
-  /** {@inheritDoc IFileStore.write} */
   write(path: string, data: Uint8Array | string): Promise<void> {
     return settle(() => {
       checkPath(path);
@@ -394,7 +380,6 @@ export class MemoryFileStore implements IFileStore {
     });
   }
 
-  /** {@inheritDoc IFileStore.move} */
   move(src: string, dst: string): Promise<void> {
     return settle(() => {
       checkPath(src, "source path");
@@ -415,12 +400,10 @@ export class MemoryFileStore implements IFileStore {
     });
   }
 
-  /** {@inheritDoc IFileStore.listFiles} */
   listFiles(prefix: string): Promise<string[]> {
     return settle(() => this.#sortedUnder(prefix));
   }
 
-  /** {@inheritDoc IFileStore.listFilePages} */
   async *listFilePages(prefix: string): AsyncIterable<string[]> {
     const paths = this.#sortedUnder(prefix);
     for (let start = 0; start < paths.length; start += this.#pageSize) {

@@ -77,7 +77,7 @@ export interface Persistence {
  * ```
  *
  * @example Wire AWS from the environment
- * ```ts ignore
+ * ```ts
  * import { createPersistence } from "@bluestar/persistence";
  *
  * // BLUESTAR_BACKEND=aws AWS_REGION=us-east-1 BLUESTAR_S3_BUCKET=bluestar-files

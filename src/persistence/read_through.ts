@@ -18,7 +18,7 @@
 import { CacheError, quote } from "../core/errors.ts";
 import type { CacheKind } from "../core/keys.ts";
 import type { ICacheBackend } from "../core/protocols.ts";
-import type { Decoded } from "../core/schema.ts";
+import { type Decoded, problemText } from "../core/schema.ts";
 import { type Clock, Deadlines, Pending, SYSTEM_CLOCK } from "../core/time.ts";
 import { describeAwsError } from "./aws_errors.ts";
 
@@ -95,7 +95,9 @@ const FAILED: unique symbol = Symbol("cache call failed");
  *
  * const reads = new ReadThroughCache({ cache: new MemoryCacheBackend(), ttlSeconds: 60, timeoutMs: 50 });
  * const check = (value: unknown) =>
- *   typeof value === "number" ? { ok: true as const, value } : { ok: false as const, problems: ["not a number"] };
+ *   typeof value === "number"
+ *     ? { ok: true as const, value }
+ *     : { ok: false as const, problems: [{ path: "", message: "it is not a number" }] };
  * const first = await reads.read("irs", "answer", check, () => Promise.resolve(42)); // loaded, written back
  * await reads.close(); // the write-back has landed
  * const second = await reads.read("irs", "answer", check, () => Promise.reject(new Error("not called")));
@@ -166,7 +168,7 @@ export class ReadThroughCache {
         this.#onEvent?.({ type: "cache.hit", kind, key });
         return checked.value;
       }
-      this.#onEvent?.({ type: "cache.corrupt", kind, key, problems: checked.problems });
+      this.#onEvent?.({ type: "cache.corrupt", kind, key, problems: checked.problems.map(problemText) });
     }
     const value = await load();
     // A snapshot: a cache may serialise later, after the caller changed its copy.

@@ -54,7 +54,7 @@ export type CacheEvent =
  * `SET ... EX` and `DEL` are sent through it.
  *
  * @example Pass the application's own client
- * ```ts ignore
+ * ```ts
  * import { createClient } from "redis";
  * import { RedisCacheBackend, type RedisCacheClient } from "@bluestar/persistence";
  *
@@ -225,7 +225,7 @@ interface Target {
  * as on a single server: pass a cluster client as `client`.
  *
  * @example Cache a rule on a local Redis
- * ```ts ignore
+ * ```ts
  * import { RedisCacheBackend } from "@bluestar/persistence";
  *
  * const cache = new RedisCacheBackend({ url: "redis://127.0.0.1:6379/0", keyPrefix: "payroll:" });
@@ -239,7 +239,7 @@ interface Target {
  * ```
  *
  * @example Share a Redis Cluster client the application owns
- * ```ts ignore
+ * ```ts
  * import { createCluster } from "redis";
  * import { RedisCacheBackend } from "@bluestar/persistence";
  *
@@ -352,7 +352,7 @@ export class RedisCacheBackend implements ICacheBackend {
    * @throws {CacheError} When Redis cannot be reached within `connectTimeoutMs` (the client is closed).
    *
    * @example Fail fast at start-up
-   * ```ts ignore
+   * ```ts
    * import { RedisCacheBackend } from "@bluestar/persistence";
    *
    * const cache = await RedisCacheBackend.connect({ url: "redis://127.0.0.1:6379", connectTimeoutMs: 2000 });

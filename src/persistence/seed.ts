@@ -253,7 +253,7 @@ function selectedTables(only: readonly TableName[] | undefined): readonly TableD
  * @throws {ConfigError} When the suffix is invalid or a rule does not resolve.
  *
  * @example Plan the seed of the config directory
- * ```ts ignore
+ * ```ts
  * import { loadSeedData, planSeed } from "./seed.ts";
  *
  * const plan = await planSeed(await loadSeedData("config"), { suffix: "-dev" });
@@ -410,7 +410,7 @@ async function preflight(client: DynamoDBClient, table: string): Promise<void> {
  * @throws {RulesStoreError} When DynamoDB is unreachable, the credentials are missing or rejected, or a table cannot be created.
  *
  * @example Seed a local endpoint
- * ```ts ignore
+ * ```ts
  * import { createSeedClient, loadSeedData, runSeed } from "./seed.ts";
  *
  * const client = createSeedClient({ region: "us-east-1", endpointUrl: "http://127.0.0.1:4566" });

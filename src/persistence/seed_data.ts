@@ -21,7 +21,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigError, quote } from "../core/errors.ts";
 import { GLOBAL_CLIENT_ID } from "../core/keys.ts";
-import { type CompleteRulesData, decodeRulesData } from "../core/schema.ts";
+import { type CompleteRulesData, decodeRulesData, problemText, type RulesDataProblem } from "../core/schema.ts";
 
 export type { CompleteRulesData } from "../core/schema.ts";
 
@@ -63,7 +63,7 @@ function entryLabel(collection: Collection, index: number, record: unknown): str
     agentConfigs: [r.agent],
   }[collection];
   const shown = parts.filter((part) => typeof part === "string" || typeof part === "number").map(String);
-  return shown.length === 0 ? `entry [${index}]` : `entry [${index}] (${shown.join(" ")})`;
+  return shown.length === 0 ? entryName(collection, index) : `${entryName(collection, index)} (${shown.join(" ")})`;
 }
 
 /** Reads one seed file: its parsed records, or the problems that stop it. */
@@ -92,18 +92,20 @@ async function readSeedFile(path: string, problems: string[]): Promise<unknown[]
   return parsed;
 }
 
+/** How a problem names another entry: `entry [3]`. */
+function entryName(_collection: Collection, index: number): string {
+  return `entry [${index}]`;
+}
+
 /**
- * Rewrites a schema problem (`pipelineSteps[3].retry: ...`) to name the file
- * and the entry (`config/pipeline_seed.json entry [3] (P step 400): retry: ...`).
+ * Names the file and the entry of a schema problem (`config/pipeline_seed.json
+ * entry [3] (P step 400): retry: ...`).
  */
-function inFile(path: string, collection: Collection, records: readonly unknown[], problem: string): string {
-  const index = new RegExp(`${collection}\\[(\\d+)\\]`, "g");
-  const head = new RegExp(`^${collection}\\[(\\d+)\\]\\.?`).exec(problem);
-  if (head === null) return `${path}: ${problem.replace(index, "entry [$1]")}`;
-  const position = Number(head[1]);
-  const rest = problem.slice(head[0].length).replace(index, "entry [$1]");
-  const label = entryLabel(collection, position, records[position]);
-  return `${path} ${label}${rest.startsWith(":") ? "" : ": "}${rest}`;
+function inFile(path: string, records: readonly unknown[], problem: RulesDataProblem): string {
+  const { entry } = problem;
+  if (entry === undefined) return `${path}: ${problemText(problem)}`;
+  const label = entryLabel(entry.collection, entry.index, records[entry.index]);
+  return `${path} ${label}: ${problemText({ path: entry.field, message: problem.message })}`;
 }
 
 /**
@@ -213,7 +215,7 @@ function checkAgents(
  * @throws {ConfigError} Listing every problem, one a line, each naming the file and the entry.
  *
  * @example Load and count the pipeline steps
- * ```ts ignore
+ * ```ts
  * import { loadSeedData } from "@bluestar/persistence";
  *
  * const data = await loadSeedData("config");
@@ -231,9 +233,9 @@ export async function loadSeedData(dir: string, options: LoadSeedDataOptions = {
   for (const collection of COLLECTIONS) {
     const records = raw[collection];
     if (records === undefined) continue;
-    const decoded = decodeRulesData({ [collection]: records });
+    const decoded = decodeRulesData({ [collection]: records }, entryName);
     if (decoded.ok) (data as Record<Collection, unknown>)[collection] = decoded.value[collection];
-    else problems.push(...decoded.problems.map((problem) => inFile(paths[collection], collection, records, problem)));
+    else problems.push(...decoded.problems.map((problem) => inFile(paths[collection], records, problem)));
   }
 
   const steps = raw.pipelineSteps;

@@ -4,7 +4,7 @@
 import process from "node:process";
 import { DeleteTableCommand, DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
 import { InvalidInputError, type RulesData, tableName, TABLES } from "../../mod.ts";
-import { type CompleteRulesData, decodeRulesData } from "../../src/core/schema.ts";
+import { type CompleteRulesData, decodeRulesData, problemText } from "../../src/core/schema.ts";
 import { DynamoDBRulesStore, type DynamoDBRulesStoreOptions } from "../../src/persistence/dynamodb_backend.ts";
 import { ensureTables, rulesDataItems, writeItems } from "../../src/persistence/provision.ts";
 import { type FaultLog, type FaultPlan, injectFaults } from "./faults.ts";
@@ -43,7 +43,9 @@ export function countingClient(config: DynamoDBClientConfig = {}): CountingClien
 /** Decodes a data set as the seed does: bad data is an InvalidInputError before anything is written. */
 export function decodeSeed(data: RulesData): CompleteRulesData {
   const decoded = decodeRulesData(data);
-  if (!decoded.ok) throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.join("; ")}`);
+  if (!decoded.ok) {
+    throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.map(problemText).join("; ")}`);
+  }
   return decoded.value;
 }
 

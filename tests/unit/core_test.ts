@@ -32,8 +32,10 @@ import {
   auditEntrySchema,
   batchStateSchema,
   calculationRuleRecordSchema,
+  type Decoded,
   decodeRulesData,
   irsLimitsSchema,
+  problemText,
   validationRuleRecordSchema,
 } from "../../src/core/schema.ts";
 import { auditEntry, batchState } from "../contract/fixtures.ts";
@@ -275,7 +277,7 @@ describe("schemas", () => {
     effectiveFrom: "2026-01-01",
     effectiveTo: null,
   };
-  const problems = (decoded: { ok: boolean; problems?: string[] }) => (decoded.ok ? [] : decoded.problems!);
+  const problems = (decoded: Decoded<unknown>) => (decoded.ok ? [] : decoded.problems.map(problemText));
 
   it("text with a lone surrogate is refused (DynamoDB stores UTF-8); a surrogate pair is fine", () => {
     assert.deepEqual(problems(calculationRuleRecordSchema.decode({ ...rule, description: "pay \u{1F4B5}" })), []);
@@ -344,7 +346,7 @@ describe("schemas", () => {
   it("a timestamp's stored form is what a read accepts: UTC, milliseconds, years 0000 to 9999", () => {
     const stored = (updatedAt: string) => {
       const decoded = batchStateSchema.decode(batchState("B1", { updatedAt }));
-      return decoded.ok ? decoded.value.updatedAt : decoded.problems;
+      return decoded.ok ? decoded.value.updatedAt : decoded.problems.map(problemText);
     };
     assert.equal(stored("2026-11-27T11:00:00+01:00"), "2026-11-27T10:00:00.000Z");
     assert.equal(stored("0001-01-01T00:00:00.5-00:30"), "0001-01-01T00:30:00.500Z");
@@ -394,9 +396,9 @@ describe("schemas", () => {
     // Each rule is about 136 KB; the third one of the field makes its item too big.
     const decoded = decodeRulesData({ validationRules: [ruleOf("a"), ruleOf("b"), ruleOf("c")] as never });
     assert.equal(decoded.ok, false);
-    assert.deepEqual(problems(decoded as { ok: boolean; problems?: string[] }).length, 1);
+    assert.deepEqual(problems(decoded).length, 1);
     assert.match(
-      problems(decoded as { ok: boolean; problems?: string[] })[0],
+      problems(decoded)[0],
       /^validationRules\[2\]: it is \d+ bytes of JSON with the records before it that share its item, over the 400000/,
     );
     assert.equal(decodeRulesData({ validationRules: [ruleOf("a"), ruleOf("b")] as never }).ok, true);

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CacheError, type ICacheBackend, MemoryCacheBackend } from "../../mod.ts";
-import type { Decoded } from "../../src/core/schema.ts";
+import type { Decoded, Problem } from "../../src/core/schema.ts";
 import { sleep } from "../../src/core/time.ts";
 import { ReadThroughCache, type ReadThroughEvent } from "../../src/persistence/read_through.ts";
 import { ManualClock } from "../support/clock.ts";
@@ -23,10 +23,12 @@ function rateCheck(id: string) {
   const check = (value: unknown): Decoded<Rate> => {
     check.calls++;
     const candidate = value as Partial<Rate> | null;
-    const problems: string[] = [];
-    if (typeof candidate !== "object" || candidate === null) return { ok: false, problems: ["cached: not an object"] };
-    if (candidate.id !== id) problems.push(`cached.id: it is not ${JSON.stringify(id)}`);
-    if (typeof candidate.rate !== "string") problems.push("cached.rate: it is not a string");
+    const problems: Problem[] = [];
+    if (typeof candidate !== "object" || candidate === null) {
+      return { ok: false, problems: [{ path: "cached", message: "it is not an object" }] };
+    }
+    if (candidate.id !== id) problems.push({ path: "cached.id", message: `it is not ${JSON.stringify(id)}` });
+    if (typeof candidate.rate !== "string") problems.push({ path: "cached.rate", message: "it is not a string" });
     return problems.length > 0 ? { ok: false, problems } : { ok: true, value: { id, rate: candidate.rate! } };
   };
   check.calls = 0;

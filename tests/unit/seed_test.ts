@@ -337,6 +337,16 @@ describe("loadSeedData(): bad seed files", () => {
     await rejects(dir, /irs_limits\.json entry \[2\] \(year 2026\): limits\.electiveDeferral: it is a number/);
   });
 
+  it("a field path that looks like another entry's is shown as it is, not renamed", async () => {
+    const dir = await badConfig(SEED_FILES.calculationRules, (rules) => {
+      rules[1].parameters["calculationRules[0]"] = 5;
+    });
+    await rejects(
+      dir,
+      /calculation_rules\.json entry \[1\] \(GLOBAL FICA_MEDICARE\): parameters\.calculationRules\[0\]: it is a number/,
+    );
+  });
+
   it("a missing file and a file that is not an array are named", async () => {
     const dir = await badConfig(SEED_FILES.validationRules, () => "{}");
     await rm(join(dir, SEED_FILES.agentConfigs));
