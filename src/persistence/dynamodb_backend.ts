@@ -25,7 +25,6 @@ import {
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
   quote,
-  redactUrl,
   RuleNotFoundError,
   RulesStoreError,
 } from "../core/errors.ts";
@@ -63,8 +62,7 @@ import type {
   SaveBatchStateOptions,
   ValidationRule,
 } from "../core/types.ts";
-import { type Backoff, backoffDelay, MAX_TIMER_MS, sleep } from "../core/time.ts";
-import { MAX_TTL_SECONDS } from "../core/values.ts";
+import { type Backoff, backoffDelay, sleep } from "../core/time.ts";
 import {
   agentConfigCodec,
   auditEntryCodec,
@@ -79,10 +77,22 @@ import {
   validationRuleGroupCodec,
   WRITE_ID_ATTRIBUTE,
 } from "./items.ts";
-import { BATCH_STATUS_INDEX, type TableName, tableName } from "./tables.ts";
+import { BATCH_STATUS_INDEX, type TableName, tableName, TABLES } from "./tables.ts";
 import { type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
 import { ReadThroughCache, type ReadThroughEvent } from "./read_through.ts";
-import { tableSuffixProblem } from "./config.ts";
+import {
+  clashProblems,
+  DEFAULT_CACHE_TTL_SECONDS,
+  endpointUrlProblems,
+  hookProblems,
+  integerProblems,
+  type OptionProblem,
+  optionProblemsText,
+  regionProblems,
+  tableSuffixProblems,
+  timeoutMsProblems,
+  ttlSecondsProblems,
+} from "./options.ts";
 
 /** The DynamoDB operations the store sends. */
 type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
@@ -183,6 +193,9 @@ export interface DynamoDBRulesStoreOptions {
 const UNPROCESSED_MAX_ATTEMPTS = 8;
 /** The backoff before asking again for unprocessed keys (full jitter). */
 const UNPROCESSED_BACKOFF: Backoff = { baseDelayMs: 25, maxDelayMs: 1000 };
+
+/** The default of {@linkcode DynamoDBRulesStoreOptions.cacheTimeoutMs}. */
+const DEFAULT_CACHE_TIMEOUT_MS = 50;
 
 /** How many validated ids the hot-path memo keeps before it starts over. */
 const MEMO_LIMIT = 10_000;
@@ -287,57 +300,17 @@ export class DynamoDBRulesStore implements IRulesStore {
   constructor(options: DynamoDBRulesStoreOptions = {}) {
     const {
       tableSuffix = "",
-      cacheTtlSeconds = 300,
-      cacheTimeoutMs = 50,
+      cacheTtlSeconds = DEFAULT_CACHE_TTL_SECONDS,
+      cacheTimeoutMs = DEFAULT_CACHE_TIMEOUT_MS,
       maxAttempts = 3,
     } = options;
-    const problems: string[] = [];
-    const suffixProblem = tableSuffixProblem(tableSuffix);
-    if (suffixProblem !== undefined) problems.push(`tableSuffix ${quote(tableSuffix)}: ${suffixProblem}`);
-    if (!Number.isInteger(cacheTtlSeconds) || cacheTtlSeconds < 1 || cacheTtlSeconds > MAX_TTL_SECONDS) {
-      problems.push(`cacheTtlSeconds ${quote(cacheTtlSeconds)} is not a positive integer of seconds`);
-    }
-    if (typeof cacheTimeoutMs !== "number" || !(cacheTimeoutMs > 0) || cacheTimeoutMs > MAX_TIMER_MS) {
-      problems.push(`cacheTimeoutMs ${quote(cacheTimeoutMs)} is not a positive number of milliseconds`);
-    }
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) {
-      problems.push(`maxAttempts ${quote(maxAttempts)} is not an integer from 1 to 100`);
-    }
-    if (options.endpointUrl !== undefined && !isHttpUrl(options.endpointUrl)) {
-      problems.push(`endpointUrl ${quote(redactUrl(options.endpointUrl))} is not an http or https URL`);
-    }
-    if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
-      problems.push("onEvent is not a function");
-    }
-    if (options.client !== undefined) {
-      const client = options.client as Partial<DynamoDBClient> | null;
-      if (typeof client?.send !== "function" || typeof client.config !== "object" || !client.middlewareStack) {
-        problems.push("client is not a DynamoDBClient or DynamoDBDocumentClient");
-      }
-      const clashing = (["region", "endpointUrl", "credentials", "maxAttempts"] as const).filter((name) =>
-        options[name] !== undefined
-      );
-      if (clashing.length > 0) {
-        problems.push(`${clashing.join(", ")} cannot be set with client (the client brings its own)`);
-      }
-    }
+    const problems = storeOptionProblems(options);
     if (problems.length > 0) {
-      throw new ConfigError(`Invalid DynamoDB rules store options: ${problems.join("; ")}`);
+      throw new ConfigError(`Invalid DynamoDB rules store options: ${optionProblemsText(problems)}`);
     }
 
     this.#tables = Object.fromEntries(
-      (
-        [
-          "processing-pipeline",
-          "validation-rules",
-          "calculation-rules",
-          "irs-limits",
-          "batch-state",
-          "processing-results",
-          "audit-log",
-          "agent-config",
-        ] as const
-      ).map((name) => [name, tableName(name, tableSuffix)]),
+      TABLES.map((table) => [table.name, tableName(table.name, tableSuffix)]),
     ) as Record<TableName, string>;
     this.#namespace = tableSuffix;
     this.#onEvent = options.onEvent;
@@ -1067,14 +1040,26 @@ function decodeStored<T>(codec: ItemCodec<T>, table: string, item: Item): T {
   return record;
 }
 
-function isHttpUrl(value: unknown): boolean {
-  if (typeof value !== "string") return false;
-  try {
-    const { protocol } = new URL(value);
-    return protocol === "http:" || protocol === "https:";
-  } catch {
-    return false;
+/** Every problem with the store's options. */
+function storeOptionProblems(options: DynamoDBRulesStoreOptions): OptionProblem[] {
+  const problems = [
+    ...tableSuffixProblems("tableSuffix", options.tableSuffix ?? ""),
+    ...(options.cacheTtlSeconds === undefined ? [] : ttlSecondsProblems("cacheTtlSeconds", options.cacheTtlSeconds)),
+    ...(options.cacheTimeoutMs === undefined ? [] : timeoutMsProblems("cacheTimeoutMs", options.cacheTimeoutMs)),
+    ...(options.maxAttempts === undefined ? [] : integerProblems("maxAttempts", options.maxAttempts, 1, 100)),
+    ...(options.region === undefined ? [] : regionProblems("region", options.region)),
+    ...(options.endpointUrl === undefined ? [] : endpointUrlProblems("endpointUrl", options.endpointUrl)),
+    ...hookProblems("onEvent", options.onEvent),
+  ];
+  if (options.client !== undefined) {
+    const client = options.client as Partial<DynamoDBClient> | null;
+    if (typeof client?.send !== "function" || typeof client.config !== "object" || !client.middlewareStack) {
+      problems.push({ option: "client", problem: "is not a DynamoDBClient or DynamoDBDocumentClient" });
+    }
+    const brought = ["region", "endpointUrl", "credentials", "maxAttempts"] as const;
+    problems.push(...clashProblems(options, brought, "client", "the client brings its own"));
   }
+  return problems;
 }
 
 function compareText(a: string, b: string): number {

@@ -34,28 +34,23 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import {
-  BlueStarError,
-  ConfigError,
-  ConflictError,
-  FileNotFoundError,
-  FileStoreError,
-  quote,
-  redactUrl,
-} from "../core/errors.ts";
+import { BlueStarError, ConfigError, ConflictError, FileNotFoundError, FileStoreError, quote } from "../core/errors.ts";
 import { mapConcurrently } from "../core/concurrency.ts";
-import {
-  bucketNameProblem,
-  checkPath,
-  checkPrefix,
-  comparePaths,
-  MAX_PAGE_SIZE,
-  pageSizeProblem,
-  pathProblem,
-} from "../core/keys.ts";
+import { checkPath, checkPrefix, comparePaths, MAX_PAGE_SIZE, pageSizeProblem, pathProblem } from "../core/keys.ts";
 import type { IFileStore } from "../core/protocols.ts";
 import { toBytes } from "../core/values.ts";
 import { redactCredentials, safeCause } from "./aws_errors.ts";
+import {
+  bucketProblems,
+  clashProblems,
+  endpointUrlProblems,
+  hookProblems,
+  integerProblems,
+  type OptionProblem,
+  optionProblemsText,
+  reasonProblems,
+  regionProblems,
+} from "./options.ts";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -288,9 +283,9 @@ export class S3FileStore implements IFileStore {
    * @throws {ConfigError} When an option is missing or out of range; the message lists every problem.
    */
   constructor(options: S3FileStoreOptions) {
-    const problems = optionProblems(options);
+    const problems = storeOptionProblems(options);
     if (problems.length > 0) {
-      throw new ConfigError(`Invalid S3 file store options: ${problems.join("; ")}`);
+      throw new ConfigError(`Invalid S3 file store options: ${optionProblemsText(problems)}`);
     }
     this.#bucket = options.bucket;
     const kms = options.kmsKeyId !== undefined || options.serverSideEncryption === "aws:kms";
@@ -916,57 +911,44 @@ function since(started: number): number {
   return Math.round((performance.now() - started) * 100) / 100;
 }
 
-/** Every problem with the options, as message fragments. */
-function optionProblems(options: S3FileStoreOptions): string[] {
-  const problems: string[] = [];
-  if (options === null || typeof options !== "object") return ["the options are not an object"];
-  const bucket = bucketNameProblem(options.bucket);
-  if (bucket !== undefined) problems.push(`bucket ${quote(options.bucket)} is not a bucket name: ${bucket}`);
+/** Every problem with the options. */
+function storeOptionProblems(options: S3FileStoreOptions): OptionProblem[] {
+  if (options === null || typeof options !== "object") return [{ option: "options", problem: "are not an object" }];
+  const problems = bucketProblems("bucket", options.bucket);
   if (options.client !== undefined) {
-    if (!(options.client instanceof S3Client)) problems.push("client is not an S3Client");
-    if (options.region !== undefined || options.endpointUrl !== undefined) {
-      problems.push("region and endpointUrl cannot be given with client (configure the client instead)");
-    }
+    if (!(options.client instanceof S3Client)) problems.push({ option: "client", problem: "is not an S3Client" });
+    problems.push(...clashProblems(options, ["region", "endpointUrl"], "client", "configure the client instead"));
   }
-  if (options.region !== undefined && (typeof options.region !== "string" || options.region === "")) {
-    problems.push(`region ${quote(options.region)} is not a region name`);
-  }
-  if (options.endpointUrl !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(options.endpointUrl);
-    } catch {
-      url = undefined;
-    }
-    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      problems.push(`endpointUrl ${quote(redactUrl(options.endpointUrl))} is not an http(s) URL`);
-    } else if (url.username !== "" || url.password !== "") {
-      problems.push("endpointUrl must not carry credentials");
-    }
-  }
+  if (options.region !== undefined) problems.push(...regionProblems("region", options.region));
+  if (options.endpointUrl !== undefined) problems.push(...endpointUrlProblems("endpointUrl", options.endpointUrl));
   if (
     options.serverSideEncryption !== undefined && options.serverSideEncryption !== "AES256" &&
     options.serverSideEncryption !== "aws:kms"
   ) {
-    problems.push(`serverSideEncryption ${quote(options.serverSideEncryption)} is not "AES256" or "aws:kms"`);
+    problems.push({
+      option: "serverSideEncryption",
+      value: String(options.serverSideEncryption),
+      problem: 'is not "AES256" or "aws:kms"',
+    });
   }
   if (options.kmsKeyId !== undefined) {
-    if (typeof options.kmsKeyId !== "string" || options.kmsKeyId === "") problems.push("kmsKeyId is empty");
-    if (options.serverSideEncryption === "AES256") problems.push('kmsKeyId needs serverSideEncryption "aws:kms"');
-  }
-  const integer = (name: string, value: number | undefined, min: number, max: number) => {
-    if (value !== undefined && (!Number.isSafeInteger(value) || value < min || value > max)) {
-      problems.push(`${name} ${quote(value)} is not an integer from ${min} to ${max}`);
+    if (typeof options.kmsKeyId !== "string" || options.kmsKeyId === "") {
+      problems.push({ option: "kmsKeyId", problem: "is empty" });
     }
-  };
-  integer("multipartThresholdBytes", options.multipartThresholdBytes, 0, Number.MAX_SAFE_INTEGER);
-  integer("partSizeBytes", options.partSizeBytes, MIN_PART_BYTES, MAX_PART_BYTES);
-  integer("partConcurrency", options.partConcurrency, 1, 64);
-  const pageSize = options.pageSize === undefined ? undefined : pageSizeProblem(options.pageSize);
-  if (pageSize !== undefined) problems.push(`pageSize ${quote(options.pageSize)}: ${pageSize}`);
-  integer("copyPartSizeBytes", options.copyPartSizeBytes, MIN_PART_BYTES, MAX_PART_BYTES);
-  if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
-    problems.push("onEvent is not a function");
+    if (options.serverSideEncryption === "AES256") {
+      problems.push({ option: "kmsKeyId", problem: 'needs serverSideEncryption "aws:kms"' });
+    }
   }
+  const integer = (name: keyof S3FileStoreOptions & string, min: number, max: number) => {
+    if (options[name] !== undefined) problems.push(...integerProblems(name, options[name], min, max));
+  };
+  integer("multipartThresholdBytes", 0, Number.MAX_SAFE_INTEGER);
+  integer("partSizeBytes", MIN_PART_BYTES, MAX_PART_BYTES);
+  integer("partConcurrency", 1, 64);
+  if (options.pageSize !== undefined) {
+    problems.push(...reasonProblems("pageSize", options.pageSize, pageSizeProblem(options.pageSize)));
+  }
+  integer("copyPartSizeBytes", MIN_PART_BYTES, MAX_PART_BYTES);
+  problems.push(...hookProblems("onEvent", options.onEvent));
   return problems;
 }

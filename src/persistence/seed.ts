@@ -23,7 +23,7 @@ import {
 } from "./provision.ts";
 import { type TableDefinition, type TableName, tableName, TABLES } from "./tables.ts";
 import { type AwsTarget, clientTarget, describeAwsError, redactCredentials, safeCause } from "./aws_errors.ts";
-import { tableSuffixProblem } from "./config.ts";
+import { endpointUrlProblems, regionProblems, tableSuffixProblems, usageProblemText } from "./options.ts";
 
 export {
   type CompleteRulesData,
@@ -183,7 +183,7 @@ export interface SeedTarget {
 }
 
 /**
- * Checks a table suffix (see {@linkcode tableSuffixProblem}): empty, or `-`,
+ * Checks a table suffix (see {@linkcode tableSuffixProblems}): empty, or `-`,
  * `_` or `.` then letters, digits, `_`, `-` and `.`, with every table name
  * within 255 characters.
  *
@@ -199,8 +199,8 @@ export interface SeedTarget {
  * ```
  */
 export function checkTableSuffix(suffix: string): string {
-  const problem = tableSuffixProblem(suffix);
-  if (problem !== undefined) throw new ConfigError(`Invalid table suffix ${quote(suffix)}: ${problem}`);
+  const [problem] = tableSuffixProblems("tableSuffix", suffix);
+  if (problem !== undefined) throw new ConfigError(usageProblemText("table suffix", problem));
   return suffix;
 }
 
@@ -343,6 +343,7 @@ async function resolveRules(data: CompleteRulesData, planIds: readonly string[])
  *
  * @param target The region and, for a local endpoint, its URL.
  * @returns The client; the caller destroys it.
+ * @throws {ConfigError} When the region is not a region name, or the endpoint is not an http(s) URL or carries credentials.
  *
  * @example A client for moto
  * ```ts
@@ -353,6 +354,13 @@ async function resolveRules(data: CompleteRulesData, planIds: readonly string[])
  * ```
  */
 export function createSeedClient(target: SeedTarget): DynamoDBClient {
+  const [problem] = [
+    ...regionProblems("region", target.region),
+    ...(target.endpointUrl === undefined ? [] : endpointUrlProblems("endpointUrl", target.endpointUrl)),
+  ];
+  if (problem !== undefined) {
+    throw new ConfigError(usageProblemText(problem.option === "region" ? "region" : "endpoint URL", problem));
+  }
   return new DynamoDBClient({
     region: target.region,
     endpoint: target.endpointUrl,
