@@ -125,14 +125,15 @@ export interface DynamoDBRulesStoreOptions {
    */
   tableSuffix?: string;
   /**
-   * The AWS region. Not with `client`.
+   * The AWS region, a region name (`"us-east-1"`). Not with `client`.
    *
    * @default {the AWS SDK's chain: AWS_REGION, the shared config file, ...}
    */
   region?: string;
   /**
    * The DynamoDB endpoint, e.g. `"http://127.0.0.1:4566"` for moto or
-   * LocalStack. Not with `client`.
+   * LocalStack: an http or https URL without userinfo (credentials come
+   * from `credentials` or the AWS chain). Not with `client`.
    *
    * @default {the region's AWS endpoint}
    */

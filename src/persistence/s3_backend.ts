@@ -67,14 +67,17 @@ export interface S3FileStoreOptions {
   /** The bucket every path lives in: a name S3's naming rules for general purpose buckets allow. */
   bucket: string;
   /**
-   * The AWS region. Ignored when `client` is given.
+   * The AWS region, a region name (`"us-east-1"`). Not with `client`: given
+   * together, they are a `ConfigError` (configure the client instead).
    *
    * @default {undefined} The SDK's chain: `AWS_REGION`, then the shared config file.
    */
   region?: string;
   /**
    * A custom endpoint (LocalStack, moto, MinIO), addressed path-style
-   * (`forcePathStyle: true`). Ignored when `client` is given.
+   * (`forcePathStyle: true`): an http or https URL without userinfo
+   * (credentials come from the AWS chain). Not with `client`: given
+   * together, they are a `ConfigError` (configure the client instead).
    *
    * @default {undefined} The region's AWS endpoint, virtual-hosted style.
    */
