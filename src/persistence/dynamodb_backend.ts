@@ -28,6 +28,7 @@ import {
   RuleNotFoundError,
   RulesStoreError,
 } from "../core/errors.ts";
+import { guardHook } from "../core/hooks.ts";
 import { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, type ItemKey, itemKeys } from "../core/keys.ts";
 import type { ICacheBackend, IRulesStore } from "../core/protocols.ts";
 import {
@@ -99,7 +100,8 @@ type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
 
 /**
  * What a {@linkcode DynamoDBRulesStore} reports through its `onEvent` hook.
- * Events are information only: a hook that throws is ignored.
+ * Events are information only: a hook that throws or returns a rejected
+ * promise changes nothing (see `guardHook`).
  *
  * - `cache.hit`, `cache.miss`, `cache.corrupt`, `cache.error`: the read
  *   through the cache (see {@linkcode ReadThroughEvent}); a read that misses
@@ -286,7 +288,9 @@ export class DynamoDBRulesStore implements IRulesStore {
   readonly #tables: Record<TableName, string>;
   readonly #namespace: string;
   readonly #reads: ReadThroughCache;
-  readonly #onEvent: ((event: RulesStoreEvent) => void) | undefined;
+  /** Whether a hook was given: events are built only then. */
+  readonly #reporting: boolean;
+  readonly #emit: (event: RulesStoreEvent) => void;
   /** The secret parts of explicit credentials: never shown in a message or a cause. */
   readonly #secrets: readonly string[];
   readonly #validatedKeys = new Map<string, string>();
@@ -314,12 +318,13 @@ export class DynamoDBRulesStore implements IRulesStore {
       TABLES.map((table) => [table.name, tableName(table.name, tableSuffix)]),
     ) as Record<TableName, string>;
     this.#namespace = tableSuffix;
-    this.#onEvent = options.onEvent;
+    this.#reporting = options.onEvent !== undefined;
+    this.#emit = guardHook(options.onEvent);
     this.#reads = new ReadThroughCache({
       cache: options.cache,
       ttlSeconds: cacheTtlSeconds,
       timeoutMs: cacheTimeoutMs,
-      onEvent: options.onEvent === undefined ? undefined : (event) => this.#emit(event),
+      onEvent: this.#reporting ? this.#emit : undefined,
     });
     const credentials = options.credentials as { secretAccessKey?: unknown; sessionToken?: unknown } | undefined;
     this.#secrets = typeof credentials === "object" && credentials !== null
@@ -771,14 +776,6 @@ export class DynamoDBRulesStore implements IRulesStore {
     }
   }
 
-  #emit(event: RulesStoreEvent): void {
-    try {
-      this.#onEvent?.(event);
-    } catch {
-      // An event hook is information only; its failure is not the store's.
-    }
-  }
-
   /**
    * The cache key of a read, after its ids are validated (`validate` throws
    * an `InvalidInputError` for a bad one). Validation is a pure function of
@@ -814,7 +811,7 @@ export class DynamoDBRulesStore implements IRulesStore {
     command: BatchGetCommand | GetCommand | PutCommand | QueryCommand,
     conflict?: (error: unknown) => string,
   ): Promise<Output> {
-    if (this.#onEvent !== undefined) this.#emit({ type: "dynamodb.request", operation, table });
+    if (this.#reporting) this.#emit({ type: "dynamodb.request", operation, table });
     try {
       // One call site for four command types: the overloads of `send` take one at a time.
       return await this.#documents.send(command as GetCommand) as unknown as Output;

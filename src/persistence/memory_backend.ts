@@ -254,6 +254,11 @@ export class MemoryRulesStore implements IRulesStore {
   getAgentConfig(agent: string): Promise<AgentConfig | null> {
     return settle(() => structuredClone(this.#agentConfigs.get(itemKeys.agentConfig(agent)) ?? null));
   }
+
+  /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 /** Options of {@linkcode MemoryCacheBackend}. */
@@ -318,6 +323,11 @@ export class MemoryCacheBackend implements ICacheBackend {
     return settle(() => {
       this.#entries.delete(checkCacheKey(key));
     });
+  }
+
+  /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 }
 
@@ -414,6 +424,11 @@ export class MemoryFileStore implements IFileStore {
   #sortedUnder(prefix: string): string[] {
     checkPrefix(prefix);
     return [...this.#files.keys()].filter((path) => path.startsWith(prefix)).sort(comparePaths);
+  }
+
+  /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 }
 

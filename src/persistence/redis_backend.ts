@@ -12,6 +12,7 @@
 import { clearTimeout, setTimeout } from "node:timers";
 import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
 import { CacheError, ConfigError, quote, REDACTED } from "../core/errors.ts";
+import { guardHook } from "../core/hooks.ts";
 import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
 import { type Backoff, backoffDelay, Deadlines, Pending } from "../core/time.ts";
 import type { ICacheBackend } from "../core/protocols.ts";
@@ -170,8 +171,8 @@ export interface RedisCacheOptions {
    */
   client?: RedisCacheClient;
   /**
-   * Receives corrupt entries, connection errors and reconnections. An
-   * exception thrown by the hook is ignored.
+   * Receives corrupt entries, connection errors and reconnections. A hook
+   * that throws or returns a rejected promise changes nothing.
    *
    * @default {undefined}
    */
@@ -278,7 +279,9 @@ export class RedisCacheBackend implements ICacheBackend {
   readonly #prefix: string;
   readonly #commandTimeoutMs: number;
   readonly #connectTimeoutMs: number;
-  readonly #onEvent: ((event: CacheEvent) => void) | undefined;
+  /** Whether a hook was given: events that cost something to build are built only then. */
+  readonly #reporting: boolean;
+  readonly #emit: (event: CacheEvent) => void;
   /** Where Redis is, without credentials, for connection messages. */
   readonly #where: string;
   /** Text that must never leave the backend: the password, the URL, its user info. */
@@ -307,7 +310,8 @@ export class RedisCacheBackend implements ICacheBackend {
     this.#commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#prefix = options.keyPrefix ?? "";
-    this.#onEvent = options.onEvent;
+    this.#reporting = options.onEvent !== undefined;
+    this.#emit = guardHook(options.onEvent);
     this.#secrets = [];
     const target = options.client === undefined ? resolveTarget(options, this.#secrets) : undefined;
 
@@ -606,7 +610,7 @@ export class RedisCacheBackend implements ICacheBackend {
     this.#lastError = error;
     this.#offline = true;
     this.#notify();
-    if (this.#onEvent !== undefined) {
+    if (this.#reporting) {
       const reason = this.#describe(error);
       const message = this.#everReady
         ? `Lost connection to ${this.#where}: ${reason}`
@@ -632,15 +636,6 @@ export class RedisCacheBackend implements ICacheBackend {
       await this.#exec(DEL, key, "", 0);
     } catch (failure) {
       this.#emit({ type: "cache.error", key, error: failure as CacheError });
-    }
-  }
-
-  #emit(event: CacheEvent): void {
-    if (this.#onEvent === undefined) return;
-    try {
-      this.#onEvent(event);
-    } catch {
-      // A hook must never break the cache.
     }
   }
 

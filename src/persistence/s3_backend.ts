@@ -35,6 +35,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { BlueStarError, ConfigError, ConflictError, FileNotFoundError, FileStoreError, quote } from "../core/errors.ts";
+import { guardHook } from "../core/hooks.ts";
 import { mapConcurrently } from "../core/concurrency.ts";
 import { checkPath, checkPrefix, comparePaths, MAX_PAGE_SIZE, pageSizeProblem, pathProblem } from "../core/keys.ts";
 import type { IFileStore } from "../core/protocols.ts";
@@ -135,8 +136,9 @@ export interface S3FileStoreOptions {
    */
   copyPartSizeBytes?: number;
   /**
-   * Called after every operation and on every failure. It must not throw;
-   * if it does, the error is ignored and the operation's outcome stands.
+   * Called after every operation and on every failure. A hook that throws
+   * or returns a rejected promise changes nothing: the operation's outcome
+   * stands.
    *
    * @default {undefined}
    */
@@ -261,7 +263,7 @@ export type FileStoreEvent =
  *   await files.move("in/batch-1.csv", "archive/batch-1.csv");
  *   console.log(await files.listFiles("archive/"));
  * } finally {
- *   files.close();
+ *   await files.close();
  * }
  * ```
  */
@@ -275,7 +277,7 @@ export class S3FileStore implements IFileStore {
   readonly #partConcurrency: number;
   readonly #pageSize: number;
   readonly #copyPartSize: number;
-  readonly #onEvent: ((event: FileStoreEvent) => void) | undefined;
+  readonly #emit: (event: FileStoreEvent) => void;
   #closed = false;
 
   /**
@@ -303,7 +305,7 @@ export class S3FileStore implements IFileStore {
     this.#partConcurrency = options.partConcurrency ?? 4;
     this.#pageSize = options.pageSize ?? MAX_PAGE_SIZE;
     this.#copyPartSize = options.copyPartSizeBytes ?? 512 * MiB;
-    this.#onEvent = options.onEvent;
+    this.#emit = guardHook(options.onEvent);
     if (options.client !== undefined) {
       this.#client = options.client;
       this.#ownsClient = false;
@@ -553,12 +555,14 @@ export class S3FileStore implements IFileStore {
    * through `client` stays open). Later calls fail with a `FileStoreError`.
    * Closing twice is harmless.
    *
-   * @returns Nothing.
+   * @returns When the store is closed.
    */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#ownsClient) this.#client.destroy();
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      if (this.#ownsClient) this.#client.destroy();
+    }
+    return Promise.resolve();
   }
 
   /**
@@ -790,17 +794,6 @@ export class S3FileStore implements IFileStore {
       parts,
       durationMs: since(started),
     });
-  }
-
-  /** Calls the hook; a hook that throws or rejects never changes an operation's outcome. */
-  #emit(event: FileStoreEvent): void {
-    if (this.#onEvent === undefined) return;
-    try {
-      const result: unknown = this.#onEvent(event);
-      if (result instanceof Promise) result.catch(() => {});
-    } catch {
-      // The hook's failure is the hook's business.
-    }
   }
 }
 
