@@ -49,6 +49,7 @@ import {
   checkExpectedVersion,
   compareAuditEntries,
   compareBatchesByRecency,
+  compareText,
   scoped,
 } from "../core/rules_logic.ts";
 import type {
@@ -96,7 +97,7 @@ import {
 } from "./options.ts";
 
 /** The DynamoDB operations the store sends. */
-type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
+export type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
 
 /**
  * What a {@linkcode DynamoDBRulesStore} reports through its `onEvent` hook.
@@ -113,7 +114,7 @@ type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
  */
 export type RulesStoreEvent =
   | ReadThroughEvent
-  | { type: "dynamodb.request"; operation: "GetItem" | "BatchGetItem" | "Query" | "PutItem"; table: string }
+  | { type: "dynamodb.request"; operation: DynamoDBOperation; table: string }
   | { type: "dynamodb.unprocessed"; table: string; keys: number; attempt: number };
 
 /** Options of {@linkcode DynamoDBRulesStore}. */
@@ -1058,10 +1059,6 @@ function storeOptionProblems(options: DynamoDBRulesStoreOptions): OptionProblem[
     problems.push(...clashProblems(options, brought, "client", "the client brings its own"));
   }
   return problems;
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function byStep(a: PipelineStep, b: PipelineStep): number {

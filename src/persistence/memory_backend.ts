@@ -58,6 +58,7 @@ import {
   checkExpectedVersion,
   compareAuditEntries,
   compareBatchesByRecency,
+  compareText,
   scoped,
 } from "../core/rules_logic.ts";
 
@@ -79,7 +80,7 @@ class Table<T> {
   query(PK: string): T[] {
     const partition = this.#partitions.get(PK);
     if (partition === undefined) return [];
-    return [...partition.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, value]) => value);
+    return [...partition.entries()].sort(([a], [b]) => compareText(a, b)).map(([, value]) => value);
   }
 
   values(): T[] {
@@ -160,7 +161,7 @@ export class MemoryRulesStore implements IRulesStore {
     return settle(() => {
       const own = this.#validationRules.get(itemKeys.validationRules(clientId, field));
       const rules = own ?? this.#validationRules.get(itemKeys.validationRules(GLOBAL_CLIENT_ID, field)) ?? [];
-      return rules.map(scoped).sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
+      return rules.map(scoped).sort((a, b) => compareText(a.ruleId, b.ruleId));
     });
   }
 
