@@ -14,7 +14,7 @@
  * @module
  */
 
-import { quote } from "../core/errors.ts";
+import { quote, REDACTED, redactedError, redactSecrets } from "../core/errors.ts";
 
 /** Access key ids: not secret, but they name the key, so they are not shown either. */
 const ACCESS_KEY_ID = /\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b/g;
@@ -51,15 +51,11 @@ const MAX_DEPTH = 4;
  * @returns The redacted text.
  */
 export function redactCredentials(text: string, secrets: readonly string[] = []): string {
-  let redacted = text;
-  for (const secret of secrets) {
-    // Real secrets are long (a secret access key is 40 characters); a short one ("test" for a local endpoint)
-    // would only blank out ordinary words.
-    if (secret.length < MIN_SECRET_LENGTH) continue;
-    redacted = redacted.replaceAll(secret, "[redacted]").replaceAll(encodeURIComponent(secret), "[redacted]");
-  }
-  return redacted.replace(SIGNING_FIELD, "$1$2[redacted]").replace(SIGNING_ELEMENT, "<$1>[redacted]")
-    .replace(ACCESS_KEY_ID, "[redacted]");
+  // Real secrets are long (a secret access key is 40 characters); a short one ("test" for a local endpoint)
+  // would only blank out ordinary words.
+  const redacted = redactSecrets(text, secrets.filter((secret) => secret.length >= MIN_SECRET_LENGTH));
+  return redacted.replace(SIGNING_FIELD, `$1$2${REDACTED}`).replace(SIGNING_ELEMENT, `<$1>${REDACTED}`)
+    .replace(ACCESS_KEY_ID, REDACTED);
 }
 
 /**
@@ -216,26 +212,7 @@ function shellWord(word: string): string {
  */
 export function safeCause(error: unknown, secrets: readonly string[] = []): unknown {
   if (typeof error !== "object" || error === null || !showsSecrets(error, secrets, 0, new Set())) return error;
-  return redactedCopy(error, secrets, 0);
-}
-
-function redactedCopy(error: object, secrets: readonly string[], depth: number): Error {
-  const source = error as { name?: unknown; message?: unknown; cause?: unknown };
-  const name = typeof source.name === "string" ? source.name : "Error";
-  const message = redactCredentials(typeof source.message === "string" ? source.message : "", secrets);
-  const nested = source.cause;
-  const cause = typeof nested === "object" && nested !== null && depth < MAX_DEPTH
-    ? redactedCopy(nested, secrets, depth + 1)
-    : undefined;
-  const copy = new Error(message, cause === undefined ? undefined : { cause });
-  copy.name = name;
-  copy.stack = `${name}: ${message}`;
-  for (const property of KEPT_PROPERTIES) {
-    if (property in error) {
-      (copy as unknown as Record<string, unknown>)[property] = (error as Record<string, unknown>)[property];
-    }
-  }
-  return copy;
+  return redactedError(error, (text) => redactCredentials(text, secrets), KEPT_PROPERTIES, MAX_DEPTH);
 }
 
 /** Whether a value, searched `MAX_DEPTH` deep, shows signing material or a secret. */

@@ -11,7 +11,7 @@
 
 import { clearTimeout, setTimeout } from "node:timers";
 import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
-import { CacheError, ConfigError, quote, REDACTED } from "../core/errors.ts";
+import { CacheError, ConfigError, quote, redactedError, redactSecrets } from "../core/errors.ts";
 import { guardHook } from "../core/hooks.ts";
 import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
 import { type Backoff, backoffDelay, Deadlines, Pending } from "../core/time.ts";
@@ -819,21 +819,15 @@ function codeOf(error: unknown): string | undefined {
 
 /**
  * The `cause` to keep: the error itself, unless its message or stack holds a
- * secret, in which case a copy with the secret replaced by `[redacted]`.
+ * secret, in which case a redacted copy (see `redactedError`).
  */
 function scrubbed(cause: unknown, secrets: readonly string[]): { cause?: unknown } | undefined {
   if (cause === undefined) return undefined;
   if (secrets.length === 0 || typeof cause !== "object" || cause === null) return { cause };
-  const error = cause as { message?: unknown; stack?: unknown; name?: unknown };
+  const error = cause as { message?: unknown; stack?: unknown };
   const text = `${String(error.message)}\n${String(error.stack)}`;
-  const leaked = secrets.filter((secret) => secret.length > 0 && text.includes(secret));
-  if (leaked.length === 0) return { cause };
-  let message = String(error.message);
-  for (const secret of leaked) message = message.replaceAll(secret, REDACTED);
-  const copy = new Error(message);
-  copy.name = typeof error.name === "string" ? error.name : "Error";
-  copy.stack = `${copy.name}: ${message}`;
-  return { cause: copy };
+  if (redactSecrets(text, secrets) === text) return { cause };
+  return { cause: redactedError(cause, (message) => redactSecrets(message, secrets)) };
 }
 
 const utf8 = new TextDecoder();
