@@ -40,7 +40,14 @@ import { mapConcurrently } from "../core/concurrency.ts";
 import { checkPath, checkPrefix, comparePaths, MAX_PAGE_SIZE, pageSizeProblem, pathProblem } from "../core/keys.ts";
 import type { IFileStore } from "../core/protocols.ts";
 import { toBytes } from "../core/values.ts";
-import { redactCredentials, safeCause } from "./aws_errors.ts";
+import {
+  awsAttempts,
+  awsErrorName,
+  awsHttpStatus,
+  classifyAwsError,
+  redactCredentials,
+  safeCause,
+} from "./aws_errors.ts";
 import {
   bucketProblems,
   clashProblems,
@@ -649,7 +656,7 @@ export class S3FileStore implements IFileStore {
         throw new ConflictError(`${context}: the source changed during the copy and is kept${note}`, { cause });
       }
       // A refusal after a retry may answer an earlier attempt of this very request that landed unseen.
-      if (attemptsOf(error) !== 1) {
+      if (awsAttempts(error) !== 1) {
         throw toStoreError(
           error,
           `${context}: the destination exists, and as the request was retried it may be this move's own copy; ` +
@@ -683,7 +690,7 @@ export class S3FileStore implements IFileStore {
     if (!gone && !isConditionFailure(error)) {
       return toStoreError(error, `${deleteContext}, so both keys now exist`, undefined);
     }
-    if (attemptsOf(error) !== 1) {
+    if (awsAttempts(error) !== 1) {
       return toStoreError(
         error,
         `${deleteContext} after a retry, which an earlier attempt may have done; the copy is kept`,
@@ -745,7 +752,7 @@ export class S3FileStore implements IFileStore {
       await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId }));
     } catch (error) {
       // Already aborted (by lib-storage) or completed: nothing is left over.
-      if (errorName(error) !== "NoSuchUpload") {
+      if (awsErrorName(error) !== "NoSuchUpload") {
         return `the abort also failed, so parts of upload ${
           quote(uploadId)
         } may remain until a lifecycle rule removes them`;
@@ -814,33 +821,43 @@ export class S3FileStore implements IFileStore {
 function toStoreError(error: unknown, context: string, missing: string | undefined): FileStoreError {
   if (error instanceof FileStoreError) return error;
   if (error instanceof BlueStarError) return new FileStoreError(`${context}: ${error.message}`, { cause: error });
-  const name = errorName(error);
-  const status = httpStatus(error);
-  const tag = errorTag(error);
   const cause = safeCause(error);
   if (missing !== undefined && isMissingObject(error)) return new FileNotFoundError(missing, { cause });
-  let reason: string;
-  if (name === "NoSuchBucket") reason = "the bucket does not exist";
-  else if (CREDENTIAL_ERRORS.has(name)) reason = `the credentials were rejected (${tag})`;
-  else if (name === "AccessDenied" || status === 403) reason = `access denied (${tag})`;
-  else if (name === "PreconditionFailed" || status === 412) reason = `the object changed meanwhile (${tag})`;
-  else if (name === "SlowDown" || status === 503) reason = `S3 is throttling requests (${tag})`;
-  else if (name === "CredentialsProviderError") reason = `no AWS credentials were found (${name})`;
-  else if (name === "AbortError" || name === "TimeoutError") reason = `the request was aborted or timed out (${name})`;
-  else if (status !== undefined) reason = `S3 refused the request (${tag})`;
-  else {
-    // A client-side failure (network, configuration): its code or message says what broke.
-    const code = (error as { code?: unknown } | null)?.code;
-    const message = redactCredentials(error instanceof Error ? error.message : String(error));
-    reason = `the request failed (${typeof code === "string" ? `${name} ${code}` : name}: ${quote(message)})`;
+  return new FileStoreError(`${context}: ${s3Reason(error)}`, { cause });
+}
+
+/** Why an S3 request failed, from the one classification (`classifyAwsError`), naming the S3 error and status. */
+function s3Reason(error: unknown): string {
+  const name = awsErrorName(error);
+  const tag = errorTag(error);
+  switch (classifyAwsError(error)) {
+    case "no-such-bucket":
+      return "the bucket does not exist";
+    case "credentials-rejected":
+      return `the credentials were rejected (${tag})`;
+    case "access-denied":
+      return `access denied (${tag})`;
+    case "precondition":
+      return `the object changed meanwhile (${tag})`;
+    case "throttled":
+      return `S3 is throttling requests (${tag})`;
+    case "no-credentials":
+      return `no AWS credentials were found (${name})`;
+    case "timed-out":
+    case "aborted":
+      return `the request was aborted or timed out (${name})`;
   }
-  return new FileStoreError(`${context}: ${reason}`, { cause });
+  if (awsHttpStatus(error) !== undefined) return `S3 refused the request (${tag})`;
+  // A client-side failure (network, configuration): its code or message says what broke.
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = redactCredentials(error instanceof Error ? error.message : String(error));
+  return `the request failed (${typeof code === "string" ? `${name} ${code}` : name}: ${quote(message)})`;
 }
 
 /** Whether the error says the object (not the bucket or an upload) does not exist. */
 function isMissingObject(error: unknown): boolean {
-  const name = errorName(error);
-  return name === "NoSuchKey" || name === "NotFound" || (httpStatus(error) === 404 && !NOT_KEY_404.has(name));
+  const name = awsErrorName(error);
+  return name === "NoSuchKey" || name === "NotFound" || (awsHttpStatus(error) === 404 && !NOT_KEY_404.has(name));
 }
 
 /**
@@ -849,46 +866,17 @@ function isMissingObject(error: unknown): boolean {
  * `ConditionalRequestConflict`).
  */
 function isConditionFailure(error: unknown): boolean {
-  const name = errorName(error);
-  return name === "PreconditionFailed" || httpStatus(error) === 412 || name === "ConditionalRequestConflict";
-}
-
-/**
- * How many attempts the SDK's retry strategy made for a failed request, or
- * `undefined` when it does not say. Above 1, an earlier attempt may have
- * landed with its answer lost, so a refusal may answer this request itself.
- */
-function attemptsOf(error: unknown): number | undefined {
-  const attempts = (error as { $metadata?: { attempts?: unknown } } | null)?.$metadata?.attempts;
-  return typeof attempts === "number" ? attempts : undefined;
+  const name = awsErrorName(error);
+  return name === "PreconditionFailed" || awsHttpStatus(error) === 412 || name === "ConditionalRequestConflict";
 }
 
 /** 404s that are not about the object itself. */
 const NOT_KEY_404 = new Set(["NoSuchBucket", "NoSuchUpload"]);
 
-/** Errors that mean the credentials, not the permissions, are wrong. */
-const CREDENTIAL_ERRORS = new Set([
-  "InvalidAccessKeyId",
-  "SignatureDoesNotMatch",
-  "ExpiredToken",
-  "InvalidToken",
-  "TokenRefreshRequired",
-]);
-
-function errorName(error: unknown): string {
-  const name = (error as { name?: unknown } | null)?.name;
-  return typeof name === "string" && name !== "" ? name : "Error";
-}
-
 /** The S3 error name and HTTP status, for a message (`NoSuchKey, HTTP 404`). */
 function errorTag(error: unknown): string {
-  const status = httpStatus(error);
-  return status === undefined ? errorName(error) : `${errorName(error)}, HTTP ${status}`;
-}
-
-function httpStatus(error: unknown): number | undefined {
-  const status = (error as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;
-  return typeof status === "number" ? status : undefined;
+  const status = awsHttpStatus(error);
+  return status === undefined ? awsErrorName(error) : `${awsErrorName(error)}, HTTP ${status}`;
 }
 
 /** `bucket/key`, each key segment URL-encoded, as CopySource expects. */
