@@ -120,6 +120,7 @@ export {
   type RedisCacheOptions,
 } from "./src/persistence/redis_backend.ts";
 export {
+  type DynamoDBOperation,
   DynamoDBRulesStore,
   type DynamoDBRulesStoreOptions,
   type RulesStoreEvent,

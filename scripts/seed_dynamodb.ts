@@ -23,8 +23,7 @@ import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { BlueStarError, ConfigError, quote, redactUrl } from "../src/core/errors.ts";
-import { regionProblem } from "../src/persistence/config.ts";
-import { bucketNameProblem } from "../src/core/keys.ts";
+import { bucketProblems, endpointUrlProblems, regionProblems, usageProblemText } from "../src/persistence/options.ts";
 import { ensureBucket } from "../src/persistence/provision.ts";
 import { loadSeedData } from "../src/persistence/seed_data.ts";
 import {
@@ -155,21 +154,8 @@ export function parseSeedArgs(
     if (values[option] === "") throw new ConfigError(`Invalid arguments: --${option} is empty`);
   }
   const endpointUrl = values["endpoint-url"];
-  if (endpointUrl !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(endpointUrl);
-    } catch {
-      url = undefined;
-    }
-    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      throw new ConfigError(
-        `Invalid endpoint URL ${
-          quote(redactUrl(endpointUrl))
-        }: it is not an http(s) URL (like "http://127.0.0.1:4566")`,
-      );
-    }
-  }
+  const [endpointProblem] = endpointUrl === undefined ? [] : endpointUrlProblems("--endpoint-url", endpointUrl);
+  if (endpointProblem !== undefined) throw new ConfigError(usageProblemText("endpoint URL", endpointProblem));
   const regionFrom = values.region !== undefined
     ? "--region"
     : env.AWS_REGION
@@ -177,12 +163,12 @@ export function parseSeedArgs(
     : env.AWS_DEFAULT_REGION
     ? "AWS_DEFAULT_REGION"
     : undefined;
-  const bucket = values["s3-bucket"] === undefined ? undefined : bucketNameProblem(values["s3-bucket"]);
-  if (bucket !== undefined) throw new ConfigError(`Invalid S3 bucket ${quote(values["s3-bucket"])}: ${bucket}`);
+  const [bucketProblem] = values["s3-bucket"] === undefined ? [] : bucketProblems("--s3-bucket", values["s3-bucket"]);
+  if (bucketProblem !== undefined) throw new ConfigError(usageProblemText("S3 bucket", bucketProblem));
   const region = values.region ??
     (endpointUrl === undefined ? undefined : env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1");
-  const problem = region === undefined ? undefined : regionProblem(region);
-  if (problem !== undefined) throw new ConfigError(`Invalid region ${quote(region)} (${regionFrom}): ${problem}`);
+  const [regionProblem] = region === undefined ? [] : regionProblems(regionFrom ?? "region", region);
+  if (regionProblem !== undefined) throw new ConfigError(usageProblemText("region", regionProblem, regionFrom));
   return {
     help: values.help,
     endpointUrl,

@@ -54,7 +54,22 @@ export function compareBatchesByRecency(a: BatchState, b: BatchState): number {
   return compareText(b.updatedAt, a.updatedAt) || compareText(a.batchId, b.batchId);
 }
 
-function compareText(a: string, b: string): number {
+/**
+ * Text order by UTF-16 code units, the order every backend sorts ids in
+ * (never `localeCompare`, which varies by locale).
+ *
+ * @param a A text.
+ * @param b Another text.
+ * @returns Negative, zero or positive.
+ *
+ * @example Sort ids
+ * ```ts
+ * import { compareText } from "./rules_logic.ts";
+ *
+ * console.assert(["b", "B", "a"].sort(compareText).join("") === "Bab");
+ * ```
+ */
+export function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 

@@ -25,10 +25,10 @@ import {
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
   quote,
-  redactUrl,
   RuleNotFoundError,
   RulesStoreError,
 } from "../core/errors.ts";
+import { guardHook } from "../core/hooks.ts";
 import { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, type ItemKey, itemKeys } from "../core/keys.ts";
 import type { ICacheBackend, IRulesStore } from "../core/protocols.ts";
 import {
@@ -49,6 +49,7 @@ import {
   checkExpectedVersion,
   compareAuditEntries,
   compareBatchesByRecency,
+  compareText,
   scoped,
 } from "../core/rules_logic.ts";
 import type {
@@ -63,8 +64,7 @@ import type {
   SaveBatchStateOptions,
   ValidationRule,
 } from "../core/types.ts";
-import { type Backoff, backoffDelay, MAX_TIMER_MS, sleep } from "../core/time.ts";
-import { MAX_TTL_SECONDS } from "../core/values.ts";
+import { type Backoff, backoffDelay, sleep } from "../core/time.ts";
 import {
   agentConfigCodec,
   auditEntryCodec,
@@ -79,17 +79,30 @@ import {
   validationRuleGroupCodec,
   WRITE_ID_ATTRIBUTE,
 } from "./items.ts";
-import { BATCH_STATUS_INDEX, type TableName, tableName } from "./tables.ts";
+import { BATCH_STATUS_INDEX, type TableName, tableName, TABLES } from "./tables.ts";
 import { type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
 import { ReadThroughCache, type ReadThroughEvent } from "./read_through.ts";
-import { tableSuffixProblem } from "./config.ts";
+import {
+  clashProblems,
+  DEFAULT_CACHE_TTL_SECONDS,
+  endpointUrlProblems,
+  hookProblems,
+  integerProblems,
+  type OptionProblem,
+  optionProblemsText,
+  regionProblems,
+  tableSuffixProblems,
+  timeoutMsProblems,
+  ttlSecondsProblems,
+} from "./options.ts";
 
 /** The DynamoDB operations the store sends. */
-type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
+export type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
 
 /**
  * What a {@linkcode DynamoDBRulesStore} reports through its `onEvent` hook.
- * Events are information only: a hook that throws is ignored.
+ * Events are information only: a hook that throws or returns a rejected
+ * promise changes nothing (see `guardHook`).
  *
  * - `cache.hit`, `cache.miss`, `cache.corrupt`, `cache.error`: the read
  *   through the cache (see {@linkcode ReadThroughEvent}); a read that misses
@@ -101,7 +114,7 @@ type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
  */
 export type RulesStoreEvent =
   | ReadThroughEvent
-  | { type: "dynamodb.request"; operation: "GetItem" | "BatchGetItem" | "Query" | "PutItem"; table: string }
+  | { type: "dynamodb.request"; operation: DynamoDBOperation; table: string }
   | { type: "dynamodb.unprocessed"; table: string; keys: number; attempt: number };
 
 /** Options of {@linkcode DynamoDBRulesStore}. */
@@ -115,14 +128,15 @@ export interface DynamoDBRulesStoreOptions {
    */
   tableSuffix?: string;
   /**
-   * The AWS region. Not with `client`.
+   * The AWS region, a region name (`"us-east-1"`). Not with `client`.
    *
    * @default {the AWS SDK's chain: AWS_REGION, the shared config file, ...}
    */
   region?: string;
   /**
    * The DynamoDB endpoint, e.g. `"http://127.0.0.1:4566"` for moto or
-   * LocalStack. Not with `client`.
+   * LocalStack: an http or https URL without userinfo (credentials come
+   * from `credentials` or the AWS chain). Not with `client`.
    *
    * @default {the region's AWS endpoint}
    */
@@ -183,6 +197,9 @@ export interface DynamoDBRulesStoreOptions {
 const UNPROCESSED_MAX_ATTEMPTS = 8;
 /** The backoff before asking again for unprocessed keys (full jitter). */
 const UNPROCESSED_BACKOFF: Backoff = { baseDelayMs: 25, maxDelayMs: 1000 };
+
+/** The default of {@linkcode DynamoDBRulesStoreOptions.cacheTimeoutMs}. */
+const DEFAULT_CACHE_TIMEOUT_MS = 50;
 
 /** How many validated ids the hot-path memo keeps before it starts over. */
 const MEMO_LIMIT = 10_000;
@@ -272,7 +289,9 @@ export class DynamoDBRulesStore implements IRulesStore {
   readonly #tables: Record<TableName, string>;
   readonly #namespace: string;
   readonly #reads: ReadThroughCache;
-  readonly #onEvent: ((event: RulesStoreEvent) => void) | undefined;
+  /** Whether a hook was given: events are built only then. */
+  readonly #reporting: boolean;
+  readonly #emit: (event: RulesStoreEvent) => void;
   /** The secret parts of explicit credentials: never shown in a message or a cause. */
   readonly #secrets: readonly string[];
   readonly #validatedKeys = new Map<string, string>();
@@ -287,65 +306,26 @@ export class DynamoDBRulesStore implements IRulesStore {
   constructor(options: DynamoDBRulesStoreOptions = {}) {
     const {
       tableSuffix = "",
-      cacheTtlSeconds = 300,
-      cacheTimeoutMs = 50,
+      cacheTtlSeconds = DEFAULT_CACHE_TTL_SECONDS,
+      cacheTimeoutMs = DEFAULT_CACHE_TIMEOUT_MS,
       maxAttempts = 3,
     } = options;
-    const problems: string[] = [];
-    const suffixProblem = tableSuffixProblem(tableSuffix);
-    if (suffixProblem !== undefined) problems.push(`tableSuffix ${quote(tableSuffix)}: ${suffixProblem}`);
-    if (!Number.isInteger(cacheTtlSeconds) || cacheTtlSeconds < 1 || cacheTtlSeconds > MAX_TTL_SECONDS) {
-      problems.push(`cacheTtlSeconds ${quote(cacheTtlSeconds)} is not a positive integer of seconds`);
-    }
-    if (typeof cacheTimeoutMs !== "number" || !(cacheTimeoutMs > 0) || cacheTimeoutMs > MAX_TIMER_MS) {
-      problems.push(`cacheTimeoutMs ${quote(cacheTimeoutMs)} is not a positive number of milliseconds`);
-    }
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) {
-      problems.push(`maxAttempts ${quote(maxAttempts)} is not an integer from 1 to 100`);
-    }
-    if (options.endpointUrl !== undefined && !isHttpUrl(options.endpointUrl)) {
-      problems.push(`endpointUrl ${quote(redactUrl(options.endpointUrl))} is not an http or https URL`);
-    }
-    if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
-      problems.push("onEvent is not a function");
-    }
-    if (options.client !== undefined) {
-      const client = options.client as Partial<DynamoDBClient> | null;
-      if (typeof client?.send !== "function" || typeof client.config !== "object" || !client.middlewareStack) {
-        problems.push("client is not a DynamoDBClient or DynamoDBDocumentClient");
-      }
-      const clashing = (["region", "endpointUrl", "credentials", "maxAttempts"] as const).filter((name) =>
-        options[name] !== undefined
-      );
-      if (clashing.length > 0) {
-        problems.push(`${clashing.join(", ")} cannot be set with client (the client brings its own)`);
-      }
-    }
+    const problems = storeOptionProblems(options);
     if (problems.length > 0) {
-      throw new ConfigError(`Invalid DynamoDB rules store options: ${problems.join("; ")}`);
+      throw new ConfigError(`Invalid DynamoDB rules store options: ${optionProblemsText(problems)}`);
     }
 
     this.#tables = Object.fromEntries(
-      (
-        [
-          "processing-pipeline",
-          "validation-rules",
-          "calculation-rules",
-          "irs-limits",
-          "batch-state",
-          "processing-results",
-          "audit-log",
-          "agent-config",
-        ] as const
-      ).map((name) => [name, tableName(name, tableSuffix)]),
+      TABLES.map((table) => [table.name, tableName(table.name, tableSuffix)]),
     ) as Record<TableName, string>;
     this.#namespace = tableSuffix;
-    this.#onEvent = options.onEvent;
+    this.#reporting = options.onEvent !== undefined;
+    this.#emit = guardHook(options.onEvent);
     this.#reads = new ReadThroughCache({
       cache: options.cache,
       ttlSeconds: cacheTtlSeconds,
       timeoutMs: cacheTimeoutMs,
-      onEvent: options.onEvent === undefined ? undefined : (event) => this.#emit(event),
+      onEvent: this.#reporting ? this.#emit : undefined,
     });
     const credentials = options.credentials as { secretAccessKey?: unknown; sessionToken?: unknown } | undefined;
     this.#secrets = typeof credentials === "object" && credentials !== null
@@ -797,14 +777,6 @@ export class DynamoDBRulesStore implements IRulesStore {
     }
   }
 
-  #emit(event: RulesStoreEvent): void {
-    try {
-      this.#onEvent?.(event);
-    } catch {
-      // An event hook is information only; its failure is not the store's.
-    }
-  }
-
   /**
    * The cache key of a read, after its ids are validated (`validate` throws
    * an `InvalidInputError` for a bad one). Validation is a pure function of
@@ -840,7 +812,7 @@ export class DynamoDBRulesStore implements IRulesStore {
     command: BatchGetCommand | GetCommand | PutCommand | QueryCommand,
     conflict?: (error: unknown) => string,
   ): Promise<Output> {
-    if (this.#onEvent !== undefined) this.#emit({ type: "dynamodb.request", operation, table });
+    if (this.#reporting) this.#emit({ type: "dynamodb.request", operation, table });
     try {
       // One call site for four command types: the overloads of `send` take one at a time.
       return await this.#documents.send(command as GetCommand) as unknown as Output;
@@ -1067,18 +1039,26 @@ function decodeStored<T>(codec: ItemCodec<T>, table: string, item: Item): T {
   return record;
 }
 
-function isHttpUrl(value: unknown): boolean {
-  if (typeof value !== "string") return false;
-  try {
-    const { protocol } = new URL(value);
-    return protocol === "http:" || protocol === "https:";
-  } catch {
-    return false;
+/** Every problem with the store's options. */
+function storeOptionProblems(options: DynamoDBRulesStoreOptions): OptionProblem[] {
+  const problems = [
+    ...tableSuffixProblems("tableSuffix", options.tableSuffix ?? ""),
+    ...(options.cacheTtlSeconds === undefined ? [] : ttlSecondsProblems("cacheTtlSeconds", options.cacheTtlSeconds)),
+    ...(options.cacheTimeoutMs === undefined ? [] : timeoutMsProblems("cacheTimeoutMs", options.cacheTimeoutMs)),
+    ...(options.maxAttempts === undefined ? [] : integerProblems("maxAttempts", options.maxAttempts, 1, 100)),
+    ...(options.region === undefined ? [] : regionProblems("region", options.region)),
+    ...(options.endpointUrl === undefined ? [] : endpointUrlProblems("endpointUrl", options.endpointUrl)),
+    ...hookProblems("onEvent", options.onEvent),
+  ];
+  if (options.client !== undefined) {
+    const client = options.client as Partial<DynamoDBClient> | null;
+    if (typeof client?.send !== "function" || typeof client.config !== "object" || !client.middlewareStack) {
+      problems.push({ option: "client", problem: "is not a DynamoDBClient or DynamoDBDocumentClient" });
+    }
+    const brought = ["region", "endpointUrl", "credentials", "maxAttempts"] as const;
+    problems.push(...clashProblems(options, brought, "client", "the client brings its own"));
   }
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return problems;
 }
 
 function byStep(a: PipelineStep, b: PipelineStep): number {

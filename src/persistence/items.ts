@@ -15,6 +15,7 @@
 import { NumberValueImpl as NumberValue } from "@aws-sdk/util-dynamodb";
 import { CorruptItemError, quote } from "../core/errors.ts";
 import { type ItemKey, itemKeys } from "../core/keys.ts";
+import { compareText } from "../core/rules_logic.ts";
 import {
   agentConfigSchema,
   auditEntrySchema,
@@ -154,7 +155,7 @@ export function groupValidationRules(rules: readonly ValidationRuleRecord[]): Va
     groups.set(id, group);
   }
   for (const group of groups.values()) {
-    group.rules.sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
+    group.rules.sort((a, b) => compareText(a.ruleId, b.ruleId));
   }
   return [...groups.values()];
 }

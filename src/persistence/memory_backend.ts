@@ -58,6 +58,7 @@ import {
   checkExpectedVersion,
   compareAuditEntries,
   compareBatchesByRecency,
+  compareText,
   scoped,
 } from "../core/rules_logic.ts";
 
@@ -79,7 +80,7 @@ class Table<T> {
   query(PK: string): T[] {
     const partition = this.#partitions.get(PK);
     if (partition === undefined) return [];
-    return [...partition.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, value]) => value);
+    return [...partition.entries()].sort(([a], [b]) => compareText(a, b)).map(([, value]) => value);
   }
 
   values(): T[] {
@@ -160,7 +161,7 @@ export class MemoryRulesStore implements IRulesStore {
     return settle(() => {
       const own = this.#validationRules.get(itemKeys.validationRules(clientId, field));
       const rules = own ?? this.#validationRules.get(itemKeys.validationRules(GLOBAL_CLIENT_ID, field)) ?? [];
-      return rules.map(scoped).sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
+      return rules.map(scoped).sort((a, b) => compareText(a.ruleId, b.ruleId));
     });
   }
 
@@ -254,6 +255,11 @@ export class MemoryRulesStore implements IRulesStore {
   getAgentConfig(agent: string): Promise<AgentConfig | null> {
     return settle(() => structuredClone(this.#agentConfigs.get(itemKeys.agentConfig(agent)) ?? null));
   }
+
+  /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 /** Options of {@linkcode MemoryCacheBackend}. */
@@ -318,6 +324,11 @@ export class MemoryCacheBackend implements ICacheBackend {
     return settle(() => {
       this.#entries.delete(checkCacheKey(key));
     });
+  }
+
+  /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 }
 
@@ -414,6 +425,11 @@ export class MemoryFileStore implements IFileStore {
   #sortedUnder(prefix: string): string[] {
     checkPrefix(prefix);
     return [...this.#files.keys()].filter((path) => path.startsWith(prefix)).sort(comparePaths);
+  }
+
+  /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 }
 

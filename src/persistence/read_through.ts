@@ -18,6 +18,7 @@
 import { CacheError, quote } from "../core/errors.ts";
 import type { CacheKind } from "../core/keys.ts";
 import type { ICacheBackend } from "../core/protocols.ts";
+import { guardHook } from "../core/hooks.ts";
 import { type Decoded, problemText } from "../core/schema.ts";
 import { type Clock, Deadlines, Pending, SYSTEM_CLOCK } from "../core/time.ts";
 import { describeAwsError } from "./aws_errors.ts";
@@ -117,7 +118,8 @@ export class ReadThroughCache {
    * @param options The cache tier, its TTL and timeout, the event sink and the clock.
    */
   constructor(options: ReadThroughOptions) {
-    this.#onEvent = options.onEvent;
+    // The store passes a guarded hook; one given directly is guarded here.
+    this.#onEvent = options.onEvent === undefined ? undefined : guardHook(options.onEvent);
     this.#remote = options.cache === undefined ? undefined : new RemoteTier(options.cache, {
       ttlSeconds: options.ttlSeconds,
       timeoutMs: options.timeoutMs,

@@ -11,11 +11,21 @@
 
 import { clearTimeout, setTimeout } from "node:timers";
 import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
-import { CacheError, ConfigError, quote, REDACTED, redactUrl } from "../core/errors.ts";
+import { CacheError, ConfigError, quote, redactedError, redactSecrets } from "../core/errors.ts";
+import { guardHook } from "../core/hooks.ts";
 import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
-import { type Backoff, backoffDelay, Deadlines, MAX_TIMER_MS, Pending } from "../core/time.ts";
+import { type Backoff, backoffDelay, Deadlines, Pending } from "../core/time.ts";
 import type { ICacheBackend } from "../core/protocols.ts";
 import { encodeCacheWrite } from "../core/values.ts";
+import {
+  hookProblems,
+  integerProblems,
+  type OptionProblem,
+  optionProblemsText,
+  redisDbProblems,
+  redisUrlProblems,
+  timeoutMsProblems,
+} from "./options.ts";
 
 /**
  * What a {@linkcode RedisCacheBackend} reports through its `onEvent` hook.
@@ -161,8 +171,8 @@ export interface RedisCacheOptions {
    */
   client?: RedisCacheClient;
   /**
-   * Receives corrupt entries, connection errors and reconnections. An
-   * exception thrown by the hook is ignored.
+   * Receives corrupt entries, connection errors and reconnections. A hook
+   * that throws or returns a rejected promise changes nothing.
    *
    * @default {undefined}
    */
@@ -175,8 +185,6 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 250;
 const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
 /** Reconnection waits: exponential from 100 ms, at most 2 s between attempts, with full jitter. */
 const RECONNECT_BACKOFF: Backoff = { baseDelayMs: 100, maxDelayMs: 2000 };
-/** The highest database number Redis can have (`databases` is at most 2^31 - 1, numbered from 0). */
-const MAX_DB = 2_147_483_646;
 
 /** A client the backend created, which it may destroy. */
 interface CommandClient extends RedisCacheClient {
@@ -271,7 +279,9 @@ export class RedisCacheBackend implements ICacheBackend {
   readonly #prefix: string;
   readonly #commandTimeoutMs: number;
   readonly #connectTimeoutMs: number;
-  readonly #onEvent: ((event: CacheEvent) => void) | undefined;
+  /** Whether a hook was given: events that cost something to build are built only then. */
+  readonly #reporting: boolean;
+  readonly #emit: (event: CacheEvent) => void;
   /** Where Redis is, without credentials, for connection messages. */
   readonly #where: string;
   /** Text that must never leave the backend: the password, the URL, its user info. */
@@ -295,35 +305,15 @@ export class RedisCacheBackend implements ICacheBackend {
    */
   constructor(options: RedisCacheOptions = {}) {
     this.#deadlines = new Deadlines(this.#expire);
-    const problems: string[] = [];
-    this.#commandTimeoutMs = checkTimeout(
-      "commandTimeoutMs",
-      options.commandTimeoutMs,
-      DEFAULT_COMMAND_TIMEOUT_MS,
-      problems,
-    );
-    this.#connectTimeoutMs = checkTimeout(
-      "connectTimeoutMs",
-      options.connectTimeoutMs,
-      DEFAULT_CONNECT_TIMEOUT_MS,
-      problems,
-    );
-    this.#prefix = checkPrefix(options.keyPrefix, problems);
-    if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
-      problems.push("onEvent is not a function");
-    }
-    this.#onEvent = options.onEvent;
-    const connection = (["url", "host", "port", "db", "username", "password", "tls"] as const)
-      .filter((name) => options[name] !== undefined);
-    let target: Target | undefined;
+    const problems = cacheOptionProblems(options);
+    if (problems.length > 0) throw new ConfigError(`Invalid Redis cache options: ${optionProblemsText(problems)}`);
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#prefix = options.keyPrefix ?? "";
+    this.#reporting = options.onEvent !== undefined;
+    this.#emit = guardHook(options.onEvent);
     this.#secrets = [];
-    if (options.client !== undefined) {
-      if (connection.length > 0) problems.push(`client cannot be combined with ${connection.join(", ")}`);
-      if (!isClient(options.client)) problems.push("client is not a node-redis client or cluster");
-    } else {
-      target = resolveTarget(options, problems, this.#secrets);
-    }
-    if (problems.length > 0) throw new ConfigError(`Invalid Redis cache options: ${problems.join("; ")}`);
+    const target = options.client === undefined ? resolveTarget(options, this.#secrets) : undefined;
 
     this.#target = target;
     if (target === undefined) {
@@ -620,7 +610,7 @@ export class RedisCacheBackend implements ICacheBackend {
     this.#lastError = error;
     this.#offline = true;
     this.#notify();
-    if (this.#onEvent !== undefined) {
+    if (this.#reporting) {
       const reason = this.#describe(error);
       const message = this.#everReady
         ? `Lost connection to ${this.#where}: ${reason}`
@@ -646,15 +636,6 @@ export class RedisCacheBackend implements ICacheBackend {
       await this.#exec(DEL, key, "", 0);
     } catch (failure) {
       this.#emit({ type: "cache.error", key, error: failure as CacheError });
-    }
-  }
-
-  #emit(event: CacheEvent): void {
-    if (this.#onEvent === undefined) return;
-    try {
-      this.#onEvent(event);
-    } catch {
-      // A hook must never break the cache.
     }
   }
 
@@ -700,24 +681,76 @@ class PendingCommand extends Pending {
   }
 }
 
-function checkTimeout(name: string, value: unknown, fallback: number, problems: string[]): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
-    problems.push(`${name} ${quote(value)} is not a positive number of milliseconds`);
-    return fallback;
+/** The connection options, which a URL or a client replaces. */
+const CONNECTION_OPTIONS = ["host", "port", "db", "username", "password", "tls"] as const;
+
+/** Every problem with the options. */
+function cacheOptionProblems(options: RedisCacheOptions): OptionProblem[] {
+  const problems: OptionProblem[] = [];
+  const given = <K extends keyof RedisCacheOptions>(
+    name: K,
+    check: (value: RedisCacheOptions[K]) => OptionProblem[],
+  ) => {
+    if (options[name] !== undefined) problems.push(...check(options[name]));
+  };
+  given("commandTimeoutMs", (value) => timeoutMsProblems("commandTimeoutMs", value));
+  given("connectTimeoutMs", (value) => timeoutMsProblems("connectTimeoutMs", value));
+  given("keyPrefix", (value) => keyPrefixProblems(value));
+  problems.push(...hookProblems("onEvent", options.onEvent));
+  if (options.client !== undefined) {
+    problems.push(...combinedProblems(options, "client", ["url", ...CONNECTION_OPTIONS]));
+    if (!isClient(options.client)) {
+      problems.push({ option: "client", problem: "is not a node-redis client or cluster" });
+    }
+    return problems;
   }
-  return value;
+  if (options.url !== undefined) {
+    problems.push(...combinedProblems(options, "url", CONNECTION_OPTIONS));
+    problems.push(...redisUrlProblems("url", options.url));
+    return problems;
+  }
+  given(
+    "host",
+    (host) =>
+      typeof host !== "string" || host === "" || /[\s\p{Cc}]/u.test(host)
+        ? [{ option: "host", value: String(host), problem: "is not a host name or IP address" }]
+        : [],
+  );
+  given("port", (port) => integerProblems("port", port, 1, 65535));
+  given("db", (db) => redisDbProblems("db", db));
+  given(
+    "username",
+    (username) => typeof username === "string" ? [] : [{ option: "username", problem: "is not a string" }],
+  );
+  given(
+    "password",
+    (password) => typeof password === "string" ? [] : [{ option: "password", problem: "is not a string" }],
+  );
+  given(
+    "tls",
+    (tls) => typeof tls === "boolean" ? [] : [{ option: "tls", value: String(tls), problem: "is not a boolean" }],
+  );
+  return problems;
 }
 
-function checkPrefix(value: unknown, problems: string[]): string {
-  if (value === undefined || value === "") return "";
+/** `client cannot be combined with url, host`: the options one replaces, when given with it. */
+function combinedProblems(
+  options: RedisCacheOptions,
+  owner: string,
+  names: readonly (keyof RedisCacheOptions)[],
+): OptionProblem[] {
+  const given = names.filter((name) => options[name] !== undefined);
+  return given.length === 0 ? [] : [{ option: owner, problem: `cannot be combined with ${given.join(", ")}` }];
+}
+
+function keyPrefixProblems(value: unknown): OptionProblem[] {
+  if (value === "") return [];
   try {
-    return checkCacheKey(value);
+    checkCacheKey(value);
+    return [];
   } catch {
-    problems.push(
-      `keyPrefix ${quote(value)} is not a string of at most ${MAX_CACHE_KEY_BYTES} bytes without control characters`,
-    );
-    return "";
+    const problem = `is not a string of at most ${MAX_CACHE_KEY_BYTES} bytes without control characters`;
+    return [{ option: "keyPrefix", value: String(value), problem }];
   }
 }
 
@@ -728,94 +761,30 @@ function isClient(value: unknown): boolean {
     typeof client.connect === "function";
 }
 
-/** Where to connect, from a URL or from host / port / db; records problems without echoing credentials. */
-function resolveTarget(options: RedisCacheOptions, problems: string[], secrets: string[]): Target {
+/** Where to connect, from a URL or from host / port / db (all checked); collects the secrets to keep out of messages. */
+function resolveTarget(options: RedisCacheOptions, secrets: string[]): Target {
   const target: Target = { host: "127.0.0.1", port: 6379, db: 0, tls: false };
-  if (options.password !== undefined) secrets.push(String(options.password));
   if (options.url !== undefined) {
-    if (typeof options.url === "string" && options.url !== "") secrets.push(options.url);
-    const extra = (["host", "port", "db", "username", "password", "tls"] as const).filter((name) =>
-      options[name] !== undefined
-    );
-    if (extra.length > 0) problems.push(`url cannot be combined with ${extra.join(", ")}`);
-    parseUrl(options.url, target, problems, secrets);
-    return target;
+    const url = new URL(options.url);
+    secrets.push(options.url);
+    target.tls = url.protocol === "rediss:";
+    target.host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    if (url.port !== "") target.port = Number(url.port);
+    if (url.username !== "") target.username = decodeURIComponent(url.username);
+    if (url.password !== "") target.password = decodeURIComponent(url.password);
+    secrets.push(...[url.username, url.password].filter((secret) => secret !== ""));
+    const path = url.pathname.replace(/^\//, "");
+    if (path !== "") target.db = Number(path);
+  } else {
+    if (options.host !== undefined) target.host = options.host.replace(/^\[(.*)\]$/, "$1");
+    target.port = options.port ?? target.port;
+    target.db = options.db ?? target.db;
+    target.username = options.username;
+    target.password = options.password;
+    target.tls = options.tls ?? false;
   }
-  if (options.host !== undefined) {
-    if (typeof options.host !== "string" || options.host === "" || /[\s\p{Cc}]/u.test(options.host)) {
-      problems.push(`host ${quote(options.host)} is not a host name or IP address`);
-    } else {
-      target.host = options.host.replace(/^\[(.*)\]$/, "$1");
-    }
-  }
-  if (options.port !== undefined) target.port = checkPort(options.port, problems);
-  if (options.db !== undefined) target.db = checkDb(options.db, problems);
-  if (options.username !== undefined) {
-    if (typeof options.username !== "string") problems.push("username is not a string");
-    else target.username = options.username;
-  }
-  if (options.password !== undefined) {
-    if (typeof options.password !== "string") problems.push("password is not a string");
-    else target.password = options.password;
-  }
-  if (options.tls !== undefined) {
-    if (typeof options.tls !== "boolean") problems.push(`tls ${quote(options.tls)} is not a boolean`);
-    else target.tls = options.tls;
-  }
+  for (const secret of [target.username, target.password]) if (secret) secrets.push(secret);
   return target;
-}
-
-function parseUrl(url: unknown, target: Target, problems: string[], secrets: string[]): void {
-  let parsed: URL;
-  try {
-    parsed = new URL(url as string);
-  } catch {
-    // The URL may hold a password: it is shown redacted.
-    problems.push(`url ${quote(redactUrl(url))} is not a valid URL`);
-    return;
-  }
-  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-    problems.push(`url protocol ${quote(parsed.protocol)} is not "redis:" or "rediss:"`);
-  }
-  target.tls = parsed.protocol === "rediss:";
-  if (parsed.hostname === "") problems.push("url has no host");
-  else target.host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
-  if (parsed.port !== "") target.port = Number(parsed.port);
-  try {
-    if (parsed.username !== "") {
-      secrets.push(parsed.username);
-      target.username = decodeURIComponent(parsed.username);
-      secrets.push(target.username);
-    }
-    if (parsed.password !== "") {
-      secrets.push(parsed.password);
-      target.password = decodeURIComponent(parsed.password);
-      secrets.push(target.password);
-    }
-  } catch {
-    problems.push("url has malformed percent-encoding in its credentials");
-  }
-  const path = parsed.pathname.replace(/^\//, "");
-  if (path !== "") {
-    if (!/^\d{1,9}$/.test(path)) problems.push(`url database ${quote(path)} is not a non-negative integer`);
-    else target.db = Number(path);
-  }
-}
-
-function checkPort(value: unknown, problems: string[]): number {
-  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 65535) {
-    problems.push(`port ${quote(value)} is not an integer from 1 to 65535`);
-    return 6379;
-  }
-  return value as number;
-}
-
-function checkDb(value: unknown, problems: string[]): number {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_DB) {
-    problems.push(`db ${quote(value)} is not a non-negative integer`);
-    return 0;
-  }
-  return value as number;
 }
 
 /** Whether the error is Redis' error reply (`-READONLY ...`), also from another copy of node-redis. */
@@ -850,21 +819,15 @@ function codeOf(error: unknown): string | undefined {
 
 /**
  * The `cause` to keep: the error itself, unless its message or stack holds a
- * secret, in which case a copy with the secret replaced by `[redacted]`.
+ * secret, in which case a redacted copy (see `redactedError`).
  */
 function scrubbed(cause: unknown, secrets: readonly string[]): { cause?: unknown } | undefined {
   if (cause === undefined) return undefined;
   if (secrets.length === 0 || typeof cause !== "object" || cause === null) return { cause };
-  const error = cause as { message?: unknown; stack?: unknown; name?: unknown };
+  const error = cause as { message?: unknown; stack?: unknown };
   const text = `${String(error.message)}\n${String(error.stack)}`;
-  const leaked = secrets.filter((secret) => secret.length > 0 && text.includes(secret));
-  if (leaked.length === 0) return { cause };
-  let message = String(error.message);
-  for (const secret of leaked) message = message.replaceAll(secret, REDACTED);
-  const copy = new Error(message);
-  copy.name = typeof error.name === "string" ? error.name : "Error";
-  copy.stack = `${copy.name}: ${message}`;
-  return { cause: copy };
+  if (redactSecrets(text, secrets) === text) return { cause };
+  return { cause: redactedError(cause, (message) => redactSecrets(message, secrets)) };
 }
 
 const utf8 = new TextDecoder();

@@ -34,28 +34,31 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import {
-  BlueStarError,
-  ConfigError,
-  ConflictError,
-  FileNotFoundError,
-  FileStoreError,
-  quote,
-  redactUrl,
-} from "../core/errors.ts";
+import { BlueStarError, ConfigError, ConflictError, FileNotFoundError, FileStoreError, quote } from "../core/errors.ts";
+import { guardHook } from "../core/hooks.ts";
 import { mapConcurrently } from "../core/concurrency.ts";
-import {
-  bucketNameProblem,
-  checkPath,
-  checkPrefix,
-  comparePaths,
-  MAX_PAGE_SIZE,
-  pageSizeProblem,
-  pathProblem,
-} from "../core/keys.ts";
+import { checkPath, checkPrefix, comparePaths, MAX_PAGE_SIZE, pageSizeProblem, pathProblem } from "../core/keys.ts";
 import type { IFileStore } from "../core/protocols.ts";
 import { toBytes } from "../core/values.ts";
-import { redactCredentials, safeCause } from "./aws_errors.ts";
+import {
+  awsAttempts,
+  awsErrorName,
+  awsHttpStatus,
+  classifyAwsError,
+  redactCredentials,
+  safeCause,
+} from "./aws_errors.ts";
+import {
+  bucketProblems,
+  clashProblems,
+  endpointUrlProblems,
+  hookProblems,
+  integerProblems,
+  type OptionProblem,
+  optionProblemsText,
+  reasonProblems,
+  regionProblems,
+} from "./options.ts";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -72,14 +75,17 @@ export interface S3FileStoreOptions {
   /** The bucket every path lives in: a name S3's naming rules for general purpose buckets allow. */
   bucket: string;
   /**
-   * The AWS region. Ignored when `client` is given.
+   * The AWS region, a region name (`"us-east-1"`). Not with `client`: given
+   * together, they are a `ConfigError` (configure the client instead).
    *
    * @default {undefined} The SDK's chain: `AWS_REGION`, then the shared config file.
    */
   region?: string;
   /**
    * A custom endpoint (LocalStack, moto, MinIO), addressed path-style
-   * (`forcePathStyle: true`). Ignored when `client` is given.
+   * (`forcePathStyle: true`): an http or https URL without userinfo
+   * (credentials come from the AWS chain). Not with `client`: given
+   * together, they are a `ConfigError` (configure the client instead).
    *
    * @default {undefined} The region's AWS endpoint, virtual-hosted style.
    */
@@ -137,8 +143,9 @@ export interface S3FileStoreOptions {
    */
   copyPartSizeBytes?: number;
   /**
-   * Called after every operation and on every failure. It must not throw;
-   * if it does, the error is ignored and the operation's outcome stands.
+   * Called after every operation and on every failure. A hook that throws
+   * or returns a rejected promise changes nothing: the operation's outcome
+   * stands.
    *
    * @default {undefined}
    */
@@ -263,7 +270,7 @@ export type FileStoreEvent =
  *   await files.move("in/batch-1.csv", "archive/batch-1.csv");
  *   console.log(await files.listFiles("archive/"));
  * } finally {
- *   files.close();
+ *   await files.close();
  * }
  * ```
  */
@@ -277,7 +284,7 @@ export class S3FileStore implements IFileStore {
   readonly #partConcurrency: number;
   readonly #pageSize: number;
   readonly #copyPartSize: number;
-  readonly #onEvent: ((event: FileStoreEvent) => void) | undefined;
+  readonly #emit: (event: FileStoreEvent) => void;
   #closed = false;
 
   /**
@@ -288,9 +295,9 @@ export class S3FileStore implements IFileStore {
    * @throws {ConfigError} When an option is missing or out of range; the message lists every problem.
    */
   constructor(options: S3FileStoreOptions) {
-    const problems = optionProblems(options);
+    const problems = storeOptionProblems(options);
     if (problems.length > 0) {
-      throw new ConfigError(`Invalid S3 file store options: ${problems.join("; ")}`);
+      throw new ConfigError(`Invalid S3 file store options: ${optionProblemsText(problems)}`);
     }
     this.#bucket = options.bucket;
     const kms = options.kmsKeyId !== undefined || options.serverSideEncryption === "aws:kms";
@@ -305,7 +312,7 @@ export class S3FileStore implements IFileStore {
     this.#partConcurrency = options.partConcurrency ?? 4;
     this.#pageSize = options.pageSize ?? MAX_PAGE_SIZE;
     this.#copyPartSize = options.copyPartSizeBytes ?? 512 * MiB;
-    this.#onEvent = options.onEvent;
+    this.#emit = guardHook(options.onEvent);
     if (options.client !== undefined) {
       this.#client = options.client;
       this.#ownsClient = false;
@@ -555,12 +562,14 @@ export class S3FileStore implements IFileStore {
    * through `client` stays open). Later calls fail with a `FileStoreError`.
    * Closing twice is harmless.
    *
-   * @returns Nothing.
+   * @returns When the store is closed.
    */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#ownsClient) this.#client.destroy();
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      if (this.#ownsClient) this.#client.destroy();
+    }
+    return Promise.resolve();
   }
 
   /**
@@ -647,7 +656,7 @@ export class S3FileStore implements IFileStore {
         throw new ConflictError(`${context}: the source changed during the copy and is kept${note}`, { cause });
       }
       // A refusal after a retry may answer an earlier attempt of this very request that landed unseen.
-      if (attemptsOf(error) !== 1) {
+      if (awsAttempts(error) !== 1) {
         throw toStoreError(
           error,
           `${context}: the destination exists, and as the request was retried it may be this move's own copy; ` +
@@ -681,7 +690,7 @@ export class S3FileStore implements IFileStore {
     if (!gone && !isConditionFailure(error)) {
       return toStoreError(error, `${deleteContext}, so both keys now exist`, undefined);
     }
-    if (attemptsOf(error) !== 1) {
+    if (awsAttempts(error) !== 1) {
       return toStoreError(
         error,
         `${deleteContext} after a retry, which an earlier attempt may have done; the copy is kept`,
@@ -743,7 +752,7 @@ export class S3FileStore implements IFileStore {
       await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId }));
     } catch (error) {
       // Already aborted (by lib-storage) or completed: nothing is left over.
-      if (errorName(error) !== "NoSuchUpload") {
+      if (awsErrorName(error) !== "NoSuchUpload") {
         return `the abort also failed, so parts of upload ${
           quote(uploadId)
         } may remain until a lifecycle rule removes them`;
@@ -793,17 +802,6 @@ export class S3FileStore implements IFileStore {
       durationMs: since(started),
     });
   }
-
-  /** Calls the hook; a hook that throws or rejects never changes an operation's outcome. */
-  #emit(event: FileStoreEvent): void {
-    if (this.#onEvent === undefined) return;
-    try {
-      const result: unknown = this.#onEvent(event);
-      if (result instanceof Promise) result.catch(() => {});
-    } catch {
-      // The hook's failure is the hook's business.
-    }
-  }
 }
 
 /**
@@ -823,33 +821,43 @@ export class S3FileStore implements IFileStore {
 function toStoreError(error: unknown, context: string, missing: string | undefined): FileStoreError {
   if (error instanceof FileStoreError) return error;
   if (error instanceof BlueStarError) return new FileStoreError(`${context}: ${error.message}`, { cause: error });
-  const name = errorName(error);
-  const status = httpStatus(error);
-  const tag = errorTag(error);
   const cause = safeCause(error);
   if (missing !== undefined && isMissingObject(error)) return new FileNotFoundError(missing, { cause });
-  let reason: string;
-  if (name === "NoSuchBucket") reason = "the bucket does not exist";
-  else if (CREDENTIAL_ERRORS.has(name)) reason = `the credentials were rejected (${tag})`;
-  else if (name === "AccessDenied" || status === 403) reason = `access denied (${tag})`;
-  else if (name === "PreconditionFailed" || status === 412) reason = `the object changed meanwhile (${tag})`;
-  else if (name === "SlowDown" || status === 503) reason = `S3 is throttling requests (${tag})`;
-  else if (name === "CredentialsProviderError") reason = `no AWS credentials were found (${name})`;
-  else if (name === "AbortError" || name === "TimeoutError") reason = `the request was aborted or timed out (${name})`;
-  else if (status !== undefined) reason = `S3 refused the request (${tag})`;
-  else {
-    // A client-side failure (network, configuration): its code or message says what broke.
-    const code = (error as { code?: unknown } | null)?.code;
-    const message = redactCredentials(error instanceof Error ? error.message : String(error));
-    reason = `the request failed (${typeof code === "string" ? `${name} ${code}` : name}: ${quote(message)})`;
+  return new FileStoreError(`${context}: ${s3Reason(error)}`, { cause });
+}
+
+/** Why an S3 request failed, from the one classification (`classifyAwsError`), naming the S3 error and status. */
+function s3Reason(error: unknown): string {
+  const name = awsErrorName(error);
+  const tag = errorTag(error);
+  switch (classifyAwsError(error)) {
+    case "no-such-bucket":
+      return "the bucket does not exist";
+    case "credentials-rejected":
+      return `the credentials were rejected (${tag})`;
+    case "access-denied":
+      return `access denied (${tag})`;
+    case "precondition":
+      return `the object changed meanwhile (${tag})`;
+    case "throttled":
+      return `S3 is throttling requests (${tag})`;
+    case "no-credentials":
+      return `no AWS credentials were found (${name})`;
+    case "timed-out":
+    case "aborted":
+      return `the request was aborted or timed out (${name})`;
   }
-  return new FileStoreError(`${context}: ${reason}`, { cause });
+  if (awsHttpStatus(error) !== undefined) return `S3 refused the request (${tag})`;
+  // A client-side failure (network, configuration): its code or message says what broke.
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = redactCredentials(error instanceof Error ? error.message : String(error));
+  return `the request failed (${typeof code === "string" ? `${name} ${code}` : name}: ${quote(message)})`;
 }
 
 /** Whether the error says the object (not the bucket or an upload) does not exist. */
 function isMissingObject(error: unknown): boolean {
-  const name = errorName(error);
-  return name === "NoSuchKey" || name === "NotFound" || (httpStatus(error) === 404 && !NOT_KEY_404.has(name));
+  const name = awsErrorName(error);
+  return name === "NoSuchKey" || name === "NotFound" || (awsHttpStatus(error) === 404 && !NOT_KEY_404.has(name));
 }
 
 /**
@@ -858,46 +866,17 @@ function isMissingObject(error: unknown): boolean {
  * `ConditionalRequestConflict`).
  */
 function isConditionFailure(error: unknown): boolean {
-  const name = errorName(error);
-  return name === "PreconditionFailed" || httpStatus(error) === 412 || name === "ConditionalRequestConflict";
-}
-
-/**
- * How many attempts the SDK's retry strategy made for a failed request, or
- * `undefined` when it does not say. Above 1, an earlier attempt may have
- * landed with its answer lost, so a refusal may answer this request itself.
- */
-function attemptsOf(error: unknown): number | undefined {
-  const attempts = (error as { $metadata?: { attempts?: unknown } } | null)?.$metadata?.attempts;
-  return typeof attempts === "number" ? attempts : undefined;
+  const name = awsErrorName(error);
+  return name === "PreconditionFailed" || awsHttpStatus(error) === 412 || name === "ConditionalRequestConflict";
 }
 
 /** 404s that are not about the object itself. */
 const NOT_KEY_404 = new Set(["NoSuchBucket", "NoSuchUpload"]);
 
-/** Errors that mean the credentials, not the permissions, are wrong. */
-const CREDENTIAL_ERRORS = new Set([
-  "InvalidAccessKeyId",
-  "SignatureDoesNotMatch",
-  "ExpiredToken",
-  "InvalidToken",
-  "TokenRefreshRequired",
-]);
-
-function errorName(error: unknown): string {
-  const name = (error as { name?: unknown } | null)?.name;
-  return typeof name === "string" && name !== "" ? name : "Error";
-}
-
 /** The S3 error name and HTTP status, for a message (`NoSuchKey, HTTP 404`). */
 function errorTag(error: unknown): string {
-  const status = httpStatus(error);
-  return status === undefined ? errorName(error) : `${errorName(error)}, HTTP ${status}`;
-}
-
-function httpStatus(error: unknown): number | undefined {
-  const status = (error as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;
-  return typeof status === "number" ? status : undefined;
+  const status = awsHttpStatus(error);
+  return status === undefined ? awsErrorName(error) : `${awsErrorName(error)}, HTTP ${status}`;
 }
 
 /** `bucket/key`, each key segment URL-encoded, as CopySource expects. */
@@ -916,57 +895,44 @@ function since(started: number): number {
   return Math.round((performance.now() - started) * 100) / 100;
 }
 
-/** Every problem with the options, as message fragments. */
-function optionProblems(options: S3FileStoreOptions): string[] {
-  const problems: string[] = [];
-  if (options === null || typeof options !== "object") return ["the options are not an object"];
-  const bucket = bucketNameProblem(options.bucket);
-  if (bucket !== undefined) problems.push(`bucket ${quote(options.bucket)} is not a bucket name: ${bucket}`);
+/** Every problem with the options. */
+function storeOptionProblems(options: S3FileStoreOptions): OptionProblem[] {
+  if (options === null || typeof options !== "object") return [{ option: "options", problem: "are not an object" }];
+  const problems = bucketProblems("bucket", options.bucket);
   if (options.client !== undefined) {
-    if (!(options.client instanceof S3Client)) problems.push("client is not an S3Client");
-    if (options.region !== undefined || options.endpointUrl !== undefined) {
-      problems.push("region and endpointUrl cannot be given with client (configure the client instead)");
-    }
+    if (!(options.client instanceof S3Client)) problems.push({ option: "client", problem: "is not an S3Client" });
+    problems.push(...clashProblems(options, ["region", "endpointUrl"], "client", "configure the client instead"));
   }
-  if (options.region !== undefined && (typeof options.region !== "string" || options.region === "")) {
-    problems.push(`region ${quote(options.region)} is not a region name`);
-  }
-  if (options.endpointUrl !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(options.endpointUrl);
-    } catch {
-      url = undefined;
-    }
-    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      problems.push(`endpointUrl ${quote(redactUrl(options.endpointUrl))} is not an http(s) URL`);
-    } else if (url.username !== "" || url.password !== "") {
-      problems.push("endpointUrl must not carry credentials");
-    }
-  }
+  if (options.region !== undefined) problems.push(...regionProblems("region", options.region));
+  if (options.endpointUrl !== undefined) problems.push(...endpointUrlProblems("endpointUrl", options.endpointUrl));
   if (
     options.serverSideEncryption !== undefined && options.serverSideEncryption !== "AES256" &&
     options.serverSideEncryption !== "aws:kms"
   ) {
-    problems.push(`serverSideEncryption ${quote(options.serverSideEncryption)} is not "AES256" or "aws:kms"`);
+    problems.push({
+      option: "serverSideEncryption",
+      value: String(options.serverSideEncryption),
+      problem: 'is not "AES256" or "aws:kms"',
+    });
   }
   if (options.kmsKeyId !== undefined) {
-    if (typeof options.kmsKeyId !== "string" || options.kmsKeyId === "") problems.push("kmsKeyId is empty");
-    if (options.serverSideEncryption === "AES256") problems.push('kmsKeyId needs serverSideEncryption "aws:kms"');
-  }
-  const integer = (name: string, value: number | undefined, min: number, max: number) => {
-    if (value !== undefined && (!Number.isSafeInteger(value) || value < min || value > max)) {
-      problems.push(`${name} ${quote(value)} is not an integer from ${min} to ${max}`);
+    if (typeof options.kmsKeyId !== "string" || options.kmsKeyId === "") {
+      problems.push({ option: "kmsKeyId", problem: "is empty" });
     }
-  };
-  integer("multipartThresholdBytes", options.multipartThresholdBytes, 0, Number.MAX_SAFE_INTEGER);
-  integer("partSizeBytes", options.partSizeBytes, MIN_PART_BYTES, MAX_PART_BYTES);
-  integer("partConcurrency", options.partConcurrency, 1, 64);
-  const pageSize = options.pageSize === undefined ? undefined : pageSizeProblem(options.pageSize);
-  if (pageSize !== undefined) problems.push(`pageSize ${quote(options.pageSize)}: ${pageSize}`);
-  integer("copyPartSizeBytes", options.copyPartSizeBytes, MIN_PART_BYTES, MAX_PART_BYTES);
-  if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
-    problems.push("onEvent is not a function");
+    if (options.serverSideEncryption === "AES256") {
+      problems.push({ option: "kmsKeyId", problem: 'needs serverSideEncryption "aws:kms"' });
+    }
   }
+  const integer = (name: keyof S3FileStoreOptions & string, min: number, max: number) => {
+    if (options[name] !== undefined) problems.push(...integerProblems(name, options[name], min, max));
+  };
+  integer("multipartThresholdBytes", 0, Number.MAX_SAFE_INTEGER);
+  integer("partSizeBytes", MIN_PART_BYTES, MAX_PART_BYTES);
+  integer("partConcurrency", 1, 64);
+  if (options.pageSize !== undefined) {
+    problems.push(...reasonProblems("pageSize", options.pageSize, pageSizeProblem(options.pageSize)));
+  }
+  integer("copyPartSizeBytes", MIN_PART_BYTES, MAX_PART_BYTES);
+  problems.push(...hookProblems("onEvent", options.onEvent));
   return problems;
 }

@@ -22,8 +22,16 @@ import {
   type WriteItemsOptions,
 } from "./provision.ts";
 import { type TableDefinition, type TableName, tableName, TABLES } from "./tables.ts";
-import { type AwsTarget, clientTarget, describeAwsError, redactCredentials, safeCause } from "./aws_errors.ts";
-import { tableSuffixProblem } from "./config.ts";
+import {
+  awsErrorName,
+  type AwsTarget,
+  classifyAwsError,
+  clientTarget,
+  describeAwsError,
+  redactCredentials,
+  safeCause,
+} from "./aws_errors.ts";
+import { endpointUrlProblems, regionProblems, tableSuffixProblems, usageProblemText } from "./options.ts";
 
 export {
   type CompleteRulesData,
@@ -183,7 +191,7 @@ export interface SeedTarget {
 }
 
 /**
- * Checks a table suffix (see {@linkcode tableSuffixProblem}): empty, or `-`,
+ * Checks a table suffix (see {@linkcode tableSuffixProblems}): empty, or `-`,
  * `_` or `.` then letters, digits, `_`, `-` and `.`, with every table name
  * within 255 characters.
  *
@@ -199,8 +207,8 @@ export interface SeedTarget {
  * ```
  */
 export function checkTableSuffix(suffix: string): string {
-  const problem = tableSuffixProblem(suffix);
-  if (problem !== undefined) throw new ConfigError(`Invalid table suffix ${quote(suffix)}: ${problem}`);
+  const [problem] = tableSuffixProblems("tableSuffix", suffix);
+  if (problem !== undefined) throw new ConfigError(usageProblemText("table suffix", problem));
   return suffix;
 }
 
@@ -343,6 +351,7 @@ async function resolveRules(data: CompleteRulesData, planIds: readonly string[])
  *
  * @param target The region and, for a local endpoint, its URL.
  * @returns The client; the caller destroys it.
+ * @throws {ConfigError} When the region is not a region name, or the endpoint is not an http(s) URL or carries credentials.
  *
  * @example A client for moto
  * ```ts
@@ -353,6 +362,13 @@ async function resolveRules(data: CompleteRulesData, planIds: readonly string[])
  * ```
  */
 export function createSeedClient(target: SeedTarget): DynamoDBClient {
+  const [problem] = [
+    ...regionProblems("region", target.region),
+    ...(target.endpointUrl === undefined ? [] : endpointUrlProblems("endpointUrl", target.endpointUrl)),
+  ];
+  if (problem !== undefined) {
+    throw new ConfigError(usageProblemText(problem.option === "region" ? "region" : "endpoint URL", problem));
+  }
   return new DynamoDBClient({
     region: target.region,
     endpoint: target.endpointUrl,
@@ -360,28 +376,23 @@ export function createSeedClient(target: SeedTarget): DynamoDBClient {
   });
 }
 
-const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH"]);
-const REJECTED = new Set([
-  "UnrecognizedClientException",
-  "InvalidSignatureException",
-  "AccessDeniedException",
-  "ExpiredTokenException",
-  "InvalidClientTokenId",
-]);
-
-/** Why DynamoDB could not be used, in one line. */
+/** Why DynamoDB could not be used, in one line, from the one classification (`classifyAwsError`). */
 function reachProblem(error: unknown, target?: AwsTarget): string {
-  const { name, code, message } = error as { name?: string; code?: string; message?: string };
+  const { message } = error as { message?: string };
   const detail = redactCredentials(String(message ?? error).split("\n")[0]);
-  if (name === "CredentialsProviderError") {
-    return "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; " +
-      "any values work for a local endpoint)";
+  switch (classifyAwsError(error)) {
+    case "no-credentials":
+      return "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; " +
+        "any values work for a local endpoint)";
+    case "unreachable":
+    case "timed-out":
+      return `the endpoint is unreachable (${detail})`;
+    case "credentials-rejected":
+    case "access-denied":
+      return `AWS rejected the credentials (${awsErrorName(error)}: ${detail})`;
+    default:
+      return describeAwsError(error, [], target);
   }
-  if ((code !== undefined && UNREACHABLE.has(code)) || name === "TimeoutError") {
-    return `the endpoint is unreachable (${detail})`;
-  }
-  if (name !== undefined && REJECTED.has(name)) return `AWS rejected the credentials (${name}: ${detail})`;
-  return describeAwsError(error, [], target);
 }
 
 /** One cheap request first, so an unreachable endpoint or missing credentials is one clear error, not eight. */

@@ -225,11 +225,17 @@ integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
       const suffix = uniqueSuffix("unseeded");
       const endpoint = new URL(AWS_ENDPOINT_URL).origin;
       const region = process.env.AWS_REGION!;
-      // Credentials in the endpoint URL never show.
+      // Credentials in the endpoint URL are refused (AWS endpoints never take them), and never shown.
       const withUser = new URL(AWS_ENDPOINT_URL);
       withUser.username = "admin";
       withUser.password = "pw-in-the-url";
-      const store = new DynamoDBRulesStore({ tableSuffix: suffix, region, endpointUrl: withUser.href });
+      assert.throws(() => new DynamoDBRulesStore({ tableSuffix: suffix, region, endpointUrl: withUser.href }), {
+        name: "ConfigError",
+        message: `Invalid DynamoDB rules store options: endpointUrl ${
+          JSON.stringify(`${withUser.protocol}//[redacted]@${withUser.host}${withUser.pathname}`)
+        } carries credentials (AWS credentials come from the environment, a profile or a role)`,
+      });
+      const store = new DynamoDBRulesStore({ tableSuffix: suffix, region, endpointUrl: AWS_ENDPOINT_URL });
       try {
         await assert.rejects(store.getPipeline("DEFAULT_BiWeeklyFri"), (error: unknown) => {
           assert.ok(error instanceof RulesStoreError);

@@ -822,7 +822,7 @@ describe("DynamoDBRulesStore through the SDK's real retry strategy", () => {
     const { port } = server.address() as AddressInfo;
     const store = new DynamoDBRulesStore({
       region: "xx-fake-9",
-      endpointUrl: `http://admin:pw-in-the-url@127.0.0.1:${port}`,
+      endpointUrl: `http://127.0.0.1:${port}`,
       credentials: CREDENTIALS,
       maxAttempts: 1,
     });
@@ -838,7 +838,7 @@ describe("DynamoDBRulesStore through the SDK's real retry strategy", () => {
           error.message,
         );
         assert.match(error.message, /\); check the endpoint URL and the region$/);
-        assert.doesNotMatch(error.message, /pw-in-the-url|Deserialization error/);
+        assert.doesNotMatch(error.message, /Deserialization error/);
         return true;
       });
     } finally {
