@@ -14,7 +14,7 @@
  * @module
  */
 
-import { quote } from "../core/errors.ts";
+import { BlueStarError, quote } from "../core/errors.ts";
 
 /** Access key ids: not secret, but they name the key, so they are not shown either. */
 const ACCESS_KEY_ID = /\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b/g;
@@ -257,4 +257,18 @@ function showsSecrets(value: unknown, secrets: readonly string[], depth: number,
 
 function textShowsSecrets(text: string, secrets: readonly string[]): boolean {
   return redactCredentials(text, secrets) !== text;
+}
+
+/**
+ * The name an SDK (or network) error goes by, for events and metrics:
+ * the service's exception name (`"ProvisionedThroughputExceededException"`),
+ * else Node's error code (`"ECONNREFUSED"`).
+ *
+ * @param error What the SDK threw.
+ * @returns The name, or `undefined` for a library error or a value that names nothing.
+ */
+export function awsErrorName(error: unknown): string | undefined {
+  if (!(error instanceof Error) || error instanceof BlueStarError) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return error.name !== "Error" ? error.name : typeof code === "string" ? code : undefined;
 }

@@ -44,6 +44,7 @@ import {
   redactUrl,
 } from "../core/errors.ts";
 import { mapConcurrently } from "../core/concurrency.ts";
+import { type CallOutcome, endedWith } from "../core/call_end.ts";
 import {
   bucketNameProblem,
   checkPath,
@@ -158,6 +159,8 @@ export type FileStoreEvent =
     bytes: number;
     /** How long the read took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed read is an `"error"` event. */
+    outcome: "ok";
   }
   | {
     /** A file was written. */
@@ -174,6 +177,8 @@ export type FileStoreEvent =
     parts: number;
     /** How long the write took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed write is an `"error"` event. */
+    outcome: "ok";
   }
   | {
     /** A file was moved (copied, confirmed, source deleted). */
@@ -190,6 +195,8 @@ export type FileStoreEvent =
     parts: number;
     /** How long the move took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed move is an `"error"` event. */
+    outcome: "ok";
   }
   | {
     /** A listing finished (every page was read). */
@@ -206,6 +213,8 @@ export type FileStoreEvent =
     pages: number;
     /** How long the listing took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed listing is an `"error"` event. */
+    outcome: "ok";
   }
   | {
     /**
@@ -242,6 +251,12 @@ export type FileStoreEvent =
     key: string;
     /** The error thrown to the caller. */
     error: FileStoreError | ConflictError;
+    /** How long the operation ran until it failed, in milliseconds (a listing: since it began). */
+    durationMs: number;
+    /** How it ended: `"not_found"` (no such file), `"conflict"` or `"error"`. */
+    outcome: CallOutcome;
+    /** The error's `code` (`"FILE_NOT_FOUND"`, `"FILE_STORE_ERROR"`, ...). */
+    errorCode?: string;
   };
 
 /**
@@ -335,7 +350,7 @@ export class S3FileStore implements IFileStore {
   async read(path: string): Promise<Uint8Array> {
     checkPath(path);
     const context = `Failed to read file ${quote(path)} from bucket ${quote(this.#bucket)}`;
-    return await this.#failing("read", path, async () => {
+    return await this.#failing("read", path, performance.now(), async () => {
       this.#checkOpen(context);
       const started = performance.now();
       let bytes: Uint8Array;
@@ -350,7 +365,14 @@ export class S3FileStore implements IFileStore {
       if (expected !== undefined && bytes.length !== expected) {
         throw new FileStoreError(`${context}: the body was cut short (${bytes.length} of ${expected} bytes)`);
       }
-      this.#emit({ type: "read", bucket: this.#bucket, key: path, bytes: bytes.length, durationMs: since(started) });
+      this.#emit({
+        type: "read",
+        bucket: this.#bucket,
+        key: path,
+        bytes: bytes.length,
+        durationMs: since(started),
+        outcome: "ok",
+      });
       return bytes;
     });
   }
@@ -374,7 +396,7 @@ export class S3FileStore implements IFileStore {
     // large write. A string is encoded; anything else is an InvalidInputError.
     const bytes = data instanceof Uint8Array ? data : toBytes(data, path);
     const context = `Failed to write file ${quote(path)} to bucket ${quote(this.#bucket)}`;
-    await this.#failing("write", path, async () => {
+    await this.#failing("write", path, performance.now(), async () => {
       this.#checkOpen(context);
       const started = performance.now();
       const params = { Bucket: this.#bucket, Key: path, Body: bytes, ...this.#encryption };
@@ -441,7 +463,7 @@ export class S3FileStore implements IFileStore {
     checkPath(src, "source path");
     checkPath(dst, "destination path");
     const context = `Failed to move file ${quote(src)} to ${quote(dst)} in bucket ${quote(this.#bucket)}`;
-    await this.#failing("move", src, async () => {
+    await this.#failing("move", src, performance.now(), async () => {
       this.#checkOpen(context);
       const started = performance.now();
       let source: HeadObjectCommandOutput;
@@ -510,7 +532,7 @@ export class S3FileStore implements IFileStore {
     let keys = 0;
     let skipped = 0;
     do {
-      const page = await this.#failing("list", prefix, async () => {
+      const page = await this.#failing("list", prefix, started, async () => {
         this.#checkOpen(context);
         try {
           return await this.#client.send(
@@ -541,13 +563,21 @@ export class S3FileStore implements IFileStore {
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
       if (page.IsTruncated === true && token === undefined) {
         const error = new FileStoreError(`${context}: S3 said the listing goes on but gave no continuation token`);
-        this.#emit({ type: "error", action: "list", bucket: this.#bucket, key: prefix, error });
+        this.#emit({
+          type: "error",
+          action: "list",
+          bucket: this.#bucket,
+          key: prefix,
+          error,
+          ...endedWith(started, error),
+        });
         throw error;
       }
       keys += paths.length;
       if (paths.length > 0) yield paths;
     } while (token !== undefined);
-    this.#emit({ type: "list", bucket: this.#bucket, prefix, keys, skipped, pages, durationMs: since(started) });
+    const end = { durationMs: since(started), outcome: "ok" } as const;
+    this.#emit({ type: "list", bucket: this.#bucket, prefix, keys, skipped, pages, ...end });
   }
 
   /**
@@ -753,15 +783,20 @@ export class S3FileStore implements IFileStore {
     return undefined;
   }
 
-  /** Runs an operation, reporting its failure (already a BlueStar error) through the hook. */
-  async #failing<T>(action: "read" | "write" | "move" | "list", key: string, body: () => Promise<T>): Promise<T> {
+  /** Runs an operation begun at `started` (a `performance.now()` reading), reporting its failure (already a BlueStar error) through the hook. */
+  async #failing<T>(
+    action: "read" | "write" | "move" | "list",
+    key: string,
+    started: number,
+    body: () => Promise<T>,
+  ): Promise<T> {
     try {
       return await body();
     } catch (error) {
       const wrapped = error instanceof FileStoreError || error instanceof ConflictError
         ? error
         : toStoreError(error, `Failed to ${action} ${quote(key)} in bucket ${quote(this.#bucket)}`, undefined);
-      this.#emit({ type: "error", action, bucket: this.#bucket, key, error: wrapped });
+      this.#emit({ type: "error", action, bucket: this.#bucket, key, error: wrapped, ...endedWith(started, wrapped) });
       throw wrapped;
     }
   }
@@ -779,6 +814,7 @@ export class S3FileStore implements IFileStore {
       multipart: bytes > this.#multipartThreshold,
       parts,
       durationMs: since(started),
+      outcome: "ok",
     });
   }
 
@@ -791,6 +827,7 @@ export class S3FileStore implements IFileStore {
       bytes,
       parts,
       durationMs: since(started),
+      outcome: "ok",
     });
   }
 

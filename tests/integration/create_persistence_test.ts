@@ -54,7 +54,7 @@ integrationSuite("createPersistence() on the local endpoint and Redis", unreacha
       const kinds = events.map((event) => event.type).filter((type) =>
         type.startsWith("cache.") || type.startsWith("dynamodb.")
       );
-      assert.deepEqual(kinds, ["cache.miss", "dynamodb.request", "cache.hit"]);
+      assert.deepEqual(kinds, ["cache.miss", "dynamodb.request", "dynamodb.response", "cache.hit"]);
       const key = cacheKey(suffix, "calculation", clientId, "FICA_SS");
       assert.deepEqual(await persistence.cache!.get(key), first, "the GLOBAL answer is cached under the client's key");
       await persistence.cache!.delete(key);

@@ -517,7 +517,8 @@ integrationSuite("DynamoDBRulesStore through RedisCacheBackend (moto and Redis)"
         for (const [who, scope] of [[client, "CLIENT"], [other, "GLOBAL"]]) {
           assert.equal((await subject.store.getCalculationRule(who, rule)).scope, scope);
         }
-        assert.deepEqual(events.map((event) => event.type), ["cache.hit", "cache.hit"]);
+        const cacheEvents = events.filter((event) => event.type.startsWith("cache."));
+        assert.deepEqual(cacheEvents.map((event) => event.type), ["cache.hit", "cache.hit"]);
         assert.equal(subject.total(), 0);
       });
     } finally {
