@@ -217,8 +217,7 @@ describe("openTelemetryHook() on the OpenTelemetry SDK's in-memory exporters", (
     assert.equal((point.value as { sum: number }).sum, 1.5);
   });
 
-  it("a meter that throws never reaches the caller: the call's answer stands", async () => {
-    ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+  it("the hook never throws, even when the meter does", () => {
     const broken = createNoopMeter();
     broken.createHistogram = () => ({
       record: () => {
@@ -226,8 +225,7 @@ describe("openTelemetryHook() on the OpenTelemetry SDK's in-memory exporters", (
       },
     });
     const meterProvider: MeterProvider = { getMeter: () => broken };
-    const rules = openRules(openTelemetryHook({ meterProvider }));
-    assert.equal((await rules.getCalculationRule("ACME", "FICA_SS")).scope, "GLOBAL");
-    await rules.close();
+    const onEvent = openTelemetryHook({ meterProvider });
+    assert.doesNotThrow(() => onEvent({ type: "call", method: "getIrsLimits", durationMs: 1, outcome: "ok" }));
   });
 });
