@@ -37,7 +37,8 @@
  * import { createPersistence } from "@bluestar/persistence";
  * import { openTelemetryHook } from "@bluestar/persistence/otel";
  *
- * // The globally registered meter and tracer providers, set up by the application's SDK.
+ * // Records into the meter and tracer providers the application's SDK registered globally.
+ * // (The in-memory backends report no events; the AWS backends and Redis do.)
  * const persistence = createPersistence({ backend: "memory", onEvent: openTelemetryHook() });
  * await persistence.close();
  * ```
