@@ -2,50 +2,25 @@
 // on the local endpoint (DynamoDB, S3) and Redis, with the adapter as its one
 // onEvent hook, recorded by the OpenTelemetry SDK's in-memory exporters.
 import assert from "node:assert/strict";
-import { after, before, it } from "node:test";
+import { it } from "node:test";
 import { SpanKind } from "@opentelemetry/api";
 import { createPersistence, tableName } from "../../mod.ts";
-import { RULES_FIXTURE, uniqueId } from "../contract/fixtures.ts";
-import { countingClient, createTables, deleteTables, uniqueSuffix } from "../support/dynamodb.ts";
+import { uniqueId } from "../contract/fixtures.ts";
+import { freshEnvironment } from "../support/environment.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe, REDIS_URL } from "../support/gate.ts";
 import { recorded, recordingTelemetry, total } from "../support/otel.ts";
-import { adminClient, createBucket, deleteBucket } from "../support/s3.ts";
 
 const unreachable = (await probe(AWS_ENDPOINT_URL)) ?? (await probe(REDIS_URL));
 
 integrationSuite("openTelemetryHook() on the local endpoint and Redis", unreachable, () => {
-  const { client } = countingClient();
-  const s3 = adminClient();
-  const suffix = uniqueSuffix("otel");
-  let bucket: string;
-
-  before(async () => {
-    await createTables(client, suffix, RULES_FIXTURE);
-    bucket = await createBucket(s3);
-  });
-  after(async () => {
-    await deleteTables(client, suffix);
-    await deleteBucket(s3, bucket);
-    client.destroy();
-    s3.destroy();
-  });
+  const environment = freshEnvironment("otel");
 
   it("DynamoDB requests, Redis commands, cache lookups and S3 operations become metrics and spans", async () => {
     const telemetry = recordingTelemetry();
-    const persistence = createPersistence({
-      env: {
-        BLUESTAR_BACKEND: "aws",
-        AWS_REGION: "us-east-1",
-        BLUESTAR_AWS_ENDPOINT_URL: AWS_ENDPOINT_URL,
-        BLUESTAR_TABLE_SUFFIX: suffix,
-        BLUESTAR_S3_BUCKET: bucket,
-        BLUESTAR_REDIS_URL: REDIS_URL,
-        BLUESTAR_CACHE_TTL_SECONDS: "30",
-      },
-      onEvent: telemetry.onEvent,
-    });
+    const persistence = createPersistence({ env: environment.env(), onEvent: telemetry.onEvent });
     const clientId = uniqueId("client");
-    const calculationTable = tableName("calculation-rules", suffix);
+    const calculationTable = tableName("calculation-rules", environment.suffix);
+    const bucket = environment.bucket();
     try {
       // Connected first, so that the first lookup is a miss, not a connect slower than cacheTimeoutMs.
       assert.equal(await persistence.cache!.get(uniqueId("warm-up")), null);
