@@ -94,6 +94,7 @@ for (const file of emitted) {
 const dependencies: Record<string, string> = {};
 const devDependencies: Record<string, string> = {};
 const devOnly = new Set([
+  "@opentelemetry/context-async-hooks",
   "@opentelemetry/sdk-metrics",
   "@opentelemetry/sdk-trace-base",
   "@types/node",

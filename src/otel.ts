@@ -27,8 +27,9 @@
  * Redis command (`GET`) and S3 operation (`S3 read`), and one `INTERNAL` span
  * per rules-store call (`getCalculationRule`), each spanning the operation's
  * `durationMs` and ending when its end event arrives; a failed one has status
- * `ERROR` and `error.type`. They are children of the span active where the
- * call was made. Events that end nothing (`dynamodb.request`,
+ * `ERROR` and `error.type`. With a context manager registered (such as
+ * `AsyncLocalStorageContextManager`), they are children of the span active
+ * where the call was made; a call's span is a sibling of its requests' spans. Events that end nothing (`dynamodb.request`,
  * `dynamodb.unprocessed`, `cache.reconnect`, `skipped`, `multipart-aborted`,
  * a lost Redis connection) are not recorded.
  *

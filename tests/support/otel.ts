@@ -1,7 +1,7 @@
 // The OpenTelemetry SDK with its in-memory exporters, for the adapter's tests:
 // an onEvent hook recording into private meter and tracer providers (the
 // global ones stay untouched), and readers of what it recorded.
-import type { Attributes } from "@opentelemetry/api";
+import type { Attributes, Tracer } from "@opentelemetry/api";
 import {
   AggregationTemporality,
   type DataPoint,
@@ -30,6 +30,8 @@ export interface Telemetry {
   points(metric: string): Promise<Point[]>;
   /** The metrics' names and units, as collected now. */
   units(): Promise<Map<string, string>>;
+  /** A tracer of the same tracer provider, for the spans a test starts itself. */
+  tracer(): Tracer;
   /** The spans ended so far. */
   spans(): ReadableSpan[];
   /** Shuts both providers down. */
@@ -54,6 +56,7 @@ export function recordingTelemetry(): Telemetry {
     points: async (metric) =>
       (await collect()).filter((data) => data.descriptor.name === metric).flatMap((data) => data.dataPoints as Point[]),
     units: async () => new Map((await collect()).map((data) => [data.descriptor.name, data.descriptor.unit])),
+    tracer: () => tracerProvider.getTracer("test"),
     spans: () => spanExporter.getFinishedSpans(),
     shutdown: async () => {
       await meterProvider.shutdown();

@@ -8,7 +8,8 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { BatchGetCommand, DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { createNoopMeter, type MeterProvider, SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import { context, createNoopMeter, type MeterProvider, SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { mockClient } from "aws-sdk-client-mock";
 import {
   type CalculationRuleRecord,
@@ -215,6 +216,31 @@ describe("openTelemetryHook() on the OpenTelemetry SDK's in-memory exporters", (
     assert.deepEqual(span.duration, [1, 500_000_000]);
     const [point] = await telemetry.points("bluestar.rules_store.call.duration");
     assert.equal((point.value as { sum: number }).sum, 1.5);
+  });
+
+  it("with a context manager registered, the spans of a call are children of the span active where it was made", async () => {
+    ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    try {
+      const rules = openRules();
+      const tracer = telemetry.tracer();
+      const parent = await tracer.startActiveSpan("agent step", async (step) => {
+        await rules.getCalculationRule("ACME", "FICA_SS");
+        step.end();
+        return step.spanContext();
+      });
+      await rules.close();
+      const children = telemetry.spans().filter((span) => span.name !== "agent step");
+      assert.deepEqual(children.map((span) => span.name).sort(), [`BatchGetItem ${CALC_TABLE}`, "getCalculationRule"]);
+      for (const span of children) {
+        assert.equal(span.parentSpanContext?.spanId, parent.spanId, span.name);
+        assert.equal(span.spanContext().traceId, parent.traceId, span.name);
+      }
+    } finally {
+      context.disable();
+      manager.disable();
+    }
   });
 
   it("the hook never throws, even when the meter does", () => {
