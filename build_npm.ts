@@ -93,11 +93,26 @@ for (const file of emitted) {
 
 const dependencies: Record<string, string> = {};
 const devDependencies: Record<string, string> = {};
-const devOnly = new Set(["@types/node", "aws-sdk-client-mock", "fast-check", "typescript"]);
+const devOnly = new Set([
+  "@opentelemetry/context-async-hooks",
+  "@opentelemetry/sdk-metrics",
+  "@opentelemetry/sdk-trace-base",
+  "@types/node",
+  "aws-sdk-client-mock",
+  "fast-check",
+  "typescript",
+]);
+/**
+ * Optional peers: only an extra entry point loads them (`./otel` loads
+ * `@opentelemetry/api`), so the core installs without them. The range is
+ * the API lines the adapter is written against; the tests run on the
+ * version deno.json maps (a dev dependency here).
+ */
+const optionalPeers: Record<string, string> = { "@opentelemetry/api": "^1.9.0" };
 for (const [name, specifier] of Object.entries(denoJson.imports as Record<string, string>)) {
   const match = /^npm:((?:@[^/]+\/)?[^@]+)@(.+)$/.exec(specifier);
   if (match === null) continue;
-  (devOnly.has(name) ? devDependencies : dependencies)[match[1]] = match[2];
+  (devOnly.has(name) || name in optionalPeers ? devDependencies : dependencies)[match[1]] = match[2];
 }
 
 const packageJson = {
@@ -108,9 +123,12 @@ const packageJson = {
   type: "module",
   main: "./esm/mod.js",
   types: "./esm/mod.d.ts",
-  exports: {
-    ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js", require: "./esm/mod.js", default: "./esm/mod.js" },
-  },
+  exports: Object.fromEntries(
+    Object.entries(denoJson.exports as Record<string, string>).map(([path, source]) => {
+      const js = `./${emittedJs(source.replace(/^\.\//, ""))}`;
+      return [path, { types: js.replace(/\.js$/, ".d.ts"), import: js, require: js, default: js }];
+    }),
+  ),
   bin: Object.fromEntries(Object.entries(BIN).map(([name, source]) => [name, emittedJs(source)])),
   files: [
     "esm/mod.js",
@@ -128,6 +146,8 @@ const packageJson = {
   // A scoped package is private on its first publish unless it says otherwise.
   publishConfig: { access: "public" },
   dependencies,
+  peerDependencies: optionalPeers,
+  peerDependenciesMeta: Object.fromEntries(Object.keys(optionalPeers).map((name) => [name, { optional: true }])),
   devDependencies,
 };
 await mkdir(out, { recursive: true });

@@ -81,6 +81,7 @@ export {
   RuleNotFoundError,
   RulesStoreError,
 } from "./src/core/errors.ts";
+export type { CacheTier, CallEnd, CallOutcome } from "./src/core/call_end.ts";
 export { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, MAX_ID_BYTES, MAX_PATH_BYTES, stepId } from "./src/core/keys.ts";
 export {
   canonicalDecimal,
@@ -118,12 +119,14 @@ export {
   RedisCacheBackend,
   type RedisCacheClient,
   type RedisCacheOptions,
+  type RedisCommand,
 } from "./src/persistence/redis_backend.ts";
 export {
   type DynamoDBOperation,
   DynamoDBRulesStore,
   type DynamoDBRulesStoreOptions,
   type RulesStoreEvent,
+  type RulesStoreMethod,
 } from "./src/persistence/dynamodb_backend.ts";
 export type { CacheOperation, ReadThroughEvent } from "./src/persistence/read_through.ts";
 export { type CompleteRulesData, loadSeedData, type LoadSeedDataOptions } from "./src/persistence/seed_data.ts";

@@ -9,6 +9,8 @@
 "use strict";
 const assert = require("node:assert/strict");
 const { execFile } = require("node:child_process");
+const fs = require("node:fs");
+const path = require("node:path");
 const { describe, it } = require("node:test");
 
 const { BLUESTAR_CI_ROOT, BLUESTAR_CI_SUFFIX, BLUESTAR_CI_BUCKET, BLUESTAR_AWS_ENDPOINT_URL } = process.env;
@@ -49,6 +51,17 @@ describe(`the npm package on Node ${process.version}`, () => {
     const imported = await import("@bluestar/persistence");
     assert.equal(required.RuleNotFoundError, imported.RuleNotFoundError);
     assert.equal(required.createPersistence, imported.createPersistence);
+  });
+
+  it("the core loads without the optional peer @opentelemetry/api; ./otel is exported and is what needs it", () => {
+    assert.throws(() => require.resolve("@opentelemetry/api"), { code: "MODULE_NOT_FOUND" });
+    assert.equal(typeof require("@bluestar/persistence").createPersistence, "function");
+    const root = path.resolve(path.dirname(require.resolve("@bluestar/persistence")), "..");
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
+    assert.deepEqual(manifest.peerDependenciesMeta, { "@opentelemetry/api": { optional: true } });
+    assert.ok(!("@opentelemetry/api" in manifest.dependencies));
+    assert.equal(require.resolve("@bluestar/persistence/otel"), path.join(root, "esm", "src", "otel.js"));
+    assert.throws(() => require("@bluestar/persistence/otel"), /@opentelemetry\/api/);
   });
 
   it("npx bluestar-seed --help names the same options as deno task seed --help", async () => {

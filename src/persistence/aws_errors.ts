@@ -147,7 +147,8 @@ export function classifyAwsError(error: unknown): AwsFailure {
 }
 
 /**
- * An SDK error's name, or `"Error"` when it has none.
+ * An SDK error's name (the service's exception name, such as
+ * `"ProvisionedThroughputExceededException"`), or `"Error"` when it has none.
  *
  * @param error What the SDK threw.
  * @returns The name.

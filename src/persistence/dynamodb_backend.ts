@@ -65,6 +65,7 @@ import type {
   ValidationRule,
 } from "../core/types.ts";
 import { type Backoff, backoffDelay, sleep } from "../core/time.ts";
+import { type CallEnd, endedOk, endedWith, reportEnd } from "../core/call_end.ts";
 import {
   agentConfigCodec,
   auditEntryCodec,
@@ -80,7 +81,7 @@ import {
   WRITE_ID_ATTRIBUTE,
 } from "./items.ts";
 import { BATCH_STATUS_INDEX, type TableName, tableName, TABLES } from "./tables.ts";
-import { type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
+import { awsErrorName, type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
 import { ReadThroughCache, type ReadThroughEvent } from "./read_through.ts";
 import {
   clashProblems,
@@ -109,13 +110,23 @@ export type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem"
  *   goes to DynamoDB, and `cache.error` comes from a cache call that failed
  *   or took longer than `cacheTimeoutMs`.
  * - `dynamodb.request`: a request is being sent (SDK retries not counted).
+ * - `dynamodb.response`: that request ended (after the SDK's retries), with
+ *   its {@linkcode CallEnd} fields and, when DynamoDB or the SDK named the
+ *   failure, `awsError` (`"ConditionalCheckFailedException"`).
+ * - `call`: a public method ended (`method`, and its {@linkcode CallEnd}
+ *   fields: a method that rejects, bad input included, ends as well).
  * - `dynamodb.unprocessed`: `BatchGetItem` left keys unprocessed; they are
  *   asked for again after a backoff.
  */
 export type RulesStoreEvent =
   | ReadThroughEvent
   | { type: "dynamodb.request"; operation: DynamoDBOperation; table: string }
-  | { type: "dynamodb.unprocessed"; table: string; keys: number; attempt: number };
+  | { type: "dynamodb.unprocessed"; table: string; keys: number; attempt: number }
+  | ({ type: "dynamodb.response"; operation: DynamoDBOperation; table: string; awsError?: string } & CallEnd)
+  | ({ type: "call"; method: RulesStoreMethod } & CallEnd);
+
+/** A public method of the rules store, as a `call` event names it. */
+export type RulesStoreMethod = keyof IRulesStore;
 
 /** Options of {@linkcode DynamoDBRulesStore}. */
 export interface DynamoDBRulesStoreOptions {
@@ -394,7 +405,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getPipeline(planId: string): Promise<PipelineStep[]> {
-    return this.#run(() => {
+    return this.#run("getPipeline", () => {
       const key = this.#cacheKeyOf("pipeline", () => itemKeys.pipelinePartition(planId), planId);
       return this.#reads.read(
         "pipeline",
@@ -427,7 +438,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getValidationRules(clientId: string, field: string): Promise<ValidationRule[]> {
-    return this.#run(() => {
+    return this.#run("getValidationRules", () => {
       const key = this.#cacheKeyOf("validation", () => itemKeys.validationRules(clientId, field), clientId, field);
       return this.#reads.read(
         "validation",
@@ -464,7 +475,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
-    return this.#run(() => {
+    return this.#run("getCalculationRule", () => {
       const key = this.#cacheKeyOf("calculation", () => itemKeys.calculationRule(clientId, ruleId), clientId, ruleId);
       return this.#reads.read(
         "calculation",
@@ -502,7 +513,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getIrsLimits(year: number): Promise<IrsLimits> {
-    return this.#run(() => {
+    return this.#run("getIrsLimits", () => {
       const itemKey = itemKeys.irsLimits(year);
       const key = cacheKey(this.#namespace, "irs", year);
       return this.#reads.read("irs", key, (value) => checkIrsLimits(value, year), async () => {
@@ -532,7 +543,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   saveBatchState(batchId: string, state: BatchState, options: SaveBatchStateOptions = {}): Promise<void> {
-    return this.#run(async () => {
+    return this.#run("saveBatchState", async () => {
       itemKeys.batchState(batchId);
       const action = `save batch state ${quote(batchId)}`;
       const copy = decodeInput(batchStateSchema, state, action);
@@ -574,7 +585,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getBatchState(batchId: string): Promise<BatchState | null> {
-    return this.#run(async () => {
+    return this.#run("getBatchState", async () => {
       const key = itemKeys.batchState(batchId);
       const table = this.#tables["batch-state"];
       const item = await this.#getItem(`read batch state ${quote(batchId)}`, table, key, true);
@@ -598,7 +609,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   listBatchesByStatus(status: BatchStatus): Promise<BatchState[]> {
-    return this.#run(async () => {
+    return this.#run("listBatchesByStatus", async () => {
       checkBatchStatus(status);
       const table = this.#tables["batch-state"];
       const items = await this.#queryAll(`list batches with status ${quote(status)}`, {
@@ -635,7 +646,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   saveProcessingResult(batchId: string, step: string, result: ProcessingResult): Promise<void> {
-    return this.#run(async () => {
+    return this.#run("saveProcessingResult", async () => {
       itemKeys.processingResult(batchId, step);
       const action = `save processing result ${quote(step)} of batch ${quote(batchId)}`;
       const copy = decodeInput(processingResultSchema, result, action);
@@ -664,7 +675,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getProcessingResults(batchId: string): Promise<ProcessingResult[]> {
-    return this.#run(async () => {
+    return this.#run("getProcessingResults", async () => {
       const partition = itemKeys.batchPartition(batchId);
       const action = `read processing results of batch ${quote(batchId)}`;
       return (await this.#queryPartition(action, processingResultCodec, partition, true)).sort(byStepId);
@@ -694,7 +705,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   appendAuditEntry(entry: AuditEntry): Promise<void> {
-    return this.#run(async () => {
+    return this.#run("appendAuditEntry", async () => {
       const action = `append audit entry ${quote((entry as Partial<AuditEntry> | null)?.entryId)}`;
       const copy = decodeInput(auditEntrySchema, entry, action);
       itemKeys.auditEntry(copy.batchId, copy.entryId);
@@ -723,7 +734,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   listAuditEntries(batchId: string): Promise<AuditEntry[]> {
-    return this.#run(async () => {
+    return this.#run("listAuditEntries", async () => {
       const partition = itemKeys.batchPartition(batchId);
       const action = `list audit entries of batch ${quote(batchId)}`;
       return (await this.#queryPartition(action, auditEntryCodec, partition, true)).sort(compareAuditEntries);
@@ -745,7 +756,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getAgentConfig(agent: string): Promise<AgentConfig | null> {
-    return this.#run(() => {
+    return this.#run("getAgentConfig", () => {
       const key = this.#cacheKeyOf("agent", () => itemKeys.agentConfig(agent), agent);
       return this.#reads.read<AgentConfig | null>(
         "agent",
@@ -767,14 +778,21 @@ export class DynamoDBRulesStore implements IRulesStore {
 
   // ---- plumbing ----------------------------------------------------------
 
-  /** Runs a method body as a promise: a bad argument rejects rather than throws; a closed store rejects. */
-  #run<T>(body: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a method body as a promise: a bad argument rejects rather than
+   * throws; a closed store rejects. Its end is reported as a `call` event.
+   */
+  #run<T>(method: RulesStoreMethod, body: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let call: Promise<T>;
     try {
       if (this.#closed) throw new RulesStoreError("Failed to use the DynamoDB rules store: it is closed");
-      return body();
+      call = body();
     } catch (error) {
-      return Promise.reject(error);
+      call = Promise.reject(error);
     }
+    if (!this.#reporting) return call;
+    return reportEnd(call, started, (end) => this.#emit({ type: "call", method, ...end }));
   }
 
   /**
@@ -813,15 +831,24 @@ export class DynamoDBRulesStore implements IRulesStore {
     conflict?: (error: unknown) => string,
   ): Promise<Output> {
     if (this.#reporting) this.#emit({ type: "dynamodb.request", operation, table });
+    const started = performance.now();
     try {
       // One call site for four command types: the overloads of `send` take one at a time.
-      return await this.#documents.send(command as GetCommand) as unknown as Output;
+      const output = await this.#documents.send(command as GetCommand) as unknown as Output;
+      if (this.#reporting) this.#emit({ type: "dynamodb.response", operation, table, ...endedOk(started) });
+      return output;
     } catch (error) {
       // Resolved on failure only: where the request went, for the message (a missing table, a foreign answer).
       const target = error instanceof BlueStarError
         ? undefined
         : { ...(await clientTarget("DynamoDB", this.#documents.config)), table, tableSuffix: this.#namespace };
-      throw storeError(action, error, this.#secrets, conflict, target);
+      const failure = storeError(action, error, this.#secrets, conflict, target);
+      if (this.#reporting) {
+        const end = endedWith(started, failure);
+        const awsError = error instanceof BlueStarError ? undefined : awsErrorName(error);
+        this.#emit({ type: "dynamodb.response", operation, table, awsError, ...end });
+      }
+      throw failure;
     }
   }
 

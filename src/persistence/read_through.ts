@@ -20,7 +20,8 @@ import type { CacheKind } from "../core/keys.ts";
 import type { ICacheBackend } from "../core/protocols.ts";
 import { guardHook } from "../core/hooks.ts";
 import { type Decoded, problemText } from "../core/schema.ts";
-import { type Clock, Deadlines, Pending, SYSTEM_CLOCK } from "../core/time.ts";
+import { type Clock, Deadlines, elapsedMs, Pending, SYSTEM_CLOCK } from "../core/time.ts";
+import { type CacheTier, type CallEnd, endedOk, endedWith } from "../core/call_end.ts";
 import { describeAwsError } from "./aws_errors.ts";
 
 /** A call the read-through cache sends to its cache backend. */
@@ -38,12 +39,24 @@ export type CacheOperation = "get" | "setex";
  *   was asked for; it counts as a miss and the read was loaded.
  * - `cache.error`: a cache call failed or took longer than its timeout
  *   (`get`: the read was loaded; `setex`: the value was not cached).
+ *
+ * Each ends a cache call: `tier` is the tier that answered (the cache
+ * backend is the `"redis"` tier), with the {@linkcode CallEnd} fields:
+ * `durationMs` of the cache call, `outcome` `"ok"` for a hit or a miss,
+ * `"error"` for a corrupt value or a failed call.
  */
 export type ReadThroughEvent =
-  | { type: "cache.hit"; kind: CacheKind; key: string }
-  | { type: "cache.miss"; kind: CacheKind; key: string }
-  | { type: "cache.corrupt"; kind: CacheKind; key: string; problems: string[] }
-  | { type: "cache.error"; kind: CacheKind; key: string; operation: CacheOperation; error: CacheError };
+  | ({ type: "cache.hit"; kind: CacheKind; key: string; tier: CacheTier } & CallEnd)
+  | ({ type: "cache.miss"; kind: CacheKind; key: string; tier: CacheTier } & CallEnd)
+  | ({ type: "cache.corrupt"; kind: CacheKind; key: string; tier: CacheTier; problems: string[] } & CallEnd)
+  | ({
+    type: "cache.error";
+    kind: CacheKind;
+    key: string;
+    tier: CacheTier;
+    operation: CacheOperation;
+    error: CacheError;
+  } & CallEnd);
 
 /** Options of {@linkcode ReadThroughCache}; the caller has checked them. */
 export interface ReadThroughOptions {
@@ -78,6 +91,9 @@ const MEMO_LIMIT = 10_000;
 
 /** What a failed cache call yields, once it is reported. */
 const FAILED: unique symbol = Symbol("cache call failed");
+
+/** The tier behind the cache backend: the shared one, Redis in production. */
+const REMOTE: CacheTier = "redis";
 
 /**
  * A read-through cache: `read()` answers from the cache when it holds a
@@ -161,16 +177,19 @@ export class ReadThroughCache {
     const remote = this.#remote;
     if (remote === undefined) return await load();
     // Each lookup reports exactly one event: a failed one was reported by the tier.
+    const started = performance.now();
     const cached = await remote.get(kind, key);
     if (cached === null || cached === undefined) {
-      this.#onEvent?.({ type: "cache.miss", kind, key });
+      this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
     } else if (cached !== FAILED) {
       const checked = this.#checked.check(key, cached, check);
       if (checked.ok) {
-        this.#onEvent?.({ type: "cache.hit", kind, key });
+        this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
         return checked.value;
       }
-      this.#onEvent?.({ type: "cache.corrupt", kind, key, problems: checked.problems.map(problemText) });
+      const problems = checked.problems.map(problemText);
+      const end: CallEnd = { durationMs: elapsedMs(started), outcome: "error" };
+      this.#onEvent?.({ type: "cache.corrupt", kind, key, tier: REMOTE, problems, ...end });
     }
     const value = await load();
     // A snapshot: a cache may serialise later, after the caller changed its copy.
@@ -254,6 +273,7 @@ class PendingCall extends Pending {
     readonly operation: CacheOperation,
     readonly kind: CacheKind,
     readonly key: string,
+    readonly started: number,
     readonly resolve: (answer: unknown) => void,
   ) {
     super();
@@ -296,15 +316,16 @@ class RemoteTier {
   }
 
   #call(operation: CacheOperation, kind: CacheKind, key: string, value: unknown): Promise<unknown> {
+    const started = performance.now();
     let answer: Promise<unknown>;
     try {
       answer = Promise.resolve(this.#send(operation, key, value));
     } catch (error) {
-      this.#fail(operation, kind, key, failure(operation, key, error));
+      this.#fail(operation, kind, key, started, failure(operation, key, error));
       return Promise.resolve(FAILED);
     }
     return new Promise((resolve) => {
-      const pending = new PendingCall(operation, kind, key, resolve);
+      const pending = new PendingCall(operation, kind, key, started, resolve);
       const deadlines = this.#deadlines;
       deadlines.track(pending, this.#timeoutMs);
       answer.then(
@@ -313,7 +334,7 @@ class RemoteTier {
         },
         (error: unknown) => {
           if (!deadlines.settle(pending)) return;
-          this.#fail(operation, kind, key, failure(operation, key, error));
+          this.#fail(operation, kind, key, started, failure(operation, key, error));
           resolve(FAILED);
         },
       );
@@ -324,15 +345,21 @@ class RemoteTier {
     return operation === "get" ? this.#backend.get(key) : this.#backend.setex(key, this.#ttlSeconds, value);
   }
 
-  #fail(operation: CacheOperation, kind: CacheKind, key: string, error: CacheError): void {
-    this.#report({ type: "cache.error", kind, key, operation, error });
+  #fail(operation: CacheOperation, kind: CacheKind, key: string, started: number, error: CacheError): void {
+    this.#report({ type: "cache.error", kind, key, tier: REMOTE, operation, error, ...endedWith(started, error) });
   }
 
   /** Fails a call past its deadline (called by the sweep). */
   readonly #expire = (pending: PendingCall): void => {
-    const { operation, kind, key } = pending;
+    const { operation, kind, key, started } = pending;
     const reason = `no answer within ${this.#timeoutMs} ms`;
-    this.#fail(operation, kind, key, new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${reason}`));
+    this.#fail(
+      operation,
+      kind,
+      key,
+      started,
+      new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${reason}`),
+    );
     pending.resolve(FAILED);
   };
 }

@@ -16,6 +16,7 @@ import { guardHook } from "../core/hooks.ts";
 import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
 import { type Backoff, backoffDelay, Deadlines, Pending } from "../core/time.ts";
 import type { ICacheBackend } from "../core/protocols.ts";
+import { type CallEnd, reportEnd } from "../core/call_end.ts";
 import { encodeCacheWrite } from "../core/values.ts";
 import {
   hookProblems,
@@ -38,6 +39,11 @@ import {
  *   While Redis is down this repeats once per reconnection attempt (attempts
  *   are at most 2 seconds apart, randomly spread below that).
  * - `cache.reconnect`: the connection was lost and is back.
+ * - `redis.command`: a command ended: `command` (`GET`, `SET` or `DEL`),
+ *   the caller's `key`, and the {@linkcode CallEnd} fields (the time spent
+ *   waiting for a connection included).
+ *
+ * The `cache.*` events carry `tier: "redis"`.
  *
  * No event ever carries a password or a URL's credentials.
  *
@@ -49,13 +55,17 @@ import {
  *   if (event.type === "cache.corrupt") console.warn(`dropped corrupt cache entry ${event.key}`);
  *   else if (event.type === "cache.error") console.warn(event.error.message);
  * };
- * onEvent({ type: "cache.reconnect" });
+ * onEvent({ type: "cache.reconnect", tier: "redis" });
  * ```
  */
 export type CacheEvent =
-  | { type: "cache.corrupt"; key: string; error: unknown }
-  | { type: "cache.error"; key?: string; error: CacheError }
-  | { type: "cache.reconnect" };
+  | { type: "cache.corrupt"; tier: "redis"; key: string; error: unknown }
+  | { type: "cache.error"; tier: "redis"; key?: string; error: CacheError }
+  | { type: "cache.reconnect"; tier: "redis" }
+  | ({ type: "redis.command"; command: RedisCommand; key: string } & CallEnd);
+
+/** The Redis commands the backend sends, as `redis.command` events name them. */
+export type RedisCommand = "GET" | "SET" | "DEL";
 
 /**
  * The slice of the node-redis v6 client and cluster API the backend uses:
@@ -201,6 +211,7 @@ type Op = typeof GET | typeof SET | typeof DEL;
 
 /** The action each command performs, for messages. */
 const ACTIONS: readonly string[] = ["get cache key", "cache key", "delete cache key"];
+const COMMANDS: readonly RedisCommand[] = ["GET", "SET", "DEL"];
 
 /** Why a call could not be sent. */
 type NotReady = "closed" | "offline" | "timeout";
@@ -449,6 +460,16 @@ export class RedisCacheBackend implements ICacheBackend {
    * deadline entry and the two settle callbacks; no timer per call.
    */
   #exec(op: Op, key: string, json: string, ttl: number): Promise<unknown> {
+    if (!this.#reporting) return this.#execNow(op, key, json, ttl);
+    const started = performance.now();
+    return reportEnd(
+      this.#execNow(op, key, json, ttl),
+      started,
+      (end) => this.#emit({ type: "redis.command", command: COMMANDS[op], key, ...end }),
+    );
+  }
+
+  #execNow(op: Op, key: string, json: string, ttl: number): Promise<unknown> {
     if (this.#closed || !this.#client.isReady) return this.#execWhenReady(op, key, json, ttl);
     return this.#bounded(op, key, json, ttl, this.#commandTimeoutMs);
   }
@@ -615,7 +636,11 @@ export class RedisCacheBackend implements ICacheBackend {
       const message = this.#everReady
         ? `Lost connection to ${this.#where}: ${reason}`
         : `Failed to connect to ${this.#where}: ${reason}`;
-      this.#emit({ type: "cache.error", error: new CacheError(message, scrubbed(error, this.#secrets)) });
+      this.#emit({
+        type: "cache.error",
+        tier: "redis",
+        error: new CacheError(message, scrubbed(error, this.#secrets)),
+      });
     }
   };
 
@@ -625,17 +650,17 @@ export class RedisCacheBackend implements ICacheBackend {
     this.#lastError = undefined;
     this.#attempts = 0;
     this.#notify();
-    if (this.#everReady) this.#emit({ type: "cache.reconnect" });
+    if (this.#everReady) this.#emit({ type: "cache.reconnect", tier: "redis" });
     this.#everReady = true;
   };
 
   /** Reports and deletes an entry that is not JSON; a failed delete is reported, not thrown. */
   async #dropCorrupt(key: string, error: unknown): Promise<void> {
-    this.#emit({ type: "cache.corrupt", key, error });
+    this.#emit({ type: "cache.corrupt", tier: "redis", key, error });
     try {
       await this.#exec(DEL, key, "", 0);
     } catch (failure) {
-      this.#emit({ type: "cache.error", key, error: failure as CacheError });
+      this.#emit({ type: "cache.error", tier: "redis", key, error: failure as CacheError });
     }
   }
 

@@ -37,6 +37,8 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { BlueStarError, ConfigError, ConflictError, FileNotFoundError, FileStoreError, quote } from "../core/errors.ts";
 import { guardHook } from "../core/hooks.ts";
 import { mapConcurrently } from "../core/concurrency.ts";
+import { type CallOutcome, endedWith } from "../core/call_end.ts";
+import { elapsedMs } from "../core/time.ts";
 import { checkPath, checkPrefix, comparePaths, MAX_PAGE_SIZE, pageSizeProblem, pathProblem } from "../core/keys.ts";
 import type { IFileStore } from "../core/protocols.ts";
 import { toBytes } from "../core/values.ts";
@@ -165,6 +167,8 @@ export type FileStoreEvent =
     bytes: number;
     /** How long the read took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed read is an `"error"` event. */
+    outcome: "ok";
   }
   | {
     /** A file was written. */
@@ -181,6 +185,8 @@ export type FileStoreEvent =
     parts: number;
     /** How long the write took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed write is an `"error"` event. */
+    outcome: "ok";
   }
   | {
     /** A file was moved (copied, confirmed, source deleted). */
@@ -197,6 +203,8 @@ export type FileStoreEvent =
     parts: number;
     /** How long the move took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed move is an `"error"` event. */
+    outcome: "ok";
   }
   | {
     /** A listing finished (every page was read). */
@@ -213,6 +221,8 @@ export type FileStoreEvent =
     pages: number;
     /** How long the listing took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed listing is an `"error"` event. */
+    outcome: "ok";
   }
   | {
     /**
@@ -249,6 +259,12 @@ export type FileStoreEvent =
     key: string;
     /** The error thrown to the caller. */
     error: FileStoreError | ConflictError;
+    /** How long the operation ran until it failed, in milliseconds (a listing: since it began). */
+    durationMs: number;
+    /** How it ended: `"not_found"` (no such file), `"conflict"` or `"error"`. */
+    outcome: CallOutcome;
+    /** The error's `code` (`"FILE_NOT_FOUND"`, `"FILE_STORE_ERROR"`, ...). */
+    errorCode?: string;
   };
 
 /**
@@ -342,7 +358,7 @@ export class S3FileStore implements IFileStore {
   async read(path: string): Promise<Uint8Array> {
     checkPath(path);
     const context = `Failed to read file ${quote(path)} from bucket ${quote(this.#bucket)}`;
-    return await this.#failing("read", path, async () => {
+    return await this.#failing("read", path, performance.now(), async () => {
       this.#checkOpen(context);
       const started = performance.now();
       let bytes: Uint8Array;
@@ -357,7 +373,14 @@ export class S3FileStore implements IFileStore {
       if (expected !== undefined && bytes.length !== expected) {
         throw new FileStoreError(`${context}: the body was cut short (${bytes.length} of ${expected} bytes)`);
       }
-      this.#emit({ type: "read", bucket: this.#bucket, key: path, bytes: bytes.length, durationMs: since(started) });
+      this.#emit({
+        type: "read",
+        bucket: this.#bucket,
+        key: path,
+        bytes: bytes.length,
+        durationMs: elapsedMs(started),
+        outcome: "ok",
+      });
       return bytes;
     });
   }
@@ -381,7 +404,7 @@ export class S3FileStore implements IFileStore {
     // large write. A string is encoded; anything else is an InvalidInputError.
     const bytes = data instanceof Uint8Array ? data : toBytes(data, path);
     const context = `Failed to write file ${quote(path)} to bucket ${quote(this.#bucket)}`;
-    await this.#failing("write", path, async () => {
+    await this.#failing("write", path, performance.now(), async () => {
       this.#checkOpen(context);
       const started = performance.now();
       const params = { Bucket: this.#bucket, Key: path, Body: bytes, ...this.#encryption };
@@ -448,7 +471,7 @@ export class S3FileStore implements IFileStore {
     checkPath(src, "source path");
     checkPath(dst, "destination path");
     const context = `Failed to move file ${quote(src)} to ${quote(dst)} in bucket ${quote(this.#bucket)}`;
-    await this.#failing("move", src, async () => {
+    await this.#failing("move", src, performance.now(), async () => {
       this.#checkOpen(context);
       const started = performance.now();
       let source: HeadObjectCommandOutput;
@@ -517,7 +540,7 @@ export class S3FileStore implements IFileStore {
     let keys = 0;
     let skipped = 0;
     do {
-      const page = await this.#failing("list", prefix, async () => {
+      const page = await this.#failing("list", prefix, started, async () => {
         this.#checkOpen(context);
         try {
           return await this.#client.send(
@@ -548,13 +571,21 @@ export class S3FileStore implements IFileStore {
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
       if (page.IsTruncated === true && token === undefined) {
         const error = new FileStoreError(`${context}: S3 said the listing goes on but gave no continuation token`);
-        this.#emit({ type: "error", action: "list", bucket: this.#bucket, key: prefix, error });
+        this.#emit({
+          type: "error",
+          action: "list",
+          bucket: this.#bucket,
+          key: prefix,
+          error,
+          ...endedWith(started, error),
+        });
         throw error;
       }
       keys += paths.length;
       if (paths.length > 0) yield paths;
     } while (token !== undefined);
-    this.#emit({ type: "list", bucket: this.#bucket, prefix, keys, skipped, pages, durationMs: since(started) });
+    const end = { durationMs: elapsedMs(started), outcome: "ok" } as const;
+    this.#emit({ type: "list", bucket: this.#bucket, prefix, keys, skipped, pages, ...end });
   }
 
   /**
@@ -762,15 +793,20 @@ export class S3FileStore implements IFileStore {
     return undefined;
   }
 
-  /** Runs an operation, reporting its failure (already a BlueStar error) through the hook. */
-  async #failing<T>(action: "read" | "write" | "move" | "list", key: string, body: () => Promise<T>): Promise<T> {
+  /** Runs an operation begun at `started` (a `performance.now()` reading), reporting its failure (already a BlueStar error) through the hook. */
+  async #failing<T>(
+    action: "read" | "write" | "move" | "list",
+    key: string,
+    started: number,
+    body: () => Promise<T>,
+  ): Promise<T> {
     try {
       return await body();
     } catch (error) {
       const wrapped = error instanceof FileStoreError || error instanceof ConflictError
         ? error
         : toStoreError(error, `Failed to ${action} ${quote(key)} in bucket ${quote(this.#bucket)}`, undefined);
-      this.#emit({ type: "error", action, bucket: this.#bucket, key, error: wrapped });
+      this.#emit({ type: "error", action, bucket: this.#bucket, key, error: wrapped, ...endedWith(started, wrapped) });
       throw wrapped;
     }
   }
@@ -787,7 +823,8 @@ export class S3FileStore implements IFileStore {
       bytes,
       multipart: bytes > this.#multipartThreshold,
       parts,
-      durationMs: since(started),
+      durationMs: elapsedMs(started),
+      outcome: "ok",
     });
   }
 
@@ -799,7 +836,8 @@ export class S3FileStore implements IFileStore {
       dst,
       bytes,
       parts,
-      durationMs: since(started),
+      durationMs: elapsedMs(started),
+      outcome: "ok",
     });
   }
 }
@@ -889,10 +927,6 @@ function copyRanges(size: number, partSize: number): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
   for (let first = 0; first < size; first += partSize) ranges.push([first, Math.min(first + partSize, size) - 1]);
   return ranges;
-}
-
-function since(started: number): number {
-  return Math.round((performance.now() - started) * 100) / 100;
 }
 
 /** Every problem with the options. */

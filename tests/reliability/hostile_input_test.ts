@@ -1619,7 +1619,8 @@ integrationSuite("Reliability: hostile cache keys and connections, generated", u
                 events.length = 0;
                 subject.requests.clear();
                 await readBoth();
-                assert.deepEqual(events.map((event) => event.type), ["cache.hit", "cache.hit"], context);
+                const cacheEvents = events.filter((event) => event.type.startsWith("cache."));
+                assert.deepEqual(cacheEvents.map((event) => event.type), ["cache.hit", "cache.hit"], context);
                 assert.equal(subject.total(), 0, context);
               },
               40,
