@@ -41,7 +41,7 @@
  * @module
  */
 
-export type { ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
+export type { FileSource, FileStat, ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
 export type {
   AgentConfig,
   AgentName,
@@ -75,6 +75,7 @@ export {
   CorruptItemError,
   FileNotFoundError,
   FileStoreError,
+  IntegrityError,
   InvalidInputError,
   IrsLimitsNotFoundError,
   PipelineNotFoundError,

@@ -6,6 +6,7 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -72,6 +73,15 @@ export const FOREIGN_KEYS: readonly string[] = [
 /** Writes an object with the raw SDK, as another tool would, past the store's checks. */
 export async function putRaw(admin: S3Client, bucket: string, key: string, body: string): Promise<void> {
   await admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+}
+
+/**
+ * Replaces an object's bytes with the raw SDK, keeping its metadata (the
+ * store's SHA-256 among them): damage the store must notice.
+ */
+export async function corruptRaw(admin: S3Client, bucket: string, key: string, body: Uint8Array): Promise<void> {
+  const head = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  await admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: head.Metadata }));
 }
 
 /** Deterministic pseudo-random bytes (every byte value occurs). */
