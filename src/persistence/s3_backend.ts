@@ -34,13 +34,13 @@ import {
   type PutObjectCommandInput,
   type PutObjectCommandOutput,
   S3Client,
+  UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
 import {
   BlueStarError,
   ConfigError,
@@ -442,15 +442,13 @@ export class S3FileStore implements IFileStore {
       this.#checkOpen(context);
       const started = performance.now();
       const file = await this.#open(path, context, undefined);
-      let bytes: Uint8Array | undefined;
+      // One buffer of the known size, filled as the chunks arrive: nothing else holds the file.
+      const bytes = new Uint8Array(file.size);
       let offset = 0;
       for await (const chunk of file.chunks) {
-        // A file of one range is that range's buffer; a larger one is copied into a buffer of its known size.
-        if (bytes === undefined) bytes = chunk.length === file.size ? chunk : new Uint8Array(file.size);
-        if (bytes !== chunk) bytes.set(chunk, offset);
+        bytes.set(chunk, offset);
         offset += chunk.length;
       }
-      bytes ??= new Uint8Array();
       this.#emit({ type: "read", bucket: this.#bucket, key: path, bytes: bytes.length, durationMs: since(started) });
       return bytes;
     });
@@ -566,27 +564,24 @@ export class S3FileStore implements IFileStore {
       try {
         this.#checkOpen(context);
         const started = performance.now();
-        const hash = createHash("sha256");
-        // Up to the threshold the source is held and goes up in one PutObject, as `write` would send it.
+        // Up to the threshold the source is held (copied: a producer may reuse its buffer) and goes up in one
+        // PutObject, as `write` would send it.
         const head: Uint8Array[] = [];
         let size = 0;
         let next = await chunks.next();
         for (; next.done !== true && size <= this.#multipartThreshold; next = await chunks.next()) {
           head.push(new Uint8Array(next.value));
-          hash.update(next.value);
           size += next.value.length;
         }
         if (next.done === true) {
-          const digest = hash.digest();
-          await this.#put(path, concatBytes(head, size), digest, context);
+          const bytes = concatBytes(head, size);
+          await this.#put(path, bytes, createHash("sha256").update(bytes).digest(), context);
           this.#emitWrite(path, size, 1, started);
           return;
         }
-        const rest = new Uint8Array(next.value);
-        const counted = { bytes: size };
-        const body = Readable.from(hashedChunks([...head, rest], chunks, hash, counted), { objectMode: false });
-        const parts = await this.#stagedUpload(path, body, hash, counted, context);
-        this.#emitWrite(path, counted.bytes, parts, started);
+        head.push(next.value);
+        const staged = await this.#stagedUpload(path, prepended(head, chunks), context);
+        this.#emitWrite(path, staged.size, staged.parts, started);
       } catch (error) {
         // The producer learns the write is off (a source that failed, or ended, ignores it). Not awaited: a
         // source stuck in a read would hold the write's failure back.
@@ -1080,9 +1075,9 @@ export class S3FileStore implements IFileStore {
     signal: AbortSignal | undefined,
   ): Promise<{ size: number; chunks: AsyncGenerator<Uint8Array> }> {
     const first = await this.#range(path, 0, undefined, context, signal);
-    const rest = this.#ranges(path, first.bytes.length, first.size, first.etag, context, signal);
+    const rest = this.#ranges(path, first.length, first.size, first.etag, context, signal);
     const chunks = verifiedChunks(
-      prepend(first.bytes, rest),
+      chain(first.body, rest),
       first.size,
       first.sha256,
       (found) => integrityError(context, found),
@@ -1101,9 +1096,9 @@ export class S3FileStore implements IFileStore {
   ): AsyncGenerator<Uint8Array> {
     for (let first = offset; first < size;) {
       const range = await this.#range(path, first, etag ?? "*", context, signal);
-      if (range.bytes.length === 0) throw new FileStoreError(`${context}: S3 sent no bytes from offset ${first}`);
-      first += range.bytes.length;
-      yield range.bytes;
+      if (range.length === 0) throw new FileStoreError(`${context}: S3 sent no bytes from offset ${first}`);
+      yield* range.body;
+      first += range.length;
     }
   }
 
@@ -1120,9 +1115,16 @@ export class S3FileStore implements IFileStore {
     etag: string | undefined,
     context: string,
     signal: AbortSignal | undefined,
-  ): Promise<{ bytes: Uint8Array; size: number; etag: string | undefined; sha256: string | undefined }> {
+  ): Promise<
+    {
+      body: Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+      length: number;
+      size: number;
+      etag: string | undefined;
+      sha256: string | undefined;
+    }
+  > {
     let response: GetObjectCommandOutput;
-    let bytes: Uint8Array;
     try {
       response = await this.#client.send(
         new GetObjectCommand({
@@ -1133,13 +1135,13 @@ export class S3FileStore implements IFileStore {
         }),
         { abortSignal: signal },
       );
-      bytes = response.Body === undefined ? new Uint8Array() : await response.Body.transformToByteArray();
     } catch (error) {
       if (etag === undefined && errorName(error) === "InvalidRange") {
         const head = await this.#head(path, context);
         if (head === undefined) throw new FileNotFoundError(`${context}: it does not exist`);
         return {
-          bytes: new Uint8Array(),
+          body: [],
+          length: 0,
           size: head.ContentLength ?? 0,
           etag: head.ETag,
           sha256: head.Metadata?.sha256,
@@ -1151,14 +1153,12 @@ export class S3FileStore implements IFileStore {
       }
       throw toStoreError(error, context, `${context}: it does not exist`);
     }
-    const expected = response.ContentLength;
-    if (expected !== undefined && bytes.length !== expected) {
-      throw new FileStoreError(`${context}: the body was cut short (${bytes.length} of ${expected} bytes)`);
-    }
+    const length = response.ContentLength ?? 0;
     const total = /\/(\d+)$/.exec(response.ContentRange ?? "")?.[1];
     return {
-      bytes,
-      size: total === undefined ? first + bytes.length : Number(total),
+      body: bodyChunks(response.Body, length, context),
+      length,
+      size: total === undefined ? first + length : Number(total),
       etag: response.ETag,
       sha256: response.Metadata?.sha256,
     };
@@ -1196,12 +1196,11 @@ export class S3FileStore implements IFileStore {
   /**
    * A multipart upload (lib-storage's `Upload`: `partConcurrency` parts in
    * flight, each with S3's SHA-256 checksum), aborted on any failure.
-   * Returns the ETag of what it stored. What the source threw (a
-   * `SourceFailure`, an `InvalidInputError`) comes out as it is.
+   * Returns the ETag of what it stored.
    */
   async #upload(
     key: string,
-    body: Uint8Array | Readable,
+    body: Uint8Array,
     metadata: Record<string, string> | undefined,
     partSize: number,
     context: string,
@@ -1228,38 +1227,129 @@ export class S3FileStore implements IFileStore {
       // gone upload is a NoSuchUpload, which is fine).
       const uploadId = upload.uploadId;
       const kept = uploadId === undefined ? undefined : await this.#abort(key, uploadId);
-      if (error instanceof SourceFailure || error instanceof InvalidInputError) throw error;
       throw toStoreError(error, kept === undefined ? context : `${context} (${kept})`, undefined);
     }
   }
 
   /**
-   * The multipart half of `writeStream`: uploads `body` to a fresh staging
-   * key, copies it into place with the SHA-256 `hash` ends with in its
-   * metadata, and removes the staging object whatever happened. Returns
-   * how many parts went up.
+   * The multipart half of `writeStream`: uploads the chunks to a fresh
+   * staging key (see `#uploadParts`), copies it into place with its SHA-256
+   * in the metadata, and removes the staging object whatever happened.
    */
   async #stagedUpload(
     path: string,
-    body: Readable,
-    hash: ReturnType<typeof createHash>,
-    counted: { bytes: number },
+    chunks: AsyncIterable<Uint8Array>,
     context: string,
-  ): Promise<number> {
+  ): Promise<{ size: number; parts: number }> {
     const staging = stagingKey(crypto.randomUUID());
     try {
-      const etag = await this.#upload(staging, body, undefined, this.#partSize, context);
-      const sha256 = hash.digest("hex");
-      const staged = { $metadata: {}, ContentLength: counted.bytes, ETag: etag };
-      await this.#copyToNewKey(staging, path, staged, context, { sha256 });
-      return Math.max(1, Math.ceil(counted.bytes / this.#partSize));
+      const uploaded = await this.#uploadParts(staging, chunks, context);
+      const source = { $metadata: {}, ContentLength: uploaded.size, ETag: uploaded.etag };
+      await this.#copyToNewKey(staging, path, source, context, { sha256: uploaded.sha256 });
+      return uploaded;
     } finally {
-      body.destroy();
       try {
         await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: staging }));
       } catch {
         this.#emit({ type: "staging-left", bucket: this.#bucket, key: staging, path });
       }
+    }
+  }
+
+  /**
+   * A multipart upload of chunks of unknown total length: they are copied
+   * into parts of `partSizeBytes`, each sent with its SHA-256
+   * (`ChecksumSHA256`, which S3 checks) as soon as it is full, at most
+   * `partConcurrency` at once; reading the source waits for a free slot, so
+   * at most `partConcurrency + 1` parts are held. On any failure the parts
+   * in flight are let settle and the upload is aborted. What the source
+   * threw (a `SourceFailure`, an `InvalidInputError`) comes out as it is.
+   */
+  async #uploadParts(
+    key: string,
+    chunks: AsyncIterable<Uint8Array>,
+    context: string,
+  ): Promise<{ etag: string | undefined; size: number; parts: number; sha256: string }> {
+    let uploadId: string | undefined;
+    const inFlight = new Set<Promise<void>>();
+    const completed: Array<{ PartNumber: number; ETag?: string; ChecksumSHA256: string }> = [];
+    let failure: { error: unknown } | undefined;
+    try {
+      const created = await this.#client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          ...this.#encryption,
+          ChecksumAlgorithm: "SHA256",
+        }),
+      );
+      uploadId = created.UploadId;
+      if (uploadId === undefined) throw new FileStoreError(`${context}: S3 gave no upload id`);
+      const id = uploadId;
+      const send = (bytes: Uint8Array, partNumber: number) => {
+        const checksum = createHash("sha256").update(bytes).digest("base64");
+        const part = this.#client.send(
+          new UploadPartCommand({
+            Bucket: this.#bucket,
+            Key: key,
+            UploadId: id,
+            PartNumber: partNumber,
+            Body: bytes,
+            ChecksumSHA256: checksum,
+          }),
+        ).then(
+          (response) => void completed.push({ PartNumber: partNumber, ETag: response.ETag, ChecksumSHA256: checksum }),
+          (error: unknown) => void (failure ??= { error }),
+        ).finally(() => inFlight.delete(part));
+        inFlight.add(part);
+      };
+      const hash = createHash("sha256");
+      let part = new Uint8Array(this.#partSize);
+      let filled = 0;
+      let parts = 0;
+      let size = 0;
+      const flush = async () => {
+        if (++parts > MAX_PARTS) {
+          throw new FileStoreError(
+            `${context}: the source is longer than ${MAX_PARTS} parts of ${this.#partSize} bytes (raise partSizeBytes)`,
+          );
+        }
+        send(filled === part.length ? part : part.subarray(0, filled), parts);
+        while (inFlight.size >= this.#partConcurrency && failure === undefined) await Promise.race(inFlight);
+        if (failure !== undefined) throw failure.error;
+        part = new Uint8Array(this.#partSize);
+        filled = 0;
+      };
+      for await (const chunk of chunks) {
+        hash.update(chunk);
+        size += chunk.length;
+        for (let offset = 0; offset < chunk.length;) {
+          const taken = Math.min(chunk.length - offset, part.length - filled);
+          part.set(chunk.subarray(offset, offset + taken), filled);
+          filled += taken;
+          offset += taken;
+          if (filled === part.length) await flush();
+        }
+      }
+      if (filled > 0 || parts === 0) await flush();
+      await Promise.all(inFlight);
+      if (failure !== undefined) throw failure.error;
+      completed.sort((a, b) => a.PartNumber - b.PartNumber);
+      const done = await this.#client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          UploadId: id,
+          MultipartUpload: { Parts: completed },
+        }),
+      );
+      return { etag: done.ETag, size, parts, sha256: hash.digest("hex") };
+    } catch (error) {
+      // No part may land after the abort: let those in flight settle first.
+      await Promise.allSettled(inFlight);
+      const kept = uploadId === undefined ? undefined : await this.#abort(key, uploadId);
+      if (error instanceof SourceFailure || error instanceof InvalidInputError) throw error;
+      throw toStoreError(error, kept === undefined ? context : `${context} (${kept})`, undefined);
     }
   }
 
@@ -1583,10 +1673,48 @@ type PutHandler = (
   args: { input: PutObjectCommandInput; request: unknown },
 ) => Promise<{ output: PutObjectCommandOutput; response: unknown }>;
 
-/** The chunks of `rest`, after `first` (when it has any bytes). */
-async function* prepend(first: Uint8Array, rest: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  if (first.length > 0) yield first;
+/** The chunks of `first`, then those of `rest`. */
+async function* chain(
+  first: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  rest: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  yield* first;
   yield* rest;
+}
+
+/**
+ * A response body's chunks as the HTTP layer delivers them (plain views, not
+ * copies), checked to add up to its `Content-Length`. Ended early, it
+ * cancels the body, which closes the connection.
+ */
+async function* bodyChunks(
+  body: GetObjectCommandOutput["Body"],
+  length: number,
+  context: string,
+): AsyncGenerator<Uint8Array> {
+  let received = 0;
+  const reader = body?.transformToWebStream().getReader();
+  let finished = reader === undefined;
+  try {
+    while (reader !== undefined) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (error) {
+        finished = true;
+        throw toStoreError(error, `${context}: the body failed after ${received} bytes`, undefined);
+      }
+      if (next.done) break;
+      received += next.value.length;
+      yield new Uint8Array(next.value.buffer, next.value.byteOffset, next.value.length);
+    }
+    finished = true;
+  } finally {
+    if (!finished) await reader?.cancel().catch(() => {});
+  }
+  if (received !== length) {
+    throw new FileStoreError(`${context}: the body was cut short (${received} of ${length} bytes)`);
+  }
 }
 
 /** The same chunks; `done` is called once the last has been taken. */
@@ -1595,26 +1723,10 @@ async function* thenCall(chunks: AsyncIterable<Uint8Array>, done: () => void): A
   done();
 }
 
-/**
- * `held` (already hashed), then what is left of the source, hashing it and
- * counting its bytes on the way into the upload.
- */
-async function* hashedChunks(
-  held: Uint8Array[],
-  rest: AsyncIterator<Uint8Array>,
-  hash: ReturnType<typeof createHash>,
-  counted: { bytes: number },
-): AsyncGenerator<Uint8Array> {
+/** The `held` chunks, then the rest of the source. */
+async function* prepended(held: Uint8Array[], rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
   yield* held;
-  // The last held chunk was taken past the threshold and not hashed yet.
-  hash.update(held[held.length - 1]);
-  counted.bytes += held[held.length - 1].length;
-  for (let next = await rest.next(); next.done !== true; next = await rest.next()) {
-    hash.update(next.value);
-    counted.bytes += next.value.length;
-    // Copied: the producer may reuse its buffer, and the upload holds the chunk until its part is sent.
-    yield new Uint8Array(next.value);
-  }
+  for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
 }
 
 /** The bytes of `parts`, `size` in all, in one buffer. */

@@ -146,7 +146,7 @@ describe("S3FileStore with a mocked S3Client", () => {
     it("rejects a body shorter than its Content-Length", async () => {
       s3.on(GetObjectCommand).resolves({
         ContentLength: 10,
-        Body: { transformToByteArray: () => Promise.resolve(Uint8Array.of(1, 2)) } as never,
+        Body: { transformToWebStream: () => ReadableStream.from([Uint8Array.of(1, 2)]) } as never,
       });
       await rejectsWith(open().read("a"), FileStoreError, undefined, /cut short \(2 of 10 bytes\)/);
     });
