@@ -298,7 +298,10 @@ describe("S3FileStore with a mocked S3Client", () => {
       s3.on(CompleteMultipartUploadCommand).resolves({ ETag: '"x"' });
       s3.on(UploadPartCopyCommand).resolves({ CopyPartResult: { ETag: '"c"' } });
       s3.on(DeleteObjectCommand).rejects(accessDenied());
-      await open({ multipartThresholdBytes: 0 }).writeStream("in/a.csv", ReadableStream.from([Uint8Array.of(1), Uint8Array.of(2)]));
+      await open({ multipartThresholdBytes: 0 }).writeStream(
+        "in/a.csv",
+        ReadableStream.from([Uint8Array.of(1), Uint8Array.of(2)]),
+      );
       assert.ok(events.some((event) => event.type === "staging-left" && event.path === "in/a.csv"));
       assert.equal(events.at(-1)?.type, "write");
     });
