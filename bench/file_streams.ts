@@ -5,7 +5,9 @@
 //   deno task build:npm && node npm/esm/bench/file_streams.js [MiB]
 //
 // MiB (default 1024) is the size of the streamed file; `read` is measured on
-// a quarter of it. Each scenario runs in a fresh process, so one scenario's
+// a quarter of it. FILE_STREAMS_PART_MIB, FILE_STREAMS_CONCURRENCY and
+// FILE_STREAMS_RANGE_MIB set the store's partSizeBytes, partConcurrency and
+// rangeSizeBytes (in MiB) instead of the defaults. Each scenario runs in a fresh process, so one scenario's
 // heap never inflates the next one's numbers. RSS is sampled every 5 ms; the
 // report gives the RSS just before the operation and the peak above it. Run
 // it only against your own endpoint: it stores the file there (about 1.25
@@ -33,6 +35,19 @@ async function* source(total: number): AsyncGenerator<Uint8Array> {
   for (let sent = 0; sent < total; sent += MiB) yield sent + MiB <= total ? chunk : chunk.subarray(0, total - sent);
 }
 
+/** Part size, parts in flight and range size from FILE_STREAMS_PART_MIB, FILE_STREAMS_CONCURRENCY, FILE_STREAMS_RANGE_MIB. */
+function tuning(): { partSizeBytes?: number; partConcurrency?: number; rangeSizeBytes?: number } {
+  const number = (name: string) => (process.env[name] === undefined ? undefined : Number(process.env[name]));
+  const part = number("FILE_STREAMS_PART_MIB");
+  const concurrency = number("FILE_STREAMS_CONCURRENCY");
+  const range = number("FILE_STREAMS_RANGE_MIB");
+  return {
+    ...(part === undefined ? {} : { partSizeBytes: part * MiB }),
+    ...(concurrency === undefined ? {} : { partConcurrency: concurrency }),
+    ...(range === undefined ? {} : { rangeSizeBytes: range * MiB }),
+  };
+}
+
 const SCENARIOS: Record<string, (store: S3FileStore) => Promise<number>> = {
   [`writeStream ${size / MiB} MiB`]: async (store) => {
     await store.writeStream("big/stream.bin", source(size));
@@ -53,7 +68,7 @@ const scenario = process.env.FILE_STREAMS_SCENARIO;
 
 if (scenario !== undefined) {
   // Child: one scenario, its numbers as JSON on the last line.
-  const store = new S3FileStore({ bucket: process.env.FILE_STREAMS_BUCKET!, client });
+  const store = new S3FileStore({ bucket: process.env.FILE_STREAMS_BUCKET!, client, ...tuning() });
   // The SDK loads most of its code on the first requests: warm it up, so that is not counted.
   await store.writeStream("warm-up.bin", source(MiB));
   for await (const _ of await store.readStream("warm-up.bin"));
