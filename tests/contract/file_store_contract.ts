@@ -12,7 +12,7 @@ import {
   IntegrityError,
   InvalidInputError,
 } from "../../mod.ts";
-import { BAD_PATHS, uniqueId } from "./fixtures.ts";
+import { BAD_PATHS, noise, uniqueId } from "./fixtures.ts";
 import { outcome } from "../support/rules_data.ts";
 
 /** A file store, and how to dispose of it. */
@@ -40,19 +40,6 @@ export const STREAM_SIZES: readonly number[] = [0, 1, 5 * MiB, 5 * MiB + 1, 11 *
 
 function sha256(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
-}
-
-/** Deterministic bytes in which every byte value occurs. */
-function pattern(length: number, seed = 1): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed * 0x9e3779b1 >>> 0 || 1;
-  for (let index = 0; index < length; index++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[index] = state & 0xff;
-  }
-  return bytes;
 }
 
 /** `data` in chunks of `chunk` bytes (an odd size, so chunks never line up with parts). */
@@ -304,7 +291,7 @@ export function fileStoreContract(name: string, open: () => Promise<FileStoreUnd
     for (const size of STREAM_SIZES) {
       it(`writeStream() then readStream() and read() return ${size} bytes byte for byte`, async () => {
         const path = `${uniqueId("root")}/stream-${size}.bin`;
-        const data = pattern(size, size);
+        const data = noise(size, size);
         await files.writeStream(path, chunked(data));
         assert.ok(Buffer.from(await drain(await files.readStream(path))).equals(data));
         assert.ok(Buffer.from(await files.read(path)).equals(data));
@@ -340,7 +327,7 @@ export function fileStoreContract(name: string, open: () => Promise<FileStoreUnd
         await files.write(`${root}/kept.csv`, "kept");
         const boom = new Error("the upstream connection dropped");
         async function* failing() {
-          yield* chunked(pattern(size));
+          yield* chunked(noise(size));
           throw boom;
         }
         for (const path of [`${root}/kept.csv`, `${root}/new.csv`]) {
@@ -382,7 +369,7 @@ export function fileStoreContract(name: string, open: () => Promise<FileStoreUnd
 
     it("a read stream can be cancelled part-way, and the file stays readable", async () => {
       const path = `${uniqueId("root")}/cancel.bin`;
-      const data = pattern(6 * MiB + 5);
+      const data = noise(6 * MiB + 5);
       await files.write(path, data);
       const reader = (await files.readStream(path)).getReader();
       const first = await reader.read();
@@ -431,7 +418,7 @@ export function fileStoreContract(name: string, open: () => Promise<FileStoreUnd
 
     it("move() keeps the file's SHA-256, and reads of the moved file are verified", async () => {
       const root = uniqueId("root");
-      const data = pattern(6 * MiB + 1, 3);
+      const data = noise(6 * MiB + 1, 3);
       await files.writeStream(`${root}/in.bin`, chunked(data));
       const before = await files.stat(`${root}/in.bin`);
       await files.move(`${root}/in.bin`, `${root}/out.bin`);
@@ -445,7 +432,7 @@ export function fileStoreContract(name: string, open: () => Promise<FileStoreUnd
       it(`read() and readStream() refuse a ${size}-byte file whose bytes no longer match its SHA-256 (IntegrityError)`, async (t) => {
         if (subject.corrupt === undefined) return t.skip("the backend's storage cannot be reached behind its back");
         const path = `${uniqueId("root")}/corrupt.bin`;
-        const data = pattern(size, 9);
+        const data = noise(size, 9);
         await files.write(path, data);
         const damaged = new Uint8Array(data);
         damaged[size - 1] ^= 0x01;

@@ -19,7 +19,6 @@ import {
   PutObjectCommand,
   PutObjectLegalHoldCommand,
   S3Client,
-  S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { FileStoreError, type FileStoreEvent, IntegrityError, InvalidInputError, S3FileStore } from "../../mod.ts";
 import { STAGING_PREFIX } from "../../src/core/keys.ts";
@@ -27,20 +26,11 @@ import { uniqueId } from "../contract/fixtures.ts";
 import { type FaultLog, injectFaults } from "../support/faults.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
 import { TcpProxy } from "../support/net.ts";
-import { noise, openFileStore, REGION, sameBytes } from "../support/s3.ts";
+import { noise, openFileStore, REGION, s3Error, sameBytes } from "../support/s3.ts";
 import { sleep } from "../../src/core/time.ts";
 import { createHash } from "node:crypto";
 
 const MiB = 1024 * 1024;
-
-function s3Error(name: string, status: number): S3ServiceException {
-  return new S3ServiceException({
-    name,
-    $fault: status >= 500 ? "server" : "client",
-    $metadata: { httpStatusCode: status },
-    message: `${name} (injected)`,
-  });
-}
 
 async function* chunked(data: Uint8Array, chunk = 256 * 1024): AsyncGenerator<Uint8Array> {
   for (let start = 0; start < data.length; start += chunk) yield data.subarray(start, start + chunk);
@@ -49,13 +39,13 @@ async function* chunked(data: Uint8Array, chunk = 256 * 1024): AsyncGenerator<Ui
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
 integrationSuite("Reliability: S3 streams, presigned URLs and locked deletes", await probe(AWS_ENDPOINT_URL), () => {
-  const events: FileStoreEvent[] = [];
-  let admin: S3Client;
-  let bucket: string;
-  let client: S3Client;
-  let faults: FaultLog;
   let files: S3FileStore;
   let cleanup = () => Promise.resolve();
+  let admin: S3Client;
+  let bucket: string;
+  const events: FileStoreEvent[] = [];
+  let client: S3Client;
+  let faults: FaultLog;
 
   /** What the store left behind: open uploads and staging objects, asked outside the store and its faults. */
   const leftovers = async () => {
