@@ -4,6 +4,10 @@
  * reference (`MemoryFileStore`).
  *
  * - Every path is checked before any request (`checkPath` / `checkPrefix`).
+ * - Every write stores the content's SHA-256 (`x-amz-meta-sha256`, and as
+ *   S3's checksum of each request); every read verifies it. Reads go range
+ *   by range, pulled by the consumer; a streamed write over the threshold is
+ *   staged and copied into place with its checksum (see `writeStream`).
  * - Large payloads go up in parts and a failed multipart upload is aborted,
  *   so no orphaned parts stay behind.
  * - A move creates the destination only where nothing is, confirms the copy,
