@@ -108,7 +108,15 @@ export {
   tableName,
   TABLES,
 } from "./src/persistence/tables.ts";
-export { type FileStoreEvent, S3FileStore, type S3FileStoreOptions } from "./src/persistence/s3_backend.ts";
+export {
+  type FileStoreAction,
+  type FileStoreEvent,
+  type PresignedRequest,
+  type PresignReadOptions,
+  type PresignWriteOptions,
+  S3FileStore,
+  type S3FileStoreOptions,
+} from "./src/persistence/s3_backend.ts";
 export {
   type BatchStateUpdate,
   updateBatchState,
