@@ -41,7 +41,7 @@
  * @module
  */
 
-export type { ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
+export type { FileSource, FileStat, ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
 export type {
   AgentConfig,
   AgentName,
@@ -75,6 +75,7 @@ export {
   CorruptItemError,
   FileNotFoundError,
   FileStoreError,
+  IntegrityError,
   InvalidInputError,
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
@@ -108,7 +109,15 @@ export {
   tableName,
   TABLES,
 } from "./src/persistence/tables.ts";
-export { type FileStoreEvent, S3FileStore, type S3FileStoreOptions } from "./src/persistence/s3_backend.ts";
+export {
+  type FileStoreAction,
+  type FileStoreEvent,
+  type PresignedRequest,
+  type PresignReadOptions,
+  type PresignWriteOptions,
+  S3FileStore,
+  type S3FileStoreOptions,
+} from "./src/persistence/s3_backend.ts";
 export {
   type BatchStateUpdate,
   updateBatchState,

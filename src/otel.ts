@@ -61,6 +61,7 @@ import {
 } from "@opentelemetry/api";
 import type { CallEnd } from "./core/call_end.ts";
 import type { PersistenceEvent } from "./persistence/mod.ts";
+import type { FileStoreAction } from "./persistence/s3_backend.ts";
 
 /** The instrumentation scope of the meter and the tracer. */
 const SCOPE = "@bluestar/persistence";
@@ -243,6 +244,7 @@ function operationOf(event: PersistenceEvent, instruments: Instruments): Operati
       };
     case "read":
     case "write":
+    case "delete":
       return s3Operation(instruments, event.type, event.bucket, event, { "aws.s3.key": event.key });
     case "list":
       return s3Operation(instruments, "list", event.bucket, event, { "bluestar.file_store.prefix": event.prefix });
@@ -262,7 +264,7 @@ function operationOf(event: PersistenceEvent, instruments: Instruments): Operati
 
 function s3Operation(
   instruments: Instruments,
-  action: "read" | "write" | "move" | "list",
+  action: FileStoreAction,
   bucket: string,
   end: CallEnd,
   spanAttributes: Attributes,

@@ -16,7 +16,8 @@
  * │   └── CorruptItemError       CORRUPT_ITEM
  * ├── CacheError                 CACHE_ERROR
  * ├── FileStoreError             FILE_STORE_ERROR
- * │   └── FileNotFoundError      FILE_NOT_FOUND
+ * │   ├── FileNotFoundError      FILE_NOT_FOUND
+ * │   └── IntegrityError         INTEGRITY_ERROR
  * ├── InvalidInputError          INVALID_INPUT
  * └── ConfigError                CONFIG_ERROR
  * ```
@@ -36,6 +37,7 @@ export type BlueStarErrorCode =
   | "CACHE_ERROR"
   | "FILE_STORE_ERROR"
   | "FILE_NOT_FOUND"
+  | "INTEGRITY_ERROR"
   | "INVALID_INPUT"
   | "CONFIG_ERROR";
 
@@ -200,6 +202,22 @@ export class FileStoreError extends BlueStarError {}
 export class FileNotFoundError extends FileStoreError {}
 
 /**
+ * A file's bytes do not match the SHA-256 stored when it was written: it was
+ * changed or damaged outside the store, or in transit. A stream that meets
+ * it errors before its last chunk, so no consumer sees a complete stream of
+ * wrong bytes.
+ *
+ * @example Tell damaged content from a failed request
+ * ```ts
+ * import { FileStoreError, IntegrityError } from "@bluestar/persistence";
+ *
+ * const error = new IntegrityError('Failed to read file "in/a.csv": its content does not match its SHA-256');
+ * console.assert(error instanceof FileStoreError && error.code === "INTEGRITY_ERROR");
+ * ```
+ */
+export class IntegrityError extends FileStoreError {}
+
+/**
  * An id, key, path or value was rejected before any network call.
  *
  * @example
@@ -236,6 +254,7 @@ const CODES = new Map<unknown, BlueStarErrorCode>([
   [CacheError, "CACHE_ERROR"],
   [FileStoreError, "FILE_STORE_ERROR"],
   [FileNotFoundError, "FILE_NOT_FOUND"],
+  [IntegrityError, "INTEGRITY_ERROR"],
   [InvalidInputError, "INVALID_INPUT"],
   [ConfigError, "CONFIG_ERROR"],
 ]);

@@ -263,6 +263,33 @@ export function checkPrefix(value: unknown): string {
   return value as string;
 }
 
+/**
+ * The prefix under which `S3FileStore` stages a streamed write before it
+ * copies it into place (its SHA-256 is known only at the end, and S3 takes
+ * metadata only when an object is created). The empty segment makes every
+ * staging key an invalid path: no store call can read, write or collide
+ * with one, and listings skip them. A lifecycle rule on this prefix removes
+ * what a process that died mid-write left.
+ */
+export const STAGING_PREFIX = ".bluestar-staging//";
+
+/**
+ * The staging key of one streamed write.
+ *
+ * @param id A unique id (a UUID).
+ * @returns The key, under {@linkcode STAGING_PREFIX}.
+ *
+ * @example A key no path can be
+ * ```ts
+ * import { pathProblem, stagingKey } from "./keys.ts";
+ *
+ * console.assert(pathProblem(stagingKey(crypto.randomUUID())) !== undefined);
+ * ```
+ */
+export function stagingKey(id: string): string {
+  return `${STAGING_PREFIX}${id}`;
+}
+
 /** The most paths a listing page may hold: S3's limit on one `ListObjectsV2` page. */
 export const MAX_PAGE_SIZE = 1000;
 

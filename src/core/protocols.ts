@@ -178,6 +178,27 @@ export interface ICacheBackend {
   delete(key: string): Promise<void>;
 }
 
+/** What {@linkcode IFileStore.writeStream} reads a file's content from: a web stream or any async iterable of bytes. */
+export type FileSource = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/** What {@linkcode IFileStore.stat} says about a file. */
+export interface FileStat {
+  /** The path. */
+  path: string;
+  /** The size in bytes. */
+  size: number;
+  /**
+   * The SHA-256 of the content stored when it was written, as 64 lowercase
+   * hex digits; `undefined` for a file another tool wrote without one (its
+   * reads cannot be verified).
+   */
+  sha256: string | undefined;
+  /** When the file was last written. */
+  lastModified: Date;
+  /** An opaque tag that changes when the content is rewritten (S3's ETag, quotes included). */
+  etag: string;
+}
+
 /**
  * Files by path: payroll input files, payment files, archives.
  *
@@ -193,11 +214,13 @@ export interface IFileStore {
    * @param path The path.
    * @returns The bytes.
    * @throws {FileNotFoundError} When there is no such file.
+   * @throws {IntegrityError} When the bytes do not match the SHA-256 stored with them.
    */
   read(path: string): Promise<Uint8Array>;
 
   /**
-   * Writes a file, replacing any file at the path. A string is written as UTF-8.
+   * Writes a file, replacing any file at the path, with the SHA-256 of its
+   * content (which reads verify). A string is written as UTF-8.
    *
    * @param path The path.
    * @param data The content.
@@ -218,6 +241,60 @@ export interface IFileStore {
    * @throws {ConflictError} When a file is at `dst`; nothing changes.
    */
   move(src: string, dst: string): Promise<void>;
+
+  /**
+   * A file's bytes as a stream, for files too large to hold in memory. Only
+   * a bounded part of the file is held at a time, however slowly the stream
+   * is read. The content is checked against its stored SHA-256 as it goes:
+   * when it differs, the stream errors with an `IntegrityError` instead of
+   * delivering its last chunk. Cancelling the stream ends the transfer.
+   *
+   * @param path The path.
+   * @returns The stream, once the file is known to exist.
+   * @throws {FileNotFoundError} When there is no such file (before any byte).
+   */
+  readStream(path: string): Promise<ReadableStream<Uint8Array>>;
+
+  /**
+   * Writes a file from a stream of bytes, replacing any file at the path,
+   * holding only a bounded part of it in memory. When the source fails, or
+   * a chunk is not bytes, nothing is written: the file at the path is as it
+   * was.
+   *
+   * @param path The path.
+   * @param source The content, chunk by chunk.
+   * @returns Nothing, once the whole file is stored.
+   * @throws {InvalidInputError} When the source is not a stream or an async iterable, or a chunk is not a `Uint8Array`.
+   * @throws {FileStoreError} When the source or the write fails; its error is the `cause`.
+   */
+  writeStream(path: string, source: FileSource): Promise<void>;
+
+  /**
+   * What is known about a file: its size, the SHA-256 stored with it, when
+   * it was written, its ETag.
+   *
+   * @param path The path.
+   * @returns The file's details.
+   * @throws {FileNotFoundError} When there is no such file.
+   */
+  stat(path: string): Promise<FileStat>;
+
+  /**
+   * Whether a file is at the path.
+   *
+   * @param path The path.
+   * @returns `true` when there is.
+   */
+  exists(path: string): Promise<boolean>;
+
+  /**
+   * Deletes a file. Deleting a missing file is not an error.
+   *
+   * @param path The path.
+   * @returns Nothing, once the file is gone.
+   * @throws {FileStoreError} When the delete fails or is refused (a file under a retention); the file stays.
+   */
+  delete(path: string): Promise<void>;
 
   /**
    * Every path under a prefix, sorted. Every listed path can be read: keys

@@ -10,6 +10,7 @@ import {
   ConfigError,
   ConflictError,
   FileNotFoundError,
+  FileStoreError,
   InvalidInputError,
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
@@ -27,7 +28,8 @@ import {
   MAX_PAGE_SIZE,
   pageSizeProblem,
 } from "../core/keys.ts";
-import type { ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
+import type { FileSource, FileStat, ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
+import { integrityError, pullStream, sha256Hex, sourceChunks, SourceFailure, verifiedChunks } from "../core/streams.ts";
 import {
   auditEntrySchema,
   batchStateSchema,
@@ -357,7 +359,7 @@ export interface MemoryFileStoreOptions {
  * ```
  */
 export class MemoryFileStore implements IFileStore {
-  readonly #files = new Map<string, Uint8Array>();
+  readonly #files = new Map<string, StoredFile>();
   readonly #pageSize: number;
 
   /**
@@ -378,16 +380,82 @@ export class MemoryFileStore implements IFileStore {
 
   read(path: string): Promise<Uint8Array> {
     return settle(() => {
-      const data = this.#files.get(checkPath(path));
-      if (data === undefined) throw new FileNotFoundError(`Failed to read file ${quote(path)}: it does not exist`);
-      return copyBytes(data);
+      const file = this.#existing(path, "read");
+      const actual = sha256Hex(file.bytes);
+      if (actual !== file.sha256) {
+        throw integrityError(
+          `Failed to read file ${quote(path)}`,
+          `content whose SHA-256 is ${actual}, not the stored ${file.sha256}`,
+        );
+      }
+      return copyBytes(file.bytes);
+    });
+  }
+
+  readStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    return settle(() => {
+      const file = this.#existing(path, "read");
+      const context = `Failed to read file ${quote(path)}`;
+      const chunks = verifiedChunks(
+        chunksOf(file.bytes),
+        file.bytes.length,
+        file.sha256,
+        (found) => integrityError(context, found),
+      );
+      return pullStream(chunks, () => {}, (error) => error);
     });
   }
 
   write(path: string, data: Uint8Array | string): Promise<void> {
     return settle(() => {
       checkPath(path);
-      this.#files.set(path, toBytes(data, path));
+      this.#files.set(path, storedFile(toBytes(data, path)));
+    });
+  }
+
+  async writeStream(path: string, source: FileSource): Promise<void> {
+    checkPath(path);
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    try {
+      // Copied as they come: a producer may reuse its buffer for the next chunk.
+      for await (const chunk of sourceChunks(source, path)) {
+        parts.push(copyBytes(chunk));
+        size += chunk.length;
+      }
+    } catch (error) {
+      if (!(error instanceof SourceFailure)) throw error;
+      throw new FileStoreError(`Failed to write file ${quote(path)}: the source failed`, { cause: error.cause });
+    }
+    const bytes = new Uint8Array(size);
+    let offset = 0;
+    for (const part of parts) {
+      bytes.set(part, offset);
+      offset += part.length;
+    }
+    this.#files.set(path, storedFile(bytes));
+  }
+
+  stat(path: string): Promise<FileStat> {
+    return settle(() => {
+      const file = this.#existing(path, "stat");
+      return {
+        path,
+        size: file.bytes.length,
+        sha256: file.sha256,
+        lastModified: new Date(file.lastModified),
+        etag: file.etag,
+      };
+    });
+  }
+
+  exists(path: string): Promise<boolean> {
+    return settle(() => this.#files.has(checkPath(path)));
+  }
+
+  delete(path: string): Promise<void> {
+    return settle(() => {
+      this.#files.delete(checkPath(path));
     });
   }
 
@@ -406,7 +474,8 @@ export class MemoryFileStore implements IFileStore {
           `Failed to move file ${quote(src)} to ${quote(dst)}: the destination exists; the source is kept`,
         );
       }
-      this.#files.set(dst, data);
+      // The content and its checksum move together; the move is a new write of the destination.
+      this.#files.set(dst, { ...data, lastModified: Date.now() });
       this.#files.delete(src);
     });
   }
@@ -422,6 +491,12 @@ export class MemoryFileStore implements IFileStore {
     }
   }
 
+  #existing(path: string, action: "read" | "stat"): StoredFile {
+    const file = this.#files.get(checkPath(path));
+    if (file === undefined) throw new FileNotFoundError(`Failed to ${action} file ${quote(path)}: it does not exist`);
+    return file;
+  }
+
   #sortedUnder(prefix: string): string[] {
     checkPrefix(prefix);
     return [...this.#files.keys()].filter((path) => path.startsWith(prefix)).sort(comparePaths);
@@ -430,6 +505,30 @@ export class MemoryFileStore implements IFileStore {
   /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
   close(): Promise<void> {
     return Promise.resolve();
+  }
+}
+
+/** A file of {@linkcode MemoryFileStore}: its bytes (never handed out), their SHA-256, when it was written. */
+interface StoredFile {
+  bytes: Uint8Array;
+  sha256: string;
+  etag: string;
+  lastModified: number;
+}
+
+function storedFile(bytes: Uint8Array): StoredFile {
+  const sha256 = sha256Hex(bytes);
+  // S3's ETag of a single-part upload is a quoted MD5 (32 hex digits): the same shape, from the SHA-256.
+  return { bytes, sha256, etag: `"${sha256.slice(0, 32)}"`, lastModified: Date.now() };
+}
+
+/** How much of a file one chunk of `readStream` carries. */
+const STREAM_CHUNK_BYTES = 64 * 1024;
+
+/** Copies of consecutive slices of `bytes`, made as they are asked for. */
+function* chunksOf(bytes: Uint8Array): Generator<Uint8Array> {
+  for (let start = 0; start < bytes.length; start += STREAM_CHUNK_BYTES) {
+    yield bytes.slice(start, start + STREAM_CHUNK_BYTES);
   }
 }
 
