@@ -41,7 +41,7 @@
  * @module
  */
 
-export type { ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
+export type { CacheEntry, ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
 export type {
   AgentConfig,
   AgentName,
@@ -49,7 +49,10 @@ export type {
   BatchState,
   BatchStatus,
   CalculationRule,
+  CalculationRuleChange,
+  CalculationRuleInput,
   CalculationRuleRecord,
+  CalculationRuleVersion,
   Decimal,
   IrsLimits,
   JsonObject,
@@ -57,14 +60,22 @@ export type {
   PipelineStep,
   ProcessingResult,
   RetryPolicy,
+  RuleChange,
+  RuleChangeBase,
+  RuleChangeOptions,
+  RuleReadOptions,
   RuleScope,
   RulesData,
   SaveBatchStateOptions,
   ValidationRule,
+  ValidationRuleChange,
+  ValidationRuleInput,
   ValidationRuleRecord,
   ValidationRuleType,
+  ValidationRuleVersion,
+  VersionChange,
 } from "./src/core/types.ts";
-export { AGENT_NAMES, BATCH_STATUSES } from "./src/core/types.ts";
+export { AGENT_NAMES, BATCH_STATUSES, EARLIEST_EFFECTIVE_DATE } from "./src/core/types.ts";
 export {
   BlueStarError,
   type BlueStarErrorCode,
@@ -81,7 +92,15 @@ export {
   RuleNotFoundError,
   RulesStoreError,
 } from "./src/core/errors.ts";
-export { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, MAX_ID_BYTES, MAX_PATH_BYTES, stepId } from "./src/core/keys.ts";
+export {
+  cacheKey,
+  type CacheKind,
+  GLOBAL_CLIENT_ID,
+  MAX_ID_BYTES,
+  MAX_PATH_BYTES,
+  ruleVersionsCacheKey,
+  stepId,
+} from "./src/core/keys.ts";
 export {
   canonicalDecimal,
   compareDecimals,
@@ -99,6 +118,7 @@ export {
   MemoryFileStore,
   type MemoryFileStoreOptions,
   MemoryRulesStore,
+  type MemoryRulesStoreOptions,
 } from "./src/persistence/memory_backend.ts";
 export {
   type GlobalIndexDefinition,

@@ -28,7 +28,8 @@ import type { CompleteRulesData } from "../core/schema.ts";
 import { backoffDelay, sleep } from "../core/time.ts";
 import {
   agentConfigCodec,
-  calculationRuleCodec,
+  calculationRuleHistoryCodec,
+  groupCalculationRules,
   groupValidationRules,
   irsLimitsCodec,
   type Item,
@@ -378,7 +379,10 @@ export function rulesDataItems(data: CompleteRulesData): Array<{ table: TableNam
       table: validationRuleGroupCodec.table,
       items: groupValidationRules(data.validationRules).map(validationRuleGroupCodec.toItem),
     },
-    { table: calculationRuleCodec.table, items: data.calculationRules.map(calculationRuleCodec.toItem) },
+    {
+      table: calculationRuleHistoryCodec.table,
+      items: groupCalculationRules(data.calculationRules).map(calculationRuleHistoryCodec.toItem),
+    },
     { table: irsLimitsCodec.table, items: data.irsLimits.map(irsLimitsCodec.toItem) },
     { table: agentConfigCodec.table, items: data.agentConfigs.map(agentConfigCodec.toItem) },
   ].filter(({ items }) => items.length > 0) as Array<{ table: TableName; items: Item[] }>;

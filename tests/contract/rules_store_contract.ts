@@ -29,7 +29,24 @@ import {
 export interface RulesStoreUnderTest {
   store: IRulesStore;
   cleanup(): Promise<void>;
+  /**
+   * Another store on the same data, sharing the first one's cache when it
+   * has one (another process, as far as a reader can tell); the memory
+   * store, which has no cache, is its own peer.
+   */
+  peer?(): Promise<IRulesStore>;
+  /** Makes the next rule change fail while writing its audit record, so that the suite can check that neither lands. */
+  failNextRuleChangeAudit?(): void;
 }
+
+/** What the suite hands the backend's `open`. */
+export interface RulesStoreTestOptions {
+  /** The store's clock: the suite's "today" is a fixed day, so no test depends on when it runs. */
+  now: () => number;
+}
+
+/** The suite's "today": a day inside every fixture version that tests read without `asOf`. */
+export const CONTRACT_TODAY = "2026-06-15";
 
 /**
  * A call of every method that takes an id, with `bad` in the id's place.
@@ -103,12 +120,15 @@ function writers(
  * @param name The backend's name.
  * @param open Creates a store loaded with the data (called once per suite).
  */
-export function rulesStoreContract(name: string, open: (data: RulesData) => Promise<RulesStoreUnderTest>): void {
+export function rulesStoreContract(
+  name: string,
+  open: (data: RulesData, options: RulesStoreTestOptions) => Promise<RulesStoreUnderTest>,
+): void {
   describe(`IRulesStore contract: ${name}`, () => {
     let subject: RulesStoreUnderTest;
     let store: IRulesStore;
     before(async () => {
-      subject = await open(RULES_FIXTURE);
+      subject = await open(RULES_FIXTURE, { now: () => Date.parse(`${CONTRACT_TODAY}T12:00:00Z`) });
       store = subject.store;
     });
     after(() => subject?.cleanup());
@@ -177,6 +197,7 @@ export function rulesStoreContract(name: string, open: (data: RulesData) => Prom
         parameters: { multiplier: "2", thresholdHours: "37.5", exact: DECIMAL_38 },
         effectiveFrom: "2024-01-01",
         effectiveTo: null,
+        revision: 1,
       });
     });
 

@@ -23,11 +23,11 @@ useLocalAwsCredentials();
 const unreachable = await probe(AWS_ENDPOINT_URL);
 
 integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
-  rulesStoreContract("DynamoDBRulesStore (moto, no cache)", (data) => openStore(data));
+  rulesStoreContract("DynamoDBRulesStore (moto, no cache)", (data, options) => openStore(data, options));
 
   rulesStoreContract(
     "DynamoDBRulesStore (moto, MemoryCacheBackend)",
-    (data) => openStore(data, { cache: new MemoryCacheBackend() }),
+    (data, options) => openStore(data, { ...options, cache: new MemoryCacheBackend() }),
   );
 
   describe("DynamoDBRulesStore (moto): pagination", () => {

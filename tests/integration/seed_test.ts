@@ -26,7 +26,7 @@ import type { CompleteRulesData } from "../../src/core/schema.ts";
 import { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
 import {
   agentConfigCodec,
-  calculationRuleCodec,
+  calculationRuleHistoryCodec,
   decodeItem,
   irsLimitsCodec,
   type Item,
@@ -181,7 +181,9 @@ integrationSuite("seed against DynamoDB (moto)", unreachable, () => {
       const { Item: found } = await documents.send(
         new GetCommand({ TableName: calculationTable, Key: itemKeys.calculationRule(clientId, ruleId) }),
       );
-      return found === undefined ? undefined : decodeItem(calculationRuleCodec, calculationTable, found as Item);
+      return found === undefined
+        ? undefined
+        : decodeItem(calculationRuleHistoryCodec, calculationTable, found as Item).versions[0];
     };
     // The fallback, by hand: a client without an override has no item, GLOBAL's answers.
     assert.equal(await rule("NEWCO", "FICA_SOCIAL_SECURITY"), undefined);

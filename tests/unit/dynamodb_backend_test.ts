@@ -25,7 +25,8 @@ import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/
 import {
   auditEntryCodec,
   batchStateCodec,
-  calculationRuleCodec,
+  calculationRuleHistoryCodec,
+  groupCalculationRules,
   groupValidationRules,
   irsLimitsCodec,
   type Item,
@@ -44,7 +45,7 @@ const ACME_OVERTIME = RULES_FIXTURE.calculationRules!.find((r) => r.ruleId === "
 const sleep = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
 
 function ruleItem(rule: CalculationRuleRecord): Item {
-  return calculationRuleCodec.toItem({ ...rule, parameters: { ...rule.parameters } });
+  return calculationRuleHistoryCodec.toItem(groupCalculationRules([rule])[0]);
 }
 
 /** A store on a client it creates, with the options given; events are collected. */
