@@ -163,6 +163,38 @@ describe("loadSeedData(): the config/ files", () => {
     assert.equal(rule("ACME_CORP", "OVERTIME").thresholdHours, "37.5");
   });
 
+  it("holds the year-bound GLOBAL rules for 2024, 2025 and 2026, each closed on 31 December", () => {
+    const versions = (ruleId: string) =>
+      data.calculationRules.filter((r) => r.clientId === "GLOBAL" && r.ruleId === ruleId)
+        .sort((a, b) => a.effectiveFrom.localeCompare(b.effectiveFrom))
+        .map((r) => [r.effectiveFrom, r.effectiveTo, r.parameters]);
+    assert.deepEqual(versions("FICA_SOCIAL_SECURITY"), [
+      ["2024-01-01", "2024-12-31", { rate: "0.062", wageBase: "168600" }],
+      ["2025-01-01", "2025-12-31", { rate: "0.062", wageBase: "176100" }],
+      ["2026-01-01", "2026-12-31", { rate: "0.062", wageBase: "184500" }],
+    ]);
+    assert.deepEqual(versions("DEFERRAL_401K"), [
+      ["2024-01-01", "2024-12-31", { annualLimit: "23000", catchUpAge50: "7500" }],
+      ["2025-01-01", "2025-12-31", { annualLimit: "23500", catchUpAge50: "7500", catchUpAge60To63: "11250" }],
+      ["2026-01-01", "2026-12-31", { annualLimit: "24500", catchUpAge50: "8000", catchUpAge60To63: "11250" }],
+    ]);
+    assert.deepEqual(versions("HSA_CONTRIBUTION").map(([from, , p]) => [from, p]), [
+      ["2024-01-01", { selfOnlyLimit: "4150", familyLimit: "8300", catchUpAge55: "1000" }],
+      ["2025-01-01", { selfOnlyLimit: "4300", familyLimit: "8550", catchUpAge55: "1000" }],
+      ["2026-01-01", { selfOnlyLimit: "4400", familyLimit: "8750", catchUpAge55: "1000" }],
+    ]);
+    assert.deepEqual(versions("ROTH_CATCH_UP").map(([from, to, p]) => [from, to, p]), [
+      ["2025-01-01", "2025-12-31", { wageThreshold: "145000" }],
+      ["2026-01-01", "2026-12-31", { wageThreshold: "150000" }],
+    ]);
+    for (const ruleId of ["FICA_MEDICARE", "ADDITIONAL_MEDICARE", "FUTA", "OVERTIME"]) {
+      assert.deepEqual(versions(ruleId).map(([from, to]) => [from, to]), [["2024-01-01", null]], ruleId);
+    }
+    const acme = data.calculationRules.filter((r) => r.clientId === "ACME_CORP" && r.ruleId === "OVERTIME");
+    assert.deepEqual(acme.map((r) => [r.effectiveFrom, r.effectiveTo]), [["2025-07-01", null]]);
+    assert.ok(data.validationRules.every((r) => r.effectiveFrom !== undefined), "every validation rule is dated");
+  });
+
   it("holds the IRS limits of 2024, 2025 and 2026, leaving out the cells that have no figure", () => {
     const year = (y: number) => data.irsLimits.find((limits) => limits.year === y)!.limits;
     assert.deepEqual(data.irsLimits.map((limits) => limits.year), [2024, 2025, 2026]);
@@ -312,6 +344,56 @@ describe("loadSeedData(): bad seed files", () => {
       /calculation_rules\.json entry \[1\] \(GLOBAL FICA_MEDICARE\): effectiveFrom: the day "2024-02-30" does not exist/,
       /calculation_rules\.json entry \[0\] \(GLOBAL FICA_SOCIAL_SECURITY\): effectiveTo: the day "2026-04-31" does not exist/,
     );
+  });
+
+  it("overlapping versions of one client's rule name the file and both entries", async () => {
+    const dir = await badConfig(SEED_FILES.calculationRules, (rules) => {
+      // The 2025 wage base (entry [9]) now runs into 2026, the year of entry [0].
+      rules[9].effectiveTo = "2026-01-31";
+    });
+    await rejects(
+      dir,
+      /calculation_rules\.json entry \[9\] \(GLOBAL FICA_SOCIAL_SECURITY\): its range 2025-01-01\.\.2026-01-31 overlaps 2026-01-01\.\.2026-12-31 of entry \[0\]/,
+    );
+  });
+
+  it("overlapping versions of one validation rule name the file and both entries", async () => {
+    const dir = await badConfig(SEED_FILES.validationRules, (rules) => {
+      rules.push({ ...rules[0], effectiveFrom: "2025-01-01" });
+    });
+    await rejects(
+      dir,
+      /validation_rules\.json entry \[\d+\] \(GLOBAL employeeId employee_id_required\): its range 2025-01-01\.\.open overlaps 2024-01-01\.\.open of entry \[0\]/,
+    );
+  });
+
+  it("a GLOBAL wage base in effect on 1 July that differs from that year's IRS limit names both files", async () => {
+    const dir = await badConfig(SEED_FILES.calculationRules, (rules) => {
+      rules[9].parameters.wageBase = "176000";
+    });
+    await rejects(
+      dir,
+      /calculation_rules\.json entry \[9\] \(GLOBAL FICA_SOCIAL_SECURITY\): wageBase "176000" in effect on 2025-07-01 differs from socialSecurityWageBase "176100" of year 2025 in .*irs_limits\.json/,
+    );
+  });
+
+  it("a GLOBAL 401(k) deferral in effect on 1 July that differs from that year's IRS limit is named", async () => {
+    const dir = await badConfig(SEED_FILES.irsLimits, (years) => {
+      years.find((limits) => limits.year === 2024)!.limits.electiveDeferral = "22500";
+    });
+    await rejects(
+      dir,
+      /calculation_rules\.json entry \[12\] \(GLOBAL DEFERRAL_401K\): annualLimit "23000" in effect on 2024-07-01 differs from electiveDeferral "22500" of year 2024/,
+    );
+  });
+
+  it("a client's own wage base is not held to the IRS limits, and equal decimals in other forms pass", async () => {
+    const dir = await badConfig(SEED_FILES.calculationRules, (rules) => {
+      rules[9].parameters.wageBase = "176100.00";
+      rules.push({ ...rules[9], clientId: "ACME_CORP", parameters: { rate: "0.062", wageBase: "1" } });
+    });
+    const data = await loadSeedData(dir);
+    assert.equal(data.calculationRules.length, 17);
   });
 
   it("a seed file saved with a UTF-8 byte-order mark loads like one without", async () => {
