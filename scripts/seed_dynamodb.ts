@@ -274,7 +274,7 @@ function printPlan(plan: SeedPlan, configDir: string, io: SeedIo): void {
       `${counts.validationRules} validation rules, ${counts.calculationRules} calculation rules, ` +
       `IRS limits for ${counts.irsYears.join(", ")}, ${counts.agentConfigs} agent configurations`,
   );
-  io.out("Rules resolved on the in-memory store (client first, then GLOBAL):");
+  io.out(`Rules resolved on the in-memory store as of ${plan.resolvedAsOf} (client first, then GLOBAL):`);
   const width = Math.max(...plan.resolution.map((r) => r.clientId.length));
   for (const r of plan.resolution) {
     io.out(

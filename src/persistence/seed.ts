@@ -104,6 +104,11 @@ export interface SeedPlan {
     /** Agent configurations. */
     agentConfigs: number;
   };
+  /**
+   * The day the rules were resolved for: 1 July of the latest IRS limits
+   * year (the newest year the data set serves, whatever today is).
+   */
+  resolvedAsOf: string;
   /** GLOBAL first, then each client with overrides, by id. */
   resolution: ClientResolution[];
 }
@@ -281,7 +286,9 @@ function selectedTables(only: readonly TableName[] | undefined): readonly TableD
  * and a check that the data serves the agents. The data is loaded into a
  * {@linkcode MemoryRulesStore} and every calculation rule every step names is
  * resolved for GLOBAL and for each client with overrides (client first, then
- * the GLOBAL fallback), as are the validation rules of every field.
+ * the GLOBAL fallback), as are the validation rules of every field, as of
+ * 1 July of the latest IRS limits year (so the check does not depend on the
+ * day the seed runs).
  *
  * @param data A decoded data set (see `loadSeedData`).
  * @param options The suffix and the tables.
@@ -305,6 +312,10 @@ export async function planSeed(data: CompleteRulesData, options: SeedOptions = {
     items: itemsByTable.get(table.name) ?? 0,
   }));
   const planIds = [...new Set(data.pipelineSteps.map((step) => step.planId))].sort();
+  const years = data.irsLimits.map((limits) => limits.year);
+  const resolvedAsOf = years.length === 0
+    ? new Date().toISOString().slice(0, 10)
+    : `${String(Math.max(...years)).padStart(4, "0")}-07-01`;
   return {
     suffix,
     tables,
@@ -317,11 +328,16 @@ export async function planSeed(data: CompleteRulesData, options: SeedOptions = {
       irsYears: data.irsLimits.map((limits) => limits.year).sort((a, b) => a - b),
       agentConfigs: data.agentConfigs.length,
     },
-    resolution: await resolveRules(data, planIds),
+    resolvedAsOf,
+    resolution: await resolveRules(data, planIds, resolvedAsOf),
   };
 }
 
-async function resolveRules(data: CompleteRulesData, planIds: readonly string[]): Promise<ClientResolution[]> {
+async function resolveRules(
+  data: CompleteRulesData,
+  planIds: readonly string[],
+  asOf: string,
+): Promise<ClientResolution[]> {
   let store: MemoryRulesStore;
   try {
     store = new MemoryRulesStore(data);
@@ -348,7 +364,7 @@ async function resolveRules(data: CompleteRulesData, planIds: readonly string[])
         for (const step of await store.getPipeline(planId)) {
           result.steps++;
           for (const ruleId of step.calculationRules) {
-            const rule = await store.getCalculationRule(clientId, ruleId);
+            const rule = await store.getCalculationRule(clientId, ruleId, { asOf });
             result.lookups++;
             if (rule.scope === "GLOBAL") result.fromGlobal++;
             else result.fromClient++;
@@ -356,7 +372,7 @@ async function resolveRules(data: CompleteRulesData, planIds: readonly string[])
         }
       }
       for (const field of fields) {
-        const rules = await store.getValidationRules(clientId, field);
+        const rules = await store.getValidationRules(clientId, field, { asOf });
         if (rules.length === 0) continue;
         result.fields++;
         if (rules[0].scope === "CLIENT") result.fieldsOverridden++;

@@ -165,9 +165,9 @@ function compare<W extends Comparable, S extends Comparable>(
   wanted: readonly W[],
   stored: readonly S[],
   prune: boolean,
-): Array<{ action: SeedAction; wanted?: W; stored?: S; label: string }> {
+): Array<{ action: SeedAction; wanted?: W; stored?: S; label: string; id: string }> {
   const byId = new Map(stored.map((entry) => [entry.id, entry]));
-  const result: Array<{ action: SeedAction; wanted?: W; stored?: S; label: string }> = [];
+  const result: Array<{ action: SeedAction; wanted?: W; stored?: S; label: string; id: string }> = [];
   for (const entry of wanted) {
     const live = byId.get(entry.id);
     byId.delete(entry.id);
@@ -176,10 +176,13 @@ function compare<W extends Comparable, S extends Comparable>(
       : canonicalJson(live.value) === canonicalJson(entry.value)
       ? "unchanged"
       : "update";
-    result.push({ action, wanted: entry, stored: live, label: entry.label });
+    result.push({ action, wanted: entry, stored: live, label: entry.label, id: entry.id });
   }
-  for (const live of byId.values()) result.push({ action: prune ? "delete" : "keep", stored: live, label: live.label });
-  return result.sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
+  for (const live of byId.values()) {
+    result.push({ action: prune ? "delete" : "keep", stored: live, label: live.label, id: live.id });
+  }
+  // In key order: steps by number, versions by owner, rule and date.
+  return result.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 function emptyCounts(): Record<SeedAction, number> {
