@@ -77,6 +77,13 @@ export type {
 } from "./src/core/types.ts";
 export { AGENT_NAMES, BATCH_STATUSES, EARLIEST_EFFECTIVE_DATE } from "./src/core/types.ts";
 export {
+  calculationRuleHistory,
+  explainCalculationRule,
+  type PartitionHistory,
+  type PartitionVersions,
+  type RuleExplanation,
+} from "./src/core/rules_explain.ts";
+export {
   BlueStarError,
   type BlueStarErrorCode,
   type BlueStarErrorOptions,

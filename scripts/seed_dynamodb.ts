@@ -18,12 +18,9 @@
 
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
-import { stat } from "node:fs/promises";
-import process from "node:process";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { BlueStarError, ConfigError, quote, redactUrl } from "../src/core/errors.ts";
-import { regionProblem } from "../src/persistence/config.ts";
+import { checkDirectory, type CommandIo, joinDashValues, parseTarget, runWhenMain } from "./cli.ts";
 import { bucketNameProblem } from "../src/core/keys.ts";
 import { ensureBucket } from "../src/persistence/provision.ts";
 import { loadSeedData } from "../src/persistence/seed_data.ts";
@@ -123,26 +120,6 @@ const STRING_OPTIONS = new Set([
 ]);
 const FLAGS = new Set([...STRING_OPTIONS, "--dry-run", "--prune", "--help", "-h"]);
 
-/**
- * `parseArgs` takes `--table-suffix -dev` for a flag missing its value; a
- * suffix that starts with `-` is the usual case, so a string option's next
- * argument is its value unless it is itself one of the flags.
- */
-function joinDashValues(argv: readonly string[]): string[] {
-  const args: string[] = [];
-  for (let index = 0; index < argv.length; index++) {
-    const arg = argv[index];
-    const next = argv[index + 1];
-    if (STRING_OPTIONS.has(arg) && next !== undefined && next.startsWith("-") && !FLAGS.has(next)) {
-      args.push(`${arg}=${next}`);
-      index++;
-    } else {
-      args.push(arg);
-    }
-  }
-  return args;
-}
-
 function checkRedisUrl(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   let protocol: string | undefined;
@@ -176,7 +153,7 @@ export function parseSeedArgs(
   let values;
   try {
     ({ values } = parseArgs({
-      args: joinDashValues(argv),
+      args: joinDashValues(argv, STRING_OPTIONS, FLAGS),
       strict: true,
       allowPositionals: false,
       options: {
@@ -199,35 +176,9 @@ export function parseSeedArgs(
   for (const option of ["config-dir", "s3-bucket", "reason", "redis-url"] as const) {
     if (values[option] === "") throw new ConfigError(`Invalid arguments: --${option} is empty`);
   }
-  const endpointUrl = values["endpoint-url"];
-  if (endpointUrl !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(endpointUrl);
-    } catch {
-      url = undefined;
-    }
-    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      throw new ConfigError(
-        `Invalid endpoint URL ${
-          quote(redactUrl(endpointUrl))
-        }: it is not an http(s) URL (like "http://127.0.0.1:4566")`,
-      );
-    }
-  }
-  const regionFrom = values.region !== undefined
-    ? "--region"
-    : env.AWS_REGION
-    ? "AWS_REGION"
-    : env.AWS_DEFAULT_REGION
-    ? "AWS_DEFAULT_REGION"
-    : undefined;
   const bucket = values["s3-bucket"] === undefined ? undefined : bucketNameProblem(values["s3-bucket"]);
   if (bucket !== undefined) throw new ConfigError(`Invalid S3 bucket ${quote(values["s3-bucket"])}: ${bucket}`);
-  const region = values.region ??
-    (endpointUrl === undefined ? undefined : env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1");
-  const problem = region === undefined ? undefined : regionProblem(region);
-  if (problem !== undefined) throw new ConfigError(`Invalid region ${quote(region)} (${regionFrom}): ${problem}`);
+  const { endpointUrl, region } = parseTarget(values, env);
   return {
     help: values.help,
     endpointUrl,
@@ -244,23 +195,9 @@ export function parseSeedArgs(
 }
 
 /** Where the command prints. */
-export interface SeedIo {
-  /** Standard output, one line a call. */
-  out: (line: string) => void;
-  /** Standard error, one line a call. */
-  err: (line: string) => void;
-  /** The environment. */
-  env: Readonly<Record<string, string | undefined>>;
+export interface SeedIo extends CommandIo {
   /** Makes the DynamoDB client; tests pass a fake. Defaults to `createSeedClient`. */
   createClient?: (target: SeedTarget) => DynamoDBClient;
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 const seconds = (milliseconds: number) => `${(milliseconds / 1000).toFixed(1)} s`;
@@ -362,9 +299,7 @@ export async function main(argv: readonly string[], io: SeedIo): Promise<number>
   let command: SeedCommand;
   try {
     command = parseSeedArgs(argv, io.env);
-    if (!command.help && !(await isDirectory(command.configDir))) {
-      throw new ConfigError(`Invalid config directory ${quote(command.configDir)}: it is not a directory`);
-    }
+    if (!command.help) await checkDirectory(command.configDir);
   } catch (error) {
     io.err((error as Error).message);
     io.err("");
@@ -438,13 +373,4 @@ export async function main(argv: readonly string[], io: SeedIo): Promise<number>
   }
 }
 
-const isMain = (import.meta as { main?: boolean }).main ??
-  (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === import.meta.url);
-
-if (isMain) {
-  process.exitCode = await main(process.argv.slice(2), {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
-    env: process.env,
-  });
-}
+await runWhenMain(import.meta, main);

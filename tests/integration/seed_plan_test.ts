@@ -15,7 +15,7 @@ import { createSeedClient, planTarget, runSeed } from "../../src/persistence/see
 import { tableName, TABLES } from "../../src/persistence/tables.ts";
 import { main } from "../../scripts/seed_dynamodb.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe, REDIS_URL, useLocalAwsCredentials } from "../support/gate.ts";
-import { CONFIG_DIR } from "../support/seed_script.ts";
+import { CONFIG_DIR, runScript } from "../support/seed_script.ts";
 
 useLocalAwsCredentials();
 const unreachable = (await probe(AWS_ENDPOINT_URL)) ?? (await probe(REDIS_URL.replace(/^redis/, "http")));
@@ -157,6 +157,33 @@ integrationSuite("seed as a plan against DynamoDB (moto) and Redis", unreachable
       await readerCache.close();
       await seedCache.close();
     }
+  });
+
+  it("deno task rules reads the live tables: explain names the changed GLOBAL version, history the seed's changes", async () => {
+    const target = ["--endpoint-url", AWS_ENDPOINT_URL, "--table-suffix", suffix];
+    const env = { ...process.env, NO_COLOR: "1" };
+    const explain = await runScript(
+      "rules",
+      ["explain", "--client", "ACME_CORP", "--rule", "OVERTIME", "--as-of", "2025-03-01", ...target],
+      env,
+    );
+    assert.equal(explain.code, 0, explain.stderr);
+    assert.match(
+      explain.stdout,
+      /^ACME_CORP OVERTIME as of 2025-03-01, from DynamoDB http:\/\/\S+ \(region \S+\), table suffix/,
+    );
+    assert.match(
+      explain.stdout,
+      /^ {2}Answer: GLOBAL's version 2024-01-01\.\.open \(revision 2\): multiplier 1\.5, thresholdHours 39$/m,
+    );
+    const history = await runScript("rules", ["history", "--client", "GLOBAL", "--rule", "OVERTIME", ...target], env);
+    assert.equal(history.code, 0, history.stderr);
+    assert.match(history.stdout, /^ {2}GLOBAL: 1 version, 2 changes$/m);
+    assert.match(history.stdout, /^ {4}change {3}\S+ {2}seed: added 2024-01-01\.\.open; reason: seed data$/m);
+    assert.match(
+      history.stdout,
+      /^ {4}change {3}\S+ {2}seed: corrected 2024-01-01\.\.open \(revision 1 to 2\); reason: FLSA test change$/m,
+    );
   });
 
   it("a rule version no longer in the data set is kept and listed, not deleted", async () => {

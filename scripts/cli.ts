@@ -1,0 +1,153 @@
+/**
+ * What the command-line scripts share: reading string options whose values
+ * start with `-`, and the DynamoDB target the flags choose.
+ *
+ * @module
+ */
+
+import { stat } from "node:fs/promises";
+import process from "node:process";
+import { pathToFileURL } from "node:url";
+import { ConfigError, quote, redactUrl } from "../src/core/errors.ts";
+import { regionProblem } from "../src/persistence/config.ts";
+
+/**
+ * `parseArgs` takes `--table-suffix -dev` for a flag missing its value; a
+ * suffix that starts with `-` is the usual case, so a string option's next
+ * argument is its value unless it is itself one of the flags.
+ *
+ * @param argv The arguments.
+ * @param stringOptions The options that take a value, e.g. `"--table-suffix"`.
+ * @param flags Every option the command knows.
+ * @returns The arguments, each dash value joined to its option with `=`.
+ */
+export function joinDashValues(
+  argv: readonly string[],
+  stringOptions: ReadonlySet<string>,
+  flags: ReadonlySet<string>,
+): string[] {
+  const args: string[] = [];
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index];
+    const next = argv[index + 1];
+    if (stringOptions.has(arg) && next !== undefined && next.startsWith("-") && !flags.has(next)) {
+      args.push(`${arg}=${next}`);
+      index++;
+    } else {
+      args.push(arg);
+    }
+  }
+  return args;
+}
+
+/** The DynamoDB target the flags choose. */
+export interface CommandTarget {
+  /** The endpoint, when not AWS's. */
+  endpointUrl?: string;
+  /** The region; set whenever there is a target. */
+  region?: string;
+}
+
+/**
+ * The target the flags choose: none without `--endpoint-url` and
+ * `--region` (environment variables never choose one); with
+ * `--endpoint-url` alone, the region from `AWS_REGION`, else
+ * `AWS_DEFAULT_REGION`, else `us-east-1`.
+ *
+ * @param values The parsed `--endpoint-url` and `--region`.
+ * @param env The environment.
+ * @returns The target.
+ * @throws {ConfigError} When the endpoint is not an http(s) URL or the region is malformed.
+ */
+export function parseTarget(
+  values: { "endpoint-url"?: string; region?: string },
+  env: Readonly<Record<string, string | undefined>>,
+): CommandTarget {
+  const endpointUrl = values["endpoint-url"];
+  if (endpointUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(endpointUrl);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+      throw new ConfigError(
+        `Invalid endpoint URL ${
+          quote(redactUrl(endpointUrl))
+        }: it is not an http(s) URL (like "http://127.0.0.1:4566")`,
+      );
+    }
+  }
+  const regionFrom = values.region !== undefined
+    ? "--region"
+    : env.AWS_REGION
+    ? "AWS_REGION"
+    : env.AWS_DEFAULT_REGION
+    ? "AWS_DEFAULT_REGION"
+    : undefined;
+  const region = values.region ??
+    (endpointUrl === undefined ? undefined : env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1");
+  const problem = region === undefined ? undefined : regionProblem(region);
+  if (problem !== undefined) throw new ConfigError(`Invalid region ${quote(region)} (${regionFrom}): ${problem}`);
+  return { endpointUrl, region };
+}
+
+/** Where a command prints. */
+export interface CommandIo {
+  /** Standard output, one line a call. */
+  out: (line: string) => void;
+  /** Standard error, one line a call. */
+  err: (line: string) => void;
+  /** The environment. */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * Checks that a directory exists.
+ *
+ * @param path The directory.
+ * @returns The path.
+ * @throws {ConfigError} When it is not a directory.
+ */
+export async function checkDirectory(path: string): Promise<string> {
+  let isDirectory = false;
+  try {
+    isDirectory = (await stat(path)).isDirectory();
+  } catch {
+    isDirectory = false;
+  }
+  if (!isDirectory) throw new ConfigError(`Invalid config directory ${quote(path)}: it is not a directory`);
+  return path;
+}
+
+/**
+ * Runs a command's `main` when its module is the program (under Deno or
+ * Node), with this process's arguments, output and environment, and sets
+ * the exit code.
+ *
+ * @param meta The command module's `import.meta`.
+ * @param main The command.
+ * @returns When the command is done (at once when the module is imported).
+ */
+export async function runWhenMain(
+  meta: ImportMeta,
+  main: (argv: readonly string[], io: CommandIo) => Promise<number>,
+): Promise<void> {
+  const isMain = (meta as { main?: boolean }).main ??
+    (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === meta.url);
+  if (isMain) process.exitCode = await main(process.argv.slice(2), processIo());
+}
+
+/**
+ * This process's output and environment.
+ *
+ * @returns The io.
+ */
+export function processIo(): CommandIo {
+  return {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    env: process.env,
+  };
+}
