@@ -332,7 +332,8 @@ async function planTable(
  *
  * @example Plan against a local endpoint
  * ```ts
- * import { createSeedClient, loadSeedData, planTarget, TABLES } from "./seed.ts";
+ * import { createSeedClient, loadSeedData, TABLES } from "./seed.ts";
+ * import { planTarget } from "./seed_plan.ts";
  *
  * const client = createSeedClient({ region: "us-east-1", endpointUrl: "http://127.0.0.1:4566" });
  * const plans = await planTarget(client, await loadSeedData("config"), { suffix: "-dev", tables: TABLES });
