@@ -90,6 +90,9 @@ export type Operation =
   | { kind: "calculation"; version: CalculationRuleRecord; expectedRevision: number }
   | { kind: "validation"; version: ValidationRuleRecord; expectedRevision: number };
 
+/** A change of one rule version, through the audited path. */
+type RuleOperation = Extract<Operation, { kind: "calculation" | "validation" }>;
+
 /** A table plan and the operations that carry it out. */
 export interface TableWork {
   /** The plan. */
@@ -407,8 +410,8 @@ export async function applyWork(client: DynamoDBClient, work: TableWork, options
   const table = work.plan.tableName;
   const puts = work.operations.flatMap(({ operation }) => operation.kind === "put" ? [operation.item] : []);
   const deletes = work.operations.flatMap(({ operation }) => operation.kind === "delete" ? [operation.key] : []);
-  const rules = work.operations.filter(({ operation }) =>
-    operation.kind === "calculation" || operation.kind === "validation"
+  const rules = work.operations.filter((entry): entry is { entry: PlannedItem; operation: RuleOperation } =>
+    entry.operation.kind === "calculation" || entry.operation.kind === "validation"
   );
   for (const planned of work.unprunable) {
     result.errors.push(
@@ -443,10 +446,9 @@ export async function applyWork(client: DynamoDBClient, work: TableWork, options
       if (event.type === "cache.error") cacheErrors.push(event.error.message);
     },
   });
-  const order = (entry: { operation: Operation }) => {
-    const { operation } = entry as { operation: Extract<Operation, { version: unknown }> };
-    return `${operation.expectedRevision === 0 ? 1 : 0}${operation.version.effectiveFrom ?? ""}`;
-  };
+  // Corrections first, additions after, each by effectiveFrom (none: the earliest date).
+  const order = ({ operation }: { operation: RuleOperation }) =>
+    `${operation.expectedRevision === 0 ? 1 : 0}${operation.version.effectiveFrom ?? ""}`;
   const changes = { actor: options.actor, reason: options.reason };
   try {
     for (const { entry, operation } of [...rules].sort((a, b) => (order(a) < order(b) ? -1 : 1))) {
@@ -456,7 +458,7 @@ export async function applyWork(client: DynamoDBClient, work: TableWork, options
             ...changes,
             expectedRevision: operation.expectedRevision,
           });
-        } else if (operation.kind === "validation") {
+        } else {
           await store.putValidationRule(operation.version, {
             ...changes,
             expectedRevision: operation.expectedRevision,
