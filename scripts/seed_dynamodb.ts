@@ -336,6 +336,8 @@ export async function main(argv: readonly string[], io: SeedIo): Promise<number>
       ? undefined
       : new RedisCacheBackend({ url: redisUrl, keyPrefix: "" });
     try {
+      // Said before the first request, so an unreachable target is named.
+      io.out(`${dryRun ? "Planning (dry run, read-only)" : "Seeding"} ${target}:`);
       if (dryRun) {
         const tables = await planTarget(client, data, { suffix, only, prune });
         io.out(`Plan for ${target} (dry run, read-only):`);

@@ -561,13 +561,18 @@ describe("Reliability: no URL, configuration or seed line shows a password", () 
       };
       return recorder;
     };
+    // A dry run reads the target (which refuses here), so it fails like a run, after naming the target.
     const plan = io();
-    assert.equal(await seedMain(["--config-dir", CONFIG_DIR, "--endpoint-url", endpointUrl, "--dry-run"], plan), 0);
-    assert.ok(plan.lines.some((line) => line.startsWith("Plan for DynamoDB http://[redacted]@127.0.0.1:4566 ")));
+    assert.equal(await seedMain(["--config-dir", CONFIG_DIR, "--endpoint-url", endpointUrl, "--dry-run"], plan), 1);
+    assert.ok(
+      plan.lines.some((line) =>
+        line.startsWith("Planning (dry run, read-only) DynamoDB http://[redacted]@127.0.0.1:4566 ")
+      ),
+    );
     const run = io();
     assert.equal(await seedMain(["--config-dir", CONFIG_DIR, "--endpoint-url", endpointUrl], run), 1);
     assert.ok(run.lines.some((line) => line.startsWith("Seeding DynamoDB http://[redacted]@127.0.0.1:4566 ")));
-    assert.deepEqual(targets, [endpointUrl], "the client connects with the URL as given");
+    assert.deepEqual(targets, [endpointUrl, endpointUrl], "the client connects with the URL as given");
     const usage = io();
     assert.equal(await seedMain(["--endpoint-url", `ftp://admin:${URL_PASSWORD}@host`], usage), 2);
     assert.match(usage.lines[0], /^Invalid endpoint URL "ftp:\/\/\[redacted\]@host"/);
