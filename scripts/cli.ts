@@ -151,3 +151,32 @@ export function processIo(): CommandIo {
     env: process.env,
   };
 }
+
+/**
+ * Parses a command line for a command's `main`: a usage error prints the
+ * reason and the usage text on stderr (exit code 2), `--help` the usage
+ * text on stdout (exit code 0).
+ *
+ * @param parse Parses (and checks) the arguments; throws on bad usage.
+ * @param usage The usage text.
+ * @param io Where to print.
+ * @returns The command to run, or the exit code when there is nothing to run.
+ */
+export async function commandOrUsage<C extends { help: boolean }>(
+  parse: () => C | Promise<C>,
+  usage: string,
+  io: CommandIo,
+): Promise<C | number> {
+  let command: C;
+  try {
+    command = await parse();
+  } catch (error) {
+    io.err((error as Error).message);
+    io.err("");
+    io.err(usage);
+    return 2;
+  }
+  if (!command.help) return command;
+  io.out(usage);
+  return 0;
+}

@@ -28,7 +28,7 @@ import { DynamoDBRulesStore } from "../src/persistence/dynamodb_backend.ts";
 import { MemoryRulesStore } from "../src/persistence/memory_backend.ts";
 import { checkTableSuffix } from "../src/persistence/seed.ts";
 import { loadSeedData } from "../src/persistence/seed_data.ts";
-import { checkDirectory, type CommandIo, joinDashValues, parseTarget, runWhenMain } from "./cli.ts";
+import { checkDirectory, type CommandIo, commandOrUsage, joinDashValues, parseTarget, runWhenMain } from "./cli.ts";
 
 /** The usage text. */
 export const USAGE: string = `Usage: deno task rules explain --client ID --rule ID [--as-of YYYY-MM-DD] [target]
@@ -207,19 +207,8 @@ async function openStore(
  * @returns The exit code: 0 when answered, 1 when no version answers or a read failed, 2 for bad usage.
  */
 export async function main(argv: readonly string[], io: CommandIo): Promise<number> {
-  let command: RulesCommand;
-  try {
-    command = parseRulesArgs(argv, io.env);
-  } catch (error) {
-    io.err((error as Error).message);
-    io.err("");
-    io.err(USAGE);
-    return 2;
-  }
-  if (command.help) {
-    io.out(USAGE);
-    return 0;
-  }
+  const command = await commandOrUsage(() => parseRulesArgs(argv, io.env), USAGE, io);
+  if (typeof command === "number") return command;
   const { clientId, ruleId } = command;
   let opened: Awaited<ReturnType<typeof openStore>> | undefined;
   try {

@@ -20,7 +20,7 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { parseArgs } from "node:util";
 import { BlueStarError, ConfigError, quote, redactUrl } from "../src/core/errors.ts";
-import { checkDirectory, type CommandIo, joinDashValues, parseTarget, runWhenMain } from "./cli.ts";
+import { checkDirectory, type CommandIo, commandOrUsage, joinDashValues, parseTarget, runWhenMain } from "./cli.ts";
 import { bucketNameProblem } from "../src/core/keys.ts";
 import { ensureBucket } from "../src/persistence/provision.ts";
 import { loadSeedData } from "../src/persistence/seed_data.ts";
@@ -296,20 +296,16 @@ function summary(report: SeedReport): string {
  * @returns The exit code: 0 when everything landed, 1 on any failure, 2 for bad usage.
  */
 export async function main(argv: readonly string[], io: SeedIo): Promise<number> {
-  let command: SeedCommand;
-  try {
-    command = parseSeedArgs(argv, io.env);
-    if (!command.help) await checkDirectory(command.configDir);
-  } catch (error) {
-    io.err((error as Error).message);
-    io.err("");
-    io.err(USAGE);
-    return 2;
-  }
-  if (command.help) {
-    io.out(USAGE);
-    return 0;
-  }
+  const command = await commandOrUsage(
+    async () => {
+      const parsed = parseSeedArgs(argv, io.env);
+      if (!parsed.help) await checkDirectory(parsed.configDir);
+      return parsed;
+    },
+    USAGE,
+    io,
+  );
+  if (typeof command === "number") return command;
   const { endpointUrl, region, suffix, configDir, only, s3Bucket, dryRun, prune, reason, redisUrl } = command;
   // Printed without the endpoint's userinfo, if it has one.
   const where = endpointUrl === undefined ? "AWS" : redactUrl(endpointUrl);
