@@ -186,7 +186,7 @@ integrationSuite("seed as a plan against DynamoDB (moto) and Redis", unreachable
     );
   });
 
-  it("a rule version no longer in the data set is kept and listed, not deleted", async () => {
+  it("a rule version no longer in the data set is kept and listed; with prune it is reported, not deleted", async () => {
     const without: CompleteRulesData = {
       ...data,
       calculationRules: data.calculationRules.filter((rule) =>
@@ -200,5 +200,23 @@ integrationSuite("seed as a plan against DynamoDB (moto) and Redis", unreachable
       "GLOBAL HSA_CONTRIBUTION 2024-01-01..2024-12-31",
       "GLOBAL HSA_CONTRIBUTION 2025-01-01..2025-12-31",
     ]);
+    const pruned = await runSeed(client, without, { suffix, only: ["calculation-rules"], prune: true });
+    assert.equal(pruned.ok, false, "the rules store removes no version: prune cannot do what it was asked");
+    assert.deepEqual(pruned.tables[0].plan.counts, { create: 0, update: 0, unchanged: 14, keep: 0, delete: 2 });
+    assert.match(
+      pruned.tables[0].error!,
+      /^Failed to delete GLOBAL HSA_CONTRIBUTION 2024-01-01\.\.2024-12-31 from table "bluestar-calculation-rules-seedplan-\S+": the rules store removes no rule version; it is kept$/m,
+    );
+    assert.equal(pruned.failed, 2);
+    const store = new DynamoDBRulesStore({ tableSuffix: suffix, client });
+    try {
+      assert.equal(
+        (await store.listCalculationRuleVersions("GLOBAL", "HSA_CONTRIBUTION")).length,
+        3,
+        "nothing deleted",
+      );
+    } finally {
+      await store.close();
+    }
   });
 });
