@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { after, before, it } from "node:test";
 import { DeleteTableCommand, type DynamoDBClient, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
+import type { ICacheBackend } from "../../src/core/protocols.ts";
 import type { CompleteRulesData } from "../../src/core/schema.ts";
 import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/dynamodb_backend.ts";
 import { RedisCacheBackend } from "../../src/persistence/redis_backend.ts";
@@ -218,5 +219,24 @@ integrationSuite("seed as a plan against DynamoDB (moto) and Redis", unreachable
     } finally {
       await store.close();
     }
+  });
+
+  it("a shared cache that cannot invalidate is reported: the run fails, the change itself landed", async () => {
+    const broken: ICacheBackend = {
+      get: () => Promise.resolve(null),
+      setex: () => Promise.resolve(),
+      delete: () => Promise.reject(new Error("connection reset")),
+      invalidate: () => Promise.reject(new Error("connection reset")),
+    };
+    const changed = withRule(data, "FUTA", "2024-01-01", { wageBase: "7100" });
+    const report = await runSeed(client, changed, { suffix, only: ["calculation-rules"], cache: broken });
+    assert.equal(report.ok, false);
+    assert.equal(report.written, 1);
+    assert.match(
+      report.tables[0].error!,
+      /^Failed to invalidate the shared cache: .*agents may read the old rules until the TTL$/m,
+    );
+    const restored = await runSeed(client, data, { suffix, only: ["calculation-rules"] });
+    assert.equal(restored.ok, true);
   });
 });

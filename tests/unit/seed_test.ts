@@ -661,6 +661,24 @@ describe("runSeed() on a fake DynamoDB (the tables without rules)", () => {
     ]);
   });
 
+  it("a live table that cannot be read stops the plan with the table named, before any write", async () => {
+    const data = await loadSeedData(CONFIG_DIR);
+    const sent: string[] = [];
+    const client = fakeClient((command) => {
+      sent.push(command.constructor.name);
+      if (command instanceof DescribeTableCommand) return Promise.resolve({ Table: { TableStatus: "ACTIVE" } });
+      return Promise.reject(
+        Object.assign(new Error("Throughput exceeded"), { name: "ProvisionedThroughputExceededException" }),
+      );
+    });
+    await assert.rejects(
+      runSeed(client, data, { only: ["irs-limits"] }),
+      (error: unknown) =>
+        error instanceof RulesStoreError && /^Failed to read table "bluestar-irs-limits": /.test(error.message),
+    );
+    assert.deepEqual(new Set(sent), new Set(["DescribeTableCommand", "ScanCommand"]));
+  });
+
   it("reports the items that did not land and goes on with the other tables", async () => {
     const data = await loadSeedData(CONFIG_DIR);
     const fake = fakeDynamo({ refuse: "bluestar-irs-limits" });
