@@ -287,9 +287,10 @@ function translateConfig(): TranslateConfig {
  * `getIrsLimits` and `getAgentConfig` read through the cache, keyed by
  * `cacheKey(tableSuffix, kind, ...ids)`, for `cacheTtlSeconds`. Batch state,
  * processing results and the audit trail are never cached. "Not found" is
- * never cached (an unknown plan, rule or year, an absent agent config): it is
- * an error path, and caching it would hide newly seeded data for a whole TTL;
- * an empty list of validation rules is an answer and is cached. A cache hit
+ * never cached (an unknown plan, rule or year, an absent agent config, a
+ * field neither the client nor GLOBAL has validation rules for): it is an
+ * error path, and caching it would hide newly seeded data for a whole TTL; an
+ * owner's empty list beside the other owner's versions is cached. A cache hit
  * sends no request. A cached value is decoded with the domain schema and
  * checked against the ids asked for; one that does not pass is a miss (an
  * entry whose exact JSON text already passed is not decoded again). A
