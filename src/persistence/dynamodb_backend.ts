@@ -246,9 +246,18 @@ function translateConfig(): TranslateConfig {
  * - `getPipeline`, `getProcessingResults`, `listAuditEntries`: one `Query`
  *   per 1 MB page, every page followed; `listBatchesByStatus` queries the
  *   batch-state table's status index the same way.
- * - `getValidationRules`, `getCalculationRule`: ONE `BatchGetItem` for the
- *   client's key and GLOBAL's together (one key when the client is GLOBAL);
- *   unprocessed keys are asked for again, up to 8 times, with backoff.
+ * - `getValidationRules`, `getCalculationRule`: ONE strongly consistent
+ *   `BatchGetItem` for the client's item and GLOBAL's together (one key when
+ *   the client is GLOBAL), each holding every version, so one request answers
+ *   any `asOf`; unprocessed keys are asked for again, up to 8 times, with
+ *   backoff.
+ * - `putCalculationRule`, `putValidationRule`: a strongly consistent
+ *   `GetItem`, then ONE `TransactWriteItems` (the item on condition of its
+ *   revision, the audit record on condition that it is new), planned again
+ *   when another writer's change landed first. `listCalculationRuleVersions`,
+ *   `listValidationRuleVersions`: one strongly consistent `GetItem`;
+ *   `listRuleChanges`: strongly consistent `Query` pages of the owner's
+ *   `RULES#{clientId}` partition of the audit-log table.
  * - `getIrsLimits`, `getAgentConfig`, `getBatchState`: one `GetItem`
  *   (batch state strongly consistent).
  * - `saveBatchState` with `expectedVersion`, `appendAuditEntry`: one
@@ -270,15 +279,18 @@ function translateConfig(): TranslateConfig {
  *   token) is redacted, and a cause that shows it is replaced by a redacted
  *   copy.
  *
- * Caching (with a `cache`): `getPipeline`, `getValidationRules` (per client
- * and field), `getCalculationRule` (per client and rule, the GLOBAL fallback
- * included, so a client without an override costs no request next time),
+ * Caching (with a `cache`): `getPipeline`, `getValidationRules` and
+ * `getCalculationRule` (per owner: the client's own versions, an empty list
+ * when it has no override, and GLOBAL's, read in one `getMany` round trip,
+ * keyed by `ruleVersionsCacheKey`; a change invalidates its owner's entry
+ * before it returns, and write-backs are fenced by the key's generation),
  * `getIrsLimits` and `getAgentConfig` read through the cache, keyed by
  * `cacheKey(tableSuffix, kind, ...ids)`, for `cacheTtlSeconds`. Batch state,
  * processing results and the audit trail are never cached. "Not found" is
- * never cached (an unknown plan, rule or year, an absent agent config): it is
- * an error path, and caching it would hide newly seeded data for a whole TTL;
- * an empty list of validation rules is an answer and is cached. A cache hit
+ * never cached (an unknown plan, rule or year, an absent agent config, a
+ * field neither the client nor GLOBAL has validation rules for): it is an
+ * error path, and caching it would hide newly seeded data for a whole TTL; an
+ * owner's empty list beside the other owner's versions is cached. A cache hit
  * sends no request. A cached value is decoded with the domain schema and
  * checked against the ids asked for; one that does not pass is a miss (an
  * entry whose exact JSON text already passed is not decoded again). A
