@@ -34,17 +34,20 @@ async function sources(folder: string): Promise<string[]> {
 await rm(out, { recursive: true, force: true });
 /**
  * The package's commands: name -> source. Each is a thin file in scripts/bin/
- * that runs a script with the package's own defaults; a `bluestar-rules` or
- * `bluestar-audit` command goes here when its script exists.
+ * that runs a script with the package's own defaults; a `bluestar-audit`
+ * command goes here when its script exists.
  */
 const BIN: Record<string, string> = {
   "bluestar-seed": "scripts/bin/bluestar_seed.ts",
+  "bluestar-rules": "scripts/bin/bluestar_rules.ts",
 };
+/** The scripts the commands run, and what they share. */
+const SCRIPTS = ["scripts/seed_dynamodb.ts", "scripts/rules.ts", "scripts/cli.ts", "scripts/bin/shipped.ts"];
 const emittedJs = (source: string) => `esm/${source.replace(/\.ts$/, ".js")}`;
 
 const files = [
   join(root, "mod.ts"),
-  join(root, "scripts", "seed_dynamodb.ts"),
+  ...SCRIPTS.map((source) => join(root, source)),
   ...Object.values(BIN).map((source) => join(root, source)),
   ...await sources("src"),
   ...await sources("tests"),
@@ -137,7 +140,7 @@ const packageJson = {
     "esm/mod.d.ts",
     "esm/src/",
     "esm/config/",
-    emittedJs("scripts/seed_dynamodb.ts"),
+    ...SCRIPTS.map(emittedJs),
     ...Object.values(BIN).map(emittedJs),
     "README.md",
     "LICENSE",

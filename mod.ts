@@ -41,7 +41,7 @@
  * @module
  */
 
-export type { FileSource, FileStat, ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
+export type { CacheEntry, FileSource, FileStat, ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
 export type {
   AgentConfig,
   AgentName,
@@ -49,7 +49,10 @@ export type {
   BatchState,
   BatchStatus,
   CalculationRule,
+  CalculationRuleChange,
+  CalculationRuleInput,
   CalculationRuleRecord,
+  CalculationRuleVersion,
   Decimal,
   IrsLimits,
   JsonObject,
@@ -57,14 +60,29 @@ export type {
   PipelineStep,
   ProcessingResult,
   RetryPolicy,
+  RuleChange,
+  RuleChangeBase,
+  RuleChangeOptions,
+  RuleReadOptions,
   RuleScope,
   RulesData,
   SaveBatchStateOptions,
   ValidationRule,
+  ValidationRuleChange,
+  ValidationRuleInput,
   ValidationRuleRecord,
   ValidationRuleType,
+  ValidationRuleVersion,
+  VersionChange,
 } from "./src/core/types.ts";
-export { AGENT_NAMES, BATCH_STATUSES } from "./src/core/types.ts";
+export { AGENT_NAMES, BATCH_STATUSES, EARLIEST_EFFECTIVE_DATE } from "./src/core/types.ts";
+export {
+  calculationRuleHistory,
+  explainCalculationRule,
+  type PartitionHistory,
+  type PartitionVersions,
+  type RuleExplanation,
+} from "./src/core/rules_explain.ts";
 export {
   BlueStarError,
   type BlueStarErrorCode,
@@ -83,7 +101,15 @@ export {
   RulesStoreError,
 } from "./src/core/errors.ts";
 export type { CacheTier, CallEnd, CallOutcome } from "./src/core/call_end.ts";
-export { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, MAX_ID_BYTES, MAX_PATH_BYTES, stepId } from "./src/core/keys.ts";
+export {
+  cacheKey,
+  type CacheKind,
+  GLOBAL_CLIENT_ID,
+  MAX_ID_BYTES,
+  MAX_PATH_BYTES,
+  ruleVersionsCacheKey,
+  stepId,
+} from "./src/core/keys.ts";
 export {
   canonicalDecimal,
   compareDecimals,
@@ -101,6 +127,7 @@ export {
   MemoryFileStore,
   type MemoryFileStoreOptions,
   MemoryRulesStore,
+  type MemoryRulesStoreOptions,
 } from "./src/persistence/memory_backend.ts";
 export {
   type GlobalIndexDefinition,

@@ -81,6 +81,29 @@ describe(`the npm package on Node ${process.version}`, () => {
     assert.match(result.stdout, /^Summary: plan only, nothing written: 8 tables and \d+ items/m);
   });
 
+  it("npx bluestar-rules explain answers from the seed data the package ships, without a target", async () => {
+    const result = await run("npx", [
+      "--no-install",
+      "bluestar-rules",
+      "explain",
+      "--client",
+      "ACME_CORP",
+      "--rule",
+      "OVERTIME",
+      "--as-of",
+      "2025-03-01",
+    ]);
+    assertClean(result, "npx bluestar-rules explain");
+    assert.match(result.stdout, /^ACME_CORP OVERTIME as of 2025-03-01, from the in-memory store loaded from /m);
+    assert.match(
+      result.stdout,
+      /^ {2}Why: ACME_CORP's override starts 2025-07-01; GLOBAL's version 2024-01-01\.\.open answers$/m,
+    );
+    const help = await run("npx", ["--no-install", "bluestar-rules", "--help"]);
+    assertClean(help, "npx bluestar-rules --help");
+    assert.match(help.stdout, /bluestar-rules \.\.\./);
+  });
+
   it("npx bluestar-seed seeds a fresh environment on the local endpoint, and the Node agent runs on it", async () => {
     const seed = await run("npx", [
       "--no-install",
@@ -93,7 +116,7 @@ describe(`the npm package on Node ${process.version}`, () => {
       BLUESTAR_CI_BUCKET,
     ]);
     assertClean(seed, "npx bluestar-seed --endpoint-url");
-    assert.match(seed.stdout, /^Summary: 8 tables \(8 created, 0 existed\), all \d+ items written/m);
+    assert.match(seed.stdout, /^Summary: 8 tables \(8 created, 0 existed\), \d+ created, 0 updated, 0 unchanged/m);
 
     const agent = await run("node", ["node_agent.mjs"], {
       env: {

@@ -24,9 +24,11 @@ import { fileURLToPath } from "node:url";
 const NETWORK_EXAMPLES = new Set([
   "src/persistence/dynamodb_backend.ts",
   "src/persistence/mod.ts",
+  "src/persistence/provision.ts",
   "src/persistence/redis_backend.ts",
   "src/persistence/s3_backend.ts",
   "src/persistence/seed.ts",
+  "src/persistence/seed_plan.ts",
 ]);
 
 interface DocNode {

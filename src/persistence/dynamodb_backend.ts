@@ -14,6 +14,7 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  TransactWriteCommand,
   type TranslateConfig,
 } from "@aws-sdk/lib-dynamodb";
 import {
@@ -25,32 +26,48 @@ import {
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
   quote,
-  RuleNotFoundError,
   RulesStoreError,
 } from "../core/errors.ts";
 import { guardHook } from "../core/hooks.ts";
-import { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, type ItemKey, itemKeys } from "../core/keys.ts";
+import {
+  cacheKey,
+  type CacheKind,
+  GLOBAL_CLIENT_ID,
+  type ItemKey,
+  itemKeys,
+  ruleVersionsCacheKey,
+} from "../core/keys.ts";
 import type { ICacheBackend, IRulesStore } from "../core/protocols.ts";
 import {
   agentConfigSchema,
+  asOfDay,
   auditEntrySchema,
   batchStateSchema,
-  calculationRuleSchema,
+  decodeCalculationRulePut,
   type Decoded,
   decodeInput,
+  decodeValidationRulePut,
   irsLimitsSchema,
   pipelineStepSchema,
   type Problem,
   processingResultSchema,
-  validationRuleSchema,
+  type RulePut,
 } from "../core/schema.ts";
 import {
+  calculationRuleAsOf,
+  changeClock,
   checkBatchStatus,
   checkExpectedVersion,
   compareAuditEntries,
   compareBatchesByRecency,
+  compareRuleChanges,
   compareText,
+  planVersionChange,
+  ruleChangeOf,
+  ruleNotFound,
   scoped,
+  todayUtc,
+  validationRulesAsOf,
 } from "../core/rules_logic.ts";
 import type {
   AgentConfig,
@@ -58,11 +75,19 @@ import type {
   BatchState,
   BatchStatus,
   CalculationRule,
+  CalculationRuleInput,
+  CalculationRuleVersion,
   IrsLimits,
   PipelineStep,
   ProcessingResult,
+  RuleChange,
+  RuleChangeOptions,
+  RuleReadOptions,
+  RuleScope,
   SaveBatchStateOptions,
   ValidationRule,
+  ValidationRuleInput,
+  ValidationRuleVersion,
 } from "../core/types.ts";
 import { type Backoff, backoffDelay, sleep } from "../core/time.ts";
 import { type CallEnd, endedOk, endedWith, reportEnd } from "../core/call_end.ts";
@@ -70,13 +95,16 @@ import {
   agentConfigCodec,
   auditEntryCodec,
   batchStateCodec,
-  calculationRuleCodec,
+  type CalculationRuleHistory,
+  calculationRuleHistoryCodec,
   decodeItem,
   irsLimitsCodec,
   type Item,
   type ItemCodec,
   pipelineStepCodec,
   processingResultCodec,
+  ruleChangeCodec,
+  type ValidationRuleGroup,
   validationRuleGroupCodec,
   WRITE_ID_ATTRIBUTE,
 } from "./items.ts";
@@ -98,7 +126,7 @@ import {
 } from "./options.ts";
 
 /** The DynamoDB operations the store sends. */
-export type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
+export type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "TransactWriteItems";
 
 /**
  * What a {@linkcode DynamoDBRulesStore} reports through its `onEvent` hook.
@@ -117,11 +145,14 @@ export type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem"
  *   fields: a method that rejects, bad input included, ends as well).
  * - `dynamodb.unprocessed`: `BatchGetItem` left keys unprocessed; they are
  *   asked for again after a backoff.
+ * - `rules.contention`: a rule change lost its write to another writer's
+ *   change of the same item; it is planned again on what is stored now.
  */
 export type RulesStoreEvent =
   | ReadThroughEvent
   | { type: "dynamodb.request"; operation: DynamoDBOperation; table: string }
   | { type: "dynamodb.unprocessed"; table: string; keys: number; attempt: number }
+  | { type: "rules.contention"; table: string; attempt: number }
   | ({ type: "dynamodb.response"; operation: DynamoDBOperation; table: string; awsError?: string } & CallEnd)
   | ({ type: "call"; method: RulesStoreMethod } & CallEnd);
 
@@ -202,6 +233,13 @@ export interface DynamoDBRulesStoreOptions {
    * @default {undefined}
    */
   onEvent?: (event: RulesStoreEvent) => void;
+  /**
+   * The clock, in epoch milliseconds: "today" for rule reads without
+   * `asOf`, and the time of rule changes.
+   *
+   * @default {Date.now}
+   */
+  now?: () => number;
 }
 
 /** How often `BatchGetItem` is sent for keys DynamoDB leaves unprocessed, the first time included. */
@@ -211,6 +249,10 @@ const UNPROCESSED_BACKOFF: Backoff = { baseDelayMs: 25, maxDelayMs: 1000 };
 
 /** The default of {@linkcode DynamoDBRulesStoreOptions.cacheTimeoutMs}. */
 const DEFAULT_CACHE_TIMEOUT_MS = 50;
+/** How often a rule change is planned and written again after losing its write to another writer's, the first time included. */
+const CHANGE_MAX_ATTEMPTS = 40;
+/** The backoff before planning a rule change again (full jitter). */
+const CHANGE_BACKOFF: Backoff = { baseDelayMs: 5, maxDelayMs: 250 };
 
 /** How many validated ids the hot-path memo keeps before it starts over. */
 const MEMO_LIMIT = 10_000;
@@ -231,9 +273,18 @@ function translateConfig(): TranslateConfig {
  * - `getPipeline`, `getProcessingResults`, `listAuditEntries`: one `Query`
  *   per 1 MB page, every page followed; `listBatchesByStatus` queries the
  *   batch-state table's status index the same way.
- * - `getValidationRules`, `getCalculationRule`: ONE `BatchGetItem` for the
- *   client's key and GLOBAL's together (one key when the client is GLOBAL);
- *   unprocessed keys are asked for again, up to 8 times, with backoff.
+ * - `getValidationRules`, `getCalculationRule`: ONE strongly consistent
+ *   `BatchGetItem` for the client's item and GLOBAL's together (one key when
+ *   the client is GLOBAL), each holding every version, so one request answers
+ *   any `asOf`; unprocessed keys are asked for again, up to 8 times, with
+ *   backoff.
+ * - `putCalculationRule`, `putValidationRule`: a strongly consistent
+ *   `GetItem`, then ONE `TransactWriteItems` (the item on condition of its
+ *   revision, the audit record on condition that it is new), planned again
+ *   when another writer's change landed first. `listCalculationRuleVersions`,
+ *   `listValidationRuleVersions`: one strongly consistent `GetItem`;
+ *   `listRuleChanges`: strongly consistent `Query` pages of the owner's
+ *   `RULES#{clientId}` partition of the audit-log table.
  * - `getIrsLimits`, `getAgentConfig`, `getBatchState`: one `GetItem`
  *   (batch state strongly consistent).
  * - `saveBatchState` with `expectedVersion`, `appendAuditEntry`: one
@@ -255,15 +306,18 @@ function translateConfig(): TranslateConfig {
  *   token) is redacted, and a cause that shows it is replaced by a redacted
  *   copy.
  *
- * Caching (with a `cache`): `getPipeline`, `getValidationRules` (per client
- * and field), `getCalculationRule` (per client and rule, the GLOBAL fallback
- * included, so a client without an override costs no request next time),
+ * Caching (with a `cache`): `getPipeline`, `getValidationRules` and
+ * `getCalculationRule` (per owner: the client's own versions, an empty list
+ * when it has no override, and GLOBAL's, read in one `getMany` round trip,
+ * keyed by `ruleVersionsCacheKey`; a change invalidates its owner's entry
+ * before it returns, and write-backs are fenced by the key's generation),
  * `getIrsLimits` and `getAgentConfig` read through the cache, keyed by
  * `cacheKey(tableSuffix, kind, ...ids)`, for `cacheTtlSeconds`. Batch state,
  * processing results and the audit trail are never cached. "Not found" is
- * never cached (an unknown plan, rule or year, an absent agent config): it is
- * an error path, and caching it would hide newly seeded data for a whole TTL;
- * an empty list of validation rules is an answer and is cached. A cache hit
+ * never cached (an unknown plan, rule or year, an absent agent config, a
+ * field neither the client nor GLOBAL has validation rules for): it is an
+ * error path, and caching it would hide newly seeded data for a whole TTL; an
+ * owner's empty list beside the other owner's versions is cached. A cache hit
  * sends no request. A cached value is decoded with the domain schema and
  * checked against the ids asked for; one that does not pass is a miss (an
  * entry whose exact JSON text already passed is not decoded again). A
@@ -306,6 +360,8 @@ export class DynamoDBRulesStore implements IRulesStore {
   /** The secret parts of explicit credentials: never shown in a message or a cause. */
   readonly #secrets: readonly string[];
   readonly #validatedKeys = new Map<string, string>();
+  readonly #now: () => number;
+  readonly #changeTime: () => string;
   #closed = false;
 
   /**
@@ -332,6 +388,8 @@ export class DynamoDBRulesStore implements IRulesStore {
     this.#namespace = tableSuffix;
     this.#reporting = options.onEvent !== undefined;
     this.#emit = guardHook(options.onEvent);
+    this.#now = options.now ?? Date.now;
+    this.#changeTime = changeClock(this.#now);
     this.#reads = new ReadThroughCache({
       cache: options.cache,
       ttlSeconds: cacheTtlSeconds,
@@ -423,78 +481,201 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * {@linkcode IRulesStore.getValidationRules}: one `BatchGetItem` for the
-   * client's key and GLOBAL's; cached per client and field.
+   * {@linkcode IRulesStore.getValidationRules}: the client's and GLOBAL's
+   * items for the field, holding every version, from one `BatchGetItem`
+   * when not cached; cached per owner and field, so one entry answers every
+   * date and a GLOBAL change reaches every client through one key.
    *
    * @throws {CorruptItemError} When a stored rule group does not decode.
+   * @throws {InvalidInputError} When `asOf` is not a calendar date `YYYY-MM-DD`.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
-   * @example Read the rules of a field
+   * @example Read the rules of a field for a pay date
    * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
-   * const ssnRules = await rules.getValidationRules("ACME", "ssn");
+   * const ssnRules = await rules.getValidationRules("ACME", "ssn", { asOf: "2025-06-13" });
    * ```
    */
-  getValidationRules(clientId: string, field: string): Promise<ValidationRule[]> {
-    return this.#run("getValidationRules", () => {
-      const key = this.#cacheKeyOf("validation", () => itemKeys.validationRules(clientId, field), clientId, field);
-      return this.#reads.read(
-        "validation",
-        key,
-        (value) => checkValidationRules(value, clientId, field),
-        async () => {
-          const own = itemKeys.validationRules(clientId, field);
-          const action = `read validation rules of field ${quote(field)} for client ${quote(clientId)}`;
-          const global = itemKeys.validationRules(GLOBAL_CLIENT_ID, field);
-          const table = this.#tables["validation-rules"];
-          const found = await this.#fallbackGet(action, table, own, global);
-          const group = found === undefined ? undefined : decodeStored(validationRuleGroupCodec, table, found);
-          return (group?.rules ?? []).map(scoped).sort(byRuleId);
-        },
-      );
+  getValidationRules(clientId: string, field: string, options?: RuleReadOptions): Promise<ValidationRule[]> {
+    return this.#run("getValidationRules", async () => {
+      const day = asOfDay(options, () => todayUtc(this.#now));
+      const groups = await this.#readVersions(validationVersions, clientId, field);
+      return validationRulesAsOf(groups.own?.rules ?? [], groups.global.rules, day);
     });
   }
 
   /**
-   * {@linkcode IRulesStore.getCalculationRule}: one `BatchGetItem` for the
-   * client's key and GLOBAL's; cached per client and rule, the GLOBAL
-   * fallback included.
+   * {@linkcode IRulesStore.getCalculationRule}: the client's and GLOBAL's
+   * items for the rule, holding every version, from one `BatchGetItem` when
+   * not cached; cached per owner and rule (a client without an override
+   * caches its emptiness), so one entry answers every date.
    *
-   * @throws {CorruptItemError} When the stored rule does not decode.
+   * @throws {CorruptItemError} When a stored rule does not decode.
+   * @throws {InvalidInputError} When `asOf` is not a calendar date `YYYY-MM-DD`.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
-   * @example Resolve a rule
+   * @example Resolve a rule for a pay date
    * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
-   * const rule = await rules.getCalculationRule("ACME", "FICA_SOCIAL_SECURITY");
-   * console.log(rule.scope); // "GLOBAL" when ACME has no override
+   * const rule = await rules.getCalculationRule("ACME", "FICA_SOCIAL_SECURITY", { asOf: "2025-06-13" });
+   * console.log(rule.scope, rule.effectiveFrom, rule.revision); // "GLOBAL" when ACME has no override
    * ```
    */
-  getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
-    return this.#run("getCalculationRule", () => {
-      const key = this.#cacheKeyOf("calculation", () => itemKeys.calculationRule(clientId, ruleId), clientId, ruleId);
-      return this.#reads.read(
-        "calculation",
-        key,
-        (value) => checkCalculationRule(value, clientId, ruleId),
-        async () => {
-          const own = itemKeys.calculationRule(clientId, ruleId);
-          const action = `read calculation rule ${quote(ruleId)} for client ${quote(clientId)}`;
-          const global = itemKeys.calculationRule(GLOBAL_CLIENT_ID, ruleId);
-          const table = this.#tables["calculation-rules"];
-          const found = await this.#fallbackGet(action, table, own, global);
-          if (found === undefined) {
-            throw new RuleNotFoundError(
-              `Calculation rule ${quote(ruleId)} not found for client ${quote(clientId)} or GLOBAL`,
-            );
-          }
-          return scoped(decodeStored(calculationRuleCodec, table, found));
-        },
-      );
+  getCalculationRule(clientId: string, ruleId: string, options?: RuleReadOptions): Promise<CalculationRule> {
+    return this.#run("getCalculationRule", async () => {
+      const day = asOfDay(options, () => todayUtc(this.#now));
+      const histories = await this.#readVersions(calculationVersions, clientId, ruleId);
+      const rule = calculationRuleAsOf(histories.own?.versions ?? [], histories.global.versions, day);
+      if (rule === undefined) throw ruleNotFound(clientId, ruleId, day);
+      return rule;
+    });
+  }
+
+  /**
+   * {@linkcode IRulesStore.putCalculationRule}: a strongly consistent
+   * `GetItem` of the rule's item, then ONE `TransactWriteItems` that puts
+   * the item on condition that its revision is the one read, and the audit
+   * record on condition that it is new. A write that loses to another
+   * writer's change of the item is planned again on what is stored now (up
+   * to 40 times, with backoff), so it never overwrites that change and a
+   * correction whose revision went stale is a `ConflictError`. Each write
+   * carries a `ClientRequestToken` and its audit record's id: when an answer
+   * is lost, the record tells whether the change landed, so a change is
+   * never applied twice. Then the owner's cache entry is invalidated.
+   *
+   * @throws {ConflictError} When the version overlaps another, or a correction's `expectedRevision` is missing or stale; nothing changes.
+   * @throws {InvalidInputError} When the rule or the options are malformed; nothing is sent.
+   * @throws {RulesStoreError} When DynamoDB fails, or other writers won 40 times in a row; nothing changes.
+   *
+   * @example Add the 2027 Social Security wage base
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const stored = await rules.putCalculationRule({
+   *   clientId: "GLOBAL",
+   *   ruleId: "FICA_SOCIAL_SECURITY",
+   *   ruleType: "percentage_up_to_wage_base",
+   *   description: "Social Security, employee share",
+   *   parameters: { rate: "0.062", wageBase: "190000" },
+   *   effectiveFrom: "2027-01-01",
+   *   effectiveTo: "2027-12-31",
+   * }, { actor: "ops@example.com", reason: "SSA announcement" });
+   * console.log(stored.revision); // 1
+   * ```
+   */
+  putCalculationRule(rule: CalculationRuleInput, options: RuleChangeOptions): Promise<CalculationRule> {
+    return this.#run(
+      "putCalculationRule",
+      () => this.#change(calculationVersions, decodeCalculationRulePut(rule, options)),
+    );
+  }
+
+  /**
+   * {@linkcode IRulesStore.putValidationRule}: as
+   * {@linkcode DynamoDBRulesStore.putCalculationRule}, on the item of the
+   * owner's rules for the field.
+   *
+   * @throws {ConflictError} When the version overlaps another of the same rule id, or a correction's `expectedRevision` is missing or stale; nothing changes.
+   * @throws {InvalidInputError} When the rule or the options are malformed; nothing is sent.
+   * @throws {RulesStoreError} When DynamoDB fails, or other writers won 40 times in a row; nothing changes.
+   *
+   * @example Start a client's own overtime warning on a date
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * await rules.putValidationRule({
+   *   clientId: "ACME",
+   *   field: "hours",
+   *   ruleId: "hours_range",
+   *   ruleType: "range",
+   *   min: "0",
+   *   max: "100",
+   *   severity: "warning",
+   *   message: "Hours over 100 need review",
+   *   effectiveFrom: "2025-07-01",
+   * }, { actor: "ops@example.com", reason: "Contract amendment 7" });
+   * ```
+   */
+  putValidationRule(rule: ValidationRuleInput, options: RuleChangeOptions): Promise<ValidationRule> {
+    return this.#run(
+      "putValidationRule",
+      () => this.#change(validationVersions, decodeValidationRulePut(rule, options)),
+    );
+  }
+
+  /**
+   * {@linkcode IRulesStore.listCalculationRuleVersions}: one strongly
+   * consistent `GetItem`; never cached.
+   *
+   * @throws {CorruptItemError} When the stored item does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example A rule's history
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * for (const version of await rules.listCalculationRuleVersions("GLOBAL", "FICA_SOCIAL_SECURITY")) {
+   *   console.log(version.effectiveFrom, version.effectiveTo, version.parameters.wageBase);
+   * }
+   * ```
+   */
+  listCalculationRuleVersions(clientId: string, ruleId: string): Promise<CalculationRule[]> {
+    return this.#run(
+      "listCalculationRuleVersions",
+      async () => (await this.#history(calculationVersions, clientId, ruleId)).versions.map(scoped),
+    );
+  }
+
+  /**
+   * {@linkcode IRulesStore.listValidationRuleVersions}: one strongly
+   * consistent `GetItem`; never cached.
+   *
+   * @throws {CorruptItemError} When the stored item does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example A field's history
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const versions = await rules.listValidationRuleVersions("ACME", "hours");
+   * ```
+   */
+  listValidationRuleVersions(clientId: string, field: string): Promise<ValidationRule[]> {
+    return this.#run(
+      "listValidationRuleVersions",
+      async () => (await this.#history(validationVersions, clientId, field)).rules.map(scoped),
+    );
+  }
+
+  /**
+   * {@linkcode IRulesStore.listRuleChanges}: one strongly consistent `Query`
+   * of the owner's partition of the audit-log table per 1 MB page, every
+   * page followed; never cached.
+   *
+   * @throws {CorruptItemError} When a stored change does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Who changed GLOBAL's rules, and why
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * for (const change of await rules.listRuleChanges("GLOBAL")) console.log(change.at, change.actor, change.reason);
+   * ```
+   */
+  listRuleChanges(clientId: string): Promise<RuleChange[]> {
+    return this.#run("listRuleChanges", async () => {
+      const partition = itemKeys.ruleChangesPartition(clientId);
+      const action = `list rule changes of client ${quote(clientId)}`;
+      return (await this.#queryPartition(action, ruleChangeCodec, partition, true)).sort(compareRuleChanges);
     });
   }
 
@@ -822,12 +1003,141 @@ export class DynamoDBRulesStore implements IRulesStore {
     return key;
   }
 
+  /**
+   * The owner's and GLOBAL's items of one rule (or field), through the
+   * cache: one cache round trip for both entries, else ONE `BatchGetItem`.
+   * An owner with nothing stored counts as an empty item, cached too, unless
+   * neither has anything (an unknown rule is never cached).
+   */
+  #readVersions<H extends CalculationRuleHistory | ValidationRuleGroup>(
+    spec: VersionsSpec<H>,
+    clientId: string,
+    subject: string,
+  ): Promise<{ own: H | undefined; global: H }> {
+    const owners = clientId === GLOBAL_CLIENT_ID ? [GLOBAL_CLIENT_ID] : [clientId, GLOBAL_CLIENT_ID];
+    const keys = owners.map((owner) => this.#versionsKey(spec, owner, subject));
+    const table = this.#tables[spec.codec.table];
+    const action = `read ${spec.what} ${quote(subject)} for client ${quote(clientId)}`;
+    return this.#reads.readMany(
+      spec.kind,
+      keys,
+      (value, index) => checkHistory(spec, value, owners[index], subject),
+      async () => {
+        const items = await this.#batchGet(action, table, owners.map((owner) => spec.itemKey(owner, subject)));
+        return items.map((item, index) =>
+          item === undefined ? spec.empty(owners[index], subject) : decodeStored(spec.codec, table, item)
+        );
+      },
+      (histories) => histories.some((history) => spec.versionsOf(history).length > 0),
+    ).then((histories) => ({ own: histories.length > 1 ? histories[0] : undefined, global: histories.at(-1)! }));
+  }
+
+  /** The cache key of one owner's versions of a rule (or field); its ids are validated (the key builder's memo). */
+  #versionsKey<H>(spec: VersionsSpec<H>, owner: string, subject: string): string {
+    // Memoised like #cacheKeyOf's keys, under a name no id can make ("{" then NUL-joined ids).
+    const memo = typeof owner === "string" && typeof subject === "string"
+      ? `{${spec.kind}\u0000${subject}\u0000${owner}`
+      : undefined;
+    const known = memo === undefined ? undefined : this.#validatedKeys.get(memo);
+    if (known !== undefined) return known;
+    spec.itemKey(owner, subject);
+    const key = ruleVersionsCacheKey(this.#namespace, spec.kind, subject, owner);
+    if (memo !== undefined) {
+      if (this.#validatedKeys.size >= MEMO_LIMIT) this.#validatedKeys.clear();
+      this.#validatedKeys.set(memo, key);
+    }
+    return key;
+  }
+
+  /** One owner's item of a rule (or field), strongly consistent; an empty one when nothing is stored. */
+  async #history<H>(spec: VersionsSpec<H>, owner: string, subject: string): Promise<H> {
+    const table = this.#tables[spec.codec.table];
+    const action = `read the versions of ${spec.what} ${quote(subject)} of client ${quote(owner)}`;
+    const item = await this.#getItem(action, table, spec.itemKey(owner, subject), true);
+    return item === undefined ? spec.empty(owner, subject) : decodeStored(spec.codec, table, item);
+  }
+
+  /**
+   * Applies one planned rule change: reads the item, plans the change on
+   * it, and writes the item (on condition of the revision read) with the
+   * audit record in one transaction; plans again when another writer's
+   * change landed first. Invalidates the owner's cache entry before it
+   * returns.
+   */
+  async #change<H extends CalculationRuleHistory | ValidationRuleGroup, V extends Versions<H>>(
+    spec: VersionsSpec<H>,
+    { action, version, options }: RulePut<V>,
+  ): Promise<V & { scope: RuleScope }> {
+    const owner = version.clientId;
+    const subject = spec.subjectOf(version as V);
+    const table = this.#tables[spec.codec.table];
+    const auditTable = this.#tables["audit-log"];
+    for (let attempt = 1;; attempt++) {
+      const stored = await this.#history(spec, owner, subject);
+      const plan = planVersionChange(action, spec.versionsOf(stored) as V[], version, options.expectedRevision);
+      const changeId = randomUUID();
+      const stamp = { changeId, at: this.#changeTime(), actor: options.actor, reason: options.reason };
+      const record = ruleChangeOf(plan, stamp);
+      const item = spec.codec.toItem(spec.withVersions(stored, plan.versions, stored.revision + 1));
+      const command = new TransactWriteCommand({
+        // Idempotent for 10 minutes: an SDK retry of a transaction that landed is not applied again.
+        ClientRequestToken: changeId,
+        TransactItems: [
+          {
+            Put: {
+              TableName: table,
+              Item: { ...item, [WRITE_ID_ATTRIBUTE]: changeId },
+              ...(stored.revision === 0 ? { ConditionExpression: "attribute_not_exists(PK)" } : {
+                ConditionExpression: "#revision = :revision",
+                ExpressionAttributeNames: { "#revision": "revision" },
+                ExpressionAttributeValues: { ":revision": stored.revision },
+              }),
+            },
+          },
+          {
+            Put: {
+              TableName: auditTable,
+              Item: ruleChangeCodec.toItem(record),
+              ConditionExpression: "attribute_not_exists(PK)",
+            },
+          },
+        ],
+      });
+      let failure: unknown;
+      try {
+        await this.#send(action, "TransactWriteItems", table, command);
+      } catch (error) {
+        failure = error;
+      }
+      // A failure after which the change may still have landed (a lost answer): its audit record says.
+      if (failure !== undefined && !(await this.#landed(action, auditTable, ruleChangeCodec.key(record)))) {
+        if (!lostToAnotherWriter(failure)) throw failure;
+        if (attempt >= CHANGE_MAX_ATTEMPTS) {
+          throw new RulesStoreError(
+            `Failed to ${action}: other writers changed the rule first ${attempt} times in a row; nothing changed`,
+            { cause: (failure as { cause?: unknown }).cause },
+          );
+        }
+        this.#emit({ type: "rules.contention", table, attempt });
+        await sleep(backoffDelay(CHANGE_BACKOFF, attempt));
+        continue;
+      }
+      await this.#reads.invalidate(spec.kind, [this.#versionsKey(spec, owner, subject)]);
+      return scoped(plan.change.after);
+    }
+  }
+
+  /** Whether an audit record is stored: the change it records landed. */
+  async #landed(action: string, table: string, key: ItemKey): Promise<boolean> {
+    return (await this.#getItem(`${action}: check whether it landed`, table, key, true)) !== undefined;
+  }
+
   /** Sends a command; every failure becomes a library error (see {@linkcode storeError}). */
   async #send<Output>(
     action: string,
     operation: DynamoDBOperation,
     table: string,
-    command: BatchGetCommand | GetCommand | PutCommand | QueryCommand,
+    command: BatchGetCommand | GetCommand | PutCommand | QueryCommand | TransactWriteCommand,
     conflict?: (error: unknown) => string,
   ): Promise<Output> {
     if (this.#reporting) this.#emit({ type: "dynamodb.request", operation, table });
@@ -940,18 +1250,24 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * The client's item, else GLOBAL's, from ONE `BatchGetItem` for both keys
-   * (one key when the client is GLOBAL), asking again for unprocessed keys.
+   * The items of some keys of one table, in the order of the keys
+   * (`undefined`: not stored), from ONE `BatchGetItem`, asking again for
+   * unprocessed keys.
    */
-  async #fallbackGet(action: string, table: string, own: ItemKey, global: ItemKey): Promise<Item | undefined> {
-    const keys = own.PK === global.PK ? [own] : [own, global];
+  async #batchGet(action: string, table: string, keys: readonly ItemKey[]): Promise<Array<Item | undefined>> {
     const found: Item[] = [];
     let pending: Array<Record<string, unknown>> = keys.map((key) => ({ ...key }));
     for (let attempt = 1;; attempt++) {
       const output = await this.#send<{
         Responses?: Record<string, Item[]>;
         UnprocessedKeys?: Record<string, { Keys?: Array<Record<string, unknown>> }>;
-      }>(action, "BatchGetItem", table, new BatchGetCommand({ RequestItems: { [table]: { Keys: pending } } }));
+      }>(
+        action,
+        "BatchGetItem",
+        table,
+        // Strongly consistent: a read after a change has returned sees it, cached or not.
+        new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } } }),
+      );
       found.push(...(output.Responses?.[table] ?? []));
       const unprocessed = output.UnprocessedKeys?.[table]?.Keys ?? [];
       if (unprocessed.length === 0) break;
@@ -964,9 +1280,63 @@ export class DynamoDBRulesStore implements IRulesStore {
       await sleep(backoffDelay(UNPROCESSED_BACKOFF, attempt));
       pending = unprocessed;
     }
-    return found.find((item) => item.PK === own.PK && item.SK === own.SK) ??
-      found.find((item) => item.PK === global.PK && item.SK === global.SK);
+    return keys.map((key) => found.find((item) => item.PK === key.PK && item.SK === key.SK));
   }
+}
+
+/** The versions an item of a kind holds. */
+type Versions<H> = H extends CalculationRuleHistory ? CalculationRuleVersion : ValidationRuleVersion;
+
+/** What differs between the items of calculation rules and of validation rules, for reads and changes. */
+interface VersionsSpec<H> {
+  /** What the cache calls it. */
+  kind: "calculation" | "validation";
+  /** What messages call it. */
+  what: string;
+  /** The item's codec. */
+  codec: ItemCodec<H>;
+  /** The item's key, from its owner and subject (rule id or field); validates both. */
+  itemKey(owner: string, subject: string): ItemKey;
+  /** The item's subject. */
+  subjectOf(history: { ruleId?: string; field?: string }): string;
+  /** An owner's item when nothing is stored: no versions, revision 0. */
+  empty(owner: string, subject: string): H;
+  /** The versions an item holds. */
+  versionsOf(history: H): Versions<H>[];
+  /** The item with other versions and revision. */
+  withVersions(history: H, versions: readonly Versions<H>[], revision: number): H;
+}
+
+const calculationVersions: VersionsSpec<CalculationRuleHistory> = {
+  kind: "calculation",
+  what: "calculation rule",
+  codec: calculationRuleHistoryCodec,
+  itemKey: (owner, ruleId) => itemKeys.calculationRule(owner, ruleId),
+  subjectOf: (history) => history.ruleId!,
+  empty: (clientId, ruleId) => ({ clientId, ruleId, revision: 0, versions: [] }),
+  versionsOf: (history) => history.versions,
+  withVersions: (history, versions, revision) => ({ ...history, versions: [...versions], revision }),
+};
+
+const validationVersions: VersionsSpec<ValidationRuleGroup> = {
+  kind: "validation",
+  what: "validation rules of field",
+  codec: validationRuleGroupCodec,
+  itemKey: (owner, field) => itemKeys.validationRules(owner, field),
+  subjectOf: (history) => history.field!,
+  empty: (clientId, field) => ({ clientId, field, revision: 0, rules: [] }),
+  versionsOf: (history) => history.rules,
+  withVersions: (history, rules, revision) => ({ ...history, rules: [...rules], revision }),
+};
+
+/**
+ * Whether a failed rule change lost to another writer: its transaction was
+ * cancelled (the item's revision moved on, or a concurrent transaction held
+ * the item), so it is to be planned again on what is stored now.
+ */
+function lostToAnotherWriter(error: unknown): boolean {
+  const name = (error as { cause?: { name?: unknown } } | null)?.cause?.name;
+  return name === "TransactionCanceledException" || name === "TransactionConflictException";
 }
 
 /** A stored item as a lost condition returns it: raw attribute values (the document client leaves them so). */
@@ -1076,6 +1446,7 @@ function storeOptionProblems(options: DynamoDBRulesStoreOptions): OptionProblem[
     ...(options.region === undefined ? [] : regionProblems("region", options.region)),
     ...(options.endpointUrl === undefined ? [] : endpointUrlProblems("endpointUrl", options.endpointUrl)),
     ...hookProblems("onEvent", options.onEvent),
+    ...hookProblems("now", options.now),
   ];
   if (options.client !== undefined) {
     const client = options.client as Partial<DynamoDBClient> | null;
@@ -1096,28 +1467,17 @@ function byStepId(a: ProcessingResult, b: ProcessingResult): number {
   return compareText(a.step, b.step);
 }
 
-function byRuleId(a: ValidationRule, b: ValidationRule): number {
-  return compareText(a.ruleId, b.ruleId);
-}
-
 // ---- checks of cached values: the schema, then the ids asked for ----------
 
-function scopeProblem(rule: { clientId: string; scope: string }, clientId: string, path: string): Problem | undefined {
-  if (rule.clientId !== clientId && rule.clientId !== GLOBAL_CLIENT_ID) {
-    return { path: `${path}.clientId`, message: `it is neither ${quote(clientId)} nor "GLOBAL"` };
-  }
-  const scope = rule.clientId === GLOBAL_CLIENT_ID ? "GLOBAL" : "CLIENT";
-  return rule.scope === scope ? undefined : { path: `${path}.scope`, message: `it is not ${quote(scope)}` };
-}
-
-function checkCalculationRule(value: unknown, clientId: string, ruleId: string): Decoded<CalculationRule> {
-  const decoded = calculationRuleSchema.decode(value, "cached");
+/** Decodes a cached item of versions, and checks it is the owner's, of the subject asked for. */
+function checkHistory<H>(spec: VersionsSpec<H>, value: unknown, owner: string, subject: string): Decoded<H> {
+  const decoded = spec.codec.schema.decode(value, "cached");
   if (!decoded.ok) return decoded;
-  const rule = decoded.value;
-  const problem = rule.ruleId !== ruleId
-    ? { path: "cached.ruleId", message: `it is not ${quote(ruleId)}` }
-    : scopeProblem(rule, clientId, "cached");
-  return problem === undefined ? decoded : { ok: false, problems: [problem] };
+  const history = decoded.value as { clientId: string; ruleId?: string; field?: string };
+  const problems: Problem[] = [];
+  if (history.clientId !== owner) problems.push({ path: "cached.clientId", message: `it is not ${quote(owner)}` });
+  if (spec.subjectOf(history) !== subject) problems.push({ path: "cached", message: `it is not of ${quote(subject)}` });
+  return problems.length === 0 ? decoded : { ok: false, problems };
 }
 
 /** Decodes every element of a cached list; the elements, or every problem. */
@@ -1131,26 +1491,6 @@ function decodeList<T>(value: unknown, decode: (element: unknown, path: string) 
     else problems.push(...decoded.problems);
   });
   return problems.length === 0 ? { ok: true, value: elements } : { ok: false, problems };
-}
-
-function checkValidationRules(value: unknown, clientId: string, field: string): Decoded<ValidationRule[]> {
-  const decoded = decodeList(value, (element, path) => validationRuleSchema.decode(element, path));
-  if (!decoded.ok) return decoded;
-  const rules = decoded.value;
-  const problems: Problem[] = [];
-  rules.forEach((rule, index) => {
-    const path = `cached[${index}]`;
-    if (rule.field !== field) problems.push({ path: `${path}.field`, message: `it is not ${quote(field)}` });
-    if (rule.clientId !== rules[0].clientId) {
-      problems.push({ path: `${path}.clientId`, message: "it differs from the first rule's" });
-    }
-    if (index > 0 && compareText(rules[index - 1].ruleId, rule.ruleId) >= 0) {
-      problems.push({ path: `${path}.ruleId`, message: "it is not after the previous rule's" });
-    }
-    const scope = scopeProblem(rule, clientId, path);
-    if (scope !== undefined) problems.push(scope);
-  });
-  return problems.length === 0 ? decoded : { ok: false, problems };
 }
 
 function checkPipeline(value: unknown, planId: string): Decoded<PipelineStep[]> {

@@ -15,7 +15,6 @@ import {
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
   quote,
-  RuleNotFoundError,
 } from "../core/errors.ts";
 import {
   checkCacheKey,
@@ -28,16 +27,20 @@ import {
   MAX_PAGE_SIZE,
   pageSizeProblem,
 } from "../core/keys.ts";
-import type { FileSource, FileStat, ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
+import type { CacheEntry, FileSource, FileStat, ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
 import { integrityError, pullStream, sha256Hex, sourceChunks, SourceFailure, verifiedChunks } from "../core/streams.ts";
 import {
+  asOfDay,
   auditEntrySchema,
   batchStateSchema,
   type CompleteRulesData,
+  decodeCalculationRulePut,
   decodeInput,
   decodeRulesData,
+  decodeValidationRulePut,
   problemText,
   processingResultSchema,
+  type RulePut,
 } from "../core/schema.ts";
 import type {
   AgentConfig,
@@ -45,24 +48,38 @@ import type {
   BatchState,
   BatchStatus,
   CalculationRule,
-  CalculationRuleRecord,
+  CalculationRuleInput,
+  CalculationRuleVersion,
   IrsLimits,
   PipelineStep,
   ProcessingResult,
+  RuleChange,
+  RuleChangeOptions,
+  RuleReadOptions,
   RulesData,
   SaveBatchStateOptions,
   ValidationRule,
-  ValidationRuleRecord,
+  ValidationRuleInput,
+  ValidationRuleVersion,
 } from "../core/types.ts";
 import { copyBytes, encodeCacheWrite, toBytes } from "../core/values.ts";
 import {
+  calculationRuleAsOf,
+  changeClock,
   checkBatchStatus,
   checkExpectedVersion,
   compareAuditEntries,
   compareBatchesByRecency,
+  compareRuleChanges,
   compareText,
+  planVersionChange,
+  ruleChangeOf,
+  ruleNotFound,
   scoped,
+  todayUtc,
+  validationRulesAsOf,
 } from "../core/rules_logic.ts";
+import { groupCalculationRules, groupValidationRules } from "./items.ts";
 
 /** Items by partition key, then sort key: the shape of a DynamoDB table. */
 class Table<T> {
@@ -90,8 +107,21 @@ class Table<T> {
   }
 }
 
+/** Options of {@linkcode MemoryRulesStore}. */
+export interface MemoryRulesStoreOptions {
+  /**
+   * The clock, in epoch milliseconds: "today" for reads without `asOf`, and
+   * the time of rule changes. Inject one so tests do not depend on the day.
+   *
+   * @default {Date.now}
+   */
+  now?: () => number;
+}
+
 /**
- * The reference {@linkcode IRulesStore}, in memory.
+ * The reference {@linkcode IRulesStore}, in memory. Every version of a rule
+ * is kept; reads resolve as of a date, and changes are recorded with their
+ * audit record in one step (a failed change leaves neither).
  *
  * @example Resolve a rule through the GLOBAL fallback
  * ```ts
@@ -108,27 +138,36 @@ class Table<T> {
  *     effectiveTo: null,
  *   }],
  * });
- * const rule = await store.getCalculationRule("ACME", "FICA_MEDICARE");
+ * const rule = await store.getCalculationRule("ACME", "FICA_MEDICARE", { asOf: "2025-06-13" });
  * console.assert(rule.scope === "GLOBAL" && rule.parameters.rate === "0.0145");
  * ```
  */
 export class MemoryRulesStore implements IRulesStore {
   readonly #pipeline = new Table<PipelineStep>();
-  readonly #validationRules = new Table<ValidationRuleRecord[]>();
-  readonly #calculationRules = new Table<CalculationRuleRecord>();
+  readonly #validationRules = new Table<ValidationRuleVersion[]>();
+  readonly #calculationRules = new Table<CalculationRuleVersion[]>();
+  readonly #ruleChanges = new Table<RuleChange>();
   readonly #irsLimits = new Table<IrsLimits>();
   readonly #batchStates = new Table<BatchState>();
   readonly #results = new Table<ProcessingResult>();
   readonly #audit = new Table<AuditEntry>();
   readonly #agentConfigs = new Table<AgentConfig>();
+  readonly #now: () => number;
+  readonly #changeTime: () => string;
 
   /**
    * Creates a store serving a copy of the data.
    *
    * @param data The reference data to serve, checked like the seed files.
+   * @param options The clock.
    * @throws {InvalidInputError} Listing every problem, when the data does not decode.
+   * @throws {ConfigError} When `now` is not a function.
    */
-  constructor(data: RulesData = {}) {
+  constructor(data: RulesData = {}, options: MemoryRulesStoreOptions = {}) {
+    const now = options?.now ?? Date.now;
+    if (typeof now !== "function") throw new ConfigError("Invalid memory rules store options: now is not a function");
+    this.#now = now;
+    this.#changeTime = changeClock(now);
     const decoded = decodeRulesData(data);
     if (!decoded.ok) {
       throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.map(problemText).join("; ")}`);
@@ -138,14 +177,11 @@ export class MemoryRulesStore implements IRulesStore {
 
   #load(data: CompleteRulesData): void {
     for (const step of data.pipelineSteps) this.#pipeline.put(itemKeys.pipelineStep(step.planId, step.step), step);
-    for (const rule of data.validationRules) {
-      const key = itemKeys.validationRules(rule.clientId, rule.field);
-      const rules = this.#validationRules.get(key) ?? [];
-      rules.push(rule);
-      this.#validationRules.put(key, rules);
+    for (const group of groupValidationRules(data.validationRules)) {
+      this.#validationRules.put(itemKeys.validationRules(group.clientId, group.field), group.rules);
     }
-    for (const rule of data.calculationRules) {
-      this.#calculationRules.put(itemKeys.calculationRule(rule.clientId, rule.ruleId), rule);
+    for (const history of groupCalculationRules(data.calculationRules)) {
+      this.#calculationRules.put(itemKeys.calculationRule(history.clientId, history.ruleId), history.versions);
     }
     for (const limits of data.irsLimits) this.#irsLimits.put(itemKeys.irsLimits(limits.year), limits);
     for (const config of data.agentConfigs) this.#agentConfigs.put(itemKeys.agentConfig(config.agent), config);
@@ -159,25 +195,82 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  getValidationRules(clientId: string, field: string): Promise<ValidationRule[]> {
+  getValidationRules(clientId: string, field: string, options?: RuleReadOptions): Promise<ValidationRule[]> {
     return settle(() => {
-      const own = this.#validationRules.get(itemKeys.validationRules(clientId, field));
-      const rules = own ?? this.#validationRules.get(itemKeys.validationRules(GLOBAL_CLIENT_ID, field)) ?? [];
-      return rules.map(scoped).sort((a, b) => compareText(a.ruleId, b.ruleId));
+      const own = this.#validationRules.get(itemKeys.validationRules(clientId, field)) ?? [];
+      const global = this.#validationRules.get(itemKeys.validationRules(GLOBAL_CLIENT_ID, field)) ?? [];
+      return validationRulesAsOf(own, global, asOfDay(options, () => todayUtc(this.#now)));
     });
   }
 
-  getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
+  getCalculationRule(clientId: string, ruleId: string, options?: RuleReadOptions): Promise<CalculationRule> {
     return settle(() => {
-      const rule = this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ??
-        this.#calculationRules.get(itemKeys.calculationRule(GLOBAL_CLIENT_ID, ruleId));
-      if (rule === undefined) {
-        throw new RuleNotFoundError(
-          `Calculation rule ${quote(ruleId)} not found for client ${quote(clientId)} or GLOBAL`,
-        );
-      }
-      return scoped(rule);
+      const own = this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ?? [];
+      const global = this.#calculationRules.get(itemKeys.calculationRule(GLOBAL_CLIENT_ID, ruleId)) ?? [];
+      const day = asOfDay(options, () => todayUtc(this.#now));
+      const rule = calculationRuleAsOf(own, global, day);
+      if (rule === undefined) throw ruleNotFound(clientId, ruleId, day);
+      return rule;
     });
+  }
+
+  putCalculationRule(rule: CalculationRuleInput, options: RuleChangeOptions): Promise<CalculationRule> {
+    return settle(() => {
+      const put = decodeCalculationRulePut(rule, options);
+      return this.#put(this.#calculationRules, itemKeys.calculationRule(put.version.clientId, put.version.ruleId), put);
+    });
+  }
+
+  putValidationRule(rule: ValidationRuleInput, options: RuleChangeOptions): Promise<ValidationRule> {
+    return settle(() => {
+      const put = decodeValidationRulePut(rule, options);
+      return this.#put(this.#validationRules, itemKeys.validationRules(put.version.clientId, put.version.field), put);
+    });
+  }
+
+  /** Plans a change against the stored versions, records its audit record, then stores the versions. */
+  #put<V extends CalculationRuleVersion | ValidationRuleVersion>(
+    table: Table<V[]>,
+    key: ItemKey,
+    { action, version, options }: RulePut<V>,
+  ): V & { scope: CalculationRule["scope"] } {
+    const plan = planVersionChange(action, table.get(key) ?? [], version, options.expectedRevision);
+    const stamp = {
+      changeId: crypto.randomUUID(),
+      at: this.#changeTime(),
+      actor: options.actor,
+      reason: options.reason,
+    };
+    // The audit record first: when it cannot be written, the versions stay as they were.
+    this.recordRuleChange(ruleChangeOf(plan, stamp));
+    table.put(key, plan.versions);
+    return scoped(plan.change.after);
+  }
+
+  /**
+   * Stores the audit record of a rule change; the change's versions are
+   * stored only after it returns, so a record that cannot be written leaves
+   * the rule as it was. A subclass may override it to observe changes, or to
+   * fail one in a test of that guarantee.
+   *
+   * @param change The record.
+   */
+  protected recordRuleChange(change: RuleChange): void {
+    this.#ruleChanges.put(itemKeys.ruleChange(change.clientId, change.at, change.changeId), structuredClone(change));
+  }
+
+  listCalculationRuleVersions(clientId: string, ruleId: string): Promise<CalculationRule[]> {
+    return settle(() => (this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ?? []).map(scoped));
+  }
+
+  listValidationRuleVersions(clientId: string, field: string): Promise<ValidationRule[]> {
+    return settle(() => (this.#validationRules.get(itemKeys.validationRules(clientId, field)) ?? []).map(scoped));
+  }
+
+  listRuleChanges(clientId: string): Promise<RuleChange[]> {
+    return settle(() =>
+      structuredClone(this.#ruleChanges.query(itemKeys.ruleChangesPartition(clientId)).sort(compareRuleChanges))
+    );
   }
 
   getIrsLimits(year: number): Promise<IrsLimits> {
@@ -291,6 +384,8 @@ export interface MemoryCacheOptions {
  */
 export class MemoryCacheBackend implements ICacheBackend {
   readonly #entries = new Map<string, { json: string; expiresAt: number }>();
+  /** How often each key was invalidated; a key never invalidated has none. */
+  readonly #generations = new Map<string, number>();
   readonly #now: () => number;
 
   /**
@@ -303,16 +398,7 @@ export class MemoryCacheBackend implements ICacheBackend {
   }
 
   get<T = unknown>(key: string): Promise<T | null> {
-    return settle(() => {
-      checkCacheKey(key);
-      const entry = this.#entries.get(key);
-      if (entry === undefined) return null;
-      if (entry.expiresAt <= this.#now()) {
-        this.#entries.delete(key);
-        return null;
-      }
-      return JSON.parse(entry.json) as T;
-    });
+    return settle(() => this.#live(checkCacheKey(key)) as T | null);
   }
 
   setex(key: string, ttlSeconds: number, value: unknown): Promise<void> {
@@ -328,9 +414,41 @@ export class MemoryCacheBackend implements ICacheBackend {
     });
   }
 
-  /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
-  close(): Promise<void> {
-    return Promise.resolve();
+  getMany<T = unknown>(keys: readonly string[]): Promise<Array<CacheEntry<T>>> {
+    return settle(() => {
+      keys.forEach(checkCacheKey);
+      return keys.map((key) => ({ value: this.#live(key) as T | null, generation: this.#generations.get(key) ?? 0 }));
+    });
+  }
+
+  setexIfGeneration(key: string, ttlSeconds: number, value: unknown, generation: number): Promise<boolean> {
+    return settle(() => {
+      const json = encodeCacheWrite(key, ttlSeconds, value);
+      if ((this.#generations.get(key) ?? 0) !== generation) return false;
+      this.#entries.set(key, { json, expiresAt: this.#now() + ttlSeconds * 1000 });
+      return true;
+    });
+  }
+
+  invalidate(keys: readonly string[]): Promise<void> {
+    return settle(() => {
+      keys.forEach(checkCacheKey);
+      for (const key of keys) {
+        this.#entries.delete(key);
+        this.#generations.set(key, (this.#generations.get(key) ?? 0) + 1);
+      }
+    });
+  }
+
+  /** The value of a live entry, parsed, or `null`; an expired entry is dropped. */
+  #live(key: string): unknown {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return null;
+    if (entry.expiresAt <= this.#now()) {
+      this.#entries.delete(key);
+      return null;
+    }
+    return JSON.parse(entry.json);
   }
 }
 

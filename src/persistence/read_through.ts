@@ -17,7 +17,7 @@
 
 import { CacheError, quote } from "../core/errors.ts";
 import type { CacheKind } from "../core/keys.ts";
-import type { ICacheBackend } from "../core/protocols.ts";
+import type { CacheEntry, ICacheBackend } from "../core/protocols.ts";
 import { guardHook } from "../core/hooks.ts";
 import { type Decoded, problemText } from "../core/schema.ts";
 import { type Clock, Deadlines, elapsedMs, Pending, SYSTEM_CLOCK } from "../core/time.ts";
@@ -25,7 +25,7 @@ import { type CacheTier, type CallEnd, endedOk, endedWith } from "../core/call_e
 import { describeAwsError } from "./aws_errors.ts";
 
 /** A call the read-through cache sends to its cache backend. */
-export type CacheOperation = "get" | "setex";
+export type CacheOperation = "get" | "setex" | "getMany" | "setexIfGeneration" | "invalidate";
 
 /**
  * What a {@linkcode ReadThroughCache} reports. Each lookup reports exactly
@@ -159,6 +159,49 @@ export class ReadThroughCache {
   }
 
   /**
+   * Reads several entries that make one answer (a client's versions of a
+   * rule and GLOBAL's) through the cache, in one round trip: when every
+   * entry is cached and passes its check, they are the answer; otherwise
+   * `load()` loads them all and the entries that were not cached are written
+   * back, each only if its key was not invalidated since it was looked up
+   * (see {@linkcode ReadThroughCache.invalidate}). Nothing is written back
+   * when `cacheable` says the answer is not to be cached.
+   *
+   * @param kind What is read (named in events).
+   * @param keys The cache keys, one per entry; identical concurrent reads are those with the same keys.
+   * @param check Decodes a cached value of the entry at an index, or says why it is not one.
+   * @param load Loads every entry from the source of truth, in the order of `keys`.
+   * @param cacheable Whether a loaded answer may be written back.
+   * @returns The entries: the caller's own copy when the read was shared.
+   * @throws {Error} Whatever `load` throws; never a cache failure.
+   */
+  readMany<T>(
+    kind: CacheKind,
+    keys: readonly string[],
+    check: (value: unknown, index: number) => Decoded<T>,
+    load: () => Promise<T[]>,
+    cacheable: (values: readonly T[]) => boolean,
+  ): Promise<T[]> {
+    return this.#flights.run(keys.join("\n"), () => this.#cachedOrLoadedMany(kind, keys, check, load, cacheable), keys);
+  }
+
+  /**
+   * Invalidates entries after their source of truth changed: reads that
+   * start afterwards in this process never join a read that started before,
+   * and the cache tier drops the entries and raises their generations, so no
+   * reader anywhere writes back a value it loaded before the change. Every
+   * invalidation of the library goes through this one method.
+   *
+   * @param kind What changed (named in events).
+   * @param keys The cache keys.
+   * @returns When the cache tier has dropped the entries, or the call failed (reported as `cache.error`, operation `invalidate`).
+   */
+  async invalidate(kind: CacheKind, keys: readonly string[]): Promise<void> {
+    this.#flights.forget(keys);
+    await this.#remote?.invalidate(kind, keys);
+  }
+
+  /**
    * Waits for the write-backs started so far (each bounded by the timeout).
    * Reads still work afterwards; the caller stops sending them.
    *
@@ -197,9 +240,56 @@ export class ReadThroughCache {
     return value;
   }
 
+  async #cachedOrLoadedMany<T>(
+    kind: CacheKind,
+    keys: readonly string[],
+    check: (value: unknown, index: number) => Decoded<T>,
+    load: () => Promise<T[]>,
+    cacheable: (values: readonly T[]) => boolean,
+  ): Promise<T[]> {
+    const remote = this.#remote;
+    if (remote === undefined) return await load();
+    const started = performance.now();
+    const entries = await remote.getMany(kind, keys);
+    const answers: Array<T | undefined> = keys.map((key, index) => {
+      const entry = entries === FAILED ? undefined : entries[index];
+      if (entry === undefined) return undefined; // The failure was reported by the tier.
+      if (entry.value === null || entry.value === undefined) {
+        this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
+        return undefined;
+      }
+      const checked = this.#checked.check(key, entry.value, (value) => check(value, index));
+      if (checked.ok) {
+        this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
+        return checked.value;
+      }
+      const problems = checked.problems.map(problemText);
+      const end: CallEnd = { durationMs: elapsedMs(started), outcome: "error" };
+      this.#onEvent?.({ type: "cache.corrupt", kind, key, tier: REMOTE, problems, ...end });
+      return undefined;
+    });
+    if (answers.every((answer) => answer !== undefined)) return answers as T[];
+    const values = await load();
+    if (!cacheable(values)) return values;
+    keys.forEach((key, index) => {
+      if (answers[index] !== undefined) return;
+      // Without the lookup's generation (the lookup failed), a write-back could undo a change: none is made.
+      const generation = entries === FAILED ? undefined : entries[index].generation;
+      if (generation !== undefined) {
+        this.#track(remote.setexIfGeneration(kind, key, structuredClone(values[index]), generation));
+      }
+    });
+    return values;
+  }
+
   /** Caches a value without waiting for it; `close()` waits for it. */
   #writeBack(remote: RemoteTier, kind: CacheKind, key: string, value: unknown): void {
-    const write: Promise<void> = remote.setex(kind, key, value).then(() => {
+    this.#track(remote.setex(kind, key, value));
+  }
+
+  /** Keeps a write-back until it lands, so that `close()` can wait for it. */
+  #track(call: Promise<unknown>): void {
+    const write: Promise<void> = call.then(() => {
       this.#pendingWrites.delete(write);
     });
     this.#pendingWrites.add(write);
@@ -210,32 +300,39 @@ export class ReadThroughCache {
 interface Flight {
   promise: Promise<unknown>;
   joiners: number;
+  /** The cache keys the read covers. */
+  keys: readonly string[];
 }
 
 /** Identical concurrent reads share one run; each caller gets its own copy. */
 class SingleFlight {
   readonly #flights = new Map<string, Flight>();
 
-  run<T>(key: string, start: () => Promise<T>): Promise<T> {
+  run<T>(key: string, start: () => Promise<T>, keys: readonly string[] = [key]): Promise<T> {
     const existing = this.#flights.get(key);
     if (existing !== undefined) {
       existing.joiners++;
       return existing.promise.then((value) => structuredClone(value) as T);
     }
-    const flight: Flight = {
-      promise: (async () => {
-        try {
-          return await start();
-        } finally {
-          // Before the promise settles, so nobody joins a finished flight.
-          this.#flights.delete(key);
-        }
-      })(),
-      joiners: 0,
-    };
+    const flight: Flight = { promise: Promise.resolve(), joiners: 0, keys };
+    flight.promise = (async () => {
+      try {
+        return await start();
+      } finally {
+        // Before the promise settles, so nobody joins a finished flight; a forgotten one may have a successor.
+        if (this.#flights.get(key) === flight) this.#flights.delete(key);
+      }
+    })();
     this.#flights.set(key, flight);
     // The first caller keeps the value itself unless others share it.
     return flight.promise.then((value) => (flight.joiners > 0 ? structuredClone(value) : value) as T);
+  }
+
+  /** Reads that start from now on never join a flight covering any of the keys (it may answer from before). */
+  forget(keys: readonly string[]): void {
+    for (const [id, flight] of this.#flights) {
+      if (flight.keys.some((key) => keys.includes(key))) this.#flights.delete(id);
+    }
   }
 }
 
@@ -315,6 +412,38 @@ class RemoteTier {
     return this.#call("setex", kind, key, value);
   }
 
+  /**
+   * The values and generations of several keys in one round trip, or
+   * `FAILED`. A backend without `getMany` is asked key by key, every
+   * generation 0.
+   */
+  getMany(kind: CacheKind, keys: readonly string[]): Promise<Array<CacheEntry<unknown>> | typeof FAILED> {
+    const backend = this.#backend;
+    const send = backend.getMany === undefined
+      ? () =>
+        Promise.all(keys.map(async (key) => ({ value: await backend.get(key), generation: 0 } as CacheEntry<unknown>)))
+      : () => backend.getMany!(keys);
+    return this.#call("getMany", kind, keys.join(", "), send) as Promise<Array<CacheEntry<unknown>> | typeof FAILED>;
+  }
+
+  /** Caches a value for the TTL if the key's generation is unchanged (a backend without the method: unconditionally). */
+  setexIfGeneration(kind: CacheKind, key: string, value: unknown, generation: number): Promise<unknown> {
+    const backend = this.#backend;
+    const send = backend.setexIfGeneration === undefined
+      ? () => backend.setex(key, this.#ttlSeconds, value)
+      : () => backend.setexIfGeneration!(key, this.#ttlSeconds, value, generation);
+    return this.#call("setexIfGeneration", kind, key, send);
+  }
+
+  /** Drops entries and raises their generations (a backend without the method: deletes them). */
+  invalidate(kind: CacheKind, keys: readonly string[]): Promise<unknown> {
+    const backend = this.#backend;
+    const send = backend.invalidate === undefined
+      ? () => Promise.all(keys.map((key) => backend.delete(key)))
+      : () => backend.invalidate!(keys);
+    return this.#call("invalidate", kind, keys.join(", "), send);
+  }
+
   #call(operation: CacheOperation, kind: CacheKind, key: string, value: unknown): Promise<unknown> {
     const started = performance.now();
     let answer: Promise<unknown>;
@@ -341,8 +470,11 @@ class RemoteTier {
     });
   }
 
+  /** Sends a call: `get` and `setex` by name, the others as the function the caller built. */
   #send(operation: CacheOperation, key: string, value: unknown): Promise<unknown> {
-    return operation === "get" ? this.#backend.get(key) : this.#backend.setex(key, this.#ttlSeconds, value);
+    if (operation === "get") return this.#backend.get(key);
+    if (operation === "setex") return this.#backend.setex(key, this.#ttlSeconds, value);
+    return (value as () => Promise<unknown>)();
   }
 
   #fail(operation: CacheOperation, kind: CacheKind, key: string, started: number, error: CacheError): void {

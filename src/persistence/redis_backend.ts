@@ -15,7 +15,7 @@ import { CacheError, ConfigError, quote, redactedError, redactSecrets } from "..
 import { guardHook } from "../core/hooks.ts";
 import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
 import { type Backoff, backoffDelay, Deadlines, Pending } from "../core/time.ts";
-import type { ICacheBackend } from "../core/protocols.ts";
+import type { CacheEntry, ICacheBackend } from "../core/protocols.ts";
 import { type CallEnd, reportEnd } from "../core/call_end.ts";
 import { encodeCacheWrite } from "../core/values.ts";
 import {
@@ -65,13 +65,14 @@ export type CacheEvent =
   | ({ type: "redis.command"; command: RedisCommand; key: string } & CallEnd);
 
 /** The Redis commands the backend sends, as `redis.command` events name them. */
-export type RedisCommand = "GET" | "SET" | "DEL";
+export type RedisCommand = "GET" | "SET" | "DEL" | "MGET" | "EVAL";
 
 /**
  * The slice of the node-redis v6 client and cluster API the backend uses:
  * every `RedisClientType` and `RedisClusterType` (any modules, RESP 2 or 3)
- * from the `redis` package satisfies it. Only single-key `GET`,
- * `SET ... EX` and `DEL` are sent through it.
+ * from the `redis` package satisfies it. Single-key `GET`, `SET ... EX`
+ * and `DEL` are sent through it, and for the fenced calls `MGET` and `EVAL`
+ * of a key with its generation key (one hash slot).
  *
  * @example Pass the application's own client
  * ```ts
@@ -95,6 +96,10 @@ export interface RedisCacheClient {
   set(key: string, value: string, options: { expiration: { type: "EX"; value: number } }): Promise<unknown>;
   /** `DEL key`. */
   del(key: string): Promise<unknown>;
+  /** `MGET key ...`: needed by `getMany` (every node-redis client has it). */
+  mGet?(keys: string[]): Promise<unknown>;
+  /** `EVAL script numkeys key ... arg ...`: needed by `setexIfGeneration` and `invalidate` (every node-redis client has it). */
+  eval?(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   /** Adds an event listener (`error`, `ready`, `connect`). */
   on(event: "error" | "ready" | "connect", listener: (...args: unknown[]) => void): unknown;
   /** Removes an event listener. */
@@ -207,11 +212,44 @@ interface CommandClient extends RedisCacheClient {
 const GET = 0;
 const SET = 1;
 const DEL = 2;
-type Op = typeof GET | typeof SET | typeof DEL;
+const MGET = 3;
+const SET_IF_GENERATION = 4;
+const INVALIDATE = 5;
+type Op = typeof GET | typeof SET | typeof DEL | typeof MGET | typeof SET_IF_GENERATION | typeof INVALIDATE;
 
 /** The action each command performs, for messages. */
-const ACTIONS: readonly string[] = ["get cache key", "cache key", "delete cache key"];
-const COMMANDS: readonly RedisCommand[] = ["GET", "SET", "DEL"];
+const ACTIONS: readonly string[] = [
+  "get cache key",
+  "cache key",
+  "delete cache key",
+  "get cache keys",
+  "cache key",
+  "invalidate cache key",
+];
+const COMMANDS: readonly RedisCommand[] = ["GET", "SET", "DEL", "MGET", "EVAL", "EVAL"];
+
+/**
+ * Where a key's generation lives: the key, then NUL (which no cache key
+ * holds, so it names no other entry), then `gen`. It keeps the key's hash
+ * tag, so on a Redis Cluster it shares the key's slot.
+ */
+const GENERATION_SUFFIX = "\u0000gen";
+
+/** How long a generation outlives its last invalidation: far longer than any read between a lookup and its write-back. */
+const GENERATION_TTL_SECONDS = 86_400;
+
+/** Stores the value only when the generation is still the one read (absent counts as 0). */
+const SET_IF_GENERATION_SCRIPT = `if (redis.call("GET", KEYS[2]) or "0") == ARGV[1] then
+  redis.call("SET", KEYS[1], ARGV[2], "EX", ARGV[3])
+  return 1
+end
+return 0`;
+
+/** Drops the value and raises the generation, in one step. */
+const INVALIDATE_SCRIPT = `redis.call("DEL", KEYS[1])
+redis.call("INCR", KEYS[2])
+redis.call("EXPIRE", KEYS[2], ARGV[1])
+return 1`;
 
 /** Why a call could not be sent. */
 type NotReady = "closed" | "offline" | "timeout";
@@ -240,8 +278,9 @@ interface Target {
  * than `commandTimeoutMs`: while Redis is down, calls fail at once with a
  * {@linkcode CacheError} (the offline queue is disabled).
  *
- * Only single-key commands are sent, so the backend works on a Redis Cluster
- * as on a single server: pass a cluster client as `client`.
+ * Each command touches one hash slot (single keys, or a key and its
+ * generation; `getMany`'s keys share a hash tag), so the backend works on a
+ * Redis Cluster as on a single server: pass a cluster client as `client`.
  *
  * @example Cache a rule on a local Redis
  * ```ts
@@ -425,6 +464,66 @@ export class RedisCacheBackend implements ICacheBackend {
   }
 
   /**
+   * Several values and the generation of each key in ONE `MGET` (of the
+   * keys and their generation keys). A value that is not JSON is a miss,
+   * reported and deleted. On a Redis Cluster the keys of one call must share
+   * a hash tag (`{...}`), as the rules store's keys of one read do.
+   *
+   * @param keys The keys (the prefix is added).
+   * @returns One entry per key, in order.
+   * @throws {CacheError} When Redis cannot be reached, refuses (`CROSSSLOT`) or does not answer in time.
+   * @throws {InvalidInputError} When a key is not usable; nothing is sent.
+   */
+  async getMany<T = unknown>(keys: readonly string[]): Promise<Array<CacheEntry<T>>> {
+    keys.forEach(checkCacheKey);
+    if (keys.length === 0) return [];
+    const reply = await this.#exec(MGET, keys[0], "", 0, keys);
+    const replies = Array.isArray(reply) ? reply : [];
+    return await Promise.all(keys.map(async (key, index) => {
+      const generation = Number(replies[keys.length + index] ?? 0);
+      const text = replies[index];
+      if (text === null || text === undefined) return { value: null, generation };
+      try {
+        return { value: JSON.parse(typeof text === "string" ? text : textOf(text)) as T, generation };
+      } catch (error) {
+        await this.#dropCorrupt(key, error);
+        return { value: null, generation };
+      }
+    }));
+  }
+
+  /**
+   * Stores a value only when the key's generation is still the one given,
+   * in one script run (`EVAL`), so no invalidation can come in between.
+   *
+   * @param key The key (the prefix is added).
+   * @param ttlSeconds How long the value lives: a positive integer.
+   * @param value A JSON value.
+   * @param generation The generation read with {@linkcode RedisCacheBackend.getMany}.
+   * @returns Whether the value was stored.
+   * @throws {CacheError} When Redis cannot be reached, refuses or does not answer in time.
+   * @throws {InvalidInputError} When the key, the TTL or the value is not usable; nothing is sent.
+   */
+  async setexIfGeneration(key: string, ttlSeconds: number, value: unknown, generation: number): Promise<boolean> {
+    const json = encodeCacheWrite(key, ttlSeconds, value);
+    return Number(await this.#exec(SET_IF_GENERATION, key, json, ttlSeconds, [String(generation)])) === 1;
+  }
+
+  /**
+   * Drops values and raises their generations, one script run (`EVAL`) per
+   * key: a reader that looked a key up before cannot write its value back.
+   *
+   * @param keys The keys (the prefix is added).
+   * @returns Once Redis has dropped every one.
+   * @throws {CacheError} When Redis cannot be reached, refuses or does not answer in time.
+   * @throws {InvalidInputError} When a key is not usable; nothing is sent.
+   */
+  async invalidate(keys: readonly string[]): Promise<void> {
+    keys.forEach(checkCacheKey);
+    await Promise.all(keys.map((key) => this.#exec(INVALIDATE, key, "", GENERATION_TTL_SECONDS)));
+  }
+
+  /**
    * Closes the backend: later calls fail with a {@linkcode CacheError}. A
    * client the backend created is destroyed (calls still in flight fail) and
    * its socket ended at any point of a connection: still connecting (TCP,
@@ -459,23 +558,29 @@ export class RedisCacheBackend implements ICacheBackend {
    * a CacheError. The hot path (client ready) allocates one promise, one
    * deadline entry and the two settle callbacks; no timer per call.
    */
-  #exec(op: Op, key: string, json: string, ttl: number): Promise<unknown> {
-    if (!this.#reporting) return this.#execNow(op, key, json, ttl);
+  #exec(op: Op, key: string, json: string, ttl: number, extra?: readonly string[]): Promise<unknown> {
+    if (!this.#reporting) return this.#execNow(op, key, json, ttl, extra);
     const started = performance.now();
     return reportEnd(
-      this.#execNow(op, key, json, ttl),
+      this.#execNow(op, key, json, ttl, extra),
       started,
       (end) => this.#emit({ type: "redis.command", command: COMMANDS[op], key, ...end }),
     );
   }
 
-  #execNow(op: Op, key: string, json: string, ttl: number): Promise<unknown> {
-    if (this.#closed || !this.#client.isReady) return this.#execWhenReady(op, key, json, ttl);
-    return this.#bounded(op, key, json, ttl, this.#commandTimeoutMs);
+  #execNow(op: Op, key: string, json: string, ttl: number, extra?: readonly string[]): Promise<unknown> {
+    if (this.#closed || !this.#client.isReady) return this.#execWhenReady(op, key, json, ttl, extra);
+    return this.#bounded(op, key, json, ttl, this.#commandTimeoutMs, extra);
   }
 
   /** The slow path: waits for the connection within the deadline, then sends with what is left of it. */
-  async #execWhenReady(op: Op, key: string, json: string, ttl: number): Promise<unknown> {
+  async #execWhenReady(
+    op: Op,
+    key: string,
+    json: string,
+    ttl: number,
+    extra: readonly string[] | undefined,
+  ): Promise<unknown> {
     const started = performance.now();
     const notReady = await this.#whenReady(this.#commandTimeoutMs);
     if (notReady !== undefined) {
@@ -486,17 +591,31 @@ export class RedisCacheBackend implements ICacheBackend {
         notReady === "offline" ? this.#lastError : undefined,
       );
     }
-    return this.#bounded(op, key, json, ttl, Math.max(1, this.#commandTimeoutMs - (performance.now() - started)));
+    return this.#bounded(
+      op,
+      key,
+      json,
+      ttl,
+      Math.max(1, this.#commandTimeoutMs - (performance.now() - started)),
+      extra,
+    );
   }
 
-  #bounded(op: Op, key: string, json: string, ttl: number, timeoutMs: number): Promise<unknown> {
+  #bounded(
+    op: Op,
+    key: string,
+    json: string,
+    ttl: number,
+    timeoutMs: number,
+    extra?: readonly string[],
+  ): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
       const pending = new PendingCommand(op, key, reject);
       const deadlines = this.#deadlines;
       deadlines.track(pending, timeoutMs);
       let sent: Promise<unknown>;
       try {
-        sent = this.#send(op, this.#prefix + key, json, ttl);
+        sent = this.#send(op, this.#prefix + key, json, ttl, extra);
       } catch (error) {
         sent = Promise.reject(error);
       }
@@ -516,15 +635,38 @@ export class RedisCacheBackend implements ICacheBackend {
     pending.reject(this.#failure(pending.op, pending.key, this.#describe(TIMED_OUT), undefined));
   };
 
-  #send(op: Op, redisKey: string, json: string, ttl: number): Promise<unknown> {
+  #send(op: Op, redisKey: string, json: string, ttl: number, extra?: readonly string[]): Promise<unknown> {
     switch (op) {
       case GET:
         return this.#client.get(redisKey);
       case SET:
         return this.#client.set(redisKey, json, { expiration: { type: "EX", value: ttl } });
-      default:
+      case DEL:
         return this.#client.del(redisKey);
+      case MGET: {
+        const keys = extra!.map((key) => this.#prefix + key);
+        return this.#command("mGet")([...keys, ...keys.map((key) => key + GENERATION_SUFFIX)]);
+      }
+      case SET_IF_GENERATION:
+        return this.#command("eval")(SET_IF_GENERATION_SCRIPT, {
+          keys: [redisKey, redisKey + GENERATION_SUFFIX],
+          arguments: [extra![0], json, String(ttl)],
+        });
+      default:
+        return this.#command("eval")(INVALIDATE_SCRIPT, {
+          keys: [redisKey, redisKey + GENERATION_SUFFIX],
+          arguments: [String(ttl)],
+        });
     }
+  }
+
+  /** A command a client passed in may lack (`mGet`, `eval`), bound to it; a missing one fails the call. */
+  #command<K extends "mGet" | "eval">(name: K): NonNullable<RedisCacheClient[K]> {
+    const command = this.#client[name];
+    if (typeof command !== "function") {
+      throw new TypeError(`the Redis client has no ${name}() command`);
+    }
+    return command.bind(this.#client) as NonNullable<RedisCacheClient[K]>;
   }
 
   /**

@@ -3,7 +3,7 @@
 // close() releasing every connection.
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { cacheKey, createPersistence, type PersistenceEvent } from "../../mod.ts";
+import { createPersistence, type PersistenceEvent, ruleVersionsCacheKey } from "../../mod.ts";
 import { uniqueId } from "../contract/fixtures.ts";
 import { freshEnvironment } from "../support/environment.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe, REDIS_URL } from "../support/gate.ts";
@@ -32,10 +32,31 @@ integrationSuite("createPersistence() on the local endpoint and Redis", unreacha
       const kinds = events.map((event) => event.type).filter((type) =>
         type.startsWith("cache.") || type.startsWith("dynamodb.")
       );
-      assert.deepEqual(kinds, ["cache.miss", "dynamodb.request", "dynamodb.response", "cache.hit"]);
-      const key = cacheKey(suffix, "calculation", clientId, "FICA_SS");
-      assert.deepEqual(await persistence.cache!.get(key), first, "the GLOBAL answer is cached under the client's key");
-      await persistence.cache!.delete(key);
+      // One entry per owner: the client's own versions (none) and GLOBAL's.
+      assert.deepEqual(kinds, [
+        "cache.miss",
+        "cache.miss",
+        "dynamodb.request",
+        "dynamodb.response",
+        "cache.hit",
+        "cache.hit",
+      ]);
+      const own = ruleVersionsCacheKey(suffix, "calculation", "FICA_SS", clientId);
+      const global = ruleVersionsCacheKey(suffix, "calculation", "FICA_SS", "GLOBAL");
+      const { scope: _, ...version } = first;
+      assert.deepEqual(
+        await persistence.cache!.get(own),
+        { clientId, ruleId: "FICA_SS", revision: 0, versions: [] },
+        "the client's emptiness is cached under its own key",
+      );
+      assert.deepEqual(await persistence.cache!.get(global), {
+        clientId: "GLOBAL",
+        ruleId: "FICA_SS",
+        revision: 1,
+        versions: [version],
+      });
+      await persistence.cache!.delete(own);
+      await persistence.cache!.delete(global);
 
       await persistence.files.write("results/summary.json", '{"ok":true}');
       assert.equal(new TextDecoder().decode(await persistence.files.read("results/summary.json")), '{"ok":true}');

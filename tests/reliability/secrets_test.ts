@@ -31,7 +31,7 @@ import {
 } from "../../mod.ts";
 import { main as seedMain, type SeedIo } from "../../scripts/seed_dynamodb.ts";
 import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/dynamodb_backend.ts";
-import { calculationRuleCodec } from "../../src/persistence/items.ts";
+import { calculationRuleHistoryCodec, groupCalculationRules } from "../../src/persistence/items.ts";
 import { ensureTables, writeItems } from "../../src/persistence/provision.ts";
 import { createSeedClient, runSeed } from "../../src/persistence/seed.ts";
 import { auditEntry, batchState, RULES_FIXTURE, uniqueId } from "../contract/fixtures.ts";
@@ -267,9 +267,7 @@ integrationSuite("Reliability: secrets stay secret", await probe(AWS_ENDPOINT_UR
                 writeItems(
                   client,
                   "bluestar-calculation-rules",
-                  RULES_FIXTURE.calculationRules!.map((rule) =>
-                    calculationRuleCodec.toItem({ ...rule, parameters: { ...rule.parameters } })
-                  ),
+                  groupCalculationRules(RULES_FIXTURE.calculationRules!).map(calculationRuleHistoryCodec.toItem),
                 ),
             ],
             ["ensureTables", () => ensureTables(client, "-secrets", { pollIntervalMs: 1, activeTimeoutMs: 100 })],

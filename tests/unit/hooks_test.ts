@@ -10,7 +10,7 @@ import { BatchGetCommand, DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { guardHook } from "../../src/core/hooks.ts";
 import { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
-import { calculationRuleCodec } from "../../src/persistence/items.ts";
+import { calculationRuleItem } from "../support/dynamodb.ts";
 import { MemoryCacheBackend } from "../../src/persistence/memory_backend.ts";
 import { ReadThroughCache } from "../../src/persistence/read_through.ts";
 import { RedisCacheBackend, type RedisCacheClient } from "../../src/persistence/redis_backend.ts";
@@ -100,7 +100,7 @@ describe("a failing hook changes nothing on any backend", () => {
     const rule = RULES_FIXTURE.calculationRules!.find((r) => r.ruleId === "FICA_SS" && r.clientId === "GLOBAL")!;
     const table = "bluestar-calculation-rules-hooks";
     ddb.on(BatchGetCommand).resolves({
-      Responses: { [table]: [calculationRuleCodec.toItem({ ...rule, parameters: { ...rule.parameters } })] },
+      Responses: { [table]: [calculationRuleItem(rule)] },
     });
     const unhandled = watchUnhandled();
     for (const { name, hook, calls } of failingHooks()) {

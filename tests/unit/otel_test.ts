@@ -23,7 +23,7 @@ import {
   RulesStoreError,
   S3FileStore,
 } from "../../mod.ts";
-import { calculationRuleCodec } from "../../src/persistence/items.ts";
+import { calculationRuleItem } from "../support/dynamodb.ts";
 import { openTelemetryHook } from "../../src/otel.ts";
 import { RULES_FIXTURE } from "../contract/fixtures.ts";
 import { matching, recorded, recordingTelemetry, type Telemetry, total } from "../support/otel.ts";
@@ -32,8 +32,7 @@ const SUFFIX = "-otel";
 const CALC_TABLE = `bluestar-calculation-rules${SUFFIX}`;
 const CREDENTIALS = { accessKeyId: "test", secretAccessKey: "test" };
 const GLOBAL_FICA = RULES_FIXTURE.calculationRules!.find((r) => r.ruleId === "FICA_SS" && r.clientId === "GLOBAL")!;
-const ruleItem = (rule: CalculationRuleRecord) =>
-  calculationRuleCodec.toItem({ ...rule, parameters: { ...rule.parameters } });
+const ruleItem = (rule: CalculationRuleRecord) => calculationRuleItem(rule);
 
 /** A node-redis stand-in answering from a map. */
 class MapRedisClient extends EventEmitter implements RedisCacheClient {
@@ -117,7 +116,7 @@ describe("openTelemetryHook() on the OpenTelemetry SDK's in-memory exporters", (
     assert.ok(calls.every((span) => span.kind === SpanKind.INTERNAL));
   });
 
-  it("cache lookups are counted per tier and result: a miss, then a hit, of the redis tier", async () => {
+  it("cache lookups are counted per tier and result: a miss, then a hit, of each owner's entry in the redis tier", async () => {
     ddb.on(BatchGetCommand).resolves({ Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } });
     const cache = new MemoryCacheBackend();
     const rules = openRules(telemetry.onEvent, cache);
@@ -129,9 +128,10 @@ describe("openTelemetryHook() on the OpenTelemetry SDK's in-memory exporters", (
 
     const lookups = await telemetry.points("bluestar.cache.lookups");
     const tier = { "bluestar.cache.tier": "redis", "bluestar.cache.kind": "calculation" };
-    assert.equal(total(lookups, { ...tier, "bluestar.cache.result": "miss" }), 1);
-    assert.equal(total(lookups, { ...tier, "bluestar.cache.result": "hit" }), 1);
-    assert.equal(total(lookups), 2);
+    // Two entries a read: ACME's own versions (none) and GLOBAL's.
+    assert.equal(total(lookups, { ...tier, "bluestar.cache.result": "miss" }), 2);
+    assert.equal(total(lookups, { ...tier, "bluestar.cache.result": "hit" }), 2);
+    assert.equal(total(lookups), 4);
   });
 
   it("a failed request counts as an error, with the service's error name as error.type and an ERROR span", async () => {
