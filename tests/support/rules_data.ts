@@ -37,7 +37,8 @@ export async function overrideData(clientCount = 5, ruleCount = 10): Promise<Ove
     description: `Rule ${index} of ${clientId}`,
     parameters: { rate: `0.${index + 1}${clientId.length}`, cap: `${index}000.50`, exact: "1234567890.0123456789" },
     effectiveFrom: "2026-01-01",
-    effectiveTo: index % 3 === 0 ? null : "2026-12-31",
+    // Closed versions end far ahead, so reads without `asOf` (today) find them in any year the suite runs.
+    effectiveTo: index % 3 === 0 ? null : "2099-12-31",
   });
   const clients = Array.from({ length: clientCount }, (_, index) => `CLIENT_${index}`);
   const calculationRules: CalculationRuleRecord[] = Array.from(
