@@ -48,6 +48,8 @@ try {
   await rules.getCalculationRule("ACME_CORP", "OVERTIME");
   await rules.getCalculationRule("GLOBEX", "OVERTIME");
   await rules.getIrsLimits(2026);
+  // Never cached: a DynamoDB request on every run, even when the reads above were all cache hits.
+  console.log(`GLOBAL's rules changed ${(await rules.listRuleChanges("GLOBAL")).length} times`);
   const path = `results/otel-example-${crypto.randomUUID()}/summary.json`;
   await files.write(path, JSON.stringify({ ok: true }));
   await files.read(path);
