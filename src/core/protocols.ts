@@ -24,6 +24,12 @@ import type {
  *
  * Every id is checked before any request: an id that is empty, contains `#`
  * or a control character, or is over 256 bytes is an `InvalidInputError`.
+ *
+ * Rule reads (pipelines, validation and calculation rules, IRS limits, agent
+ * configuration) return deeply frozen values, whichever path answered
+ * (the source, a cache, the in-process tier): readers may share them, and
+ * changing one throws a `TypeError` in strict mode. Batch state, processing
+ * results and audit entries are fresh copies the caller may change.
  * A backend failure is a `RulesStoreError`; an item that does not decode is a
  * `CorruptItemError`.
  */
@@ -32,7 +38,7 @@ export interface IRulesStore {
    * Every step of a plan, sorted by step number.
    *
    * @param planId The plan, e.g. `"DEFAULT_BiWeeklyFri"`.
-   * @returns The steps.
+   * @returns The steps, deeply frozen.
    * @throws {PipelineNotFoundError} When the plan has no steps.
    */
   getPipeline(planId: string): Promise<PipelineStep[]>;
@@ -44,7 +50,7 @@ export interface IRulesStore {
    *
    * @param clientId The client.
    * @param field The field, e.g. `"ssn"`.
-   * @returns The rules; `[]` when neither has any.
+   * @returns The rules, deeply frozen; `[]` when neither has any.
    */
   getValidationRules(clientId: string, field: string): Promise<ValidationRule[]>;
 
@@ -54,7 +60,7 @@ export interface IRulesStore {
    *
    * @param clientId The client.
    * @param ruleId The rule, e.g. `"FICA_SOCIAL_SECURITY"`.
-   * @returns The rule.
+   * @returns The rule, deeply frozen.
    * @throws {RuleNotFoundError} When neither the client nor GLOBAL has it.
    */
   getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule>;
@@ -63,7 +69,7 @@ export interface IRulesStore {
    * The IRS limits of a year.
    *
    * @param year The calendar year.
-   * @returns The limits.
+   * @returns The limits, deeply frozen.
    * @throws {IrsLimitsNotFoundError} When no limits are stored for the year.
    * @throws {InvalidInputError} When the year is not an integer from 1900 to 9999.
    */
@@ -84,7 +90,7 @@ export interface IRulesStore {
    * A batch's state.
    *
    * @param batchId The batch.
-   * @returns The state, or `null` for an unknown batch.
+   * @returns The state (a fresh copy), or `null` for an unknown batch.
    */
   getBatchState(batchId: string): Promise<BatchState | null>;
 
@@ -138,7 +144,7 @@ export interface IRulesStore {
    * An agent's runtime configuration.
    *
    * @param agent The agent.
-   * @returns The configuration, or `null` when none is stored.
+   * @returns The configuration, deeply frozen, or `null` when none is stored.
    */
   getAgentConfig(agent: string): Promise<AgentConfig | null>;
 }
@@ -176,6 +182,79 @@ export interface ICacheBackend {
    * @throws {CacheError} When the cache cannot be reached.
    */
   delete(key: string): Promise<void>;
+
+  /**
+   * Optional: an entry as stored, its JSON text not yet decoded, so a reader
+   * that already checked this exact text can skip the decode (the read-through
+   * cache's hot path). Backends without it are read with `get`.
+   *
+   * @param key The key.
+   * @param withTtl Whether to learn how long the entry has left (Redis: `PTTL`, sent in the same round trip).
+   * @returns The entry, or `null` on a miss.
+   * @throws {CacheError} When the cache cannot be reached.
+   * @throws {InvalidInputError} When the key is empty or over 1024 bytes.
+   */
+  getEntry?(key: string, withTtl: boolean): Promise<CachedEntry | null>;
+}
+
+/** An entry as a cache holds it (see {@linkcode ICacheBackend.getEntry}). */
+export interface CachedEntry {
+  /** The JSON text as stored. */
+  readonly text: string;
+  /** How long the entry has left, in milliseconds; `Infinity` when not asked for or without expiry. */
+  readonly ttlMs: number;
+  /**
+   * Decodes the text as `get` would: an entry that is not JSON is `null`,
+   * reported and deleted by the backend.
+   *
+   * @returns The value, or `null`.
+   */
+  decode(): Promise<unknown>;
+}
+
+/**
+ * Tells every process sharing a cache which keys changed: messages carry
+ * keys, never values. A bus that has not been heard from within its
+ * heartbeat is not live, and may have missed messages.
+ */
+export interface IInvalidationBus {
+  /**
+   * Publishes changed keys to every process (this one included).
+   *
+   * @param keys The cache keys.
+   * @returns When published, or when publishing failed (reported, never thrown).
+   */
+  publish(keys: readonly string[]): Promise<void>;
+
+  /**
+   * Registers a receiver of keys, and of the bus coming back after it was
+   * not live (when everything cached may be stale).
+   *
+   * @param listener What to call.
+   */
+  listen(listener: InvalidationListener): void;
+
+  /**
+   * Whether a message (a heartbeat counts) arrived within the heartbeat.
+   *
+   * @returns Whether the bus is live now.
+   */
+  isLive(): boolean;
+
+  /**
+   * Stops the heartbeat and closes the connections.
+   *
+   * @returns When closed.
+   */
+  close(): Promise<void>;
+}
+
+/** A receiver registered with {@linkcode IInvalidationBus.listen}. */
+export interface InvalidationListener {
+  /** Keys some process changed. */
+  dropped(keys: readonly string[]): void;
+  /** The bus is live again after a silence: messages may have been missed. */
+  restored(): void;
 }
 
 /**

@@ -400,7 +400,7 @@ export class DynamoDBRulesStore implements IRulesStore {
 
   /**
    * {@linkcode IRulesStore.getPipeline}: one `Query` per 1 MB page, every
-   * page followed; cached.
+   * page followed; cached. The steps are deeply frozen.
    *
    * @throws {CorruptItemError} When a stored step does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -433,7 +433,8 @@ export class DynamoDBRulesStore implements IRulesStore {
 
   /**
    * {@linkcode IRulesStore.getValidationRules}: one `BatchGetItem` for the
-   * client's key and GLOBAL's; cached per client and field.
+   * client's key and GLOBAL's; cached per client and field. The rules are
+   * deeply frozen.
    *
    * @throws {CorruptItemError} When a stored rule group does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -469,7 +470,7 @@ export class DynamoDBRulesStore implements IRulesStore {
   /**
    * {@linkcode IRulesStore.getCalculationRule}: one `BatchGetItem` for the
    * client's key and GLOBAL's; cached per client and rule, the GLOBAL
-   * fallback included.
+   * fallback included. The rule is deeply frozen.
    *
    * @throws {CorruptItemError} When the stored rule does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -508,7 +509,8 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * {@linkcode IRulesStore.getIrsLimits}: one `GetItem`; cached.
+   * {@linkcode IRulesStore.getIrsLimits}: one `GetItem`; cached. The limits
+   * are deeply frozen.
    *
    * @throws {CorruptItemError} When the stored limits do not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -580,7 +582,7 @@ export class DynamoDBRulesStore implements IRulesStore {
 
   /**
    * {@linkcode IRulesStore.getBatchState}: one strongly consistent `GetItem`;
-   * never cached.
+   * never cached; a fresh copy the caller may change.
    *
    * @throws {CorruptItemError} When the stored state does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -752,6 +754,7 @@ export class DynamoDBRulesStore implements IRulesStore {
 
   /**
    * {@linkcode IRulesStore.getAgentConfig}: one `GetItem`; cached when found.
+   * The configuration is deeply frozen.
    *
    * @throws {CorruptItemError} When the stored configuration does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.

@@ -27,7 +27,7 @@ import {
   MAX_PAGE_SIZE,
   pageSizeProblem,
 } from "../core/keys.ts";
-import type { ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
+import type { CachedEntry, ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
 import {
   auditEntrySchema,
   batchStateSchema,
@@ -52,7 +52,7 @@ import type {
   ValidationRule,
   ValidationRuleRecord,
 } from "../core/types.ts";
-import { copyBytes, encodeCacheWrite, toBytes } from "../core/values.ts";
+import { copyBytes, deepFreeze, encodeCacheWrite, toBytes } from "../core/values.ts";
 import {
   checkBatchStatus,
   checkExpectedVersion,
@@ -89,6 +89,12 @@ class Table<T> {
 
 /**
  * The reference {@linkcode IRulesStore}, in memory.
+ *
+ * Rule reads (`getPipeline`, `getValidationRules`, `getCalculationRule`,
+ * `getIrsLimits`, `getAgentConfig`) return deeply frozen values, as the
+ * DynamoDB store does: changing one throws in strict mode and never changes
+ * the store. Batch state, processing results and audit entries are fresh
+ * copies the caller may change.
  *
  * @example Resolve a rule through the GLOBAL fallback
  * ```ts
@@ -152,7 +158,7 @@ export class MemoryRulesStore implements IRulesStore {
     return settle(() => {
       const steps = this.#pipeline.query(itemKeys.pipelinePartition(planId));
       if (steps.length === 0) throw new PipelineNotFoundError(`Pipeline ${quote(planId)} not found`);
-      return structuredClone(steps);
+      return deepFreeze(structuredClone(steps));
     });
   }
 
@@ -160,7 +166,7 @@ export class MemoryRulesStore implements IRulesStore {
     return settle(() => {
       const own = this.#validationRules.get(itemKeys.validationRules(clientId, field));
       const rules = own ?? this.#validationRules.get(itemKeys.validationRules(GLOBAL_CLIENT_ID, field)) ?? [];
-      return rules.map(scoped).sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
+      return deepFreeze(rules.map(scoped).sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0)));
     });
   }
 
@@ -173,7 +179,7 @@ export class MemoryRulesStore implements IRulesStore {
           `Calculation rule ${quote(ruleId)} not found for client ${quote(clientId)} or GLOBAL`,
         );
       }
-      return scoped(rule);
+      return deepFreeze(scoped(rule));
     });
   }
 
@@ -181,7 +187,7 @@ export class MemoryRulesStore implements IRulesStore {
     return settle(() => {
       const limits = this.#irsLimits.get(itemKeys.irsLimits(year));
       if (limits === undefined) throw new IrsLimitsNotFoundError(`IRS limits not found for year ${quote(year)}`);
-      return structuredClone(limits);
+      return deepFreeze(structuredClone(limits));
     });
   }
 
@@ -252,7 +258,7 @@ export class MemoryRulesStore implements IRulesStore {
   }
 
   getAgentConfig(agent: string): Promise<AgentConfig | null> {
-    return settle(() => structuredClone(this.#agentConfigs.get(itemKeys.agentConfig(agent)) ?? null));
+    return settle(() => deepFreeze(structuredClone(this.#agentConfigs.get(itemKeys.agentConfig(agent)) ?? null)));
   }
 }
 
@@ -304,6 +310,21 @@ export class MemoryCacheBackend implements ICacheBackend {
         return null;
       }
       return JSON.parse(entry.json) as T;
+    });
+  }
+
+  getEntry(key: string, withTtl: boolean): Promise<CachedEntry | null> {
+    return settle(() => {
+      checkCacheKey(key);
+      const entry = this.#entries.get(key);
+      if (entry === undefined) return null;
+      const left = entry.expiresAt - this.#now();
+      if (left <= 0) {
+        this.#entries.delete(key);
+        return null;
+      }
+      const text = entry.json;
+      return { text, ttlMs: withTtl ? left : Infinity, decode: () => Promise.resolve(JSON.parse(text)) };
     });
   }
 

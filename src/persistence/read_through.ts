@@ -6,7 +6,10 @@
  * module decides where the answer comes from.
  *
  * Parts, each in one place: {@linkcode ReadThroughCache} only orchestrates
- * (flight, then tier, then load, then write-back, and which event says so);
+ * (in-process tier, then flight, then Redis tier, then load, then
+ * write-back, and which event says so); `LocalTier` (`local_tier.ts`) is the
+ * in-process LRU; an {@linkcode IInvalidationBus} carries invalidations
+ * between processes;
  * `RemoteTier` is the ONE guarded call path to the {@linkcode ICacheBackend}
  * (every operation bounded, every failure reported and made harmless);
  * `CheckedTexts` is the memo of checked entries; `SingleFlight` shares
@@ -17,21 +20,30 @@
 
 import { CacheError, quote } from "../core/errors.ts";
 import type { CacheKind } from "../core/keys.ts";
-import type { ICacheBackend } from "../core/protocols.ts";
+import type { CachedEntry, ICacheBackend, IInvalidationBus } from "../core/protocols.ts";
 import { type Decoded, problemText } from "../core/schema.ts";
 import { type Clock, Deadlines, Pending, SYSTEM_CLOCK } from "../core/time.ts";
+import { deepFreeze } from "../core/values.ts";
 import { describeAwsError } from "./aws_errors.ts";
+import { LocalTier } from "./local_tier.ts";
 
 /** A call the read-through cache sends to its cache backend. */
-export type CacheOperation = "get" | "setex";
+export type CacheOperation = "get" | "setex" | "delete";
+
+/** Which tier answered a hit: the in-process LRU, or the shared cache backend (Redis). */
+export type CacheTier = "local" | "redis";
 
 /**
  * What a {@linkcode ReadThroughCache} reports. Each lookup reports exactly
  * one of `cache.hit`, `cache.miss`, `cache.corrupt` and `cache.error` (with
  * `operation: "get"`); a failed write-back reports one `cache.error` (with
- * `operation: "setex"`).
+ * `operation: "setex"`), a failed invalidation one per key (with
+ * `operation: "delete"`).
  *
- * - `cache.hit`: a cached value was served; nothing was loaded.
+ * - `cache.hit`: a cached value was served; nothing was loaded. `tier` says
+ *   which tier answered: `local` (in-process) or `redis` (the cache backend).
+ * - `cache.stale`: the load failed and `staleIfErrorSeconds` allowed the
+ *   last value this process read, `ageMs` old, to be served instead.
  * - `cache.miss`: the cache had no value; the read was loaded.
  * - `cache.corrupt`: the cache held a value that does not decode into what
  *   was asked for; it counts as a miss and the read was loaded.
@@ -39,10 +51,27 @@ export type CacheOperation = "get" | "setex";
  *   (`get`: the read was loaded; `setex`: the value was not cached).
  */
 export type ReadThroughEvent =
-  | { type: "cache.hit"; kind: CacheKind; key: string }
+  | { type: "cache.hit"; kind: CacheKind; key: string; tier: CacheTier }
   | { type: "cache.miss"; kind: CacheKind; key: string }
   | { type: "cache.corrupt"; kind: CacheKind; key: string; problems: string[] }
-  | { type: "cache.error"; kind: CacheKind; key: string; operation: CacheOperation; error: CacheError };
+  | { type: "cache.error"; kind: CacheKind; key: string; operation: CacheOperation; error: CacheError }
+  | { type: "cache.stale"; kind: CacheKind; key: string; ageMs: number; error: unknown };
+
+/** The in-process tier's settings; the caller has checked them. */
+export interface LocalCacheSettings {
+  /** How many reads it holds at most: a positive integer. */
+  maxEntries: number;
+  /** How long an entry lives at most, in seconds: a positive number. */
+  ttlSeconds: number;
+}
+
+/** When to serve a stale value; the caller has checked it. */
+export interface StaleIfErrorSettings {
+  /** How old a value this process read may be, at most, in seconds: a positive number. */
+  seconds: number;
+  /** Whether a load failure is one a stale value may stand in for (a store outage, not "not found"). */
+  when: (error: unknown) => boolean;
+}
 
 /** Options of {@linkcode ReadThroughCache}; the caller has checked them. */
 export interface ReadThroughOptions {
@@ -65,12 +94,34 @@ export interface ReadThroughOptions {
    */
   onEvent?: (event: ReadThroughEvent) => void;
   /**
-   * The clock of the cache calls' deadlines.
+   * The clock of the cache calls' deadlines and of the in-process expiries.
    *
    * @default {SYSTEM_CLOCK}
    */
   clock?: Clock;
+  /**
+   * The in-process tier in front of `cache`. With a `bus`, it answers only
+   * while the bus is live; without one, an entry may be stale for its TTL.
+   *
+   * @default {undefined (no in-process tier)}
+   */
+  localCache?: LocalCacheSettings;
+  /**
+   * Carries invalidations between processes; {@linkcode ReadThroughCache.invalidate} publishes on it.
+   *
+   * @default {undefined}
+   */
+  bus?: IInvalidationBus;
+  /**
+   * When the load fails, serve the last value this process read within a window.
+   *
+   * @default {undefined (never stale)}
+   */
+  staleIfError?: StaleIfErrorSettings;
 }
+
+/** How many last-read values `staleIfError` keeps at most. */
+const STALE_LIMIT = 10_000;
 
 /** How many checked entries the memo keeps before it starts over. */
 const MEMO_LIMIT = 10_000;
@@ -85,8 +136,15 @@ const FAILED: unique symbol = Symbol("cache call failed");
  * never a point of failure: a cache that throws, rejects, hangs past the
  * timeout or holds garbage makes the read load, and is reported.
  *
- * Identical concurrent reads (the same key) share one lookup and one load;
- * each caller gets its own copy, and a failure reaches every one of them.
+ * Identical concurrent reads (the same key) share one lookup and one load,
+ * and one answer: every answer is deeply frozen, on every path (in-process
+ * hit, cache hit, load), so sharing it needs no copy. A failure reaches
+ * every caller sharing the read.
+ *
+ * With `localCache`, an in-process LRU answers first, with no request at
+ * all; an entry lives for the local TTL, never longer than the cache entry
+ * it came from. With a `bus`, the in-process tier answers only while the bus
+ * is live, and is cleared when it comes back after a silence.
  *
  * @example Read through an in-memory cache
  * ```ts
@@ -106,38 +164,91 @@ const FAILED: unique symbol = Symbol("cache call failed");
  */
 export class ReadThroughCache {
   readonly #remote: RemoteTier | undefined;
+  readonly #local: LocalTier | undefined;
+  readonly #bus: IInvalidationBus | undefined;
+  readonly #stale: { tier: LocalTier; settings: StaleIfErrorSettings; clock: Clock } | undefined;
   readonly #checked = new CheckedTexts();
   readonly #flights = new SingleFlight();
   readonly #pendingWrites = new Set<Promise<void>>();
   readonly #onEvent: ((event: ReadThroughEvent) => void) | undefined;
+  /** Moves on every invalidation and bus restore: a read that started before one caches nothing. */
+  #epoch = 0;
 
   /**
    * Creates the cache; nothing is sent until the first read.
    *
-   * @param options The cache tier, its TTL and timeout, the event sink and the clock.
+   * @param options The cache tiers, TTL and timeout, the bus, the event sink and the clock.
    */
   constructor(options: ReadThroughOptions) {
     this.#onEvent = options.onEvent;
+    const clock = options.clock ?? SYSTEM_CLOCK;
     this.#remote = options.cache === undefined ? undefined : new RemoteTier(options.cache, {
       ttlSeconds: options.ttlSeconds,
       timeoutMs: options.timeoutMs,
       report: (event) => this.#onEvent?.(event),
-      clock: options.clock,
+      clock,
+    });
+    const local = options.localCache;
+    this.#local = local === undefined
+      ? undefined
+      : new LocalTier({ maxEntries: local.maxEntries, ttlMs: local.ttlSeconds * 1000, clock });
+    const stale = options.staleIfError;
+    this.#stale = stale === undefined ? undefined : {
+      tier: new LocalTier({ maxEntries: STALE_LIMIT, ttlMs: stale.seconds * 1000, clock }),
+      settings: stale,
+      clock,
+    };
+    this.#bus = options.bus;
+    this.#bus?.listen({
+      dropped: (keys) => this.#drop(keys),
+      restored: () => {
+        this.#epoch++;
+        this.#local?.clear();
+      },
     });
   }
 
   /**
-   * Reads through the cache.
+   * Reads through the tiers. The answer is deeply frozen (shared by every
+   * reader, so no copy is made): changing it throws in strict mode.
    *
    * @param kind What is read (named in events).
    * @param key The cache key; identical concurrent reads are those with the same key.
    * @param check Decodes a cached value into the answer, or says why it is not one.
    * @param load Loads the answer from the source of truth.
-   * @returns The answer: the caller's own copy when the read was shared.
+   * @returns The answer, frozen.
    * @throws {Error} Whatever `load` throws (every caller sharing the read gets it); never a cache failure.
    */
   read<T>(kind: CacheKind, key: string, check: (value: unknown) => Decoded<T>, load: () => Promise<T>): Promise<T> {
+    const local = this.#local;
+    if (local !== undefined && (this.#bus === undefined || this.#bus.isLive())) {
+      const value = local.get(key);
+      if (value !== undefined) {
+        if (this.#onEvent !== undefined) this.#onEvent({ type: "cache.hit", kind, key, tier: "local" });
+        return Promise.resolve(value as T);
+      }
+    }
     return this.#flights.run(key, () => this.#cachedOrLoaded(kind, key, check, load));
+  }
+
+  /**
+   * Drops keys from every tier: this process's in-process tier, the cache
+   * backend, and, through the bus, every other process's in-process tier.
+   * A read in flight that started before it caches nothing. Failures are
+   * reported (`cache.error`, `operation: "delete"`), never thrown: a key
+   * that could not be deleted expires with its TTL.
+   *
+   * @param kind What the keys cache (named in events).
+   * @param keys The cache keys that changed.
+   * @returns When the cache backend answered and the bus published (or failed).
+   */
+  async invalidate(kind: CacheKind, keys: readonly string[]): Promise<void> {
+    this.#drop(keys);
+    const remote = this.#remote;
+    await Promise.all([
+      ...(remote === undefined ? [] : keys.map((key) => remote.delete(kind, key))),
+      this.#bus?.publish(keys),
+    ]);
   }
 
   /**
@@ -150,34 +261,84 @@ export class ReadThroughCache {
     await Promise.allSettled([...this.#pendingWrites]);
   }
 
+  #drop(keys: readonly string[]): void {
+    this.#epoch++;
+    this.#local?.delete(keys);
+    this.#stale?.tier.delete(keys);
+  }
+
   async #cachedOrLoaded<T>(
     kind: CacheKind,
     key: string,
     check: (value: unknown) => Decoded<T>,
     load: () => Promise<T>,
   ): Promise<T> {
+    const epoch = this.#epoch;
     const remote = this.#remote;
-    if (remote === undefined) return await load();
-    // Each lookup reports exactly one event: a failed one was reported by the tier.
-    const cached = await remote.get(kind, key);
-    if (cached === null || cached === undefined) {
-      this.#onEvent?.({ type: "cache.miss", kind, key });
-    } else if (cached !== FAILED) {
-      const checked = this.#checked.check(key, cached, check);
-      if (checked.ok) {
-        this.#onEvent?.({ type: "cache.hit", kind, key });
-        return checked.value;
+    if (remote !== undefined) {
+      // Each lookup reports exactly one event: a failed one was reported by the tier.
+      const cached = await remote.get(kind, key, this.#local !== undefined);
+      if (cached !== FAILED) {
+        const known = cached === null ? undefined : this.#checked.known(key, cached.text);
+        if (known !== undefined) return this.#redisHit(epoch, kind, key, known as T, cached!.ttlMs);
+        const checked = cached === null ? null : await this.#checked.check(key, cached, check);
+        if (checked === null) {
+          this.#onEvent?.({ type: "cache.miss", kind, key });
+        } else if (checked.ok) {
+          return this.#redisHit(epoch, kind, key, checked.value, cached!.ttlMs);
+        } else {
+          this.#onEvent?.({ type: "cache.corrupt", kind, key, problems: checked.problems.map(problemText) });
+        }
       }
-      this.#onEvent?.({ type: "cache.corrupt", kind, key, problems: checked.problems.map(problemText) });
     }
-    const value = await load();
-    // A snapshot: a cache may serialise later, after the caller changed its copy.
-    if (value !== null) this.#writeBack(remote, kind, key, structuredClone(value));
+    let value: T;
+    try {
+      value = deepFreeze(await load());
+    } catch (error) {
+      return this.#staleOr(kind, key, error);
+    }
+    if (value === null) return value;
+    if (remote !== undefined && epoch === this.#epoch) {
+      // Frozen, so the write-back serialises what the caller got; the text is remembered as checked.
+      this.#writeBack(remote, kind, key, value);
+    }
+    return this.#keep(epoch, key, value, Infinity);
+  }
+
+  #redisHit<T>(epoch: number, kind: CacheKind, key: string, value: T, ttlMs: number): T {
+    this.#onEvent?.({ type: "cache.hit", kind, key, tier: "redis" });
+    return this.#keep(epoch, key, value, ttlMs);
+  }
+
+  /** Keeps an answer in the in-process tiers, unless an invalidation came while it was read. */
+  #keep<T>(epoch: number, key: string, value: T, lifetimeMs: number): T {
+    if (epoch !== this.#epoch) return value;
+    this.#stale?.tier.set(key, value, Infinity);
+    if (this.#local !== undefined && (this.#bus === undefined || this.#bus.isLive())) {
+      this.#local.set(key, value, lifetimeMs);
+    }
     return value;
+  }
+
+  /** The last value read within `staleIfErrorSeconds`, reported, when the failure allows it; else the failure. */
+  #staleOr<T>(kind: CacheKind, key: string, error: unknown): T {
+    const stale = this.#stale;
+    if (stale === undefined || !stale.settings.when(error)) throw error;
+    const kept = stale.tier.peek(key);
+    if (kept === undefined) throw error;
+    this.#onEvent?.({ type: "cache.stale", kind, key, ageMs: stale.clock.now() - kept.storedAt, error });
+    return kept.value as T;
   }
 
   /** Caches a value without waiting for it; `close()` waits for it. */
   #writeBack(remote: RemoteTier, kind: CacheKind, key: string, value: unknown): void {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch {
+      text = undefined; // Not JSON: the backend refuses it and the refusal is reported.
+    }
+    if (text !== undefined) this.#checked.remember(key, text, value);
     const write: Promise<void> = remote.setex(kind, key, value).then(() => {
       this.#pendingWrites.delete(write);
     });
@@ -185,65 +346,78 @@ export class ReadThroughCache {
   }
 }
 
-/** An in-flight read that identical concurrent reads join. */
-interface Flight {
-  promise: Promise<unknown>;
-  joiners: number;
-}
-
-/** Identical concurrent reads share one run; each caller gets its own copy. */
+/** Identical concurrent reads share one run, and its (frozen) answer. */
 class SingleFlight {
-  readonly #flights = new Map<string, Flight>();
+  readonly #flights = new Map<string, Promise<unknown>>();
 
   run<T>(key: string, start: () => Promise<T>): Promise<T> {
     const existing = this.#flights.get(key);
-    if (existing !== undefined) {
-      existing.joiners++;
-      return existing.promise.then((value) => structuredClone(value) as T);
-    }
-    const flight: Flight = {
-      promise: (async () => {
-        try {
-          return await start();
-        } finally {
-          // Before the promise settles, so nobody joins a finished flight.
-          this.#flights.delete(key);
-        }
-      })(),
-      joiners: 0,
-    };
+    if (existing !== undefined) return existing as Promise<T>;
+    const flight = (async () => {
+      try {
+        return await start();
+      } finally {
+        // Before the promise settles, so nobody joins a finished flight.
+        this.#flights.delete(key);
+      }
+    })();
     this.#flights.set(key, flight);
-    // The first caller keeps the value itself unless others share it.
-    return flight.promise.then((value) => (flight.joiners > 0 ? structuredClone(value) : value) as T);
+    return flight;
   }
 }
 
 /**
  * The memo of checked cache entries. A check's verdict depends only on the
- * value's JSON, so the JSON text of the last value that passed is kept per
- * key: the same text again gets the same verdict and the same decoded value
- * (a fresh copy), for a `JSON.stringify` instead of a full decode on the hot
- * path. A changed entry is checked again.
+ * entry's JSON text, so the text of the last entry that passed is kept per
+ * key with its frozen answer: the same text again is the same answer, for a
+ * string comparison instead of a parse and a decode on the hot path. A
+ * changed entry is decoded and checked again.
  */
 class CheckedTexts {
-  readonly #passed = new Map<string, { text: string; decoded: string }>();
+  readonly #passed = new Map<string, { text: string; value: unknown }>();
 
-  check<T>(key: string, cached: unknown, check: (value: unknown) => Decoded<T>): Decoded<T> {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(cached);
-    } catch {
-      text = undefined; // A cycle or a bigint: the check rejects it below.
-    }
+  /** The answer already checked for exactly this text, or `undefined`. */
+  known(key: string, text: string | undefined): unknown {
     const known = text === undefined ? undefined : this.#passed.get(key);
-    if (known !== undefined && known.text === text) return { ok: true, value: JSON.parse(known.decoded) as T };
-    const checked = check(cached);
-    if (checked.ok && text !== undefined) {
-      if (this.#passed.size >= MEMO_LIMIT) this.#passed.clear();
-      this.#passed.set(key, { text, decoded: JSON.stringify(checked.value) });
+    return known !== undefined && known.text === text ? known.value : undefined;
+  }
+
+  /** Decodes and checks an entry; `null` when it is not JSON (the backend reported it). */
+  async check<T>(key: string, entry: RemoteEntry, check: (value: unknown) => Decoded<T>): Promise<Decoded<T> | null> {
+    const decoded = await entry.decode();
+    if (decoded === null || decoded === undefined) return null;
+    const checked = check(decoded);
+    if (checked.ok) {
+      deepFreeze(checked.value);
+      if (entry.text !== undefined) this.remember(key, entry.text, checked.value);
     }
     return checked;
   }
+
+  /** Remembers a checked answer (frozen) and its text. */
+  remember(key: string, text: string, value: unknown): void {
+    if (this.#passed.size >= MEMO_LIMIT) this.#passed.clear();
+    this.#passed.set(key, { text, value });
+  }
+}
+
+/** An entry the remote tier found: its text when known (`undefined`: a value JSON cannot hold). */
+interface RemoteEntry {
+  readonly text: string | undefined;
+  readonly ttlMs: number;
+  decode(): Promise<unknown>;
+}
+
+/** A `get` answer as an entry, for a backend without `getEntry`. */
+function entryOf(value: unknown): RemoteEntry | null {
+  if (value === null || value === undefined) return null;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = undefined; // A cycle or a bigint: the check rejects it.
+  }
+  return { text, ttlMs: Infinity, decode: () => Promise.resolve(value) };
 }
 
 /** A cache call waiting for its answer until its deadline. */
@@ -274,23 +448,28 @@ class RemoteTier {
 
   constructor(
     backend: ICacheBackend,
-    options: { ttlSeconds: number; timeoutMs: number; report: (event: ReadThroughEvent) => void; clock?: Clock },
+    options: { ttlSeconds: number; timeoutMs: number; report: (event: ReadThroughEvent) => void; clock: Clock },
   ) {
     this.#backend = backend;
     this.#ttlSeconds = options.ttlSeconds;
     this.#timeoutMs = options.timeoutMs;
     this.#report = options.report;
-    this.#deadlines = new Deadlines(this.#expire, options.clock ?? SYSTEM_CLOCK);
+    this.#deadlines = new Deadlines(this.#expire, options.clock);
   }
 
-  /** The cached value, `null` (or `undefined`) on a miss, `FAILED` when the call failed. */
-  get(kind: CacheKind, key: string): Promise<unknown> {
-    return this.#call("get", kind, key, undefined);
+  /** The cached entry, `null` on a miss, `FAILED` when the call failed; `withTtl`: learn its remaining TTL. */
+  get(kind: CacheKind, key: string, withTtl: boolean): Promise<RemoteEntry | null | typeof FAILED> {
+    return this.#call("get", kind, key, withTtl) as Promise<RemoteEntry | null | typeof FAILED>;
   }
 
   /** Caches a value for the TTL; resolves whether or not it landed. */
   setex(kind: CacheKind, key: string, value: unknown): Promise<unknown> {
     return this.#call("setex", kind, key, value);
+  }
+
+  /** Deletes a key; resolves whether or not it was deleted. */
+  delete(kind: CacheKind, key: string): Promise<unknown> {
+    return this.#call("delete", kind, key, undefined);
   }
 
   #call(operation: CacheOperation, kind: CacheKind, key: string, value: unknown): Promise<unknown> {
@@ -319,7 +498,11 @@ class RemoteTier {
   }
 
   #send(operation: CacheOperation, key: string, value: unknown): Promise<unknown> {
-    return operation === "get" ? this.#backend.get(key) : this.#backend.setex(key, this.#ttlSeconds, value);
+    const backend = this.#backend;
+    if (operation === "setex") return backend.setex(key, this.#ttlSeconds, value);
+    if (operation === "delete") return backend.delete(key);
+    if (backend.getEntry !== undefined) return backend.getEntry(key, value as boolean) as Promise<CachedEntry | null>;
+    return backend.get(key).then(entryOf);
   }
 
   #fail(operation: CacheOperation, kind: CacheKind, key: string, error: CacheError): void {

@@ -14,7 +14,7 @@ import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from 
 import { CacheError, ConfigError, quote, REDACTED, redactUrl } from "../core/errors.ts";
 import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
 import { type Backoff, backoffDelay, Deadlines, MAX_TIMER_MS, Pending } from "../core/time.ts";
-import type { ICacheBackend } from "../core/protocols.ts";
+import type { CachedEntry, ICacheBackend } from "../core/protocols.ts";
 import { encodeCacheWrite } from "../core/values.ts";
 
 /**
@@ -75,6 +75,8 @@ export interface RedisCacheClient {
   set(key: string, value: string, options: { expiration: { type: "EX"; value: number } }): Promise<unknown>;
   /** `DEL key`. */
   del(key: string): Promise<unknown>;
+  /** `PTTL key`; without it an entry's remaining TTL counts as unknown. */
+  pTTL?(key: string): Promise<unknown>;
   /** Adds an event listener (`error`, `ready`, `connect`). */
   on(event: "error" | "ready" | "connect", listener: (...args: unknown[]) => void): unknown;
   /** Removes an event listener. */
@@ -189,10 +191,11 @@ interface CommandClient extends RedisCacheClient {
 const GET = 0;
 const SET = 1;
 const DEL = 2;
-type Op = typeof GET | typeof SET | typeof DEL;
+const PTTL = 3;
+type Op = typeof GET | typeof SET | typeof DEL | typeof PTTL;
 
 /** The action each command performs, for messages. */
-const ACTIONS: readonly string[] = ["get cache key", "cache key", "delete cache key"];
+const ACTIONS: readonly string[] = ["get cache key", "cache key", "delete cache key", "get the TTL of cache key"];
 
 /** Why a call could not be sent. */
 type NotReady = "closed" | "offline" | "timeout";
@@ -386,9 +389,41 @@ export class RedisCacheBackend implements ICacheBackend {
     checkCacheKey(key);
     const reply = await this.#exec(GET, key, "", 0);
     if (reply === null || reply === undefined) return null;
+    return await this.#decode(key, typeof reply === "string" ? reply : textOf(reply)) as T | null;
+  }
+
+  /**
+   * An entry as stored, not yet decoded (see {@linkcode ICacheBackend.getEntry}):
+   * `GET`, and with `withTtl` also `PTTL` in the same round trip (node-redis
+   * pipelines commands sent in one tick).
+   *
+   * @param key The key (the prefix is added).
+   * @param withTtl Whether to ask for the entry's remaining TTL.
+   * @returns The entry, or `null` on a miss.
+   * @throws {CacheError} When Redis cannot be reached, refuses or does not answer within `commandTimeoutMs`.
+   * @throws {InvalidInputError} When the key is empty, over 1024 bytes or has a control character.
+   */
+  async getEntry(key: string, withTtl: boolean): Promise<CachedEntry | null> {
+    checkCacheKey(key);
+    let reply: unknown;
+    let ttlMs = Infinity;
+    if (withTtl) {
+      const [value, pttl] = await Promise.all([this.#exec(GET, key, "", 0), this.#exec(PTTL, key, "", 0)]);
+      reply = value;
+      // -1: no expiry; -2: gone since the GET (0: keep it nowhere).
+      ttlMs = typeof pttl === "number" && pttl >= 0 ? pttl : pttl === -1 ? Infinity : 0;
+    } else {
+      reply = await this.#exec(GET, key, "", 0);
+    }
+    if (reply === null || reply === undefined) return null;
     const text = typeof reply === "string" ? reply : textOf(reply);
+    return { text, ttlMs, decode: () => this.#decode(key, text) };
+  }
+
+  /** A stored text as a value; one that is not JSON is a miss, reported and deleted. */
+  async #decode(key: string, text: string): Promise<unknown> {
     try {
-      return JSON.parse(text) as T;
+      return JSON.parse(text);
     } catch (error) {
       await this.#dropCorrupt(key, error);
       return null;
@@ -511,6 +546,8 @@ export class RedisCacheBackend implements ICacheBackend {
         return this.#client.get(redisKey);
       case SET:
         return this.#client.set(redisKey, json, { expiration: { type: "EX", value: ttl } });
+      case PTTL:
+        return this.#client.pTTL === undefined ? Promise.resolve(-1) : this.#client.pTTL(redisKey);
       default:
         return this.#client.del(redisKey);
     }
