@@ -142,6 +142,28 @@ export function regionProblem(region: unknown): string | undefined {
   return typeof region === "string" && REGION.test(region) ? undefined : 'it is not a region name (like "us-east-1")';
 }
 
+/**
+ * The problem with a Redis Cluster node given as `host:port` (IPv6 as
+ * `[::1]:7001`), or `undefined` when it is one.
+ *
+ * @param node The candidate node.
+ * @returns Why it is not `host:port`, or `undefined`.
+ *
+ * @example Check a node
+ * ```ts
+ * import { clusterNodeProblem } from "./config.ts";
+ *
+ * console.assert(clusterNodeProblem("127.0.0.1:7001") === undefined);
+ * console.assert(clusterNodeProblem("127.0.0.1") !== undefined);
+ * ```
+ */
+export function clusterNodeProblem(node: unknown): string | undefined {
+  const match = typeof node === "string" ? /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(node) : null;
+  if (match === null) return "it is not host:port";
+  const port = Number(match[2]);
+  return port >= 1 && port <= 65535 ? undefined : `port ${port} is not from 1 to 65535`;
+}
+
 /** A configuration and the Redis URL the cache connects with, its password included. */
 export interface ResolvedConfig {
   /** The configuration, safe to print. */

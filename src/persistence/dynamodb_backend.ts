@@ -30,7 +30,7 @@ import {
   RulesStoreError,
 } from "../core/errors.ts";
 import { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, type ItemKey, itemKeys } from "../core/keys.ts";
-import type { ICacheBackend, IRulesStore } from "../core/protocols.ts";
+import type { ICacheBackend, IInvalidationBus, IRulesStore } from "../core/protocols.ts";
 import {
   agentConfigSchema,
   auditEntrySchema,
@@ -172,6 +172,33 @@ export interface DynamoDBRulesStoreOptions {
    */
   cacheTimeoutMs?: number;
   /**
+   * The in-process tier in front of `cache`: a bounded LRU of decoded,
+   * checked, frozen rule reads, each entry living `ttlSeconds` at most and
+   * never longer than the cache entry it came from. `false`: off. On by
+   * default when an `invalidationBus` is given (an entry is then stale for
+   * at most the bus heartbeat); without a bus it is opt-in, and an entry may
+   * be stale for its `ttlSeconds`.
+   *
+   * @default {{ maxEntries: 10000, ttlSeconds: 60 } with an invalidationBus, else false}
+   */
+  localCache?: { maxEntries?: number; ttlSeconds?: number } | false;
+  /**
+   * Carries invalidations between processes (see `RedisInvalidationBus`);
+   * {@linkcode DynamoDBRulesStore.invalidate} publishes on it. The store
+   * does not close it.
+   *
+   * @default {undefined}
+   */
+  invalidationBus?: IInvalidationBus;
+  /**
+   * When DynamoDB fails (not "not found"), serve the last value this
+   * process read within this many seconds, reported as a `cache.stale`
+   * event. `0`: off.
+   *
+   * @default {0}
+   */
+  staleIfErrorSeconds?: number;
+  /**
    * Receives cache and request events (see {@linkcode RulesStoreEvent}).
    *
    * @default {undefined}
@@ -186,6 +213,8 @@ const UNPROCESSED_BACKOFF: Backoff = { baseDelayMs: 25, maxDelayMs: 1000 };
 
 /** How many validated ids the hot-path memo keeps before it starts over. */
 const MEMO_LIMIT = 10_000;
+/** The in-process tier when it is on and not configured. */
+const DEFAULT_LOCAL_CACHE = { maxEntries: 10_000, ttlSeconds: 60 } as const;
 
 /** Numbers are read as `NumberValue`s, which the item codec turns into exact decimals. */
 function translateConfig(): TranslateConfig {
@@ -309,6 +338,13 @@ export class DynamoDBRulesStore implements IRulesStore {
     if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
       problems.push("onEvent is not a function");
     }
+    const localCache = localCacheOf(options, problems);
+    const { staleIfErrorSeconds = 0 } = options;
+    if (
+      typeof staleIfErrorSeconds !== "number" || !(staleIfErrorSeconds >= 0) || staleIfErrorSeconds > MAX_TTL_SECONDS
+    ) {
+      problems.push(`staleIfErrorSeconds ${quote(staleIfErrorSeconds)} is not a non-negative number of seconds`);
+    }
     if (options.client !== undefined) {
       const client = options.client as Partial<DynamoDBClient> | null;
       if (typeof client?.send !== "function" || typeof client.config !== "object" || !client.middlewareStack) {
@@ -346,6 +382,9 @@ export class DynamoDBRulesStore implements IRulesStore {
       ttlSeconds: cacheTtlSeconds,
       timeoutMs: cacheTimeoutMs,
       onEvent: options.onEvent === undefined ? undefined : (event) => this.#emit(event),
+      localCache,
+      bus: options.invalidationBus,
+      staleIfError: staleIfErrorSeconds > 0 ? { seconds: staleIfErrorSeconds, when: isOutage } : undefined,
     });
     const credentials = options.credentials as { secretAccessKey?: unknown; sessionToken?: unknown } | undefined;
     this.#secrets = typeof credentials === "object" && credentials !== null
@@ -788,6 +827,29 @@ export class DynamoDBRulesStore implements IRulesStore {
     });
   }
 
+  /**
+   * Drops cached reads from every tier: this process's in-process tier, the
+   * cache, and through the `invalidationBus` every other process's
+   * in-process tier. Rule changes call it with the keys they changed.
+   * Failures are reported as `cache.error` events (`operation: "delete"`),
+   * never thrown: a key that could not be deleted expires with its TTL.
+   *
+   * @param kind What the keys cache.
+   * @param keys The cache keys, built with `cacheKey(tableSuffix, kind, ...ids)`.
+   * @returns When the cache and the bus have answered.
+   *
+   * @example Drop a client's cached rule after changing it
+   * ```ts
+   * import { cacheKey, DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * await rules.invalidate("calculation", [cacheKey("-dev", "calculation", "ACME", "FICA_SOCIAL_SECURITY")]);
+   * ```
+   */
+  invalidate(kind: CacheKind, keys: readonly string[]): Promise<void> {
+    return this.#run(() => this.#reads.invalidate(kind, keys));
+  }
+
   // ---- plumbing ----------------------------------------------------------
 
   /** Runs a method body as a promise: a bad argument rejects rather than throws; a closed store rejects. */
@@ -971,6 +1033,34 @@ export class DynamoDBRulesStore implements IRulesStore {
     return found.find((item) => item.PK === own.PK && item.SK === own.SK) ??
       found.find((item) => item.PK === global.PK && item.SK === global.SK);
   }
+}
+
+/** The in-process tier's settings from the options, recording problems; `undefined`: off. */
+function localCacheOf(
+  options: DynamoDBRulesStoreOptions,
+  problems: string[],
+): { maxEntries: number; ttlSeconds: number } | undefined {
+  const given = options.localCache;
+  if (given === false || (given === undefined && options.invalidationBus === undefined)) return undefined;
+  if (given !== undefined && (typeof given !== "object" || given === null)) {
+    problems.push("localCache is not an object or false");
+    return undefined;
+  }
+  const { maxEntries = DEFAULT_LOCAL_CACHE.maxEntries, ttlSeconds = DEFAULT_LOCAL_CACHE.ttlSeconds } = given ?? {};
+  if (!Number.isInteger(maxEntries) || maxEntries < 0 || maxEntries > 10_000_000) {
+    problems.push(`localCache.maxEntries ${quote(maxEntries)} is not an integer from 0 to 10000000`);
+  }
+  if (typeof ttlSeconds !== "number" || !(ttlSeconds > 0) || ttlSeconds > MAX_TTL_SECONDS) {
+    problems.push(`localCache.ttlSeconds ${quote(ttlSeconds)} is not a positive number of seconds`);
+  }
+  return maxEntries === 0 ? undefined : { maxEntries, ttlSeconds };
+}
+
+/** Whether a failed read is an outage a stale value may stand in for: not an answer such as "not found". */
+function isOutage(error: unknown): boolean {
+  return error instanceof RulesStoreError && !(error instanceof RuleNotFoundError) &&
+    !(error instanceof PipelineNotFoundError) && !(error instanceof IrsLimitsNotFoundError) &&
+    !(error instanceof CorruptItemError) && !(error instanceof ConflictError);
 }
 
 /** A stored item as a lost condition returns it: raw attribute values (the document client leaves them so). */
