@@ -41,7 +41,14 @@
  * @module
  */
 
-export type { ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
+export type {
+  CachedEntry,
+  ICacheBackend,
+  IFileStore,
+  IInvalidationBus,
+  InvalidationListener,
+  IRulesStore,
+} from "./src/core/protocols.ts";
 export type {
   AgentConfig,
   AgentName,
@@ -124,7 +131,13 @@ export {
   type DynamoDBRulesStoreOptions,
   type RulesStoreEvent,
 } from "./src/persistence/dynamodb_backend.ts";
-export type { CacheOperation, ReadThroughEvent } from "./src/persistence/read_through.ts";
+export type { CacheOperation, CacheTier, ReadThroughEvent } from "./src/persistence/read_through.ts";
+export {
+  type BusEvent,
+  DEFAULT_HEARTBEAT_MS,
+  RedisInvalidationBus,
+  type RedisInvalidationBusOptions,
+} from "./src/persistence/invalidation_bus.ts";
 export { type CompleteRulesData, loadSeedData, type LoadSeedDataOptions } from "./src/persistence/seed_data.ts";
 export {
   createPersistence,

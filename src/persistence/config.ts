@@ -61,6 +61,25 @@ export interface PersistenceSettings {
    * @default {env BLUESTAR_CACHE_TTL_SECONDS, else 300}
    */
   cacheTtlSeconds?: number;
+  /**
+   * The nodes of a Redis Cluster to cache on, as `host:port` (the
+   * environment variable lists them comma-separated); not with `redisUrl`.
+   *
+   * @default {env BLUESTAR_REDIS_CLUSTER_NODES, else none}
+   */
+  redisClusterNodes?: readonly string[] | null;
+  /**
+   * How many rule reads the in-process tier holds (with a cache); `0`: no in-process tier.
+   *
+   * @default {env BLUESTAR_LOCAL_CACHE_MAX_ENTRIES, else 10000}
+   */
+  localCacheMaxEntries?: number;
+  /**
+   * How long an in-process entry lives at most, in seconds (never longer than its Redis entry).
+   *
+   * @default {env BLUESTAR_LOCAL_CACHE_TTL_SECONDS, else 60}
+   */
+  localCacheTtlSeconds?: number;
 }
 
 /**
@@ -83,10 +102,22 @@ export interface PersistenceConfig {
   redisUrl: string | null;
   /** The cache TTL in seconds. */
   cacheTtlSeconds: number;
+  /** The Redis Cluster nodes; present only when a cluster is configured. */
+  redisClusterNodes?: string[];
+  /**
+   * The in-process tier, present only when set (an option or its variable)
+   * with a cache; absent, the default applies: on with a cache, 10,000
+   * entries for 60 seconds. `null`: off.
+   */
+  localCache?: { maxEntries: number; ttlSeconds: number } | null;
 }
 
 /** The cache TTL when none is configured, in seconds. */
 export const DEFAULT_CACHE_TTL_SECONDS = 300;
+/** The in-process tier's size when none is configured. */
+const DEFAULT_LOCAL_CACHE_MAX_ENTRIES = 10_000;
+/** The in-process tier's TTL when none is configured, in seconds. */
+const DEFAULT_LOCAL_CACHE_TTL_SECONDS = 60;
 
 const SUFFIX_CHARACTERS = /^[A-Za-z0-9_.-]*$/;
 const LONGEST_TABLE_NAME = Math.max(...TABLES.map((table) => tableName(table.name, "").length));
@@ -290,6 +321,49 @@ export function resolveConnections(
     problems.push(`${ttlSetting.name} ${quote(String(ttl))} is not a positive integer of seconds`);
   }
 
+  const clusterSetting = read("redisClusterNodes", "BLUESTAR_REDIS_CLUSTER_NODES");
+  const clusterValue = clusterSetting.value as string | readonly string[] | null | undefined;
+  const clusterNodes = clusterValue === undefined || clusterValue === null
+    ? null
+    : typeof clusterValue === "string"
+    ? clusterValue.split(",").map((node) => node.trim())
+    : [...clusterValue];
+  if (clusterNodes !== null) {
+    if (clusterNodes.length === 0) problems.push(`${clusterSetting.name} lists no node`);
+    for (const node of clusterNodes) {
+      const problem = clusterNodeProblem(node);
+      if (problem !== undefined) problems.push(`${clusterSetting.name} node ${quote(node)}: ${problem}`);
+    }
+    if (redisUrl !== null) problems.push(`${clusterSetting.name} cannot be combined with ${redisSetting.name}`);
+  }
+  let localCacheSet = false;
+  const integer = (option: keyof PersistenceSettings, variable: string, fallback: number, least: number) => {
+    const setting = read(option, variable);
+    localCacheSet ||= setting.value !== undefined;
+    const value = setting.value === undefined
+      ? fallback
+      : typeof setting.value === "string" && !DIGITS.test(setting.value)
+      ? Number.NaN
+      : Number(setting.value);
+    if (!Number.isInteger(value) || value < least || value > MAX_TTL_SECONDS) {
+      problems.push(`${setting.name} ${quote(String(setting.value))} is not an integer from ${least}`);
+    }
+    return value;
+  };
+  const maxEntries = integer(
+    "localCacheMaxEntries",
+    "BLUESTAR_LOCAL_CACHE_MAX_ENTRIES",
+    DEFAULT_LOCAL_CACHE_MAX_ENTRIES,
+    0,
+  );
+  const localTtl = integer(
+    "localCacheTtlSeconds",
+    "BLUESTAR_LOCAL_CACHE_TTL_SECONDS",
+    DEFAULT_LOCAL_CACHE_TTL_SECONDS,
+    1,
+  );
+  const cached = localCacheSet && (redisUrl !== null || clusterNodes !== null);
+
   if (problems.length > 0) throw new ConfigError(`Invalid persistence configuration: ${problems.join("; ")}`);
   return {
     config: {
@@ -300,6 +374,8 @@ export function resolveConnections(
       s3Bucket: backend === "aws" ? s3Bucket : null,
       redisUrl: redisUrl === null ? null : redactUrl(redisUrl),
       cacheTtlSeconds,
+      ...(clusterNodes === null ? {} : { redisClusterNodes: clusterNodes }),
+      ...(cached ? { localCache: maxEntries === 0 ? null : { maxEntries, ttlSeconds: localTtl } } : {}),
     },
     redisUrl,
   };

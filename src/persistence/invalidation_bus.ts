@@ -133,6 +133,8 @@ export class RedisInvalidationBus implements IInvalidationBus {
   /** Whether a silence was seen and not yet ended by a message. */
   #silent = true;
   #closed = false;
+  /** The first connection in progress, if any: close() ends its sockets once they exist. */
+  #connecting: Promise<unknown> | undefined;
 
   /**
    * Creates the bus; nothing connects until first use.
@@ -238,8 +240,9 @@ export class RedisInvalidationBus implements IInvalidationBus {
     if (this.#heartbeat !== undefined) this.#clock.clearTimer(this.#heartbeat);
     const clients = this.#clients;
     if (clients !== undefined) {
-      clients.subscriber.destroy();
-      if (clients.publisher !== clients.subscriber) clients.publisher.destroy();
+      destroy(clients);
+      // A socket still connecting is not the client's yet: end it once it is.
+      void this.#connecting?.finally(() => destroy(clients));
     }
     return Promise.resolve();
   }
@@ -259,16 +262,21 @@ export class RedisInvalidationBus implements IInvalidationBus {
     const connected = clients.publisher === clients.subscriber
       ? clients.subscriber.connect()
       : Promise.all([clients.subscriber.connect(), clients.publisher.connect()]);
+    this.#connecting = connected.catch(() => {});
     connected
+      .then(() => {
+        this.#connecting = undefined;
+        if (this.#closed) throw CLOSED;
+      })
       .then(() => clients.subscriber.subscribe(this.#channel, this.#receive))
       .then(() => this.#beat())
       .catch((error: unknown) => {
+        this.#connecting = undefined;
         if (this.#closed) return;
         this.#emit({ type: "bus.error", error: this.#failure("connect the invalidation bus", error) });
         // Try again from scratch after a pause; until then the bus is not live.
         this.#clients = undefined;
-        clients.subscriber.destroy();
-        if (clients.publisher !== clients.subscriber) clients.publisher.destroy();
+        destroy(clients);
         const retry = this.#clock.setTimer(() => this.#start(), this.#heartbeatMs);
         retry.unref();
       });
@@ -332,6 +340,20 @@ export class RedisInvalidationBus implements IInvalidationBus {
     }
   }
 }
+
+/** Ends both connections, whatever state they are in. */
+function destroy(clients: { publisher: PubSubClient; subscriber: PubSubClient }): void {
+  for (const client of new Set([clients.subscriber, clients.publisher])) {
+    try {
+      client.destroy();
+    } catch {
+      // Not open (yet, or any more): nothing to end.
+    }
+  }
+}
+
+/** Stops the start-up of a bus closed while it connected. */
+const CLOSED: unique symbol = Symbol("closed");
 
 /** The rejection reason of a publish past its deadline. */
 const TIMED_OUT: unique symbol = Symbol("timed out");

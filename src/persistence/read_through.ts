@@ -171,8 +171,10 @@ export class ReadThroughCache {
   readonly #flights = new SingleFlight();
   readonly #pendingWrites = new Set<Promise<void>>();
   readonly #onEvent: ((event: ReadThroughEvent) => void) | undefined;
-  /** Moves on every invalidation and bus restore: a read that started before one caches nothing. */
+  /** Moves on every invalidation: a read that started before one caches nothing. */
   #epoch = 0;
+  /** Moves when the bus comes back after a silence: a read that started before keeps nothing in process. */
+  #restores = 0;
 
   /**
    * Creates the cache; nothing is sent until the first read.
@@ -202,7 +204,7 @@ export class ReadThroughCache {
     this.#bus?.listen({
       dropped: (keys) => this.#drop(keys),
       restored: () => {
-        this.#epoch++;
+        this.#restores++;
         this.#local?.clear();
       },
     });
@@ -274,18 +276,19 @@ export class ReadThroughCache {
     load: () => Promise<T>,
   ): Promise<T> {
     const epoch = this.#epoch;
+    const restores = this.#restores;
     const remote = this.#remote;
     if (remote !== undefined) {
       // Each lookup reports exactly one event: a failed one was reported by the tier.
       const cached = await remote.get(kind, key, this.#local !== undefined);
       if (cached !== FAILED) {
         const known = cached === null ? undefined : this.#checked.known(key, cached.text);
-        if (known !== undefined) return this.#redisHit(epoch, kind, key, known as T, cached!.ttlMs);
+        if (known !== undefined) return this.#redisHit(epoch, restores, kind, key, known as T, cached!.ttlMs);
         const checked = cached === null ? null : await this.#checked.check(key, cached, check);
         if (checked === null) {
           this.#onEvent?.({ type: "cache.miss", kind, key });
         } else if (checked.ok) {
-          return this.#redisHit(epoch, kind, key, checked.value, cached!.ttlMs);
+          return this.#redisHit(epoch, restores, kind, key, checked.value, cached!.ttlMs);
         } else {
           this.#onEvent?.({ type: "cache.corrupt", kind, key, problems: checked.problems.map(problemText) });
         }
@@ -302,19 +305,25 @@ export class ReadThroughCache {
       // Frozen, so the write-back serialises what the caller got; the text is remembered as checked.
       this.#writeBack(remote, kind, key, value);
     }
-    return this.#keep(epoch, key, value, Infinity);
+    return this.#keep(epoch, restores, key, value, Infinity);
   }
 
-  #redisHit<T>(epoch: number, kind: CacheKind, key: string, value: T, ttlMs: number): T {
+  #redisHit<T>(epoch: number, restores: number, kind: CacheKind, key: string, value: T, ttlMs: number): T {
     this.#onEvent?.({ type: "cache.hit", kind, key, tier: "redis" });
-    return this.#keep(epoch, key, value, ttlMs);
+    return this.#keep(epoch, restores, key, value, ttlMs);
   }
 
-  /** Keeps an answer in the in-process tiers, unless an invalidation came while it was read. */
-  #keep<T>(epoch: number, key: string, value: T, lifetimeMs: number): T {
+  /**
+   * Keeps an answer in the in-process tiers, unless an invalidation came
+   * while it was read, or the bus came back from a silence (the answer may
+   * predate an invalidation the silence hid).
+   */
+  #keep<T>(epoch: number, restores: number, key: string, value: T, lifetimeMs: number): T {
     if (epoch !== this.#epoch) return value;
     this.#stale?.tier.set(key, value, Infinity);
-    if (this.#local !== undefined && (this.#bus === undefined || this.#bus.isLive())) {
+    if (
+      this.#local !== undefined && restores === this.#restores && (this.#bus === undefined || this.#bus.isLive())
+    ) {
       this.#local.set(key, value, lifetimeMs);
     }
     return value;

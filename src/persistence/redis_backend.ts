@@ -10,12 +10,13 @@
  */
 
 import { clearTimeout, setTimeout } from "node:timers";
-import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
+import { ClientClosedError, ClientOfflineError, createClient, createCluster, ErrorReply } from "redis";
 import { CacheError, ConfigError, quote, REDACTED, redactUrl } from "../core/errors.ts";
 import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
 import { type Backoff, backoffDelay, Deadlines, MAX_TIMER_MS, Pending } from "../core/time.ts";
 import type { CachedEntry, ICacheBackend } from "../core/protocols.ts";
 import { encodeCacheWrite } from "../core/values.ts";
+import { clusterNodeProblem } from "./config.ts";
 
 /**
  * What a {@linkcode RedisCacheBackend} reports through its `onEvent` hook.
@@ -155,6 +156,15 @@ export interface RedisCacheOptions {
    */
   commandTimeoutMs?: number;
   /**
+   * The nodes of a Redis Cluster to start from, as `host:port`: the backend
+   * creates a node-redis cluster client (`createCluster`) that discovers the
+   * others, owns it and closes it. Not with `url`, `host`, `port`, `db`,
+   * `tls` or `client`; `username` and `password` apply to every node.
+   *
+   * @default {undefined}
+   */
+  clusterNodes?: readonly string[];
+  /**
    * An existing node-redis client or cluster to use instead of creating one.
    * The backend does not own it: {@linkcode RedisCacheBackend.close} leaves
    * it open. A client that is not open yet is connected on first use.
@@ -263,6 +273,8 @@ export class RedisCacheBackend implements ICacheBackend {
   /** The client in use; a backend that owns its clients replaces a terminated one (see #newClient). */
   #client: CommandClient;
   readonly #owned: boolean;
+  /** The nodes of a cluster the backend created (and owns), for messages; `undefined`: no such cluster. */
+  #clusterNodes: string | undefined = undefined;
   /** Where a backend that owns its clients connects them; `undefined` for a client passed in. */
   readonly #target: Target | undefined;
   /** Ends the socket of the current owned client, also one still connecting. */
@@ -320,7 +332,35 @@ export class RedisCacheBackend implements ICacheBackend {
       .filter((name) => options[name] !== undefined);
     let target: Target | undefined;
     this.#secrets = [];
-    if (options.client !== undefined) {
+    let cluster: CommandClient | undefined;
+    if (options.clusterNodes !== undefined) {
+      const clashing = [...connection, ...(options.client === undefined ? [] : ["client"])].filter((name) =>
+        name !== "username" && name !== "password"
+      );
+      if (clashing.length > 0) problems.push(`clusterNodes cannot be combined with ${clashing.join(", ")}`);
+      const nodes = Array.isArray(options.clusterNodes) ? options.clusterNodes as unknown[] : [];
+      if (nodes.length === 0) problems.push("clusterNodes is not a non-empty list of host:port");
+      for (const node of nodes) {
+        const problem = clusterNodeProblem(node);
+        if (problem !== undefined) problems.push(`cluster node ${quote(node)}: ${problem}`);
+      }
+      if (options.password !== undefined) this.#secrets.push(String(options.password));
+      if (problems.length === 0) {
+        cluster = createCluster({
+          rootNodes: (nodes as string[]).map((node) => ({ url: `redis://${node}` })),
+          defaults: {
+            username: options.username,
+            password: options.password,
+            disableOfflineQueue: true,
+            socket: {
+              connectTimeout: this.#connectTimeoutMs,
+              reconnectStrategy: (retries: number) => backoffDelay(RECONNECT_BACKOFF, retries + 1),
+            },
+          },
+        }) as unknown as CommandClient;
+        this.#clusterNodes = (nodes as string[]).join(", ");
+      }
+    } else if (options.client !== undefined) {
       if (connection.length > 0) problems.push(`client cannot be combined with ${connection.join(", ")}`);
       if (!isClient(options.client)) problems.push("client is not a node-redis client or cluster");
     } else {
@@ -330,9 +370,9 @@ export class RedisCacheBackend implements ICacheBackend {
 
     this.#target = target;
     if (target === undefined) {
-      this.#client = options.client as unknown as CommandClient;
+      this.#client = cluster ?? options.client as unknown as CommandClient;
       this.#owned = false;
-      this.#where = "Redis";
+      this.#where = cluster === undefined ? "Redis" : `Redis Cluster (nodes ${this.#clusterNodes})`;
       this.#client.on("error", this.#onClientError);
       this.#client.on("ready", this.#onClientReady);
       this.#client.on("connect", this.#onClientReady);
@@ -480,6 +520,9 @@ export class RedisCacheBackend implements ICacheBackend {
       // destroy() ends the socket node-redis holds, which it has only once
       // the TCP (and TLS) connect completed; the signal ends one still connecting.
       this.#abort?.abort();
+    } else if (this.#clusterNodes !== undefined) {
+      clearTimeout(this.#retryTimer);
+      this.#client.destroy();
     } else {
       this.#client.off("error", this.#onClientError);
       this.#client.off("ready", this.#onClientReady);
@@ -562,7 +605,7 @@ export class RedisCacheBackend implements ICacheBackend {
     if (!this.#client.isOpen) {
       if (!this.#connectStarted) this.#startConnect();
       // A client passed in that is no longer open was closed by its owner; ours is between two attempts.
-      else if (!this.#owned) return "closed";
+      else if (!this.#owned && this.#clusterNodes === undefined) return "closed";
     }
     const end = Date.now() + timeoutMs;
     while (!this.#client.isReady) {
@@ -591,13 +634,36 @@ export class RedisCacheBackend implements ICacheBackend {
 
   #connectClient(): void {
     const client = this.#client;
-    client.connect().catch((error: unknown) => {
-      // The client gave up (ours after one attempt, see #newClient) or was closed.
-      if (this.#closed || client !== this.#client) return;
-      this.#lastError = error;
-      this.#offline = true;
-      this.#notify();
+    client.connect().then(
+      // A cluster client emits no "ready" of its own.
+      () => {
+        if (this.#clusterNodes !== undefined && !this.#everReady) this.#onClientReady();
+      },
+      (error: unknown) => {
+        // The client gave up (ours after one attempt, see #newClient) or was closed.
+        if (this.#closed || client !== this.#client) return;
+        this.#lastError = error;
+        this.#offline = true;
+        this.#notify();
+        // A cluster the backend owns gave up on its first connection: try again after a backoff.
+        if (this.#clusterNodes !== undefined) this.#onClusterConnectFailed(error);
+      },
+    );
+  }
+
+  /** Reports a failed first connection of an owned cluster and tries again after a backoff. */
+  #onClusterConnectFailed(error: unknown): void {
+    this.#emit({
+      type: "cache.error",
+      error: new CacheError(`Failed to connect to ${this.#where}: ${this.#describe(error)}`, {
+        ...scrubbed(error, this.#secrets),
+      }),
     });
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (!this.#closed) this.#connectClient();
+    }, backoffDelay(RECONNECT_BACKOFF, ++this.#attempts));
   }
 
   /**
@@ -702,6 +768,7 @@ export class RedisCacheBackend implements ICacheBackend {
   #reason(notReady: NotReady, timeoutMs: number): string {
     if (notReady === "closed") return this.#closed ? "the cache is closed" : "the Redis client is closed";
     if (notReady === "timeout") return `Redis did not answer within ${timeoutMs} ms`;
+    if (clusterDisabled(this.#lastError)) return `${this.#where} ${CLUSTER_DISABLED}`;
     const code = codeOf(this.#lastError);
     return code === undefined ? "Redis is not connected" : `Redis is not connected (${code})`;
   }
@@ -717,6 +784,7 @@ export class RedisCacheBackend implements ICacheBackend {
       return this.#reason("closed", 0);
     }
     const code = codeOf(error);
+    if (clusterDisabled(error)) return CLUSTER_DISABLED;
     if (isReply(error)) {
       return code === undefined ? "Redis refused the command" : `Redis refused the command (${code})`;
     }
@@ -854,6 +922,16 @@ function checkDb(value: unknown, problems: string[]): number {
   }
   return value as number;
 }
+
+/** Whether the error is a server's answer that it is no cluster node ("ERR This instance has cluster support disabled"). */
+function clusterDisabled(error: unknown): boolean {
+  const message = (error as { message?: unknown } | null | undefined)?.message;
+  return isReply(error) && typeof message === "string" && /cluster support disabled/i.test(message);
+}
+
+/** Why a cluster client cannot use a server that is no cluster node. */
+const CLUSTER_DISABLED =
+  'answered "cluster support disabled": it is a single Redis server, not a cluster node (give its URL instead of clusterNodes)';
 
 /** Whether the error is Redis' error reply (`-READONLY ...`), also from another copy of node-redis. */
 function isReply(error: unknown): boolean {
