@@ -173,7 +173,7 @@ export class RedisInvalidationBus implements IInvalidationBus {
       this.#connect = () => {
         const cluster = createCluster({
           rootNodes: nodes.map((node) => ({ url: `redis://${node}` })),
-          defaults: { socket: { reconnectStrategy, connectTimeout: 1000 } },
+          defaults: { disableOfflineQueue: true, socket: { reconnectStrategy, connectTimeout: 1000 } },
         }) as unknown as PubSubClient;
         return { publisher: cluster, subscriber: cluster };
       };
@@ -181,7 +181,12 @@ export class RedisInvalidationBus implements IInvalidationBus {
       const url = options.url as string;
       this.#where = `Redis at ${redactUrl(url)}`;
       this.#connect = () => {
-        const publisher = createClient({ url, socket: { reconnectStrategy, connectTimeout: 1000 } });
+        // No offline queue: a publish while disconnected fails at once rather than pile up.
+        const publisher = createClient({
+          url,
+          disableOfflineQueue: true,
+          socket: { reconnectStrategy, connectTimeout: 1000 },
+        });
         return {
           publisher: publisher as unknown as PubSubClient,
           subscriber: publisher.duplicate() as unknown as PubSubClient,
@@ -309,9 +314,11 @@ export class RedisInvalidationBus implements IInvalidationBus {
     const clients = this.#clients;
     if (clients === undefined) return;
     let timer: Timer | undefined;
+    const publish = () => clients.publisher.publish(this.#channel, message);
     try {
       await Promise.race([
-        clients.publisher.publish(this.#channel, message),
+        // The first use may come before the connection: wait for it (within the timeout).
+        this.#connecting === undefined ? publish() : this.#connecting.then(publish),
         new Promise((_, reject) => {
           timer = this.#clock.setTimer(() => reject(TIMED_OUT), this.#publishTimeoutMs);
         }),

@@ -120,6 +120,14 @@ export interface ReadThroughOptions {
   staleIfError?: StaleIfErrorSettings;
 }
 
+/**
+ * The least time an invalidation's delete may take, in milliseconds: it is
+ * on the write path, not a read's, and one that fails leaves the old value in
+ * the cache for its TTL, so it gets longer than a lookup (a first connection
+ * included).
+ */
+const MIN_DELETE_TIMEOUT_MS = 1000;
+
 /** How many last-read values `staleIfError` keeps at most. */
 const STALE_LIMIT = 10_000;
 
@@ -236,9 +244,10 @@ export class ReadThroughCache {
   /**
    * Drops keys from every tier: this process's in-process tier, the cache
    * backend, and, through the bus, every other process's in-process tier.
-   * A read in flight that started before it caches nothing. Failures are
-   * reported (`cache.error`, `operation: "delete"`), never thrown: a key
-   * that could not be deleted expires with its TTL.
+   * A read in flight that started before it caches nothing. A delete may
+   * take `timeoutMs` or 1 second, whichever is longer. Failures are reported
+   * (`cache.error`, `operation: "delete"`), never thrown: a key that could
+   * not be deleted keeps its old value until its TTL ends.
    *
    * @param kind What the keys cache (named in events).
    * @param keys The cache keys that changed.
@@ -492,7 +501,7 @@ class RemoteTier {
     return new Promise((resolve) => {
       const pending = new PendingCall(operation, kind, key, resolve);
       const deadlines = this.#deadlines;
-      deadlines.track(pending, this.#timeoutMs);
+      deadlines.track(pending, this.#deadlineOf(operation));
       answer.then(
         (reply) => {
           if (deadlines.settle(pending)) resolve(reply);
@@ -504,6 +513,10 @@ class RemoteTier {
         },
       );
     });
+  }
+
+  #deadlineOf(operation: CacheOperation): number {
+    return operation === "delete" ? Math.max(MIN_DELETE_TIMEOUT_MS, this.#timeoutMs) : this.#timeoutMs;
   }
 
   #send(operation: CacheOperation, key: string, value: unknown): Promise<unknown> {
@@ -521,7 +534,7 @@ class RemoteTier {
   /** Fails a call past its deadline (called by the sweep). */
   readonly #expire = (pending: PendingCall): void => {
     const { operation, kind, key } = pending;
-    const reason = `no answer within ${this.#timeoutMs} ms`;
+    const reason = `no answer within ${this.#deadlineOf(operation)} ms`;
     this.#fail(operation, kind, key, new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${reason}`));
     pending.resolve(FAILED);
   };

@@ -1,0 +1,57 @@
+// Process B of the two-process tests and of the invalidation bench: a store on
+// the same tables and the same Redis as the parent's, that changes a
+// calculation rule on each line of stdin and answers when the change returned.
+//
+//   rule_writer '{"suffix": "-x", "redis": {"url": "redis://..."} | {"clusterNodes": [...]}}'
+//   stdin:  {"clientId": "ACME", "ruleId": "FICA_SS", "rate": "0.07"}   (one per line)
+//   stdout: {"done": 1, "at": <epoch ms, sub-ms>}                        (one per change)
+//
+// The change is a direct DynamoDB write plus the store's invalidate(), the
+// write path until audited rule writes exist: `changeRule` is the one line to
+// replace with `store.putCalculationRule(...)` then.
+import process from "node:process";
+import { createInterface } from "node:readline";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { cacheKey, type CalculationRuleRecord, RedisCacheBackend, RedisInvalidationBus } from "../../mod.ts";
+import { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
+import { rulesDataItems, writeItems } from "../../src/persistence/provision.ts";
+import { tableName } from "../../src/persistence/tables.ts";
+import { decodeSeed } from "./dynamodb.ts";
+import { AWS_ENDPOINT_URL, useLocalAwsCredentials } from "./gate.ts";
+
+useLocalAwsCredentials();
+const { suffix, redis } = JSON.parse(process.argv[2]) as {
+  suffix: string;
+  redis: { url: string } | { clusterNodes: string[] };
+};
+const client = new DynamoDBClient({ endpoint: AWS_ENDPOINT_URL, region: process.env.AWS_REGION });
+const cache = new RedisCacheBackend(redis);
+const bus = new RedisInvalidationBus({ ...redis, namespace: suffix });
+const store = new DynamoDBRulesStore({ client, tableSuffix: suffix, cache, invalidationBus: bus });
+
+/** Writes the rule with the new rate and drops its cached reads everywhere. */
+async function changeRule(record: CalculationRuleRecord): Promise<void> {
+  const [{ items }] = rulesDataItems(decodeSeed({ calculationRules: [record] })).filter((set) =>
+    set.table === "calculation-rules"
+  );
+  await writeItems(client, tableName("calculation-rules", suffix), items);
+  await store.invalidate("calculation", [cacheKey(suffix, "calculation", record.clientId, record.ruleId)]);
+}
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line.trim() === "") continue;
+  const { clientId, ruleId, rate } = JSON.parse(line) as { clientId: string; ruleId: string; rate: string };
+  await changeRule({
+    clientId,
+    ruleId,
+    ruleType: "percentage",
+    description: "Changed by rule_writer",
+    parameters: { rate },
+    effectiveFrom: "2026-01-01",
+    effectiveTo: null,
+  });
+  console.log(JSON.stringify({ done: 1, at: performance.timeOrigin + performance.now() }));
+}
+await store.close();
+await Promise.all([cache.close(), bus.close()]);
+client.destroy();
