@@ -3,7 +3,7 @@
 // tier; process B (rule_writer.ts, a child) changes the rule. Then the bus of
 // A cut silently through a paused proxy, and Redis gone entirely.
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { after, before, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, createCluster } from "redis";
 import {
