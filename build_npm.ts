@@ -94,9 +94,11 @@ for (const file of emitted) {
 const dependencies: Record<string, string> = {};
 const devDependencies: Record<string, string> = {};
 const devOnly = new Set(["@types/node", "aws-sdk-client-mock", "fast-check", "typescript"]);
+// Used by bench/ only, which the package does not ship.
+const benchOnly = new Set(["bentocache", "bentocache/", "ioredis"]);
 for (const [name, specifier] of Object.entries(denoJson.imports as Record<string, string>)) {
   const match = /^npm:((?:@[^/]+\/)?[^@]+)@(.+)$/.exec(specifier);
-  if (match === null) continue;
+  if (match === null || benchOnly.has(name)) continue;
   (devOnly.has(name) ? devDependencies : dependencies)[match[1]] = match[2];
 }
 

@@ -13,6 +13,7 @@ export class RuleWriter {
   readonly #child: ChildProcessWithoutNullStreams;
   readonly #waiting: Array<(at: number) => void> = [];
   #stderr = "";
+  #exited = false;
 
   /**
    * Starts the process.
@@ -25,6 +26,9 @@ export class RuleWriter {
     const args = [...(compiled ? [] : ["run", "-A"]), script, JSON.stringify({ suffix, redis })];
     this.#child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
     this.#child.stderr.on("data", (chunk: Uint8Array) => (this.#stderr += chunk));
+    this.#child.on("exit", () => {
+      this.#exited = true;
+    });
     createInterface({ input: this.#child.stdout }).on("line", (line) => {
       const answer = JSON.parse(line) as { at: number };
       this.#waiting.shift()?.(answer.at);
@@ -39,6 +43,7 @@ export class RuleWriter {
   change(clientId: string, ruleId: string, rate: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const exited = () => reject(new Error(`rule_writer exited: ${this.#stderr}`));
+      if (this.#exited) return exited();
       this.#child.once("exit", exited);
       this.#waiting.push((at) => {
         this.#child.off("exit", exited);
