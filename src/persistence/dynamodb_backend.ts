@@ -304,7 +304,8 @@ export class DynamoDBRulesStore implements IRulesStore {
   readonly #onEvent: ((event: RulesStoreEvent) => void) | undefined;
   /** The secret parts of explicit credentials: never shown in a message or a cause. */
   readonly #secrets: readonly string[];
-  readonly #validatedKeys = new Map<string, string>();
+  readonly #validatedKeys = new Map<CacheKind, Map<string, Map<string, string>>>();
+  #validatedCount = 0;
   #closed = false;
 
   /**
@@ -524,6 +525,10 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
+    // The hot path: a remembered key and an in-process hit build nothing else.
+    const known = this.#closed ? undefined : this.#knownKey("calculation", clientId, ruleId);
+    const hit = known === undefined ? undefined : this.#reads.local<CalculationRule>("calculation", known);
+    if (hit !== undefined) return hit;
     return this.#run(() => {
       const key = this.#cacheKeyOf("calculation", () => itemKeys.calculationRule(clientId, ruleId), clientId, ruleId);
       return this.#reads.read(
@@ -878,23 +883,33 @@ export class DynamoDBRulesStore implements IRulesStore {
    * joined with NUL, which no valid id contains, so no other input can match.
    */
   #cacheKeyOf(kind: CacheKind, validate: () => unknown, ...ids: string[]): string {
-    let memo: string | undefined = kind;
-    for (const id of ids) {
-      if (typeof id !== "string") {
-        memo = undefined;
-        break;
-      }
-      memo += `\u0000${id}`;
-    }
-    const known = memo === undefined ? undefined : this.#validatedKeys.get(memo);
+    const known = this.#knownKey(kind, ids[0], ids[1]);
     if (known !== undefined) return known;
     validate();
     const key = cacheKey(this.#namespace, kind, ...ids);
-    if (memo !== undefined) {
-      if (this.#validatedKeys.size >= MEMO_LIMIT) this.#validatedKeys.clear();
-      this.#validatedKeys.set(memo, key);
+    if (ids.every((id) => typeof id === "string")) {
+      if (this.#validatedCount >= MEMO_LIMIT) {
+        this.#validatedKeys.clear();
+        this.#validatedCount = 0;
+      }
+      let byFirst = this.#validatedKeys.get(kind);
+      if (byFirst === undefined) this.#validatedKeys.set(kind, byFirst = new Map());
+      let bySecond = byFirst.get(ids[0]);
+      if (bySecond === undefined) byFirst.set(ids[0], bySecond = new Map());
+      bySecond.set(ids[1] ?? "", key);
+      this.#validatedCount++;
     }
     return key;
+  }
+
+  /**
+   * The key of ids that passed validation before, or `undefined`: nested
+   * maps by kind, then each id (a one-id kind's second level is `""`, which
+   * no valid id is), so a lookup allocates nothing.
+   */
+  #knownKey(kind: CacheKind, first: unknown, second?: unknown): string | undefined {
+    if (typeof first !== "string" || (second !== undefined && typeof second !== "string")) return undefined;
+    return this.#validatedKeys.get(kind)?.get(first)?.get(second ?? "");
   }
 
   /** Sends a command; every failure becomes a library error (see {@linkcode storeError}). */

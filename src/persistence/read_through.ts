@@ -230,15 +230,25 @@ export class ReadThroughCache {
    * @throws {Error} Whatever `load` throws (every caller sharing the read gets it); never a cache failure.
    */
   read<T>(kind: CacheKind, key: string, check: (value: unknown) => Decoded<T>, load: () => Promise<T>): Promise<T> {
+    return this.local<T>(kind, key) ?? this.#flights.run(key, () => this.#cachedOrLoaded(kind, key, check, load));
+  }
+
+  /**
+   * The in-process tier's answer, if it has one and may give it (no tier,
+   * or a bus that is not live: never): the hot path, which a caller tries
+   * before building what `read` needs. Reports the hit.
+   *
+   * @param kind What is read (named in the event).
+   * @param key The cache key.
+   * @returns An already-resolved promise of the frozen answer, or `undefined`.
+   */
+  local<T>(kind: CacheKind, key: string): Promise<T> | undefined {
     const local = this.#local;
-    if (local !== undefined && (this.#bus === undefined || this.#bus.isLive())) {
-      const value = local.get(key);
-      if (value !== undefined) {
-        if (this.#onEvent !== undefined) this.#onEvent({ type: "cache.hit", kind, key, tier: "local" });
-        return Promise.resolve(value as T);
-      }
-    }
-    return this.#flights.run(key, () => this.#cachedOrLoaded(kind, key, check, load));
+    if (local === undefined || (this.#bus !== undefined && !this.#bus.isLive())) return undefined;
+    const value = local.get(key);
+    if (value === undefined) return undefined;
+    if (this.#onEvent !== undefined) this.#onEvent({ type: "cache.hit", kind, key, tier: "local" });
+    return Promise.resolve(value as T);
   }
 
   /**
