@@ -19,10 +19,14 @@ const clusterOrAwsDown = clusterDown ?? (await probe(AWS_ENDPOINT_URL));
 const redisDown = await probe(REDIS_URL);
 
 integrationSuite("RedisCacheBackend (Redis Cluster, three masters)", clusterDown, () => {
-  cacheContract("RedisCacheBackend on a Redis Cluster", async () => {
+  cacheContract("RedisCacheBackend on a Redis Cluster", () => {
     const prefix = `${uniqueId("bluestar-test-cluster")}:`;
     const cache = new RedisCacheBackend({ clusterNodes: REDIS_CLUSTER_NODES, keyPrefix: prefix });
-    return { cache, elapse: (milliseconds) => sleep(milliseconds), cleanup: () => cache.close() };
+    return Promise.resolve({
+      cache,
+      elapse: (milliseconds: number) => sleep(milliseconds),
+      cleanup: () => cache.close(),
+    });
   });
 
   it("keys land on every master: the cluster is really sharding what the backend writes", async () => {
