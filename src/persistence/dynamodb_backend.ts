@@ -95,6 +95,8 @@ type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
  *   through the cache (see {@linkcode ReadThroughEvent}); a read that misses
  *   goes to DynamoDB, and `cache.error` comes from a cache call that failed
  *   or took longer than `cacheTimeoutMs`.
+ * - `cache.stale`: DynamoDB failed and `staleIfErrorSeconds` let the last
+ *   value read be served.
  * - `dynamodb.request`: a request is being sent (SDK retries not counted).
  * - `dynamodb.unprocessed`: `BatchGetItem` left keys unprocessed; they are
  *   asked for again after a backoff.
@@ -273,6 +275,15 @@ function translateConfig(): TranslateConfig {
  *
  * Concurrent identical reads of a cached kind share one cache lookup and one
  * DynamoDB request (with or without a cache); a failure reaches every waiter.
+ *
+ * In-process tier (`localCache`, on by default with an `invalidationBus`):
+ * rule reads are answered from a bounded in-process LRU first, with no
+ * request; an entry lives `localCache.ttlSeconds` at most, never longer than
+ * its Redis entry, and is dropped in every process when
+ * {@linkcode DynamoDBRulesStore.invalidate} publishes its key. While the bus
+ * is silent past its heartbeat the tier does not answer. Rule reads are
+ * deeply frozen on every path; batch state, results and audit entries are
+ * fresh copies.
  *
  * @example Read a rule through a cache
  * ```ts
