@@ -38,6 +38,11 @@ async function changeRule(record: CalculationRuleRecord): Promise<void> {
   await store.invalidate("calculation", [cacheKey(suffix, "calculation", record.clientId, record.ruleId)]);
 }
 
+// A running writer has its connections up: wait for the cache and the bus before the first change, so that
+// a change returns once its invalidation is published, not while the bus is still connecting.
+await cache.get("bluestar-rule-writer-warm-up").catch(() => null);
+for (let tries = 0; tries < 500 && !bus.isLive(); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() === "") continue;
   const { clientId, ruleId, rate } = JSON.parse(line) as { clientId: string; ruleId: string; rate: string };
