@@ -43,6 +43,9 @@
 
 export type {
   CachedEntry,
+  CacheEntry,
+  FileSource,
+  FileStat,
   ICacheBackend,
   IFileStore,
   IInvalidationBus,
@@ -56,7 +59,10 @@ export type {
   BatchState,
   BatchStatus,
   CalculationRule,
+  CalculationRuleChange,
+  CalculationRuleInput,
   CalculationRuleRecord,
+  CalculationRuleVersion,
   Decimal,
   IrsLimits,
   JsonObject,
@@ -64,14 +70,29 @@ export type {
   PipelineStep,
   ProcessingResult,
   RetryPolicy,
+  RuleChange,
+  RuleChangeBase,
+  RuleChangeOptions,
+  RuleReadOptions,
   RuleScope,
   RulesData,
   SaveBatchStateOptions,
   ValidationRule,
+  ValidationRuleChange,
+  ValidationRuleInput,
   ValidationRuleRecord,
   ValidationRuleType,
+  ValidationRuleVersion,
+  VersionChange,
 } from "./src/core/types.ts";
-export { AGENT_NAMES, BATCH_STATUSES } from "./src/core/types.ts";
+export { AGENT_NAMES, BATCH_STATUSES, EARLIEST_EFFECTIVE_DATE } from "./src/core/types.ts";
+export {
+  calculationRuleHistory,
+  explainCalculationRule,
+  type PartitionHistory,
+  type PartitionVersions,
+  type RuleExplanation,
+} from "./src/core/rules_explain.ts";
 export {
   BlueStarError,
   type BlueStarErrorCode,
@@ -82,13 +103,23 @@ export {
   CorruptItemError,
   FileNotFoundError,
   FileStoreError,
+  IntegrityError,
   InvalidInputError,
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
   RuleNotFoundError,
   RulesStoreError,
 } from "./src/core/errors.ts";
-export { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, MAX_ID_BYTES, MAX_PATH_BYTES, stepId } from "./src/core/keys.ts";
+export type { CacheTier, CallEnd, CallOutcome } from "./src/core/call_end.ts";
+export {
+  cacheKey,
+  type CacheKind,
+  GLOBAL_CLIENT_ID,
+  MAX_ID_BYTES,
+  MAX_PATH_BYTES,
+  ruleVersionsCacheKey,
+  stepId,
+} from "./src/core/keys.ts";
 export {
   canonicalDecimal,
   compareDecimals,
@@ -106,6 +137,7 @@ export {
   MemoryFileStore,
   type MemoryFileStoreOptions,
   MemoryRulesStore,
+  type MemoryRulesStoreOptions,
 } from "./src/persistence/memory_backend.ts";
 export {
   type GlobalIndexDefinition,
@@ -114,7 +146,15 @@ export {
   tableName,
   TABLES,
 } from "./src/persistence/tables.ts";
-export { type FileStoreEvent, S3FileStore, type S3FileStoreOptions } from "./src/persistence/s3_backend.ts";
+export {
+  type FileStoreAction,
+  type FileStoreEvent,
+  type PresignedRequest,
+  type PresignReadOptions,
+  type PresignWriteOptions,
+  S3FileStore,
+  type S3FileStoreOptions,
+} from "./src/persistence/s3_backend.ts";
 export {
   type BatchStateUpdate,
   updateBatchState,
@@ -125,13 +165,16 @@ export {
   RedisCacheBackend,
   type RedisCacheClient,
   type RedisCacheOptions,
+  type RedisCommand,
 } from "./src/persistence/redis_backend.ts";
 export {
+  type DynamoDBOperation,
   DynamoDBRulesStore,
   type DynamoDBRulesStoreOptions,
   type RulesStoreEvent,
+  type RulesStoreMethod,
 } from "./src/persistence/dynamodb_backend.ts";
-export type { CacheOperation, CacheTier, ReadThroughEvent } from "./src/persistence/read_through.ts";
+export type { CacheOperation, ReadThroughEvent } from "./src/persistence/read_through.ts";
 export {
   type BusEvent,
   DEFAULT_HEARTBEAT_MS,

@@ -15,11 +15,20 @@
  */
 
 import { createClient, createCluster } from "redis";
-import { CacheError, ConfigError, quote, redactUrl } from "../core/errors.ts";
+import { CacheError, ConfigError, redactUrl } from "../core/errors.ts";
+import { guardHook } from "../core/hooks.ts";
 import { invalidationChannel } from "../core/keys.ts";
 import type { IInvalidationBus, InvalidationListener } from "../core/protocols.ts";
-import { type Backoff, backoffDelay, type Clock, MAX_TIMER_MS, SYSTEM_CLOCK, type Timer } from "../core/time.ts";
-import { clusterNodeProblem, tableSuffixProblem } from "./config.ts";
+import { type Backoff, backoffDelay, type Clock, SYSTEM_CLOCK, type Timer } from "../core/time.ts";
+import {
+  clusterNodesProblems,
+  hookProblems,
+  intervalMsProblems,
+  type OptionProblem,
+  optionProblemsText,
+  redisUrlProblems,
+  tableSuffixProblems,
+} from "./options.ts";
 
 /**
  * What a {@linkcode RedisInvalidationBus} reports.
@@ -122,7 +131,8 @@ export class RedisInvalidationBus implements IInvalidationBus {
   readonly #heartbeatMs: number;
   readonly #publishTimeoutMs: number;
   readonly #clock: Clock;
-  readonly #onEvent: ((event: BusEvent) => void) | undefined;
+  /** The hook, guarded: a hook that throws or rejects never breaks the bus. */
+  readonly #emit: (event: BusEvent) => void;
   readonly #listeners = new Set<InvalidationListener>();
   readonly #where: string;
   readonly #connect: () => { publisher: PubSubClient; subscriber: PubSubClient };
@@ -143,30 +153,27 @@ export class RedisInvalidationBus implements IInvalidationBus {
    * @throws {ConfigError} Listing every problem, when the options are malformed.
    */
   constructor(options: RedisInvalidationBusOptions) {
-    const problems: string[] = [];
     const { namespace = "", heartbeatMs = DEFAULT_HEARTBEAT_MS, publishTimeoutMs = DEFAULT_PUBLISH_TIMEOUT_MS } =
       options;
-    const suffixProblem = tableSuffixProblem(namespace);
-    if (suffixProblem !== undefined) problems.push(`namespace ${quote(namespace)}: ${suffixProblem}`);
-    for (const [name, value] of [["heartbeatMs", heartbeatMs], ["publishTimeoutMs", publishTimeoutMs]] as const) {
-      if (typeof value !== "number" || !(value >= 4) || value > MAX_TIMER_MS) {
-        problems.push(`${name} ${quote(value)} is not a number of milliseconds from 4`);
-      }
-    }
-    const nodes = options.clusterNodes === undefined ? undefined : checkClusterNodes(options.clusterNodes, problems);
+    const problems: OptionProblem[] = [
+      ...tableSuffixProblems("namespace", namespace),
+      ...intervalMsProblems("heartbeatMs", heartbeatMs, 4),
+      ...intervalMsProblems("publishTimeoutMs", publishTimeoutMs, 4),
+      ...(options.clusterNodes === undefined ? [] : clusterNodesProblems("clusterNodes", options.clusterNodes)),
+      ...(options.url === undefined ? [] : redisUrlProblems("url", options.url)),
+      ...hookProblems("onEvent", options.onEvent),
+    ];
+    const nodes = options.clusterNodes;
     if ((options.url === undefined) === (nodes === undefined)) {
-      problems.push("give exactly one of url and clusterNodes");
+      problems.push({ option: "url, clusterNodes", problem: ": give exactly one" });
     }
-    if (options.url !== undefined && !/^rediss?:\/\//.test(String(options.url))) {
-      problems.push(`url ${quote(redactUrl(options.url))} is not a redis:// or rediss:// URL`);
-    }
-    if (problems.length > 0) throw new ConfigError(`Invalid invalidation bus options: ${problems.join("; ")}`);
+    if (problems.length > 0) throw new ConfigError(`Invalid invalidation bus options: ${optionProblemsText(problems)}`);
 
     this.#channel = invalidationChannel(namespace);
     this.#heartbeatMs = heartbeatMs;
     this.#publishTimeoutMs = publishTimeoutMs;
     this.#clock = options.clock ?? SYSTEM_CLOCK;
-    this.#onEvent = options.onEvent;
+    this.#emit = guardHook(options.onEvent);
     const reconnectStrategy = (retries: number) => backoffDelay(RECONNECT_BACKOFF, retries + 1);
     if (nodes !== undefined) {
       this.#where = `Redis Cluster (nodes ${nodes.join(", ")})`;
@@ -338,14 +345,6 @@ export class RedisInvalidationBus implements IInvalidationBus {
       cause: error === TIMED_OUT ? undefined : error,
     });
   }
-
-  #emit(event: BusEvent): void {
-    try {
-      this.#onEvent?.(event);
-    } catch {
-      // A hook must never break the bus.
-    }
-  }
 }
 
 /** Ends both connections, whatever state they are in. */
@@ -373,17 +372,4 @@ function keysOf(message: string): string[] {
   } catch {
     return [];
   }
-}
-
-/** The valid nodes of a cluster, recording a problem per malformed one (and for none at all). */
-function checkClusterNodes(nodes: readonly unknown[], problems: string[]): string[] {
-  if (!Array.isArray(nodes) || nodes.length === 0) {
-    problems.push("clusterNodes is not a non-empty list of host:port");
-    return [];
-  }
-  return nodes.filter((node): node is string => {
-    const problem = clusterNodeProblem(node);
-    if (problem !== undefined) problems.push(`cluster node ${quote(node)}: ${problem}`);
-    return problem === undefined;
-  });
 }

@@ -10,11 +10,11 @@ import {
   ConfigError,
   ConflictError,
   FileNotFoundError,
+  FileStoreError,
   InvalidInputError,
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
   quote,
-  RuleNotFoundError,
 } from "../core/errors.ts";
 import {
   checkCacheKey,
@@ -27,15 +27,28 @@ import {
   MAX_PAGE_SIZE,
   pageSizeProblem,
 } from "../core/keys.ts";
-import type { CachedEntry, ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
+import type {
+  CachedEntry,
+  CacheEntry,
+  FileSource,
+  FileStat,
+  ICacheBackend,
+  IFileStore,
+  IRulesStore,
+} from "../core/protocols.ts";
+import { integrityError, pullStream, sha256Hex, sourceChunks, SourceFailure, verifiedChunks } from "../core/streams.ts";
 import {
+  asOfDay,
   auditEntrySchema,
   batchStateSchema,
   type CompleteRulesData,
+  decodeCalculationRulePut,
   decodeInput,
   decodeRulesData,
+  decodeValidationRulePut,
   problemText,
   processingResultSchema,
+  type RulePut,
 } from "../core/schema.ts";
 import type {
   AgentConfig,
@@ -43,23 +56,38 @@ import type {
   BatchState,
   BatchStatus,
   CalculationRule,
-  CalculationRuleRecord,
+  CalculationRuleInput,
+  CalculationRuleVersion,
   IrsLimits,
   PipelineStep,
   ProcessingResult,
+  RuleChange,
+  RuleChangeOptions,
+  RuleReadOptions,
   RulesData,
   SaveBatchStateOptions,
   ValidationRule,
-  ValidationRuleRecord,
+  ValidationRuleInput,
+  ValidationRuleVersion,
 } from "../core/types.ts";
 import { copyBytes, deepFreeze, encodeCacheWrite, toBytes } from "../core/values.ts";
 import {
+  calculationRuleAsOf,
+  changeClock,
   checkBatchStatus,
   checkExpectedVersion,
   compareAuditEntries,
   compareBatchesByRecency,
+  compareRuleChanges,
+  compareText,
+  planVersionChange,
+  ruleChangeOf,
+  ruleNotFound,
   scoped,
+  todayUtc,
+  validationRulesAsOf,
 } from "../core/rules_logic.ts";
+import { groupCalculationRules, groupValidationRules } from "./items.ts";
 
 /** Items by partition key, then sort key: the shape of a DynamoDB table. */
 class Table<T> {
@@ -79,7 +107,7 @@ class Table<T> {
   query(PK: string): T[] {
     const partition = this.#partitions.get(PK);
     if (partition === undefined) return [];
-    return [...partition.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, value]) => value);
+    return [...partition.entries()].sort(([a], [b]) => compareText(a, b)).map(([, value]) => value);
   }
 
   values(): T[] {
@@ -87,8 +115,21 @@ class Table<T> {
   }
 }
 
+/** Options of {@linkcode MemoryRulesStore}. */
+export interface MemoryRulesStoreOptions {
+  /**
+   * The clock, in epoch milliseconds: "today" for reads without `asOf`, and
+   * the time of rule changes. Inject one so tests do not depend on the day.
+   *
+   * @default {Date.now}
+   */
+  now?: () => number;
+}
+
 /**
- * The reference {@linkcode IRulesStore}, in memory.
+ * The reference {@linkcode IRulesStore}, in memory. Every version of a rule
+ * is kept; reads resolve as of a date, and changes are recorded with their
+ * audit record in one step (a failed change leaves neither).
  *
  * Rule reads (`getPipeline`, `getValidationRules`, `getCalculationRule`,
  * `getIrsLimits`, `getAgentConfig`) return deeply frozen values, as the
@@ -111,27 +152,36 @@ class Table<T> {
  *     effectiveTo: null,
  *   }],
  * });
- * const rule = await store.getCalculationRule("ACME", "FICA_MEDICARE");
+ * const rule = await store.getCalculationRule("ACME", "FICA_MEDICARE", { asOf: "2025-06-13" });
  * console.assert(rule.scope === "GLOBAL" && rule.parameters.rate === "0.0145");
  * ```
  */
 export class MemoryRulesStore implements IRulesStore {
   readonly #pipeline = new Table<PipelineStep>();
-  readonly #validationRules = new Table<ValidationRuleRecord[]>();
-  readonly #calculationRules = new Table<CalculationRuleRecord>();
+  readonly #validationRules = new Table<ValidationRuleVersion[]>();
+  readonly #calculationRules = new Table<CalculationRuleVersion[]>();
+  readonly #ruleChanges = new Table<RuleChange>();
   readonly #irsLimits = new Table<IrsLimits>();
   readonly #batchStates = new Table<BatchState>();
   readonly #results = new Table<ProcessingResult>();
   readonly #audit = new Table<AuditEntry>();
   readonly #agentConfigs = new Table<AgentConfig>();
+  readonly #now: () => number;
+  readonly #changeTime: () => string;
 
   /**
    * Creates a store serving a copy of the data.
    *
    * @param data The reference data to serve, checked like the seed files.
+   * @param options The clock.
    * @throws {InvalidInputError} Listing every problem, when the data does not decode.
+   * @throws {ConfigError} When `now` is not a function.
    */
-  constructor(data: RulesData = {}) {
+  constructor(data: RulesData = {}, options: MemoryRulesStoreOptions = {}) {
+    const now = options?.now ?? Date.now;
+    if (typeof now !== "function") throw new ConfigError("Invalid memory rules store options: now is not a function");
+    this.#now = now;
+    this.#changeTime = changeClock(now);
     const decoded = decodeRulesData(data);
     if (!decoded.ok) {
       throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.map(problemText).join("; ")}`);
@@ -141,14 +191,11 @@ export class MemoryRulesStore implements IRulesStore {
 
   #load(data: CompleteRulesData): void {
     for (const step of data.pipelineSteps) this.#pipeline.put(itemKeys.pipelineStep(step.planId, step.step), step);
-    for (const rule of data.validationRules) {
-      const key = itemKeys.validationRules(rule.clientId, rule.field);
-      const rules = this.#validationRules.get(key) ?? [];
-      rules.push(rule);
-      this.#validationRules.put(key, rules);
+    for (const group of groupValidationRules(data.validationRules)) {
+      this.#validationRules.put(itemKeys.validationRules(group.clientId, group.field), group.rules);
     }
-    for (const rule of data.calculationRules) {
-      this.#calculationRules.put(itemKeys.calculationRule(rule.clientId, rule.ruleId), rule);
+    for (const history of groupCalculationRules(data.calculationRules)) {
+      this.#calculationRules.put(itemKeys.calculationRule(history.clientId, history.ruleId), history.versions);
     }
     for (const limits of data.irsLimits) this.#irsLimits.put(itemKeys.irsLimits(limits.year), limits);
     for (const config of data.agentConfigs) this.#agentConfigs.put(itemKeys.agentConfig(config.agent), config);
@@ -162,25 +209,82 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  getValidationRules(clientId: string, field: string): Promise<ValidationRule[]> {
+  getValidationRules(clientId: string, field: string, options?: RuleReadOptions): Promise<ValidationRule[]> {
     return settle(() => {
-      const own = this.#validationRules.get(itemKeys.validationRules(clientId, field));
-      const rules = own ?? this.#validationRules.get(itemKeys.validationRules(GLOBAL_CLIENT_ID, field)) ?? [];
-      return deepFreeze(rules.map(scoped).sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0)));
+      const own = this.#validationRules.get(itemKeys.validationRules(clientId, field)) ?? [];
+      const global = this.#validationRules.get(itemKeys.validationRules(GLOBAL_CLIENT_ID, field)) ?? [];
+      return deepFreeze(validationRulesAsOf(own, global, asOfDay(options, () => todayUtc(this.#now))));
     });
   }
 
-  getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
+  getCalculationRule(clientId: string, ruleId: string, options?: RuleReadOptions): Promise<CalculationRule> {
     return settle(() => {
-      const rule = this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ??
-        this.#calculationRules.get(itemKeys.calculationRule(GLOBAL_CLIENT_ID, ruleId));
-      if (rule === undefined) {
-        throw new RuleNotFoundError(
-          `Calculation rule ${quote(ruleId)} not found for client ${quote(clientId)} or GLOBAL`,
-        );
-      }
-      return deepFreeze(scoped(rule));
+      const own = this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ?? [];
+      const global = this.#calculationRules.get(itemKeys.calculationRule(GLOBAL_CLIENT_ID, ruleId)) ?? [];
+      const day = asOfDay(options, () => todayUtc(this.#now));
+      const rule = calculationRuleAsOf(own, global, day);
+      if (rule === undefined) throw ruleNotFound(clientId, ruleId, day);
+      return deepFreeze(rule);
     });
+  }
+
+  putCalculationRule(rule: CalculationRuleInput, options: RuleChangeOptions): Promise<CalculationRule> {
+    return settle(() => {
+      const put = decodeCalculationRulePut(rule, options);
+      return this.#put(this.#calculationRules, itemKeys.calculationRule(put.version.clientId, put.version.ruleId), put);
+    });
+  }
+
+  putValidationRule(rule: ValidationRuleInput, options: RuleChangeOptions): Promise<ValidationRule> {
+    return settle(() => {
+      const put = decodeValidationRulePut(rule, options);
+      return this.#put(this.#validationRules, itemKeys.validationRules(put.version.clientId, put.version.field), put);
+    });
+  }
+
+  /** Plans a change against the stored versions, records its audit record, then stores the versions. */
+  #put<V extends CalculationRuleVersion | ValidationRuleVersion>(
+    table: Table<V[]>,
+    key: ItemKey,
+    { action, version, options }: RulePut<V>,
+  ): V & { scope: CalculationRule["scope"] } {
+    const plan = planVersionChange(action, table.get(key) ?? [], version, options.expectedRevision);
+    const stamp = {
+      changeId: crypto.randomUUID(),
+      at: this.#changeTime(),
+      actor: options.actor,
+      reason: options.reason,
+    };
+    // The audit record first: when it cannot be written, the versions stay as they were.
+    this.recordRuleChange(ruleChangeOf(plan, stamp));
+    table.put(key, plan.versions);
+    return scoped(plan.change.after);
+  }
+
+  /**
+   * Stores the audit record of a rule change; the change's versions are
+   * stored only after it returns, so a record that cannot be written leaves
+   * the rule as it was. A subclass may override it to observe changes, or to
+   * fail one in a test of that guarantee.
+   *
+   * @param change The record.
+   */
+  protected recordRuleChange(change: RuleChange): void {
+    this.#ruleChanges.put(itemKeys.ruleChange(change.clientId, change.at, change.changeId), structuredClone(change));
+  }
+
+  listCalculationRuleVersions(clientId: string, ruleId: string): Promise<CalculationRule[]> {
+    return settle(() => (this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ?? []).map(scoped));
+  }
+
+  listValidationRuleVersions(clientId: string, field: string): Promise<ValidationRule[]> {
+    return settle(() => (this.#validationRules.get(itemKeys.validationRules(clientId, field)) ?? []).map(scoped));
+  }
+
+  listRuleChanges(clientId: string): Promise<RuleChange[]> {
+    return settle(() =>
+      structuredClone(this.#ruleChanges.query(itemKeys.ruleChangesPartition(clientId)).sort(compareRuleChanges))
+    );
   }
 
   getIrsLimits(year: number): Promise<IrsLimits> {
@@ -260,6 +364,11 @@ export class MemoryRulesStore implements IRulesStore {
   getAgentConfig(agent: string): Promise<AgentConfig | null> {
     return settle(() => deepFreeze(structuredClone(this.#agentConfigs.get(itemKeys.agentConfig(agent)) ?? null)));
   }
+
+  /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 /** Options of {@linkcode MemoryCacheBackend}. */
@@ -289,6 +398,8 @@ export interface MemoryCacheOptions {
  */
 export class MemoryCacheBackend implements ICacheBackend {
   readonly #entries = new Map<string, { json: string; expiresAt: number }>();
+  /** How often each key was invalidated; a key never invalidated has none. */
+  readonly #generations = new Map<string, number>();
   readonly #now: () => number;
 
   /**
@@ -301,16 +412,7 @@ export class MemoryCacheBackend implements ICacheBackend {
   }
 
   get<T = unknown>(key: string): Promise<T | null> {
-    return settle(() => {
-      checkCacheKey(key);
-      const entry = this.#entries.get(key);
-      if (entry === undefined) return null;
-      if (entry.expiresAt <= this.#now()) {
-        this.#entries.delete(key);
-        return null;
-      }
-      return JSON.parse(entry.json) as T;
-    });
+    return settle(() => this.#live(checkCacheKey(key)) as T | null);
   }
 
   getEntry(key: string, withTtl: boolean): Promise<CachedEntry | null> {
@@ -340,6 +442,50 @@ export class MemoryCacheBackend implements ICacheBackend {
       this.#entries.delete(checkCacheKey(key));
     });
   }
+
+  getMany<T = unknown>(keys: readonly string[], withTtl = false): Promise<Array<CacheEntry<T>>> {
+    return settle(() => {
+      keys.forEach(checkCacheKey);
+      return keys.map((key) => {
+        const value = this.#live(key) as T | null;
+        const generation = this.#generations.get(key) ?? 0;
+        const entry = this.#entries.get(key);
+        return withTtl && entry !== undefined
+          ? { value, generation, ttlMs: entry.expiresAt - this.#now() }
+          : { value, generation };
+      });
+    });
+  }
+
+  setexIfGeneration(key: string, ttlSeconds: number, value: unknown, generation: number): Promise<boolean> {
+    return settle(() => {
+      const json = encodeCacheWrite(key, ttlSeconds, value);
+      if ((this.#generations.get(key) ?? 0) !== generation) return false;
+      this.#entries.set(key, { json, expiresAt: this.#now() + ttlSeconds * 1000 });
+      return true;
+    });
+  }
+
+  invalidate(keys: readonly string[]): Promise<void> {
+    return settle(() => {
+      keys.forEach(checkCacheKey);
+      for (const key of keys) {
+        this.#entries.delete(key);
+        this.#generations.set(key, (this.#generations.get(key) ?? 0) + 1);
+      }
+    });
+  }
+
+  /** The value of a live entry, parsed, or `null`; an expired entry is dropped. */
+  #live(key: string): unknown {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return null;
+    if (entry.expiresAt <= this.#now()) {
+      this.#entries.delete(key);
+      return null;
+    }
+    return JSON.parse(entry.json);
+  }
 }
 
 /** Options of {@linkcode MemoryFileStore}. */
@@ -367,7 +513,7 @@ export interface MemoryFileStoreOptions {
  * ```
  */
 export class MemoryFileStore implements IFileStore {
-  readonly #files = new Map<string, Uint8Array>();
+  readonly #files = new Map<string, StoredFile>();
   readonly #pageSize: number;
 
   /**
@@ -388,16 +534,82 @@ export class MemoryFileStore implements IFileStore {
 
   read(path: string): Promise<Uint8Array> {
     return settle(() => {
-      const data = this.#files.get(checkPath(path));
-      if (data === undefined) throw new FileNotFoundError(`Failed to read file ${quote(path)}: it does not exist`);
-      return copyBytes(data);
+      const file = this.#existing(path, "read");
+      const actual = sha256Hex(file.bytes);
+      if (actual !== file.sha256) {
+        throw integrityError(
+          `Failed to read file ${quote(path)}`,
+          `content whose SHA-256 is ${actual}, not the stored ${file.sha256}`,
+        );
+      }
+      return copyBytes(file.bytes);
+    });
+  }
+
+  readStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    return settle(() => {
+      const file = this.#existing(path, "read");
+      const context = `Failed to read file ${quote(path)}`;
+      const chunks = verifiedChunks(
+        chunksOf(file.bytes),
+        file.bytes.length,
+        file.sha256,
+        (found) => integrityError(context, found),
+      );
+      return pullStream(chunks, () => {}, (error) => error);
     });
   }
 
   write(path: string, data: Uint8Array | string): Promise<void> {
     return settle(() => {
       checkPath(path);
-      this.#files.set(path, toBytes(data, path));
+      this.#files.set(path, storedFile(toBytes(data, path)));
+    });
+  }
+
+  async writeStream(path: string, source: FileSource): Promise<void> {
+    checkPath(path);
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    try {
+      // Copied as they come: a producer may reuse its buffer for the next chunk.
+      for await (const chunk of sourceChunks(source, path)) {
+        parts.push(copyBytes(chunk));
+        size += chunk.length;
+      }
+    } catch (error) {
+      if (!(error instanceof SourceFailure)) throw error;
+      throw new FileStoreError(`Failed to write file ${quote(path)}: the source failed`, { cause: error.cause });
+    }
+    const bytes = new Uint8Array(size);
+    let offset = 0;
+    for (const part of parts) {
+      bytes.set(part, offset);
+      offset += part.length;
+    }
+    this.#files.set(path, storedFile(bytes));
+  }
+
+  stat(path: string): Promise<FileStat> {
+    return settle(() => {
+      const file = this.#existing(path, "stat");
+      return {
+        path,
+        size: file.bytes.length,
+        sha256: file.sha256,
+        lastModified: new Date(file.lastModified),
+        etag: file.etag,
+      };
+    });
+  }
+
+  exists(path: string): Promise<boolean> {
+    return settle(() => this.#files.has(checkPath(path)));
+  }
+
+  delete(path: string): Promise<void> {
+    return settle(() => {
+      this.#files.delete(checkPath(path));
     });
   }
 
@@ -416,7 +628,8 @@ export class MemoryFileStore implements IFileStore {
           `Failed to move file ${quote(src)} to ${quote(dst)}: the destination exists; the source is kept`,
         );
       }
-      this.#files.set(dst, data);
+      // The content and its checksum move together; the move is a new write of the destination.
+      this.#files.set(dst, { ...data, lastModified: Date.now() });
       this.#files.delete(src);
     });
   }
@@ -432,9 +645,44 @@ export class MemoryFileStore implements IFileStore {
     }
   }
 
+  #existing(path: string, action: "read" | "stat"): StoredFile {
+    const file = this.#files.get(checkPath(path));
+    if (file === undefined) throw new FileNotFoundError(`Failed to ${action} file ${quote(path)}: it does not exist`);
+    return file;
+  }
+
   #sortedUnder(prefix: string): string[] {
     checkPrefix(prefix);
     return [...this.#files.keys()].filter((path) => path.startsWith(prefix)).sort(comparePaths);
+  }
+
+  /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** A file of {@linkcode MemoryFileStore}: its bytes (never handed out), their SHA-256, when it was written. */
+interface StoredFile {
+  bytes: Uint8Array;
+  sha256: string;
+  etag: string;
+  lastModified: number;
+}
+
+function storedFile(bytes: Uint8Array): StoredFile {
+  const sha256 = sha256Hex(bytes);
+  // S3's ETag of a single-part upload is a quoted MD5 (32 hex digits): the same shape, from the SHA-256.
+  return { bytes, sha256, etag: `"${sha256.slice(0, 32)}"`, lastModified: Date.now() };
+}
+
+/** How much of a file one chunk of `readStream` carries. */
+const STREAM_CHUNK_BYTES = 64 * 1024;
+
+/** Copies of consecutive slices of `bytes`, made as they are asked for. */
+function* chunksOf(bytes: Uint8Array): Generator<Uint8Array> {
+  for (let start = 0; start < bytes.length; start += STREAM_CHUNK_BYTES) {
+    yield bytes.slice(start, start + STREAM_CHUNK_BYTES);
   }
 }
 

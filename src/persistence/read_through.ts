@@ -1,65 +1,76 @@
 /**
- * The read-through cache in front of a store's reads: single flight, the
- * cache lookup bounded by a deadline, the check of cached values, the
- * write-back. A store says what to read (`kind`, `key`), how to tell a
- * cached value is an answer (`check`) and how to load one (`load`); this
- * module decides where the answer comes from.
+ * The read-through cache in front of a store's reads: the in-process tier,
+ * single flight, the cache lookup bounded by a deadline, the check of cached
+ * values, the write-back fenced by generation, and the one invalidation
+ * entry point. A store says what to read (`kind`, `key` or `keys`), how to
+ * tell a cached value is an answer (`check`) and how to load one (`load`);
+ * this module decides where the answer comes from.
  *
  * Parts, each in one place: {@linkcode ReadThroughCache} only orchestrates
  * (in-process tier, then flight, then Redis tier, then load, then
  * write-back, and which event says so); `LocalTier` (`local_tier.ts`) is the
  * in-process LRU; an {@linkcode IInvalidationBus} carries invalidations
- * between processes;
- * `RemoteTier` is the ONE guarded call path to the {@linkcode ICacheBackend}
- * (every operation bounded, every failure reported and made harmless);
- * `CheckedTexts` is the memo of checked entries; `SingleFlight` shares
- * identical concurrent reads.
+ * between processes; `RemoteTier` is the ONE guarded call path to the
+ * {@linkcode ICacheBackend} (every operation bounded, every failure reported
+ * and made harmless); `CheckedTexts` is the memo of checked entries;
+ * `SingleFlight` shares identical concurrent reads.
  *
  * @module
  */
 
 import { CacheError, quote } from "../core/errors.ts";
 import type { CacheKind } from "../core/keys.ts";
-import type { CachedEntry, ICacheBackend, IInvalidationBus } from "../core/protocols.ts";
+import type { CachedEntry, CacheEntry, ICacheBackend, IInvalidationBus } from "../core/protocols.ts";
+import { guardHook } from "../core/hooks.ts";
 import { type Decoded, problemText } from "../core/schema.ts";
-import { type Clock, Deadlines, Pending, SYSTEM_CLOCK } from "../core/time.ts";
+import { type Clock, Deadlines, elapsedMs, Pending, SYSTEM_CLOCK } from "../core/time.ts";
+import { type CacheTier, type CallEnd, endedOk, endedWith } from "../core/call_end.ts";
 import { deepFreeze } from "../core/values.ts";
 import { describeAwsError } from "./aws_errors.ts";
 import { LocalTier } from "./local_tier.ts";
 
 /** A call the read-through cache sends to its cache backend. */
-export type CacheOperation = "get" | "setex" | "delete";
-
-/** Which tier answered a hit: the in-process LRU, or the shared cache backend (Redis). */
-export type CacheTier = "local" | "redis";
+export type CacheOperation = "get" | "setex" | "getMany" | "setexIfGeneration" | "invalidate";
 
 /**
  * What a {@linkcode ReadThroughCache} reports. Each lookup reports exactly
  * one of `cache.hit`, `cache.miss`, `cache.corrupt` and `cache.error` (with
- * `operation: "get"`); a failed write-back reports one `cache.error` (with
- * `operation: "setex"`), a failed invalidation one per key (with
- * `operation: "delete"`).
+ * `operation: "get"` or `"getMany"`) per key; a failed write-back reports
+ * one `cache.error` (`"setex"` or `"setexIfGeneration"`), a failed
+ * invalidation one (`"invalidate"`).
  *
  * - `cache.hit`: a cached value was served; nothing was loaded. `tier` says
- *   which tier answered: `local` (in-process) or `redis` (the cache backend).
- * - `cache.stale`: the load failed and `staleIfErrorSeconds` allowed the
- *   last value this process read, `ageMs` old, to be served instead.
+ *   which tier answered: `"local"` (in-process) or `"redis"` (the cache backend).
  * - `cache.miss`: the cache had no value; the read was loaded.
  * - `cache.corrupt`: the cache held a value that does not decode into what
  *   was asked for; it counts as a miss and the read was loaded.
  * - `cache.error`: a cache call failed or took longer than its timeout
  *   (`get`: the read was loaded; `setex`: the value was not cached).
+ * - `cache.stale`: the load failed and `staleIfErrorSeconds` allowed the
+ *   last value this process read, `ageMs` old, to be served instead
+ *   (`tier: "local"`).
+ *
+ * Each ends a cache call, with the {@linkcode CallEnd} fields: `durationMs`
+ * of the cache call, `outcome` `"ok"` for a hit, a miss or a stale answer,
+ * `"error"` for a corrupt value or a failed call.
  */
 export type ReadThroughEvent =
-  | { type: "cache.hit"; kind: CacheKind; key: string; tier: CacheTier }
-  | { type: "cache.miss"; kind: CacheKind; key: string }
-  | { type: "cache.corrupt"; kind: CacheKind; key: string; problems: string[] }
-  | { type: "cache.error"; kind: CacheKind; key: string; operation: CacheOperation; error: CacheError }
-  | { type: "cache.stale"; kind: CacheKind; key: string; ageMs: number; error: unknown };
+  | ({ type: "cache.hit"; kind: CacheKind; key: string; tier: CacheTier } & CallEnd)
+  | ({ type: "cache.miss"; kind: CacheKind; key: string; tier: CacheTier } & CallEnd)
+  | ({ type: "cache.corrupt"; kind: CacheKind; key: string; tier: CacheTier; problems: string[] } & CallEnd)
+  | ({
+    type: "cache.error";
+    kind: CacheKind;
+    key: string;
+    tier: CacheTier;
+    operation: CacheOperation;
+    error: CacheError;
+  } & CallEnd)
+  | ({ type: "cache.stale"; kind: CacheKind; key: string; tier: CacheTier; ageMs: number; error: unknown } & CallEnd);
 
 /** The in-process tier's settings; the caller has checked them. */
 export interface LocalCacheSettings {
-  /** How many reads it holds at most: a positive integer. */
+  /** How many entries it holds at most: a positive integer. */
   maxEntries: number;
   /** How long an entry lives at most, in seconds: a positive number. */
   ttlSeconds: number;
@@ -121,12 +132,12 @@ export interface ReadThroughOptions {
 }
 
 /**
- * The least time an invalidation's delete may take, in milliseconds: it is
- * on the write path, not a read's, and one that fails leaves the old value in
- * the cache for its TTL, so it gets longer than a lookup (a first connection
+ * The least time an invalidation may take, in milliseconds: it is on the
+ * write path, not a read's, and one that fails leaves the old value in the
+ * cache for its TTL, so it gets longer than a lookup (a first connection
  * included).
  */
-const MIN_DELETE_TIMEOUT_MS = 1000;
+const MIN_INVALIDATE_TIMEOUT_MS = 1000;
 
 /** How many last-read values `staleIfError` keeps at most. */
 const STALE_LIMIT = 10_000;
@@ -136,6 +147,19 @@ const MEMO_LIMIT = 10_000;
 
 /** What a failed cache call yields, once it is reported. */
 const FAILED: unique symbol = Symbol("cache call failed");
+
+/** The tier behind the cache backend: the shared one, Redis in production. */
+const REMOTE: CacheTier = "redis";
+
+/** The in-process tier. */
+const LOCAL: CacheTier = "local";
+
+/** A remote lookup's entry of one key, as `readMany` sees it: the value, its generation, how long it has left. */
+interface ManyEntry {
+  value: unknown;
+  generation: number;
+  ttlMs: number;
+}
 
 /**
  * A read-through cache: `read()` answers from the cache when it holds a
@@ -179,7 +203,7 @@ export class ReadThroughCache {
   readonly #flights = new SingleFlight();
   readonly #pendingWrites = new Set<Promise<void>>();
   readonly #onEvent: ((event: ReadThroughEvent) => void) | undefined;
-  /** Moves on every invalidation: a read that started before one caches nothing. */
+  /** Moves on every invalidation: a read that started before one keeps nothing in process. */
   #epoch = 0;
   /** Moves when the bus comes back after a silence: a read that started before keeps nothing in process. */
   #restores = 0;
@@ -190,7 +214,8 @@ export class ReadThroughCache {
    * @param options The cache tiers, TTL and timeout, the bus, the event sink and the clock.
    */
   constructor(options: ReadThroughOptions) {
-    this.#onEvent = options.onEvent;
+    // The store passes a guarded hook; one given directly is guarded here.
+    this.#onEvent = options.onEvent === undefined ? undefined : guardHook(options.onEvent);
     const clock = options.clock ?? SYSTEM_CLOCK;
     this.#remote = options.cache === undefined ? undefined : new RemoteTier(options.cache, {
       ttlSeconds: options.ttlSeconds,
@@ -230,7 +255,44 @@ export class ReadThroughCache {
    * @throws {Error} Whatever `load` throws (every caller sharing the read gets it); never a cache failure.
    */
   read<T>(kind: CacheKind, key: string, check: (value: unknown) => Decoded<T>, load: () => Promise<T>): Promise<T> {
-    return this.local<T>(kind, key) ?? this.#flights.run(key, () => this.#cachedOrLoaded(kind, key, check, load));
+    const hit = this.local<T>(kind, key);
+    if (hit !== undefined) return Promise.resolve(hit);
+    return this.#flights.run(key, [key], () => this.#cachedOrLoaded(kind, key, check, load));
+  }
+
+  /**
+   * Reads several entries that make one answer (a client's versions of a
+   * rule and GLOBAL's) through the tiers: from the in-process tier when it
+   * holds every one, else in one round trip to the cache; when an entry is
+   * missing or fails its check, `load()` loads them all and the entries that
+   * were not cached are written back, each only if its key was not
+   * invalidated since it was looked up (see
+   * {@linkcode ReadThroughCache.invalidate}). Nothing is written back, nor
+   * kept in process, when `cacheable` says the answer is not to be cached.
+   * Every entry is deeply frozen.
+   *
+   * @param kind What is read (named in events).
+   * @param keys The cache keys, one per entry; identical concurrent reads are those with the same keys.
+   * @param check Decodes a cached value of the entry at an index, or says why it is not one.
+   * @param load Loads every entry from the source of truth, in the order of `keys`.
+   * @param cacheable Whether a loaded answer may be cached.
+   * @returns The entries, frozen.
+   * @throws {Error} Whatever `load` throws; never a cache failure.
+   */
+  readMany<T>(
+    kind: CacheKind,
+    keys: readonly string[],
+    check: (value: unknown, index: number) => Decoded<T>,
+    load: () => Promise<T[]>,
+    cacheable: (values: readonly T[]) => boolean,
+  ): Promise<T[]> {
+    const hits = this.#localMany<T>(kind, keys);
+    if (hits !== undefined) return Promise.resolve(hits);
+    return this.#flights.run(
+      keys.join("\n"),
+      keys,
+      () => this.#cachedOrLoadedMany(kind, keys, check, load, cacheable),
+    );
   }
 
   /**
@@ -240,36 +302,39 @@ export class ReadThroughCache {
    *
    * @param kind What is read (named in the event).
    * @param key The cache key.
-   * @returns An already-resolved promise of the frozen answer, or `undefined`.
+   * @returns The frozen answer, or `undefined`.
    */
-  local<T>(kind: CacheKind, key: string): Promise<T> | undefined {
+  local<T>(kind: CacheKind, key: string): T | undefined {
     const local = this.#local;
     if (local === undefined || (this.#bus !== undefined && !this.#bus.isLive())) return undefined;
+    const started = this.#onEvent === undefined ? 0 : performance.now();
     const value = local.get(key);
     if (value === undefined) return undefined;
-    if (this.#onEvent !== undefined) this.#onEvent({ type: "cache.hit", kind, key, tier: "local" });
-    return Promise.resolve(value as T);
+    if (this.#onEvent !== undefined) this.#onEvent({ type: "cache.hit", kind, key, tier: LOCAL, ...endedOk(started) });
+    return value as T;
   }
 
   /**
-   * Drops keys from every tier: this process's in-process tier, the cache
-   * backend, and, through the bus, every other process's in-process tier.
-   * A read in flight that started before it caches nothing. A delete may
-   * take `timeoutMs` or 1 second, whichever is longer. Failures are reported
-   * (`cache.error`, `operation: "delete"`), never thrown: a key that could
-   * not be deleted keeps its old value until its TTL ends.
+   * Invalidates entries after their source of truth changed, in every tier:
+   * reads that start afterwards in this process never join a read that
+   * started before, nor keep what such a read found; this process's
+   * in-process tier drops the entries; the cache tier drops them and raises
+   * their generations (a backend without `invalidate`: deletes them), so no
+   * reader anywhere writes back a value it loaded before the change; and the
+   * bus tells every other process to drop them from its in-process tier.
+   * Every invalidation of the library goes through this one method. The
+   * cache call may take `timeoutMs` or 1 second, whichever is longer.
+   * Failures are reported, never thrown: a key the cache could not drop keeps
+   * its old value there until its TTL ends.
    *
-   * @param kind What the keys cache (named in events).
-   * @param keys The cache keys that changed.
-   * @returns When the cache backend answered and the bus published (or failed).
+   * @param kind What changed (named in events).
+   * @param keys The cache keys.
+   * @returns When the cache tier has dropped the entries and the bus published, or the calls failed (reported as `cache.error`, operation `invalidate`).
    */
   async invalidate(kind: CacheKind, keys: readonly string[]): Promise<void> {
+    this.#flights.forget(keys);
     this.#drop(keys);
-    const remote = this.#remote;
-    await Promise.all([
-      ...(remote === undefined ? [] : keys.map((key) => remote.delete(kind, key))),
-      this.#bus?.publish(keys),
-    ]);
+    await Promise.all([this.#remote?.invalidate(kind, keys), this.#bus?.publish(keys)]);
   }
 
   /**
@@ -282,10 +347,21 @@ export class ReadThroughCache {
     await Promise.allSettled([...this.#pendingWrites]);
   }
 
+  /** Drops keys from this process's tiers; reads in flight keep nothing of theirs. */
   #drop(keys: readonly string[]): void {
     this.#epoch++;
     this.#local?.delete(keys);
     this.#stale?.tier.delete(keys);
+  }
+
+  /** Every entry from the in-process tier, or `undefined` when one is missing (or the tier may not answer). */
+  #localMany<T>(kind: CacheKind, keys: readonly string[]): T[] | undefined {
+    const local = this.#local;
+    if (local === undefined || (this.#bus !== undefined && !this.#bus.isLive())) return undefined;
+    for (const key of keys) {
+      if (local.peek(key) === undefined) return undefined;
+    }
+    return keys.map((key) => this.local<T>(kind, key)!);
   }
 
   async #cachedOrLoaded<T>(
@@ -299,17 +375,18 @@ export class ReadThroughCache {
     const remote = this.#remote;
     if (remote !== undefined) {
       // Each lookup reports exactly one event: a failed one was reported by the tier.
+      const started = performance.now();
       const cached = await remote.get(kind, key, this.#local !== undefined);
       if (cached !== FAILED) {
         const known = cached === null ? undefined : this.#checked.known(key, cached.text);
-        if (known !== undefined) return this.#redisHit(epoch, restores, kind, key, known as T, cached!.ttlMs);
+        if (known !== undefined) return this.#redisHit(epoch, restores, kind, key, known as T, cached!.ttlMs, started);
         const checked = cached === null ? null : await this.#checked.check(key, cached, check);
         if (checked === null) {
-          this.#onEvent?.({ type: "cache.miss", kind, key });
+          this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
         } else if (checked.ok) {
-          return this.#redisHit(epoch, restores, kind, key, checked.value, cached!.ttlMs);
+          return this.#redisHit(epoch, restores, kind, key, checked.value, cached!.ttlMs, started);
         } else {
-          this.#onEvent?.({ type: "cache.corrupt", kind, key, problems: checked.problems.map(problemText) });
+          this.#corrupt(kind, key, checked.problems.map(problemText), started);
         }
       }
     }
@@ -317,19 +394,104 @@ export class ReadThroughCache {
     try {
       value = deepFreeze(await load());
     } catch (error) {
-      return this.#staleOr(kind, key, error);
+      return this.#staleOr(kind, [key], error)[0] as T;
     }
     if (value === null) return value;
     if (remote !== undefined && epoch === this.#epoch) {
       // Frozen, so the write-back serialises what the caller got; the text is remembered as checked.
-      this.#writeBack(remote, kind, key, value);
+      this.#rememberText(key, value);
+      this.#track(remote.setex(kind, key, value));
     }
     return this.#keep(epoch, restores, key, value, Infinity);
   }
 
-  #redisHit<T>(epoch: number, restores: number, kind: CacheKind, key: string, value: T, ttlMs: number): T {
-    this.#onEvent?.({ type: "cache.hit", kind, key, tier: "redis" });
+  async #cachedOrLoadedMany<T>(
+    kind: CacheKind,
+    keys: readonly string[],
+    check: (value: unknown, index: number) => Decoded<T>,
+    load: () => Promise<T[]>,
+    cacheable: (values: readonly T[]) => boolean,
+  ): Promise<T[]> {
+    const epoch = this.#epoch;
+    const restores = this.#restores;
+    const remote = this.#remote;
+    const entries = remote === undefined ? FAILED : await this.#lookUpMany(remote, kind, keys, check);
+    if (entries !== FAILED && entries.every((entry) => entry.value !== undefined)) {
+      return keys.map((key, index) =>
+        this.#keep(epoch, restores, key, entries[index].value as T, entries[index].ttlMs)
+      );
+    }
+    let values: T[];
+    try {
+      values = deepFreeze(await load());
+    } catch (error) {
+      return this.#staleOr(kind, keys, error) as T[];
+    }
+    if (!cacheable(values)) return values;
+    keys.forEach((key, index) => {
+      const entry = entries === FAILED ? undefined : entries[index];
+      if (entry?.value !== undefined) {
+        this.#keep(epoch, restores, key, entry.value, entry.ttlMs);
+        return;
+      }
+      // Without the lookup's generation (no cache, or the lookup failed), a write-back could undo a change: none is made.
+      if (remote !== undefined && entry !== undefined && epoch === this.#epoch) {
+        this.#rememberText(key, values[index]);
+        this.#track(remote.setexIfGeneration(kind, key, values[index], entry.generation));
+      }
+      this.#keep(epoch, restores, key, values[index], Infinity);
+    });
+    return values;
+  }
+
+  /**
+   * One round trip for every key: each entry checked (a hit's `value` is
+   * the frozen answer, else `undefined`), each key reporting one event; or
+   * `FAILED` (reported by the tier).
+   */
+  async #lookUpMany<T>(
+    remote: RemoteTier,
+    kind: CacheKind,
+    keys: readonly string[],
+    check: (value: unknown, index: number) => Decoded<T>,
+  ): Promise<ManyEntry[] | typeof FAILED> {
+    const started = performance.now();
+    const found = await remote.getMany(kind, keys, this.#local !== undefined);
+    if (found === FAILED) return FAILED;
+    return keys.map((key, index) => {
+      const { value, generation, ttlMs } = found[index];
+      const entry: ManyEntry = { value: undefined, generation, ttlMs: ttlMs ?? Infinity };
+      if (value === null || value === undefined) {
+        this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
+        return entry;
+      }
+      const checked = this.#checked.checkValue(key, value, (candidate) => check(candidate, index));
+      if (checked.ok) {
+        this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
+        entry.value = checked.value;
+      } else {
+        this.#corrupt(kind, key, checked.problems.map(problemText), started);
+      }
+      return entry;
+    });
+  }
+
+  #redisHit<T>(
+    epoch: number,
+    restores: number,
+    kind: CacheKind,
+    key: string,
+    value: T,
+    ttlMs: number,
+    started: number,
+  ): T {
+    this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
     return this.#keep(epoch, restores, key, value, ttlMs);
+  }
+
+  #corrupt(kind: CacheKind, key: string, problems: string[], started: number): void {
+    const end: CallEnd = { durationMs: elapsedMs(started), outcome: "error" };
+    this.#onEvent?.({ type: "cache.corrupt", kind, key, tier: REMOTE, problems, ...end });
   }
 
   /**
@@ -348,18 +510,31 @@ export class ReadThroughCache {
     return value;
   }
 
-  /** The last value read within `staleIfErrorSeconds`, reported, when the failure allows it; else the failure. */
-  #staleOr<T>(kind: CacheKind, key: string, error: unknown): T {
+  /** The last values read within `staleIfErrorSeconds` of every key, reported, when the failure allows it; else the failure. */
+  #staleOr(kind: CacheKind, keys: readonly string[], error: unknown): unknown[] {
     const stale = this.#stale;
     if (stale === undefined || !stale.settings.when(error)) throw error;
-    const kept = stale.tier.peek(key);
-    if (kept === undefined) throw error;
-    this.#onEvent?.({ type: "cache.stale", kind, key, ageMs: stale.clock.now() - kept.storedAt, error });
-    return kept.value as T;
+    const kept = keys.map((key) => stale.tier.peek(key));
+    if (kept.some((entry) => entry === undefined)) throw error;
+    const now = stale.clock.now();
+    return keys.map((key, index) => {
+      const { value, storedAt } = kept[index]!;
+      this.#onEvent?.({
+        type: "cache.stale",
+        kind,
+        key,
+        tier: LOCAL,
+        ageMs: now - storedAt,
+        error,
+        durationMs: 0,
+        outcome: "ok",
+      });
+      return value;
+    });
   }
 
-  /** Caches a value without waiting for it; `close()` waits for it. */
-  #writeBack(remote: RemoteTier, kind: CacheKind, key: string, value: unknown): void {
+  /** Remembers the text of a value about to be written back as checked: reading it back skips the decode. */
+  #rememberText(key: string, value: unknown): void {
     let text: string | undefined;
     try {
       text = JSON.stringify(value);
@@ -367,30 +542,49 @@ export class ReadThroughCache {
       text = undefined; // Not JSON: the backend refuses it and the refusal is reported.
     }
     if (text !== undefined) this.#checked.remember(key, text, value);
-    const write: Promise<void> = remote.setex(kind, key, value).then(() => {
+  }
+
+  /** Keeps a write-back until it lands, so that `close()` can wait for it. */
+  #track(call: Promise<unknown>): void {
+    const write: Promise<void> = call.then(() => {
       this.#pendingWrites.delete(write);
     });
     this.#pendingWrites.add(write);
   }
 }
 
+/** An in-flight read that identical concurrent reads join. */
+interface Flight {
+  promise: Promise<unknown>;
+  /** The cache keys the read covers. */
+  keys: readonly string[];
+}
+
 /** Identical concurrent reads share one run, and its (frozen) answer. */
 class SingleFlight {
-  readonly #flights = new Map<string, Promise<unknown>>();
+  readonly #flights = new Map<string, Flight>();
 
-  run<T>(key: string, start: () => Promise<T>): Promise<T> {
-    const existing = this.#flights.get(key);
-    if (existing !== undefined) return existing as Promise<T>;
-    const flight = (async () => {
+  run<T>(id: string, keys: readonly string[], start: () => Promise<T>): Promise<T> {
+    const existing = this.#flights.get(id);
+    if (existing !== undefined) return existing.promise as Promise<T>;
+    const flight: Flight = { promise: Promise.resolve(), keys };
+    flight.promise = (async () => {
       try {
         return await start();
       } finally {
-        // Before the promise settles, so nobody joins a finished flight.
-        this.#flights.delete(key);
+        // Before the promise settles, so nobody joins a finished flight; a forgotten one may have a successor.
+        if (this.#flights.get(id) === flight) this.#flights.delete(id);
       }
     })();
-    this.#flights.set(key, flight);
-    return flight;
+    this.#flights.set(id, flight);
+    return flight.promise as Promise<T>;
+  }
+
+  /** Reads that start from now on never join a flight covering any of the keys (it may answer from before). */
+  forget(keys: readonly string[]): void {
+    for (const [id, flight] of this.#flights) {
+      if (flight.keys.some((key) => keys.includes(key))) this.#flights.delete(id);
+    }
   }
 }
 
@@ -414,18 +608,44 @@ class CheckedTexts {
   async check<T>(key: string, entry: RemoteEntry, check: (value: unknown) => Decoded<T>): Promise<Decoded<T> | null> {
     const decoded = await entry.decode();
     if (decoded === null || decoded === undefined) return null;
-    const checked = check(decoded);
-    if (checked.ok) {
-      deepFreeze(checked.value);
-      if (entry.text !== undefined) this.remember(key, entry.text, checked.value);
-    }
-    return checked;
+    return this.#checked(key, entry.text, decoded, check);
+  }
+
+  /** Checks a decoded value, through the memo of its JSON text. */
+  checkValue<T>(key: string, value: unknown, check: (value: unknown) => Decoded<T>): Decoded<T> {
+    const text = textOf(value);
+    const known = this.known(key, text);
+    if (known !== undefined) return { ok: true, value: known as T };
+    return this.#checked(key, text, value, check);
   }
 
   /** Remembers a checked answer (frozen) and its text. */
   remember(key: string, text: string, value: unknown): void {
     if (this.#passed.size >= MEMO_LIMIT) this.#passed.clear();
     this.#passed.set(key, { text, value });
+  }
+
+  #checked<T>(
+    key: string,
+    text: string | undefined,
+    value: unknown,
+    check: (value: unknown) => Decoded<T>,
+  ): Decoded<T> {
+    const checked = check(value);
+    if (checked.ok) {
+      deepFreeze(checked.value);
+      if (text !== undefined) this.remember(key, text, checked.value);
+    }
+    return checked;
+  }
+}
+
+/** A value's JSON text, or `undefined` when JSON cannot hold it (a cycle, a bigint: the check rejects it). */
+function textOf(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
   }
 }
 
@@ -439,13 +659,7 @@ interface RemoteEntry {
 /** A `get` answer as an entry, for a backend without `getEntry`. */
 function entryOf(value: unknown): RemoteEntry | null {
   if (value === null || value === undefined) return null;
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch {
-    text = undefined; // A cycle or a bigint: the check rejects it.
-  }
-  return { text, ttlMs: Infinity, decode: () => Promise.resolve(value) };
+  return { text: textOf(value), ttlMs: Infinity, decode: () => Promise.resolve(value) };
 }
 
 /** A cache call waiting for its answer until its deadline. */
@@ -454,6 +668,7 @@ class PendingCall extends Pending {
     readonly operation: CacheOperation,
     readonly kind: CacheKind,
     readonly key: string,
+    readonly started: number,
     readonly resolve: (answer: unknown) => void,
   ) {
     super();
@@ -487,29 +702,67 @@ class RemoteTier {
 
   /** The cached entry, `null` on a miss, `FAILED` when the call failed; `withTtl`: learn its remaining TTL. */
   get(kind: CacheKind, key: string, withTtl: boolean): Promise<RemoteEntry | null | typeof FAILED> {
-    return this.#call("get", kind, key, withTtl) as Promise<RemoteEntry | null | typeof FAILED>;
+    const backend = this.#backend;
+    const send = backend.getEntry === undefined
+      ? () => backend.get(key).then(entryOf)
+      : () => backend.getEntry!(key, withTtl) as Promise<CachedEntry | null>;
+    return this.#call("get", kind, key, send) as Promise<RemoteEntry | null | typeof FAILED>;
   }
 
   /** Caches a value for the TTL; resolves whether or not it landed. */
   setex(kind: CacheKind, key: string, value: unknown): Promise<unknown> {
-    return this.#call("setex", kind, key, value);
+    return this.#call("setex", kind, key, () => this.#backend.setex(key, this.#ttlSeconds, value));
   }
 
-  /** Deletes a key; resolves whether or not it was deleted. */
-  delete(kind: CacheKind, key: string): Promise<unknown> {
-    return this.#call("delete", kind, key, undefined);
+  /**
+   * The values and generations of several keys in one round trip (with
+   * `withTtl`, how long each has left), or `FAILED`. A backend without
+   * `getMany` is asked key by key, every generation 0.
+   */
+  getMany(
+    kind: CacheKind,
+    keys: readonly string[],
+    withTtl: boolean,
+  ): Promise<Array<CacheEntry<unknown>> | typeof FAILED> {
+    const backend = this.#backend;
+    const send = backend.getMany === undefined
+      ? () =>
+        Promise.all(
+          keys.map(async (key) => ({ value: await backend.get(key), generation: 0 }) as CacheEntry<unknown>),
+        )
+      : () => backend.getMany!(keys, withTtl);
+    return this.#call("getMany", kind, keys.join(", "), send) as Promise<Array<CacheEntry<unknown>> | typeof FAILED>;
   }
 
-  #call(operation: CacheOperation, kind: CacheKind, key: string, value: unknown): Promise<unknown> {
+  /** Caches a value for the TTL if the key's generation is unchanged (a backend without the method: unconditionally). */
+  setexIfGeneration(kind: CacheKind, key: string, value: unknown, generation: number): Promise<unknown> {
+    const backend = this.#backend;
+    const send = backend.setexIfGeneration === undefined
+      ? () => backend.setex(key, this.#ttlSeconds, value)
+      : () => backend.setexIfGeneration!(key, this.#ttlSeconds, value, generation);
+    return this.#call("setexIfGeneration", kind, key, send);
+  }
+
+  /** Drops entries and raises their generations (a backend without the method: deletes them). */
+  invalidate(kind: CacheKind, keys: readonly string[]): Promise<unknown> {
+    const backend = this.#backend;
+    const send = backend.invalidate === undefined
+      ? () => Promise.all(keys.map((key) => backend.delete(key)))
+      : () => backend.invalidate!(keys);
+    return this.#call("invalidate", kind, keys.join(", "), send);
+  }
+
+  #call(operation: CacheOperation, kind: CacheKind, key: string, send: () => Promise<unknown>): Promise<unknown> {
+    const started = performance.now();
     let answer: Promise<unknown>;
     try {
-      answer = Promise.resolve(this.#send(operation, key, value));
+      answer = Promise.resolve(send());
     } catch (error) {
-      this.#fail(operation, kind, key, failure(operation, key, error));
+      this.#fail(operation, kind, key, started, failure(operation, key, error));
       return Promise.resolve(FAILED);
     }
     return new Promise((resolve) => {
-      const pending = new PendingCall(operation, kind, key, resolve);
+      const pending = new PendingCall(operation, kind, key, started, resolve);
       const deadlines = this.#deadlines;
       deadlines.track(pending, this.#deadlineOf(operation));
       answer.then(
@@ -518,7 +771,7 @@ class RemoteTier {
         },
         (error: unknown) => {
           if (!deadlines.settle(pending)) return;
-          this.#fail(operation, kind, key, failure(operation, key, error));
+          this.#fail(operation, kind, key, started, failure(operation, key, error));
           resolve(FAILED);
         },
       );
@@ -526,26 +779,24 @@ class RemoteTier {
   }
 
   #deadlineOf(operation: CacheOperation): number {
-    return operation === "delete" ? Math.max(MIN_DELETE_TIMEOUT_MS, this.#timeoutMs) : this.#timeoutMs;
+    return operation === "invalidate" ? Math.max(MIN_INVALIDATE_TIMEOUT_MS, this.#timeoutMs) : this.#timeoutMs;
   }
 
-  #send(operation: CacheOperation, key: string, value: unknown): Promise<unknown> {
-    const backend = this.#backend;
-    if (operation === "setex") return backend.setex(key, this.#ttlSeconds, value);
-    if (operation === "delete") return backend.delete(key);
-    if (backend.getEntry !== undefined) return backend.getEntry(key, value as boolean) as Promise<CachedEntry | null>;
-    return backend.get(key).then(entryOf);
-  }
-
-  #fail(operation: CacheOperation, kind: CacheKind, key: string, error: CacheError): void {
-    this.#report({ type: "cache.error", kind, key, operation, error });
+  #fail(operation: CacheOperation, kind: CacheKind, key: string, started: number, error: CacheError): void {
+    this.#report({ type: "cache.error", kind, key, tier: REMOTE, operation, error, ...endedWith(started, error) });
   }
 
   /** Fails a call past its deadline (called by the sweep). */
   readonly #expire = (pending: PendingCall): void => {
-    const { operation, kind, key } = pending;
+    const { operation, kind, key, started } = pending;
     const reason = `no answer within ${this.#deadlineOf(operation)} ms`;
-    this.#fail(operation, kind, key, new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${reason}`));
+    this.#fail(
+      operation,
+      kind,
+      key,
+      started,
+      new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${reason}`),
+    );
     pending.resolve(FAILED);
   };
 }

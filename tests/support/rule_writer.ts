@@ -6,17 +6,14 @@
 //   stdin:  {"clientId": "ACME", "ruleId": "FICA_SS", "rate": "0.07"}   (one per line)
 //   stdout: {"done": 1, "at": <epoch ms, sub-ms>}                        (one per change)
 //
-// The change is a direct DynamoDB write plus the store's invalidate(), the
-// write path until audited rule writes exist: `changeRule` is the one line to
-// replace with `store.putCalculationRule(...)` then.
+// The change is an audited `putCalculationRule`: a correction of the version
+// the rule has from 2026-01-01 (or a new version when it has none), which
+// invalidates the owner's entry in Redis and, through the bus, in every process.
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { cacheKey, type CalculationRuleRecord, RedisCacheBackend, RedisInvalidationBus } from "../../mod.ts";
+import { type CalculationRuleInput, RedisCacheBackend, RedisInvalidationBus } from "../../mod.ts";
 import { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
-import { rulesDataItems, writeItems } from "../../src/persistence/provision.ts";
-import { tableName } from "../../src/persistence/tables.ts";
-import { decodeSeed } from "./dynamodb.ts";
 import { AWS_ENDPOINT_URL, useLocalAwsCredentials } from "./gate.ts";
 
 useLocalAwsCredentials();
@@ -29,13 +26,22 @@ const cache = new RedisCacheBackend(redis);
 const bus = new RedisInvalidationBus({ ...redis, namespace: suffix });
 const store = new DynamoDBRulesStore({ client, tableSuffix: suffix, cache, invalidationBus: bus });
 
-/** Writes the rule with the new rate and drops its cached reads everywhere. */
-async function changeRule(record: CalculationRuleRecord): Promise<void> {
-  const [{ items }] = rulesDataItems(decodeSeed({ calculationRules: [record] })).filter((set) =>
-    set.table === "calculation-rules"
-  );
-  await writeItems(client, tableName("calculation-rules", suffix), items);
-  await store.invalidate("calculation", [cacheKey(suffix, "calculation", record.clientId, record.ruleId)]);
+/** The revision of each rule's version from 2026-01-01, as the last change left it. */
+const revisions = new Map<string, number | undefined>();
+
+/** Corrects (or adds) the rule's version from 2026-01-01, audited; the store drops its cached reads everywhere. */
+async function changeRule(rule: CalculationRuleInput): Promise<void> {
+  const id = `${rule.clientId}\u0000${rule.ruleId}`;
+  if (!revisions.has(id)) {
+    const stored = await store.listCalculationRuleVersions(rule.clientId, rule.ruleId);
+    revisions.set(id, stored.find((version) => version.effectiveFrom === rule.effectiveFrom)?.revision);
+  }
+  const changed = await store.putCalculationRule(rule, {
+    actor: "rule_writer",
+    reason: "two-process test",
+    expectedRevision: revisions.get(id),
+  });
+  revisions.set(id, changed.revision);
 }
 
 // A running writer has its connections up: wait for the cache and the bus before the first change, so that
