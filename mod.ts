@@ -44,6 +44,7 @@
 export type {
   CachedEntry,
   CacheEntry,
+  CacheEntryDetails,
   FileSource,
   FileStat,
   ICacheBackend,

@@ -283,12 +283,12 @@ export interface ICacheBackend {
    * key at a time, with no guard against stale write-backs.
    *
    * @param keys The keys.
-   * @param withTtl Whether to learn how long each entry has left (`ttlMs`; Redis: `PTTL`, in the same round trip).
+   * @param details What to learn besides: `ttl`, how long each entry has left (`ttlMs`; Redis: `PTTL`, in the same round trip); `text`, its JSON text as stored (`text`). Without them the entries hold neither field.
    * @returns One entry per key, in order: the value (`null` on a miss) and the key's generation.
    * @throws {CacheError} When the cache cannot be reached.
    * @throws {InvalidInputError} When a key is empty or over 1024 bytes.
    */
-  getMany?<T = unknown>(keys: readonly string[], withTtl?: boolean): Promise<Array<CacheEntry<T>>>;
+  getMany?<T = unknown>(keys: readonly string[], details?: CacheEntryDetails): Promise<Array<CacheEntry<T>>>;
 
   /**
    * Stores a value only when the key's generation is still the one read
@@ -315,6 +315,22 @@ export interface ICacheBackend {
   invalidate?(keys: readonly string[]): Promise<void>;
 }
 
+/** What {@linkcode ICacheBackend.getMany} is to tell besides values and generations. */
+export interface CacheEntryDetails {
+  /**
+   * Each entry's remaining TTL, as `ttlMs`.
+   *
+   * @default {false}
+   */
+  ttl?: boolean;
+  /**
+   * Each entry's JSON text as stored, as `text`.
+   *
+   * @default {false}
+   */
+  text?: boolean;
+}
+
 /** A cached value and its key's generation (see {@linkcode ICacheBackend.getMany}). */
 export interface CacheEntry<T> {
   /** The value, or `null` on a miss (or an entry that does not decode). */
@@ -322,11 +338,18 @@ export interface CacheEntry<T> {
   /** How many times the key was invalidated (0: never, or so long ago that the count expired). */
   generation: number;
   /**
-   * How long the entry has left, in milliseconds, when asked for (`withTtl`).
+   * How long the entry has left, in milliseconds, when asked for (`details.ttl`).
    *
    * @default {undefined: not asked for, or no expiry}
    */
   ttlMs?: number;
+  /**
+   * The value's JSON text as stored, when asked for (`details.text`): a
+   * reader that already checked this exact text can skip checking the value again.
+   *
+   * @default {undefined}
+   */
+  text?: string;
 }
 
 /** An entry as a cache holds it (see {@linkcode ICacheBackend.getEntry}). */

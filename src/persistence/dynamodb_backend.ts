@@ -245,9 +245,10 @@ export interface DynamoDBRulesStoreOptions {
    */
   localCache?: { maxEntries?: number; ttlSeconds?: number } | false;
   /**
-   * Carries invalidations between processes (see `RedisInvalidationBus`);
-   * {@linkcode DynamoDBRulesStore.invalidate} publishes on it. The store
-   * does not close it.
+   * Carries invalidations between processes (see `RedisInvalidationBus`):
+   * every rule change ({@linkcode DynamoDBRulesStore.putCalculationRule},
+   * {@linkcode DynamoDBRulesStore.putValidationRule}) publishes the owner's
+   * entry it changed. The store does not close it.
    *
    * @default {undefined}
    */
@@ -371,9 +372,9 @@ function translateConfig(): TranslateConfig {
  * In-process tier (`localCache`, on by default with an `invalidationBus`):
  * rule reads are answered from a bounded in-process LRU first, with no
  * request; an entry lives `localCache.ttlSeconds` at most, never longer than
- * its Redis entry, and is dropped in every process when
- * {@linkcode DynamoDBRulesStore.invalidate} publishes its key. While the bus
- * is silent past its heartbeat the tier does not answer. Rule reads are
+ * its Redis entry, and is dropped in every process when a rule change
+ * publishes its key on the bus. While the bus is silent past its heartbeat
+ * the tier does not answer. Rule reads are
  * deeply frozen on every path; batch state, results and audit entries are
  * fresh copies.
  *

@@ -2,7 +2,9 @@
  * The in-process tier of the read-through cache: a bounded LRU of decoded,
  * checked, deeply frozen values, each with its own expiry on an injected
  * clock. A hit is one `Map` lookup and one comparison with the clock: no
- * copy (the value is frozen), no decode, no allocation.
+ * copy (the value is frozen), no decode, no allocation; it moves the entry to
+ * the recent end only when it has drifted into the older half, so a hot
+ * entry costs no `Map` reordering per hit.
  *
  * @module
  */
@@ -29,6 +31,8 @@ interface Entry {
   value: unknown;
   storedAt: number;
   expiresAt: number;
+  /** When it last moved to the recent end, counted in moves. */
+  seq: number;
 }
 
 /** A live entry, as {@linkcode LocalTier.peek} shows it. */
@@ -37,6 +41,8 @@ export interface LocalEntry {
   readonly value: unknown;
   /** When it was stored, on the tier's clock. */
   readonly storedAt: number;
+  /** When it expires, on the tier's clock. */
+  readonly expiresAt: number;
 }
 
 /**
@@ -58,6 +64,8 @@ export class LocalTier {
   readonly #maxEntries: number;
   readonly #ttlMs: number;
   readonly #clock: Clock;
+  /** Moves to the recent end so far (stores and reorderings). */
+  #seq = 0;
 
   /**
    * Creates an empty tier.
@@ -89,9 +97,13 @@ export class LocalTier {
       entries.delete(key);
       return undefined;
     }
-    // Most recently used last: Map keeps insertion order.
-    entries.delete(key);
-    entries.set(key, entry);
+    // Most recently used last (Map keeps insertion order), once the entry is in the older half:
+    // every entry used since the last `maxEntries / 2` moves stays ahead of those not used.
+    if (this.#seq - entry.seq >= this.#maxEntries / 2) {
+      entries.delete(key);
+      entry.seq = ++this.#seq;
+      entries.set(key, entry);
+    }
     return entry.value;
   }
 
@@ -112,7 +124,7 @@ export class LocalTier {
     if (lifetime <= 0) return frozen;
     if (entries.size >= this.#maxEntries) entries.delete(entries.keys().next().value as string);
     const now = this.#clock.now();
-    entries.set(key, { value: frozen, storedAt: now, expiresAt: now + lifetime });
+    entries.set(key, { value: frozen, storedAt: now, expiresAt: now + lifetime, seq: ++this.#seq });
     return frozen;
   }
 
@@ -123,6 +135,23 @@ export class LocalTier {
    * @returns The entry, or `undefined` when there is none or it expired.
    */
   peek(key: string): LocalEntry | undefined {
+    const entry = this.#live(key);
+    return entry === undefined
+      ? undefined
+      : { value: entry.value, storedAt: entry.storedAt, expiresAt: entry.expiresAt };
+  }
+
+  /**
+   * Whether a key has a live entry, without marking it used.
+   *
+   * @param key The key.
+   * @returns Whether {@linkcode LocalTier.get} would answer it now.
+   */
+  has(key: string): boolean {
+    return this.#live(key) !== undefined;
+  }
+
+  #live(key: string): Entry | undefined {
     const entry = this.#entries.get(key);
     return entry === undefined || entry.expiresAt <= this.#clock.now() ? undefined : entry;
   }

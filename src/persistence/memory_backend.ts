@@ -30,6 +30,7 @@ import {
 import type {
   CachedEntry,
   CacheEntry,
+  CacheEntryDetails,
   FileSource,
   FileStat,
   ICacheBackend,
@@ -443,16 +444,20 @@ export class MemoryCacheBackend implements ICacheBackend {
     });
   }
 
-  getMany<T = unknown>(keys: readonly string[], withTtl = false): Promise<Array<CacheEntry<T>>> {
+  getMany<T = unknown>(keys: readonly string[], details: CacheEntryDetails = {}): Promise<Array<CacheEntry<T>>> {
     return settle(() => {
       keys.forEach(checkCacheKey);
       return keys.map((key) => {
         const value = this.#live(key) as T | null;
         const generation = this.#generations.get(key) ?? 0;
         const entry = this.#entries.get(key);
-        return withTtl && entry !== undefined
-          ? { value, generation, ttlMs: entry.expiresAt - this.#now() }
-          : { value, generation };
+        if (value === null || entry === undefined) return { value, generation };
+        return {
+          value,
+          generation,
+          ...(details.ttl === true ? { ttlMs: entry.expiresAt - this.#now() } : undefined),
+          ...(details.text === true ? { text: entry.json } : undefined),
+        };
       });
     });
   }

@@ -359,7 +359,7 @@ export class ReadThroughCache {
     const local = this.#local;
     if (local === undefined || (this.#bus !== undefined && !this.#bus.isLive())) return undefined;
     for (const key of keys) {
-      if (local.peek(key) === undefined) return undefined;
+      if (!local.has(key)) return undefined;
     }
     return keys.map((key) => this.local<T>(kind, key)!);
   }
@@ -459,13 +459,13 @@ export class ReadThroughCache {
     const found = await remote.getMany(kind, keys, this.#local !== undefined);
     if (found === FAILED) return FAILED;
     return keys.map((key, index) => {
-      const { value, generation, ttlMs } = found[index];
+      const { value, generation, ttlMs, text } = found[index];
       const entry: ManyEntry = { value: undefined, generation, ttlMs: ttlMs ?? Infinity };
       if (value === null || value === undefined) {
         this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
         return entry;
       }
-      const checked = this.#checked.checkValue(key, value, (candidate) => check(candidate, index));
+      const checked = this.#checked.checkValue(key, value, text, (candidate) => check(candidate, index));
       if (checked.ok) {
         this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
         entry.value = checked.value;
@@ -611,9 +611,14 @@ class CheckedTexts {
     return this.#checked(key, entry.text, decoded, check);
   }
 
-  /** Checks a decoded value, through the memo of its JSON text. */
-  checkValue<T>(key: string, value: unknown, check: (value: unknown) => Decoded<T>): Decoded<T> {
-    const text = textOf(value);
+  /** Checks a decoded value, through the memo of its JSON text (the stored text when the backend gave it). */
+  checkValue<T>(
+    key: string,
+    value: unknown,
+    stored: string | undefined,
+    check: (value: unknown) => Decoded<T>,
+  ): Decoded<T> {
+    const text = stored ?? textOf(value);
     const known = this.known(key, text);
     if (known !== undefined) return { ok: true, value: known as T };
     return this.#checked(key, text, value, check);
@@ -730,7 +735,7 @@ class RemoteTier {
         Promise.all(
           keys.map(async (key) => ({ value: await backend.get(key), generation: 0 }) as CacheEntry<unknown>),
         )
-      : () => backend.getMany!(keys, withTtl);
+      : () => backend.getMany!(keys, { ttl: withTtl, text: true });
     return this.#call("getMany", kind, keys.join(", "), send) as Promise<Array<CacheEntry<unknown>> | typeof FAILED>;
   }
 

@@ -15,7 +15,7 @@ import { CacheError, ConfigError, quote, redactedError, redactSecrets } from "..
 import { guardHook } from "../core/hooks.ts";
 import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
 import { type Backoff, backoffDelay, Deadlines, Pending } from "../core/time.ts";
-import type { CachedEntry, CacheEntry, ICacheBackend } from "../core/protocols.ts";
+import type { CachedEntry, CacheEntry, CacheEntryDetails, ICacheBackend } from "../core/protocols.ts";
 import { type CallEnd, reportEnd } from "../core/call_end.ts";
 import { encodeCacheWrite } from "../core/values.ts";
 import {
@@ -543,12 +543,13 @@ export class RedisCacheBackend implements ICacheBackend {
    * a hash tag (`{...}`), as the rules store's keys of one read do.
    *
    * @param keys The keys (the prefix is added).
-   * @param withTtl Whether to learn each entry's remaining TTL (`PTTL`, pipelined with the `MGET`).
+   * @param details `ttl`: learn each entry's remaining TTL (`PTTL`, pipelined with the `MGET`); `text`: return each entry's stored text.
    * @returns One entry per key, in order.
    * @throws {CacheError} When Redis cannot be reached, refuses (`CROSSSLOT`) or does not answer in time.
    * @throws {InvalidInputError} When a key is not usable; nothing is sent.
    */
-  async getMany<T = unknown>(keys: readonly string[], withTtl = false): Promise<Array<CacheEntry<T>>> {
+  async getMany<T = unknown>(keys: readonly string[], details: CacheEntryDetails = {}): Promise<Array<CacheEntry<T>>> {
+    const withTtl = details.ttl === true;
     keys.forEach(checkCacheKey);
     if (keys.length === 0) return [];
     // The PTTLs go out in the same tick as the MGET: node-redis pipelines them into one round trip.
@@ -557,18 +558,22 @@ export class RedisCacheBackend implements ICacheBackend {
       ...(withTtl ? keys.map((key) => this.#exec(PTTL, key, "", 0)) : []),
     ]);
     const replies = Array.isArray(reply) ? reply : [];
-    return await Promise.all(keys.map(async (key, index) => {
+    const corrupt: Array<Promise<void>> = [];
+    const entries = keys.map((key, index): CacheEntry<T> => {
       const generation = Number(replies[keys.length + index] ?? 0);
-      const ttl = withTtl ? { ttlMs: remainingMs(pttls[index]) } : {};
-      const text = replies[index];
-      if (text === null || text === undefined) return { value: null, generation, ...ttl };
+      const ttl = withTtl ? { ttlMs: remainingMs(pttls[index]) } : undefined;
+      const stored = replies[index];
+      if (stored === null || stored === undefined) return { value: null, generation, ...ttl };
+      const text = typeof stored === "string" ? stored : textOf(stored);
       try {
-        return { value: JSON.parse(typeof text === "string" ? text : textOf(text)) as T, generation, ...ttl };
+        return { value: JSON.parse(text) as T, generation, ...ttl, ...(details.text === true ? { text } : undefined) };
       } catch (error) {
-        await this.#dropCorrupt(key, error);
+        corrupt.push(this.#dropCorrupt(key, error));
         return { value: null, generation };
       }
-    }));
+    });
+    await Promise.all(corrupt);
+    return entries;
   }
 
   /**

@@ -8,14 +8,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, createCluster } from "redis";
 import {
   type BusEvent,
-  cacheKey,
   RedisCacheBackend,
   RedisInvalidationBus,
   type RedisInvalidationBusOptions,
   type RulesStoreEvent,
 } from "../../mod.ts";
 import { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
-import { invalidationChannel } from "../../src/core/keys.ts";
+import { invalidationChannel, ruleVersionsCacheKey } from "../../src/core/keys.ts";
 import { RULES_FIXTURE, uniqueId } from "../contract/fixtures.ts";
 import { countingClient, createTables, deleteTables, uniqueSuffix } from "../support/dynamodb.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe, REDIS_CLUSTER_NODES, REDIS_URL } from "../support/gate.ts";
@@ -124,7 +123,8 @@ function tiersAcrossProcesses(name: string, unreachable: string | undefined, tar
       await subscriber.subscribe(invalidationChannel(a.suffix), (message: string) => messages.push(message));
       try {
         await b.change(clientId, "FICA_SS", "0.0765");
-        const key = cacheKey(a.suffix, "calculation", clientId, "FICA_SS");
+        // The per-owner entry of the client's versions of the rule: the one the change touched.
+        const key = ruleVersionsCacheKey(a.suffix, "calculation", "FICA_SS", clientId);
         await eventually(() => Promise.resolve(assert.ok(messages.includes(JSON.stringify({ keys: [key] })))), 50, 20);
         await eventually(() => Promise.resolve(assert.ok(messages.includes('{"keys":[]}'), "no heartbeat")), 50, 20);
         assert.ok(messages.every((message) => !message.includes("0.0765")), messages.join("\n"));

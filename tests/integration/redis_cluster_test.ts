@@ -53,13 +53,19 @@ integrationSuite("RedisCacheBackend (Redis Cluster, three masters)", clusterDown
 });
 
 integrationSuite("DynamoDBRulesStore through a Redis Cluster, in-process tier and bus (moto)", clusterOrAwsDown, () => {
-  rulesStoreContract("DynamoDBRulesStore (moto, Redis Cluster, local tier, bus)", async (data) => {
+  rulesStoreContract("DynamoDBRulesStore (moto, Redis Cluster, local tier, bus)", async (data, options) => {
     const counting = countingClient();
     const suffix = uniqueSuffix("cluster");
     await createTables(counting.client, suffix, data);
     const cache = new RedisCacheBackend({ clusterNodes: REDIS_CLUSTER_NODES });
     const bus = new RedisInvalidationBus({ clusterNodes: REDIS_CLUSTER_NODES, namespace: suffix });
-    const store = new DynamoDBRulesStore({ client: counting.client, tableSuffix: suffix, cache, invalidationBus: bus });
+    const store = new DynamoDBRulesStore({
+      ...options,
+      client: counting.client,
+      tableSuffix: suffix,
+      cache,
+      invalidationBus: bus,
+    });
     return {
       store,
       cleanup: async () => {
