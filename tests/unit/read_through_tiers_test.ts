@@ -197,4 +197,59 @@ describe("ReadThroughCache tiers", () => {
     truth.failure = new Error("down");
     await assert.rejects(reads.read("calculation", "k", check, truth.load), /down/);
   });
+
+  describe("per-owner entries (readMany)", () => {
+    const KEYS = ["own", "global"];
+    const many = (reads: ReadThroughCache, truth: ReturnType<typeof source>) =>
+      reads.readMany("calculation", KEYS, check, async () => [await truth.load(), await truth.load()], () => true);
+
+    it("both entries come from the local tier after one load: the same frozen values, no cache call", async () => {
+      const { reads, tiers } = open({ bus: new FakeBus() });
+      const truth = source();
+      const first = await many(reads, truth);
+      await reads.close();
+      const second = await many(reads, truth);
+      assert.ok(second.every((entry, index) => entry === first[index] && Object.isFrozen(entry)));
+      assert.deepEqual(tiers(), ["cache.miss", "cache.miss", "hit:local", "hit:local"]);
+      assert.equal(truth.loads, 2);
+    });
+
+    it("invalidate() of one owner's key raises its generation, drops it locally and publishes it; the next read loads it", async () => {
+      const bus = new FakeBus();
+      const { reads, cache, events, tiers } = open({ bus });
+      const truth = source();
+      await many(reads, truth);
+      await reads.close();
+      const [before] = await cache.getMany(KEYS);
+      await reads.invalidate("calculation", ["own"]);
+      const [own, global] = await cache.getMany(KEYS);
+      assert.deepEqual([own.value, own.generation, global.generation], [null, before.generation + 1, 0]);
+      assert.deepEqual(bus.published, [["own"]]);
+      events.length = 0;
+      truth.rate = "0.07";
+      assert.deepEqual((await many(reads, truth)).map((entry) => entry.rate), ["0.07", "0.07"]);
+      assert.deepEqual(tiers(), ["cache.miss", "hit:redis"]);
+    });
+
+    it("a read that loaded before an invalidation neither writes back nor keeps its entries", async () => {
+      const { reads, cache, events, tiers } = open({ bus: new FakeBus() });
+      const truth = source();
+      let release = () => {};
+      const slow = reads.readMany("calculation", KEYS, check, async () => {
+        const loaded = [await truth.load(), await truth.load()];
+        await new Promise<void>((resolve) => (release = resolve));
+        return loaded;
+      }, () => true);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      await reads.invalidate("calculation", ["own"]);
+      release();
+      assert.equal((await slow)[0].rate, "0.062");
+      await reads.close();
+      assert.equal((await cache.getMany(KEYS))[0].value, null, "the old value was not written back");
+      events.length = 0;
+      truth.rate = "0.07";
+      assert.equal((await many(reads, truth))[0].rate, "0.07");
+      assert.ok(!tiers().includes("hit:local"), "nothing of the old read was kept in process");
+    });
+  });
 });
