@@ -114,9 +114,11 @@ const devOnly = new Set([
  * version deno.json maps (a dev dependency here).
  */
 const optionalPeers: Record<string, string> = { "@opentelemetry/api": "^1.9.0" };
+// Used by bench/ only, which the package does not ship.
+const benchOnly = new Set(["bentocache", "bentocache/", "ioredis"]);
 for (const [name, specifier] of Object.entries(denoJson.imports as Record<string, string>)) {
   const match = /^npm:((?:@[^/]+\/)?[^@]+)@(.+)$/.exec(specifier);
-  if (match === null) continue;
+  if (match === null || benchOnly.has(name)) continue;
   (devOnly.has(name) || name in optionalPeers ? devDependencies : dependencies)[match[1]] = match[2];
 }
 

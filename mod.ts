@@ -41,7 +41,18 @@
  * @module
  */
 
-export type { CacheEntry, FileSource, FileStat, ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
+export type {
+  CachedEntry,
+  CacheEntry,
+  CacheEntryDetails,
+  FileSource,
+  FileStat,
+  ICacheBackend,
+  IFileStore,
+  IInvalidationBus,
+  InvalidationListener,
+  IRulesStore,
+} from "./src/core/protocols.ts";
 export type {
   AgentConfig,
   AgentName,
@@ -165,6 +176,12 @@ export {
   type RulesStoreMethod,
 } from "./src/persistence/dynamodb_backend.ts";
 export type { CacheOperation, ReadThroughEvent } from "./src/persistence/read_through.ts";
+export {
+  type BusEvent,
+  DEFAULT_HEARTBEAT_MS,
+  RedisInvalidationBus,
+  type RedisInvalidationBusOptions,
+} from "./src/persistence/invalidation_bus.ts";
 export { type CompleteRulesData, loadSeedData, type LoadSeedDataOptions } from "./src/persistence/seed_data.ts";
 export {
   createPersistence,

@@ -266,6 +266,25 @@ export function ruleVersionsCacheKey(
 }
 
 /**
+ * The Redis pub/sub channel that carries a namespace's cache invalidations:
+ * `bluestar:v1:{namespace}:invalidate`. It holds no hash tag, so on a Redis
+ * Cluster it reaches every node (`PUBLISH` is broadcast).
+ *
+ * @param namespace The environment, usually the table suffix (may be empty).
+ * @returns The channel name.
+ *
+ * @example The channel of an environment
+ * ```ts
+ * import { invalidationChannel } from "./keys.ts";
+ *
+ * console.assert(invalidationChannel("-dev") === "bluestar:v1:-dev:invalidate");
+ * ```
+ */
+export function invalidationChannel(namespace: string): string {
+  return `bluestar:v${CACHE_SCHEMA_VERSION}:${encodeURIComponent(namespace)}:invalidate`;
+}
+
+/**
  * The problem with a file path, or `undefined` when it is valid. A path is a
  * relative, `/`-separated key: not empty, no leading `/`, no empty, `.` or
  * `..` segment, no backslash, no control character, at most

@@ -29,6 +29,12 @@ import type {
  *
  * Every id is checked before any request: an id that is empty, contains `#`
  * or a control character, or is over 256 bytes is an `InvalidInputError`.
+ *
+ * Rule reads (pipelines, validation and calculation rules, IRS limits, agent
+ * configuration) return deeply frozen values, whichever path answered
+ * (the source, a cache, the in-process tier): readers may share them, and
+ * changing one throws a `TypeError` in strict mode. Batch state, processing
+ * results and audit entries are fresh copies the caller may change.
  * A backend failure is a `RulesStoreError`; an item that does not decode is a
  * `CorruptItemError`.
  */
@@ -37,7 +43,7 @@ export interface IRulesStore {
    * Every step of a plan, sorted by step number.
    *
    * @param planId The plan, e.g. `"DEFAULT_BiWeeklyFri"`.
-   * @returns The steps.
+   * @returns The steps, deeply frozen.
    * @throws {PipelineNotFoundError} When the plan has no steps.
    */
   getPipeline(planId: string): Promise<PipelineStep[]>;
@@ -51,7 +57,7 @@ export interface IRulesStore {
    * @param clientId The client.
    * @param field The field, e.g. `"ssn"`.
    * @param options `asOf`, the day to resolve for; without it, today in UTC from the store's clock.
-   * @returns The rules, each with the version (`effectiveFrom`, `effectiveTo`, `revision`) that answered; `[]` when neither has any in effect.
+   * @returns The rules, deeply frozen, each with the version (`effectiveFrom`, `effectiveTo`, `revision`) that answered; `[]` when neither has any in effect.
    * @throws {InvalidInputError} When `asOf` is not a calendar date `YYYY-MM-DD` (an impossible day is refused, never rolled over).
    */
   getValidationRules(clientId: string, field: string, options?: RuleReadOptions): Promise<ValidationRule[]>;
@@ -64,7 +70,7 @@ export interface IRulesStore {
    * @param clientId The client.
    * @param ruleId The rule, e.g. `"FICA_SOCIAL_SECURITY"`.
    * @param options `asOf`, the day to resolve for; without it, today in UTC from the store's clock.
-   * @returns The rule.
+   * @returns The rule, deeply frozen.
    * @throws {RuleNotFoundError} When neither the client nor GLOBAL has a version covering the day; the message names client, rule and day.
    * @throws {InvalidInputError} When `asOf` is not a calendar date `YYYY-MM-DD`.
    */
@@ -142,7 +148,7 @@ export interface IRulesStore {
    * The IRS limits of a year.
    *
    * @param year The calendar year.
-   * @returns The limits.
+   * @returns The limits, deeply frozen.
    * @throws {IrsLimitsNotFoundError} When no limits are stored for the year.
    * @throws {InvalidInputError} When the year is not an integer from 1900 to 9999.
    */
@@ -163,7 +169,7 @@ export interface IRulesStore {
    * A batch's state.
    *
    * @param batchId The batch.
-   * @returns The state, or `null` for an unknown batch.
+   * @returns The state (a fresh copy), or `null` for an unknown batch.
    */
   getBatchState(batchId: string): Promise<BatchState | null>;
 
@@ -217,7 +223,7 @@ export interface IRulesStore {
    * An agent's runtime configuration.
    *
    * @param agent The agent.
-   * @returns The configuration, or `null` when none is stored.
+   * @returns The configuration, deeply frozen, or `null` when none is stored.
    */
   getAgentConfig(agent: string): Promise<AgentConfig | null>;
 }
@@ -257,6 +263,19 @@ export interface ICacheBackend {
   delete(key: string): Promise<void>;
 
   /**
+   * Optional: an entry as stored, its JSON text not yet decoded, so a reader
+   * that already checked this exact text can skip the decode (the read-through
+   * cache's hot path). Backends without it are read with `get`.
+   *
+   * @param key The key.
+   * @param withTtl Whether to learn how long the entry has left (Redis: `PTTL`, sent in the same round trip).
+   * @returns The entry, or `null` on a miss.
+   * @throws {CacheError} When the cache cannot be reached.
+   * @throws {InvalidInputError} When the key is empty or over 1024 bytes.
+   */
+  getEntry?(key: string, withTtl: boolean): Promise<CachedEntry | null>;
+
+  /**
    * Several cached values and the generation of each key, in ONE round trip.
    * A key's generation starts at 0 and goes up with each
    * {@linkcode ICacheBackend.invalidate} of it. On a Redis Cluster the keys
@@ -264,11 +283,12 @@ export interface ICacheBackend {
    * key at a time, with no guard against stale write-backs.
    *
    * @param keys The keys.
+   * @param details What to learn besides: `ttl`, how long each entry has left (`ttlMs`; Redis: `PTTL`, in the same round trip); `text`, its JSON text as stored (`text`). Without them the entries hold neither field.
    * @returns One entry per key, in order: the value (`null` on a miss) and the key's generation.
    * @throws {CacheError} When the cache cannot be reached.
    * @throws {InvalidInputError} When a key is empty or over 1024 bytes.
    */
-  getMany?<T = unknown>(keys: readonly string[]): Promise<Array<CacheEntry<T>>>;
+  getMany?<T = unknown>(keys: readonly string[], details?: CacheEntryDetails): Promise<Array<CacheEntry<T>>>;
 
   /**
    * Stores a value only when the key's generation is still the one read
@@ -295,12 +315,101 @@ export interface ICacheBackend {
   invalidate?(keys: readonly string[]): Promise<void>;
 }
 
+/** What {@linkcode ICacheBackend.getMany} is to tell besides values and generations. */
+export interface CacheEntryDetails {
+  /**
+   * Each entry's remaining TTL, as `ttlMs`.
+   *
+   * @default {false}
+   */
+  ttl?: boolean;
+  /**
+   * Each entry's JSON text as stored, as `text`.
+   *
+   * @default {false}
+   */
+  text?: boolean;
+}
+
 /** A cached value and its key's generation (see {@linkcode ICacheBackend.getMany}). */
 export interface CacheEntry<T> {
   /** The value, or `null` on a miss (or an entry that does not decode). */
   value: T | null;
   /** How many times the key was invalidated (0: never, or so long ago that the count expired). */
   generation: number;
+  /**
+   * How long the entry has left, in milliseconds, when asked for (`details.ttl`).
+   *
+   * @default {undefined: not asked for, or no expiry}
+   */
+  ttlMs?: number;
+  /**
+   * The value's JSON text as stored, when asked for (`details.text`): a
+   * reader that already checked this exact text can skip checking the value again.
+   *
+   * @default {undefined}
+   */
+  text?: string;
+}
+
+/** An entry as a cache holds it (see {@linkcode ICacheBackend.getEntry}). */
+export interface CachedEntry {
+  /** The JSON text as stored. */
+  readonly text: string;
+  /** How long the entry has left, in milliseconds; `Infinity` when not asked for or without expiry. */
+  readonly ttlMs: number;
+  /**
+   * Decodes the text as `get` would: an entry that is not JSON is `null`,
+   * reported and deleted by the backend.
+   *
+   * @returns The value, or `null`.
+   */
+  decode(): Promise<unknown>;
+}
+
+/**
+ * Tells every process sharing a cache which keys changed: messages carry
+ * keys, never values. A bus that has not been heard from within its
+ * heartbeat is not live, and may have missed messages.
+ */
+export interface IInvalidationBus {
+  /**
+   * Publishes changed keys to every process (this one included).
+   *
+   * @param keys The cache keys.
+   * @returns When published, or when publishing failed (reported, never thrown).
+   */
+  publish(keys: readonly string[]): Promise<void>;
+
+  /**
+   * Registers a receiver of keys, and of the bus coming back after it was
+   * not live (when everything cached may be stale).
+   *
+   * @param listener What to call.
+   */
+  listen(listener: InvalidationListener): void;
+
+  /**
+   * Whether a message (a heartbeat counts) arrived within the heartbeat.
+   *
+   * @returns Whether the bus is live now.
+   */
+  isLive(): boolean;
+
+  /**
+   * Stops the heartbeat and closes the connections.
+   *
+   * @returns When closed.
+   */
+  close(): Promise<void>;
+}
+
+/** A receiver registered with {@linkcode IInvalidationBus.listen}. */
+export interface InvalidationListener {
+  /** Keys some process changed. */
+  dropped(keys: readonly string[]): void;
+  /** The bus is live again after a silence: messages may have been missed. */
+  restored(): void;
 }
 
 /** What {@linkcode IFileStore.writeStream} reads a file's content from: a web stream or any async iterable of bytes. */

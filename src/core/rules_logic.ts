@@ -206,8 +206,35 @@ export function calculationRuleAsOf(
   global: readonly CalculationRuleVersion[],
   day: string,
 ): CalculationRule | undefined {
-  const version = own.find((v) => coversDay(v, day)) ?? global.find((v) => coversDay(v, day));
+  const version = calculationVersionAsOf(own, global, day);
   return version === undefined ? undefined : scoped(version);
+}
+
+/**
+ * The stored version of a calculation rule in effect on a day, as
+ * {@linkcode calculationRuleAsOf} picks it, itself (not a copy): a caller
+ * that keeps versions frozen can build its rule once.
+ *
+ * @param own The client's versions (for GLOBAL itself, `[]`).
+ * @param global GLOBAL's versions.
+ * @param day The day.
+ * @returns The version, or `undefined` when none is in effect.
+ *
+ * @example The version in effect
+ * ```ts
+ * import { calculationVersionAsOf } from "./rules_logic.ts";
+ *
+ * console.assert(calculationVersionAsOf([], [], "2025-01-01") === undefined);
+ * ```
+ */
+export function calculationVersionAsOf(
+  own: readonly CalculationRuleVersion[],
+  global: readonly CalculationRuleVersion[],
+  day: string,
+): CalculationRuleVersion | undefined {
+  for (const version of own) if (coversDay(version, day)) return version;
+  for (const version of global) if (coversDay(version, day)) return version;
+  return undefined;
 }
 
 /**

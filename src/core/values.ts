@@ -250,3 +250,26 @@ export function toBytes(data: Uint8Array | string, path: string): Uint8Array {
     `Failed to write file ${quote(path)}: the content is not a Uint8Array or a string`,
   );
 }
+
+/**
+ * Freezes a JSON value and everything it holds, in place, so that a value
+ * several readers share cannot be changed by any of them: in strict mode a
+ * write throws a `TypeError`. Rule reads return values frozen this way.
+ *
+ * @param value A JSON value (objects, arrays, primitives).
+ * @returns The same value, frozen all the way down.
+ *
+ * @example Freeze a rule
+ * ```ts
+ * import { deepFreeze } from "./values.ts";
+ *
+ * const rule = deepFreeze({ ruleId: "FICA_SS", parameters: { rate: "0.062" } });
+ * console.assert(Object.isFrozen(rule.parameters));
+ * ```
+ */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  return value;
+}

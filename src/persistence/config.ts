@@ -10,8 +10,11 @@ import process from "node:process";
 import { ConfigError, redactUrl } from "../core/errors.ts";
 import {
   bucketProblems,
+  clusterNodeList,
+  clusterNodesProblems,
   DEFAULT_CACHE_TTL_SECONDS,
   endpointUrlProblems,
+  localCacheMaxEntriesProblems,
   type OptionProblem,
   optionProblemsText,
   problemClause,
@@ -72,6 +75,25 @@ export interface PersistenceSettings {
    * @default {env BLUESTAR_CACHE_TTL_SECONDS, else 300}
    */
   cacheTtlSeconds?: number;
+  /**
+   * The nodes of a Redis Cluster to cache on, as `host:port` (the
+   * environment variable lists them comma-separated); not with `redisUrl`.
+   *
+   * @default {env BLUESTAR_REDIS_CLUSTER_NODES, else none}
+   */
+  redisClusterNodes?: readonly string[] | null;
+  /**
+   * How many rule reads the in-process tier holds (with a cache); `0`: no in-process tier.
+   *
+   * @default {env BLUESTAR_LOCAL_CACHE_MAX_ENTRIES, else 10000}
+   */
+  localCacheMaxEntries?: number;
+  /**
+   * How long an in-process entry lives at most, in seconds (never longer than its Redis entry).
+   *
+   * @default {env BLUESTAR_LOCAL_CACHE_TTL_SECONDS, else 60}
+   */
+  localCacheTtlSeconds?: number;
 }
 
 /**
@@ -94,7 +116,20 @@ export interface PersistenceConfig {
   redisUrl: string | null;
   /** The cache TTL in seconds. */
   cacheTtlSeconds: number;
+  /** The Redis Cluster nodes; present only when a cluster is configured. */
+  redisClusterNodes?: string[];
+  /**
+   * The in-process tier, present only when set (an option or its variable)
+   * with a cache; absent, the default applies: on with a cache, 10,000
+   * entries for 60 seconds. `null`: off.
+   */
+  localCache?: { maxEntries: number; ttlSeconds: number } | null;
 }
+
+/** The in-process tier's size when none is configured. */
+const DEFAULT_LOCAL_CACHE_MAX_ENTRIES = 10_000;
+/** The in-process tier's TTL when none is configured, in seconds. */
+const DEFAULT_LOCAL_CACHE_TTL_SECONDS = 60;
 
 /**
  * The problem with a table suffix, or `undefined` when it is valid (the
@@ -250,6 +285,38 @@ export function resolveConnections(
     ? DEFAULT_CACHE_TTL_SECONDS
     : Number(ttlSetting.value);
 
+  const clusterSetting = read("redisClusterNodes", "BLUESTAR_REDIS_CLUSTER_NODES");
+  const clusterValue = clusterSetting.value as string | readonly string[] | null | undefined;
+  const clusterNodes = clusterValue === undefined || clusterValue === null
+    ? null
+    : typeof clusterValue === "string"
+    ? clusterNodeList(clusterValue)
+    : [...clusterValue];
+  if (clusterNodes !== null) {
+    problems.push(...clusterNodesProblems(clusterSetting.name, clusterValue));
+    if (redisUrl !== null) {
+      problems.push({ option: clusterSetting.name, problem: `cannot be combined with ${redisSetting.name}` });
+    }
+  }
+  const maxEntriesSetting = read("localCacheMaxEntries", "BLUESTAR_LOCAL_CACHE_MAX_ENTRIES");
+  const maxEntriesProblems = maxEntriesSetting.value === undefined
+    ? []
+    : localCacheMaxEntriesProblems(maxEntriesSetting.name, maxEntriesSetting.value);
+  problems.push(...maxEntriesProblems);
+  const localTtlSetting = read("localCacheTtlSeconds", "BLUESTAR_LOCAL_CACHE_TTL_SECONDS");
+  const localTtlProblems = localTtlSetting.value === undefined
+    ? []
+    : ttlSecondsProblems(localTtlSetting.name, localTtlSetting.value);
+  problems.push(...localTtlProblems);
+  const maxEntries = maxEntriesSetting.value === undefined || maxEntriesProblems.length > 0
+    ? DEFAULT_LOCAL_CACHE_MAX_ENTRIES
+    : Number(maxEntriesSetting.value);
+  const localTtl = localTtlSetting.value === undefined || localTtlProblems.length > 0
+    ? DEFAULT_LOCAL_CACHE_TTL_SECONDS
+    : Number(localTtlSetting.value);
+  const localCacheSet = maxEntriesSetting.value !== undefined || localTtlSetting.value !== undefined;
+  const cached = localCacheSet && (redisUrl !== null || clusterNodes !== null);
+
   if (problems.length > 0) throw new ConfigError(`Invalid persistence configuration: ${optionProblemsText(problems)}`);
   return {
     config: {
@@ -260,6 +327,8 @@ export function resolveConnections(
       s3Bucket: backend === "aws" ? s3Bucket : null,
       redisUrl: redisUrl === null ? null : redactUrl(redisUrl),
       cacheTtlSeconds,
+      ...(clusterNodes === null ? {} : { redisClusterNodes: clusterNodes }),
+      ...(cached ? { localCache: maxEntries === 0 ? null : { maxEntries, ttlSeconds: localTtl } } : {}),
     },
     redisUrl,
   };

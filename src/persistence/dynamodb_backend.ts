@@ -26,6 +26,7 @@ import {
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
   quote,
+  RuleNotFoundError,
   RulesStoreError,
 } from "../core/errors.ts";
 import { guardHook } from "../core/hooks.ts";
@@ -37,7 +38,7 @@ import {
   itemKeys,
   ruleVersionsCacheKey,
 } from "../core/keys.ts";
-import type { ICacheBackend, IRulesStore } from "../core/protocols.ts";
+import type { ICacheBackend, IInvalidationBus, IRulesStore } from "../core/protocols.ts";
 import {
   agentConfigSchema,
   asOfDay,
@@ -54,7 +55,7 @@ import {
   type RulePut,
 } from "../core/schema.ts";
 import {
-  calculationRuleAsOf,
+  calculationVersionAsOf,
   changeClock,
   checkBatchStatus,
   checkExpectedVersion,
@@ -90,6 +91,7 @@ import type {
   ValidationRuleVersion,
 } from "../core/types.ts";
 import { type Backoff, backoffDelay, sleep } from "../core/time.ts";
+import { deepFreeze } from "../core/values.ts";
 import { type CallEnd, endedOk, endedWith, reportEnd } from "../core/call_end.ts";
 import {
   agentConfigCodec,
@@ -117,9 +119,11 @@ import {
   endpointUrlProblems,
   hookProblems,
   integerProblems,
+  localCacheProblems,
   type OptionProblem,
   optionProblemsText,
   regionProblems,
+  secondsProblems,
   tableSuffixProblems,
   timeoutMsProblems,
   ttlSecondsProblems,
@@ -137,6 +141,8 @@ export type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem"
  *   through the cache (see {@linkcode ReadThroughEvent}); a read that misses
  *   goes to DynamoDB, and `cache.error` comes from a cache call that failed
  *   or took longer than `cacheTimeoutMs`.
+ * - `cache.stale`: DynamoDB failed and `staleIfErrorSeconds` let the last
+ *   value read be served.
  * - `dynamodb.request`: a request is being sent (SDK retries not counted).
  * - `dynamodb.response`: that request ended (after the SDK's retries), with
  *   its {@linkcode CallEnd} fields and, when DynamoDB or the SDK named the
@@ -228,6 +234,34 @@ export interface DynamoDBRulesStoreOptions {
    */
   cacheTimeoutMs?: number;
   /**
+   * The in-process tier in front of `cache`: a bounded LRU of decoded,
+   * checked, frozen rule reads, each entry living `ttlSeconds` at most and
+   * never longer than the cache entry it came from. `false`: off. On by
+   * default when an `invalidationBus` is given (an entry is then stale for
+   * at most the bus heartbeat); without a bus it is opt-in, and an entry may
+   * be stale for its `ttlSeconds`.
+   *
+   * @default {{ maxEntries: 10000, ttlSeconds: 60 } with an invalidationBus, else false}
+   */
+  localCache?: { maxEntries?: number; ttlSeconds?: number } | false;
+  /**
+   * Carries invalidations between processes (see `RedisInvalidationBus`):
+   * every rule change ({@linkcode DynamoDBRulesStore.putCalculationRule},
+   * {@linkcode DynamoDBRulesStore.putValidationRule}) publishes the owner's
+   * entry it changed. The store does not close it.
+   *
+   * @default {undefined}
+   */
+  invalidationBus?: IInvalidationBus;
+  /**
+   * When DynamoDB fails (not "not found"), serve the last value this
+   * process read within this many seconds, reported as a `cache.stale`
+   * event. `0`: off.
+   *
+   * @default {0}
+   */
+  staleIfErrorSeconds?: number;
+  /**
    * Receives cache and request events (see {@linkcode RulesStoreEvent}).
    *
    * @default {undefined}
@@ -256,6 +290,14 @@ const CHANGE_BACKOFF: Backoff = { baseDelayMs: 5, maxDelayMs: 250 };
 
 /** How many validated ids the hot-path memo keeps before it starts over. */
 const MEMO_LIMIT = 10_000;
+
+/** A day, in milliseconds. */
+const DAY_MS = 86_400_000;
+
+/** The versions of an owner with none (GLOBAL reading its own). */
+const NO_VERSIONS: readonly CalculationRuleVersion[] = Object.freeze([]);
+/** The in-process tier when it is on and not configured. */
+const DEFAULT_LOCAL_CACHE = { maxEntries: 10_000, ttlSeconds: 60 } as const;
 
 /** Numbers are read as `NumberValue`s, which the item codec turns into exact decimals. */
 function translateConfig(): TranslateConfig {
@@ -327,6 +369,15 @@ function translateConfig(): TranslateConfig {
  * Concurrent identical reads of a cached kind share one cache lookup and one
  * DynamoDB request (with or without a cache); a failure reaches every waiter.
  *
+ * In-process tier (`localCache`, on by default with an `invalidationBus`):
+ * rule reads are answered from a bounded in-process LRU first, with no
+ * request; an entry lives `localCache.ttlSeconds` at most, never longer than
+ * its Redis entry, and is dropped in every process when a rule change
+ * publishes its key on the bus. While the bus is silent past its heartbeat
+ * the tier does not answer. Rule reads are
+ * deeply frozen on every path; batch state, results and audit entries are
+ * fresh copies.
+ *
  * @example Read a rule through a cache
  * ```ts
  * import { DynamoDBRulesStore, MemoryCacheBackend } from "@bluestar/persistence";
@@ -359,7 +410,15 @@ export class DynamoDBRulesStore implements IRulesStore {
   readonly #emit: (event: RulesStoreEvent) => void;
   /** The secret parts of explicit credentials: never shown in a message or a cause. */
   readonly #secrets: readonly string[];
-  readonly #validatedKeys = new Map<string, string>();
+  /** Cache keys of ids that passed validation, by kind (a versions key: `kind` then "@"), then each id (see #knownKey). */
+  readonly #validatedKeys = new Map<string, Map<string, Map<string, string>>>();
+  #validatedCount = 0;
+  /** Rules resolved from a frozen stored version, frozen: an in-process hit builds none again. */
+  readonly #resolved = new WeakMap<object, CalculationRule>();
+  /** Today in UTC on the store's clock, until the end of that day (ms), for the hot path. */
+  #today = { day: "", endsAt: -Infinity };
+  /** The last `asOf` that passed its check, for the hot path. */
+  #checkedAsOf = "";
   readonly #now: () => number;
   readonly #changeTime: () => string;
   #closed = false;
@@ -378,6 +437,7 @@ export class DynamoDBRulesStore implements IRulesStore {
       maxAttempts = 3,
     } = options;
     const problems = storeOptionProblems(options);
+    const { staleIfErrorSeconds = 0 } = options;
     if (problems.length > 0) {
       throw new ConfigError(`Invalid DynamoDB rules store options: ${optionProblemsText(problems)}`);
     }
@@ -395,6 +455,9 @@ export class DynamoDBRulesStore implements IRulesStore {
       ttlSeconds: cacheTtlSeconds,
       timeoutMs: cacheTimeoutMs,
       onEvent: this.#reporting ? this.#emit : undefined,
+      localCache: localCacheOf(options),
+      bus: options.invalidationBus,
+      staleIfError: staleIfErrorSeconds > 0 ? { seconds: staleIfErrorSeconds, when: isOutage } : undefined,
     });
     const credentials = options.credentials as { secretAccessKey?: unknown; sessionToken?: unknown } | undefined;
     this.#secrets = typeof credentials === "object" && credentials !== null
@@ -449,7 +512,7 @@ export class DynamoDBRulesStore implements IRulesStore {
 
   /**
    * {@linkcode IRulesStore.getPipeline}: one `Query` per 1 MB page, every
-   * page followed; cached.
+   * page followed; cached. The steps are deeply frozen.
    *
    * @throws {CorruptItemError} When a stored step does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -484,7 +547,8 @@ export class DynamoDBRulesStore implements IRulesStore {
    * {@linkcode IRulesStore.getValidationRules}: the client's and GLOBAL's
    * items for the field, holding every version, from one `BatchGetItem`
    * when not cached; cached per owner and field, so one entry answers every
-   * date and a GLOBAL change reaches every client through one key.
+   * date and a GLOBAL change reaches every client through one key. The
+   * rules are deeply frozen.
    *
    * @throws {CorruptItemError} When a stored rule group does not decode.
    * @throws {InvalidInputError} When `asOf` is not a calendar date `YYYY-MM-DD`.
@@ -500,9 +564,9 @@ export class DynamoDBRulesStore implements IRulesStore {
    */
   getValidationRules(clientId: string, field: string, options?: RuleReadOptions): Promise<ValidationRule[]> {
     return this.#run("getValidationRules", async () => {
-      const day = asOfDay(options, () => todayUtc(this.#now));
+      const day = asOfDay(options, () => this.#todayUtc());
       const groups = await this.#readVersions(validationVersions, clientId, field);
-      return validationRulesAsOf(groups.own?.rules ?? [], groups.global.rules, day);
+      return deepFreeze(validationRulesAsOf(groups.own?.rules ?? [], groups.global.rules, day));
     });
   }
 
@@ -510,7 +574,8 @@ export class DynamoDBRulesStore implements IRulesStore {
    * {@linkcode IRulesStore.getCalculationRule}: the client's and GLOBAL's
    * items for the rule, holding every version, from one `BatchGetItem` when
    * not cached; cached per owner and rule (a client without an override
-   * caches its emptiness), so one entry answers every date.
+   * caches its emptiness), so one entry answers every date. The
+   * rule is deeply frozen.
    *
    * @throws {CorruptItemError} When a stored rule does not decode.
    * @throws {InvalidInputError} When `asOf` is not a calendar date `YYYY-MM-DD`.
@@ -526,10 +591,14 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getCalculationRule(clientId: string, ruleId: string, options?: RuleReadOptions): Promise<CalculationRule> {
+    // The hot path: an in-process hit of both owners' entries builds no closure, no key and no rule.
+    const hit = this.#reporting || this.#closed ? undefined : this.#localCalculationRule(clientId, ruleId, options);
+    if (hit !== undefined) return Promise.resolve(hit);
     return this.#run("getCalculationRule", async () => {
-      const day = asOfDay(options, () => todayUtc(this.#now));
+      const day = asOfDay(options, () => this.#todayUtc());
+      if (options?.asOf !== undefined) this.#checkedAsOf = day;
       const histories = await this.#readVersions(calculationVersions, clientId, ruleId);
-      const rule = calculationRuleAsOf(histories.own?.versions ?? [], histories.global.versions, day);
+      const rule = this.#calculationRuleAsOf(histories.own, histories.global, day);
       if (rule === undefined) throw ruleNotFound(clientId, ruleId, day);
       return rule;
     });
@@ -680,7 +749,8 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * {@linkcode IRulesStore.getIrsLimits}: one `GetItem`; cached.
+   * {@linkcode IRulesStore.getIrsLimits}: one `GetItem`; cached. The limits
+   * are deeply frozen.
    *
    * @throws {CorruptItemError} When the stored limits do not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -752,7 +822,7 @@ export class DynamoDBRulesStore implements IRulesStore {
 
   /**
    * {@linkcode IRulesStore.getBatchState}: one strongly consistent `GetItem`;
-   * never cached.
+   * never cached; a fresh copy the caller may change.
    *
    * @throws {CorruptItemError} When the stored state does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -924,6 +994,7 @@ export class DynamoDBRulesStore implements IRulesStore {
 
   /**
    * {@linkcode IRulesStore.getAgentConfig}: one `GetItem`; cached when found.
+   * The configuration is deeply frozen.
    *
    * @throws {CorruptItemError} When the stored configuration does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -960,6 +1031,59 @@ export class DynamoDBRulesStore implements IRulesStore {
   // ---- plumbing ----------------------------------------------------------
 
   /**
+   * The rule from the in-process tier alone, or `undefined` (not there, an
+   * `asOf` to check, no version in effect: the full read decides). Two
+   * lookups of remembered keys and the as-of resolution; the rule of a
+   * stored version is built once.
+   */
+  #localCalculationRule(
+    clientId: string,
+    ruleId: string,
+    options: RuleReadOptions | undefined,
+  ): CalculationRule | undefined {
+    const asOf = options?.asOf;
+    if (asOf !== undefined && asOf !== this.#checkedAsOf) return undefined;
+    const memoKind = calculationVersions.memoKind;
+    const globalKey = this.#knownKey(memoKind, ruleId, GLOBAL_CLIENT_ID);
+    if (globalKey === undefined) return undefined;
+    const global = this.#reads.local<CalculationRuleHistory>("calculation", globalKey);
+    if (global === undefined) return undefined;
+    let own: CalculationRuleHistory | undefined;
+    if (clientId !== GLOBAL_CLIENT_ID) {
+      const ownKey = this.#knownKey(memoKind, ruleId, clientId);
+      own = ownKey === undefined ? undefined : this.#reads.local<CalculationRuleHistory>("calculation", ownKey);
+      if (own === undefined) return undefined;
+    }
+    return this.#calculationRuleAsOf(own, global, asOf ?? this.#todayUtc());
+  }
+
+  /** The rule in effect on a day, frozen, built once per stored (frozen) version. */
+  #calculationRuleAsOf(
+    own: CalculationRuleHistory | undefined,
+    global: CalculationRuleHistory,
+    day: string,
+  ): CalculationRule | undefined {
+    const version = calculationVersionAsOf(own?.versions ?? NO_VERSIONS, global.versions, day);
+    if (version === undefined) return undefined;
+    const known = this.#resolved.get(version);
+    if (known !== undefined) return known;
+    const rule = deepFreeze(scoped(version));
+    // Only a frozen version stays as it is: a rule of one that may change is built every time.
+    if (Object.isFrozen(version)) this.#resolved.set(version, rule);
+    return rule;
+  }
+
+  /** Today in UTC on the store's clock, rebuilt only when the day ends. */
+  #todayUtc(): string {
+    const now = this.#now();
+    const today = this.#today;
+    if (now < today.endsAt && now >= today.endsAt - DAY_MS) return today.day;
+    const day = todayUtc(() => now);
+    this.#today = { day, endsAt: Date.parse(`${day}T00:00:00Z`) + DAY_MS };
+    return day;
+  }
+
+  /**
    * Runs a method body as a promise: a bad argument rejects rather than
    * throws; a closed store rejects. Its end is reported as a `call` event.
    */
@@ -984,23 +1108,37 @@ export class DynamoDBRulesStore implements IRulesStore {
    * joined with NUL, which no valid id contains, so no other input can match.
    */
   #cacheKeyOf(kind: CacheKind, validate: () => unknown, ...ids: string[]): string {
-    let memo: string | undefined = kind;
-    for (const id of ids) {
-      if (typeof id !== "string") {
-        memo = undefined;
-        break;
-      }
-      memo += `\u0000${id}`;
-    }
-    const known = memo === undefined ? undefined : this.#validatedKeys.get(memo);
+    const known = this.#knownKey(kind, ids[0], ids[1]);
     if (known !== undefined) return known;
     validate();
     const key = cacheKey(this.#namespace, kind, ...ids);
-    if (memo !== undefined) {
-      if (this.#validatedKeys.size >= MEMO_LIMIT) this.#validatedKeys.clear();
-      this.#validatedKeys.set(memo, key);
-    }
+    this.#remember(kind, ids[0], ids[1], key);
     return key;
+  }
+
+  /** Remembers the key of ids that passed validation (strings only: any other input is validated every time). */
+  #remember(kind: string, first: unknown, second: unknown, key: string): void {
+    if (typeof first !== "string" || (second !== undefined && typeof second !== "string")) return;
+    if (this.#validatedCount >= MEMO_LIMIT) {
+      this.#validatedKeys.clear();
+      this.#validatedCount = 0;
+    }
+    let byFirst = this.#validatedKeys.get(kind);
+    if (byFirst === undefined) this.#validatedKeys.set(kind, byFirst = new Map());
+    let bySecond = byFirst.get(first);
+    if (bySecond === undefined) byFirst.set(first, bySecond = new Map());
+    bySecond.set(second ?? "", key);
+    this.#validatedCount++;
+  }
+
+  /**
+   * The key of ids that passed validation before, or `undefined`: nested
+   * maps by kind, then each id (a one-id kind's second level is `""`, which
+   * no valid id is), so a lookup allocates nothing.
+   */
+  #knownKey(kind: string, first: unknown, second?: unknown): string | undefined {
+    if (typeof first !== "string" || (second !== undefined && typeof second !== "string")) return undefined;
+    return this.#validatedKeys.get(kind)?.get(first)?.get(second ?? "");
   }
 
   /**
@@ -1034,18 +1172,11 @@ export class DynamoDBRulesStore implements IRulesStore {
 
   /** The cache key of one owner's versions of a rule (or field); its ids are validated (the key builder's memo). */
   #versionsKey<H>(spec: VersionsSpec<H>, owner: string, subject: string): string {
-    // Memoised like #cacheKeyOf's keys, under a name no id can make ("{" then NUL-joined ids).
-    const memo = typeof owner === "string" && typeof subject === "string"
-      ? `{${spec.kind}\u0000${subject}\u0000${owner}`
-      : undefined;
-    const known = memo === undefined ? undefined : this.#validatedKeys.get(memo);
+    const known = this.#knownKey(spec.memoKind, subject, owner);
     if (known !== undefined) return known;
     spec.itemKey(owner, subject);
     const key = ruleVersionsCacheKey(this.#namespace, spec.kind, subject, owner);
-    if (memo !== undefined) {
-      if (this.#validatedKeys.size >= MEMO_LIMIT) this.#validatedKeys.clear();
-      this.#validatedKeys.set(memo, key);
-    }
+    this.#remember(spec.memoKind, subject, owner, key);
     return key;
   }
 
@@ -1284,6 +1415,21 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 }
 
+/** The in-process tier's settings from the (checked) options; `undefined`: off. */
+function localCacheOf(options: DynamoDBRulesStoreOptions): { maxEntries: number; ttlSeconds: number } | undefined {
+  const given = options.localCache;
+  if (given === false || (given === undefined && options.invalidationBus === undefined)) return undefined;
+  const { maxEntries = DEFAULT_LOCAL_CACHE.maxEntries, ttlSeconds = DEFAULT_LOCAL_CACHE.ttlSeconds } = given ?? {};
+  return maxEntries === 0 ? undefined : { maxEntries, ttlSeconds };
+}
+
+/** Whether a failed read is an outage a stale value may stand in for: not an answer such as "not found". */
+function isOutage(error: unknown): boolean {
+  return error instanceof RulesStoreError && !(error instanceof RuleNotFoundError) &&
+    !(error instanceof PipelineNotFoundError) && !(error instanceof IrsLimitsNotFoundError) &&
+    !(error instanceof CorruptItemError) && !(error instanceof ConflictError);
+}
+
 /** The versions an item of a kind holds. */
 type Versions<H> = H extends CalculationRuleHistory ? CalculationRuleVersion : ValidationRuleVersion;
 
@@ -1291,6 +1437,8 @@ type Versions<H> = H extends CalculationRuleHistory ? CalculationRuleVersion : V
 interface VersionsSpec<H> {
   /** What the cache calls it. */
   kind: "calculation" | "validation";
+  /** Where the key memo keeps its keys: a name no other kind of key has. */
+  memoKind: string;
   /** What messages call it. */
   what: string;
   /** The item's codec. */
@@ -1309,6 +1457,7 @@ interface VersionsSpec<H> {
 
 const calculationVersions: VersionsSpec<CalculationRuleHistory> = {
   kind: "calculation",
+  memoKind: "calculation@versions",
   what: "calculation rule",
   codec: calculationRuleHistoryCodec,
   itemKey: (owner, ruleId) => itemKeys.calculationRule(owner, ruleId),
@@ -1320,6 +1469,7 @@ const calculationVersions: VersionsSpec<CalculationRuleHistory> = {
 
 const validationVersions: VersionsSpec<ValidationRuleGroup> = {
   kind: "validation",
+  memoKind: "validation@versions",
   what: "validation rules of field",
   codec: validationRuleGroupCodec,
   itemKey: (owner, field) => itemKeys.validationRules(owner, field),
@@ -1437,6 +1587,15 @@ function decodeStored<T>(codec: ItemCodec<T>, table: string, item: Item): T {
 }
 
 /** Every problem with the store's options. */
+/** A bus, when given, is an object with the methods of {@linkcode IInvalidationBus}. */
+function invalidationBusProblems(option: string, bus: unknown): OptionProblem[] {
+  if (bus === undefined) return [];
+  const methods = ["publish", "listen", "isLive", "close"];
+  const valid = typeof bus === "object" && bus !== null &&
+    methods.every((name) => typeof (bus as Record<string, unknown>)[name] === "function");
+  return valid ? [] : [{ option, problem: "is not an invalidation bus (publish, listen, isLive, close)" }];
+}
+
 function storeOptionProblems(options: DynamoDBRulesStoreOptions): OptionProblem[] {
   const problems = [
     ...tableSuffixProblems("tableSuffix", options.tableSuffix ?? ""),
@@ -1447,6 +1606,11 @@ function storeOptionProblems(options: DynamoDBRulesStoreOptions): OptionProblem[
     ...(options.endpointUrl === undefined ? [] : endpointUrlProblems("endpointUrl", options.endpointUrl)),
     ...hookProblems("onEvent", options.onEvent),
     ...hookProblems("now", options.now),
+    ...localCacheProblems("localCache", options.localCache),
+    ...(options.staleIfErrorSeconds === undefined
+      ? []
+      : secondsProblems("staleIfErrorSeconds", options.staleIfErrorSeconds, "non-negative")),
+    ...invalidationBusProblems("invalidationBus", options.invalidationBus),
   ];
   if (options.client !== undefined) {
     const client = options.client as Partial<DynamoDBClient> | null;

@@ -27,7 +27,16 @@ import {
   MAX_PAGE_SIZE,
   pageSizeProblem,
 } from "../core/keys.ts";
-import type { CacheEntry, FileSource, FileStat, ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
+import type {
+  CachedEntry,
+  CacheEntry,
+  CacheEntryDetails,
+  FileSource,
+  FileStat,
+  ICacheBackend,
+  IFileStore,
+  IRulesStore,
+} from "../core/protocols.ts";
 import { integrityError, pullStream, sha256Hex, sourceChunks, SourceFailure, verifiedChunks } from "../core/streams.ts";
 import {
   asOfDay,
@@ -62,7 +71,7 @@ import type {
   ValidationRuleInput,
   ValidationRuleVersion,
 } from "../core/types.ts";
-import { copyBytes, encodeCacheWrite, toBytes } from "../core/values.ts";
+import { copyBytes, deepFreeze, encodeCacheWrite, toBytes } from "../core/values.ts";
 import {
   calculationRuleAsOf,
   changeClock,
@@ -122,6 +131,12 @@ export interface MemoryRulesStoreOptions {
  * The reference {@linkcode IRulesStore}, in memory. Every version of a rule
  * is kept; reads resolve as of a date, and changes are recorded with their
  * audit record in one step (a failed change leaves neither).
+ *
+ * Rule reads (`getPipeline`, `getValidationRules`, `getCalculationRule`,
+ * `getIrsLimits`, `getAgentConfig`) return deeply frozen values, as the
+ * DynamoDB store does: changing one throws in strict mode and never changes
+ * the store. Batch state, processing results and audit entries are fresh
+ * copies the caller may change.
  *
  * @example Resolve a rule through the GLOBAL fallback
  * ```ts
@@ -191,7 +206,7 @@ export class MemoryRulesStore implements IRulesStore {
     return settle(() => {
       const steps = this.#pipeline.query(itemKeys.pipelinePartition(planId));
       if (steps.length === 0) throw new PipelineNotFoundError(`Pipeline ${quote(planId)} not found`);
-      return structuredClone(steps);
+      return deepFreeze(structuredClone(steps));
     });
   }
 
@@ -199,7 +214,7 @@ export class MemoryRulesStore implements IRulesStore {
     return settle(() => {
       const own = this.#validationRules.get(itemKeys.validationRules(clientId, field)) ?? [];
       const global = this.#validationRules.get(itemKeys.validationRules(GLOBAL_CLIENT_ID, field)) ?? [];
-      return validationRulesAsOf(own, global, asOfDay(options, () => todayUtc(this.#now)));
+      return deepFreeze(validationRulesAsOf(own, global, asOfDay(options, () => todayUtc(this.#now))));
     });
   }
 
@@ -210,7 +225,7 @@ export class MemoryRulesStore implements IRulesStore {
       const day = asOfDay(options, () => todayUtc(this.#now));
       const rule = calculationRuleAsOf(own, global, day);
       if (rule === undefined) throw ruleNotFound(clientId, ruleId, day);
-      return rule;
+      return deepFreeze(rule);
     });
   }
 
@@ -277,7 +292,7 @@ export class MemoryRulesStore implements IRulesStore {
     return settle(() => {
       const limits = this.#irsLimits.get(itemKeys.irsLimits(year));
       if (limits === undefined) throw new IrsLimitsNotFoundError(`IRS limits not found for year ${quote(year)}`);
-      return structuredClone(limits);
+      return deepFreeze(structuredClone(limits));
     });
   }
 
@@ -348,7 +363,7 @@ export class MemoryRulesStore implements IRulesStore {
   }
 
   getAgentConfig(agent: string): Promise<AgentConfig | null> {
-    return settle(() => structuredClone(this.#agentConfigs.get(itemKeys.agentConfig(agent)) ?? null));
+    return settle(() => deepFreeze(structuredClone(this.#agentConfigs.get(itemKeys.agentConfig(agent)) ?? null)));
   }
 
   /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
@@ -401,6 +416,21 @@ export class MemoryCacheBackend implements ICacheBackend {
     return settle(() => this.#live(checkCacheKey(key)) as T | null);
   }
 
+  getEntry(key: string, withTtl: boolean): Promise<CachedEntry | null> {
+    return settle(() => {
+      checkCacheKey(key);
+      const entry = this.#entries.get(key);
+      if (entry === undefined) return null;
+      const left = entry.expiresAt - this.#now();
+      if (left <= 0) {
+        this.#entries.delete(key);
+        return null;
+      }
+      const text = entry.json;
+      return { text, ttlMs: withTtl ? left : Infinity, decode: () => Promise.resolve(JSON.parse(text)) };
+    });
+  }
+
   setex(key: string, ttlSeconds: number, value: unknown): Promise<void> {
     return settle(() => {
       const json = encodeCacheWrite(key, ttlSeconds, value);
@@ -414,10 +444,21 @@ export class MemoryCacheBackend implements ICacheBackend {
     });
   }
 
-  getMany<T = unknown>(keys: readonly string[]): Promise<Array<CacheEntry<T>>> {
+  getMany<T = unknown>(keys: readonly string[], details: CacheEntryDetails = {}): Promise<Array<CacheEntry<T>>> {
     return settle(() => {
       keys.forEach(checkCacheKey);
-      return keys.map((key) => ({ value: this.#live(key) as T | null, generation: this.#generations.get(key) ?? 0 }));
+      return keys.map((key) => {
+        const value = this.#live(key) as T | null;
+        const generation = this.#generations.get(key) ?? 0;
+        const entry = this.#entries.get(key);
+        if (value === null || entry === undefined) return { value, generation };
+        return {
+          value,
+          generation,
+          ...(details.ttl === true ? { ttlMs: entry.expiresAt - this.#now() } : undefined),
+          ...(details.text === true ? { text: entry.json } : undefined),
+        };
+      });
     });
   }
 

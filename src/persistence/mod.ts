@@ -11,10 +11,14 @@ import { type PersistenceConfig, type PersistenceSettings, resolveConnections } 
 import { DynamoDBRulesStore, type RulesStoreEvent } from "./dynamodb_backend.ts";
 import { MemoryCacheBackend, MemoryFileStore, MemoryRulesStore } from "./memory_backend.ts";
 import { type CacheEvent, RedisCacheBackend } from "./redis_backend.ts";
+import { type BusEvent, RedisInvalidationBus } from "./invalidation_bus.ts";
 import { type FileStoreEvent, S3FileStore } from "./s3_backend.ts";
 
+/** The in-process tier when a cache is configured and the tier's settings are not. */
+const DEFAULT_LOCAL_CACHE = { maxEntries: 10_000, ttlSeconds: 60 };
+
 /** Any event a backend reports. */
-export type PersistenceEvent = RulesStoreEvent | CacheEvent | FileStoreEvent;
+export type PersistenceEvent = RulesStoreEvent | CacheEvent | FileStoreEvent | BusEvent;
 
 /** Options of {@linkcode createPersistence}: settings, plus what only code can pass. */
 export interface PersistenceOptions extends PersistenceSettings {
@@ -53,7 +57,9 @@ export interface Persistence {
  * then environment variables (see the README's configuration table).
  *
  * - `aws`: `DynamoDBRulesStore` reading through `RedisCacheBackend` (when a
- *   Redis URL is set), and `S3FileStore`.
+ *   Redis URL or Redis Cluster nodes are set), with an in-process tier
+ *   (`localCacheMaxEntries`, `0` for none) kept fresh by a
+ *   `RedisInvalidationBus` on the same Redis, and `S3FileStore`.
  * - `memory`: the reference backends, optionally loaded with `data`; the cache
  *   is Redis when a URL is set, else a `MemoryCacheBackend`.
  *
@@ -91,7 +97,9 @@ export function createPersistence(options?: PersistenceOptions): Persistence {
   const { env, data, onEvent, ...settings }: PersistenceOptions = options ?? {};
   // The configuration shows the Redis URL redacted; the cache connects with it as given.
   const { config, redisUrl } = resolveConnections(settings, env);
-  const redis = redisUrl === null ? null : new RedisCacheBackend({ url: redisUrl, keyPrefix: "", onEvent });
+  const cluster = config.redisClusterNodes;
+  const where = cluster === undefined ? (redisUrl === null ? null : { url: redisUrl }) : { clusterNodes: cluster };
+  const redis = where === null ? null : new RedisCacheBackend({ ...where, keyPrefix: "", onEvent });
 
   if (config.backend === "memory") {
     const cache = redis ?? new MemoryCacheBackend();
@@ -107,11 +115,18 @@ export function createPersistence(options?: PersistenceOptions): Persistence {
   }
 
   const aws = { region: config.region ?? undefined, endpointUrl: config.endpointUrl ?? undefined };
+  // The bus keeps the in-process tier fresh; without an in-process tier there is nothing for it to do.
+  const localCache = config.localCache === undefined ? DEFAULT_LOCAL_CACHE : config.localCache;
+  const bus = where === null || localCache === null
+    ? undefined
+    : new RedisInvalidationBus({ ...where, namespace: config.tableSuffix, onEvent });
   const rules = new DynamoDBRulesStore({
     ...aws,
     tableSuffix: config.tableSuffix,
     cache: redis ?? undefined,
     cacheTtlSeconds: config.cacheTtlSeconds,
+    localCache: localCache ?? false,
+    invalidationBus: bus,
     onEvent,
   });
   const files = new S3FileStore({ ...aws, bucket: config.s3Bucket!, onEvent });
@@ -121,7 +136,7 @@ export function createPersistence(options?: PersistenceOptions): Persistence {
     cache: redis,
     files,
     close: async () => {
-      const results = await Promise.allSettled([rules.close(), files.close(), redis?.close()]);
+      const results = await Promise.allSettled([rules.close(), files.close(), redis?.close(), bus?.close()]);
       const failed = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
       if (failed !== undefined) throw failed.reason;
     },

@@ -427,3 +427,155 @@ export function parseUrl(url: unknown): URL | undefined {
     return undefined;
   }
 }
+
+/** The most entries an in-process tier may hold. */
+export const MAX_LOCAL_CACHE_ENTRIES = 10_000_000;
+
+/**
+ * The rule for the nodes of a Redis Cluster: a non-empty list of
+ * `host:port` (IPv6 as `[::1]:7001`, a port from 1 to 65535); the
+ * environment's comma-separated text counts as its list.
+ *
+ * @param option The name the value came by.
+ * @param nodes The candidate list, or its comma-separated text.
+ * @returns Its problems: one for a list that is not one or is empty, else one per malformed node.
+ *
+ * @example Check cluster nodes
+ * ```ts
+ * import { clusterNodesProblems } from "./options.ts";
+ *
+ * console.assert(clusterNodesProblems("clusterNodes", ["127.0.0.1:7001"]).length === 0);
+ * console.assert(clusterNodesProblems("clusterNodes", "127.0.0.1:7001,127.0.0.1").length === 1);
+ * ```
+ */
+export function clusterNodesProblems(option: string, nodes: unknown): OptionProblem[] {
+  const list = typeof nodes === "string" ? clusterNodeList(nodes) : nodes;
+  if (!Array.isArray(list) || list.length === 0) {
+    return [{ option, problem: "is not a non-empty list of host:port" }];
+  }
+  return list.flatMap((node: unknown) => {
+    const match = typeof node === "string" ? /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(node) : null;
+    if (match === null) return [{ option: `${option} node`, value: String(node), problem: "is not host:port" }];
+    const port = Number(match[2]);
+    return port >= 1 && port <= 65535
+      ? []
+      : [{ option: `${option} node`, value: String(node), problem: `: port ${port} is not from 1 to 65535` }];
+  });
+}
+
+/**
+ * The nodes of the environment's comma-separated list (empty parts dropped).
+ *
+ * @param text The list, as `BLUESTAR_REDIS_CLUSTER_NODES` holds it.
+ * @returns The nodes.
+ *
+ * @example Split a list
+ * ```ts
+ * import { clusterNodeList } from "./options.ts";
+ *
+ * console.assert(clusterNodeList("127.0.0.1:7001, 127.0.0.1:7002").length === 2);
+ * ```
+ */
+export function clusterNodeList(text: string): string[] {
+  return text.split(",").map((node) => node.trim()).filter((node) => node !== "");
+}
+
+/**
+ * The rule for the size of an in-process tier: an integer from 0 (no tier)
+ * to `MAX_LOCAL_CACHE_ENTRIES`, a number or its decimal text.
+ *
+ * @param option The name the value came by.
+ * @param maxEntries The candidate size.
+ * @returns Its problems (none when valid).
+ *
+ * @example Check a size
+ * ```ts
+ * import { localCacheMaxEntriesProblems } from "./options.ts";
+ *
+ * console.assert(localCacheMaxEntriesProblems("maxEntries", "0").length === 0);
+ * console.assert(localCacheMaxEntriesProblems("maxEntries", -1).length === 1);
+ * ```
+ */
+export function localCacheMaxEntriesProblems(option: string, maxEntries: unknown): OptionProblem[] {
+  const number = typeof maxEntries === "string" ? (/^\d+$/.test(maxEntries) ? Number(maxEntries) : NaN) : maxEntries;
+  return integerProblems(option, number, 0, MAX_LOCAL_CACHE_ENTRIES).map((problem) => ({
+    ...problem,
+    value: String(maxEntries),
+  }));
+}
+
+/**
+ * The rule for a number of seconds that may be a fraction: from `min`
+ * (`"positive"`: above 0) to `MAX_TTL_SECONDS`, a number or its decimal text.
+ *
+ * @param option The name the value came by.
+ * @param seconds The candidate.
+ * @param min `"positive"` or `"non-negative"` (0 allowed: off).
+ * @returns Its problems (none when valid).
+ *
+ * @example Check a window
+ * ```ts
+ * import { secondsProblems } from "./options.ts";
+ *
+ * console.assert(secondsProblems("staleIfErrorSeconds", 0, "non-negative").length === 0);
+ * console.assert(secondsProblems("ttlSeconds", 0, "positive").length === 1);
+ * ```
+ */
+export function secondsProblems(
+  option: string,
+  seconds: unknown,
+  min: "positive" | "non-negative",
+): OptionProblem[] {
+  const number = typeof seconds === "string" ? (/^\d+(\.\d+)?$/.test(seconds) ? Number(seconds) : NaN) : seconds;
+  const valid = typeof number === "number" && (min === "positive" ? number > 0 : number >= 0) &&
+    number <= MAX_TTL_SECONDS;
+  return problemOf(option, seconds, valid ? undefined : `is not a ${min} number of seconds`);
+}
+
+/**
+ * The rule for the in-process tier option: `false` (off), or an object of
+ * `maxEntries` (see {@linkcode localCacheMaxEntriesProblems}) and
+ * `ttlSeconds` (a positive number of seconds), each optional.
+ *
+ * @param option The name the value came by.
+ * @param localCache The candidate.
+ * @returns Its problems (none when valid or absent), its fields named `option.field`.
+ *
+ * @example Check a tier
+ * ```ts
+ * import { localCacheProblems } from "./options.ts";
+ *
+ * console.assert(localCacheProblems("localCache", { maxEntries: 100, ttlSeconds: 5 }).length === 0);
+ * console.assert(localCacheProblems("localCache", { ttlSeconds: 0 }).length === 1);
+ * ```
+ */
+export function localCacheProblems(option: string, localCache: unknown): OptionProblem[] {
+  if (localCache === undefined || localCache === false) return [];
+  if (typeof localCache !== "object" || localCache === null) return [{ option, problem: "is not an object or false" }];
+  const { maxEntries, ttlSeconds } = localCache as { maxEntries?: unknown; ttlSeconds?: unknown };
+  return [
+    ...(maxEntries === undefined ? [] : localCacheMaxEntriesProblems(`${option}.maxEntries`, maxEntries)),
+    ...(ttlSeconds === undefined ? [] : secondsProblems(`${option}.ttlSeconds`, ttlSeconds, "positive")),
+  ];
+}
+
+/**
+ * The rule for an interval a timer waits, in milliseconds: a number from
+ * `min` to `MAX_TIMER_MS`.
+ *
+ * @param option The name the value came by.
+ * @param milliseconds The candidate.
+ * @param min The shortest interval allowed.
+ * @returns Its problems (none when valid).
+ *
+ * @example Check a heartbeat
+ * ```ts
+ * import { intervalMsProblems } from "./options.ts";
+ *
+ * console.assert(intervalMsProblems("heartbeatMs", 1000, 4).length === 0 && intervalMsProblems("heartbeatMs", 1, 4).length === 1);
+ * ```
+ */
+export function intervalMsProblems(option: string, milliseconds: unknown, min: number): OptionProblem[] {
+  const valid = typeof milliseconds === "number" && milliseconds >= min && milliseconds <= MAX_TIMER_MS;
+  return problemOf(option, milliseconds, valid ? undefined : `is not a number of milliseconds from ${min}`);
+}

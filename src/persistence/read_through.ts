@@ -1,28 +1,33 @@
 /**
- * The read-through cache in front of a store's reads: single flight, the
- * cache lookup bounded by a deadline, the check of cached values, the
- * write-back. A store says what to read (`kind`, `key`), how to tell a
- * cached value is an answer (`check`) and how to load one (`load`); this
- * module decides where the answer comes from.
+ * The read-through cache in front of a store's reads: the in-process tier,
+ * single flight, the cache lookup bounded by a deadline, the check of cached
+ * values, the write-back fenced by generation, and the one invalidation
+ * entry point. A store says what to read (`kind`, `key` or `keys`), how to
+ * tell a cached value is an answer (`check`) and how to load one (`load`);
+ * this module decides where the answer comes from.
  *
  * Parts, each in one place: {@linkcode ReadThroughCache} only orchestrates
- * (flight, then tier, then load, then write-back, and which event says so);
- * `RemoteTier` is the ONE guarded call path to the {@linkcode ICacheBackend}
- * (every operation bounded, every failure reported and made harmless);
- * `CheckedTexts` is the memo of checked entries; `SingleFlight` shares
- * identical concurrent reads.
+ * (in-process tier, then flight, then Redis tier, then load, then
+ * write-back, and which event says so); `LocalTier` (`local_tier.ts`) is the
+ * in-process LRU; an {@linkcode IInvalidationBus} carries invalidations
+ * between processes; `RemoteTier` is the ONE guarded call path to the
+ * {@linkcode ICacheBackend} (every operation bounded, every failure reported
+ * and made harmless); `CheckedTexts` is the memo of checked entries;
+ * `SingleFlight` shares identical concurrent reads.
  *
  * @module
  */
 
 import { CacheError, quote } from "../core/errors.ts";
 import type { CacheKind } from "../core/keys.ts";
-import type { CacheEntry, ICacheBackend } from "../core/protocols.ts";
+import type { CachedEntry, CacheEntry, ICacheBackend, IInvalidationBus } from "../core/protocols.ts";
 import { guardHook } from "../core/hooks.ts";
 import { type Decoded, problemText } from "../core/schema.ts";
 import { type Clock, Deadlines, elapsedMs, Pending, SYSTEM_CLOCK } from "../core/time.ts";
 import { type CacheTier, type CallEnd, endedOk, endedWith } from "../core/call_end.ts";
+import { deepFreeze } from "../core/values.ts";
 import { describeAwsError } from "./aws_errors.ts";
+import { LocalTier } from "./local_tier.ts";
 
 /** A call the read-through cache sends to its cache backend. */
 export type CacheOperation = "get" | "setex" | "getMany" | "setexIfGeneration" | "invalidate";
@@ -30,19 +35,23 @@ export type CacheOperation = "get" | "setex" | "getMany" | "setexIfGeneration" |
 /**
  * What a {@linkcode ReadThroughCache} reports. Each lookup reports exactly
  * one of `cache.hit`, `cache.miss`, `cache.corrupt` and `cache.error` (with
- * `operation: "get"`); a failed write-back reports one `cache.error` (with
- * `operation: "setex"`).
+ * `operation: "get"` or `"getMany"`) per key; a failed write-back reports
+ * one `cache.error` (`"setex"` or `"setexIfGeneration"`), a failed
+ * invalidation one (`"invalidate"`).
  *
- * - `cache.hit`: a cached value was served; nothing was loaded.
+ * - `cache.hit`: a cached value was served; nothing was loaded. `tier` says
+ *   which tier answered: `"local"` (in-process) or `"redis"` (the cache backend).
  * - `cache.miss`: the cache had no value; the read was loaded.
  * - `cache.corrupt`: the cache held a value that does not decode into what
  *   was asked for; it counts as a miss and the read was loaded.
  * - `cache.error`: a cache call failed or took longer than its timeout
  *   (`get`: the read was loaded; `setex`: the value was not cached).
+ * - `cache.stale`: the load failed and `staleIfErrorSeconds` allowed the
+ *   last value this process read, `ageMs` old, to be served instead
+ *   (`tier: "local"`).
  *
- * Each ends a cache call: `tier` is the tier that answered (the cache
- * backend is the `"redis"` tier), with the {@linkcode CallEnd} fields:
- * `durationMs` of the cache call, `outcome` `"ok"` for a hit or a miss,
+ * Each ends a cache call, with the {@linkcode CallEnd} fields: `durationMs`
+ * of the cache call, `outcome` `"ok"` for a hit, a miss or a stale answer,
  * `"error"` for a corrupt value or a failed call.
  */
 export type ReadThroughEvent =
@@ -56,7 +65,24 @@ export type ReadThroughEvent =
     tier: CacheTier;
     operation: CacheOperation;
     error: CacheError;
-  } & CallEnd);
+  } & CallEnd)
+  | ({ type: "cache.stale"; kind: CacheKind; key: string; tier: CacheTier; ageMs: number; error: unknown } & CallEnd);
+
+/** The in-process tier's settings; the caller has checked them. */
+export interface LocalCacheSettings {
+  /** How many entries it holds at most: a positive integer. */
+  maxEntries: number;
+  /** How long an entry lives at most, in seconds: a positive number. */
+  ttlSeconds: number;
+}
+
+/** When to serve a stale value; the caller has checked it. */
+export interface StaleIfErrorSettings {
+  /** How old a value this process read may be, at most, in seconds: a positive number. */
+  seconds: number;
+  /** Whether a load failure is one a stale value may stand in for (a store outage, not "not found"). */
+  when: (error: unknown) => boolean;
+}
 
 /** Options of {@linkcode ReadThroughCache}; the caller has checked them. */
 export interface ReadThroughOptions {
@@ -79,12 +105,42 @@ export interface ReadThroughOptions {
    */
   onEvent?: (event: ReadThroughEvent) => void;
   /**
-   * The clock of the cache calls' deadlines.
+   * The clock of the cache calls' deadlines and of the in-process expiries.
    *
    * @default {SYSTEM_CLOCK}
    */
   clock?: Clock;
+  /**
+   * The in-process tier in front of `cache`. With a `bus`, it answers only
+   * while the bus is live; without one, an entry may be stale for its TTL.
+   *
+   * @default {undefined (no in-process tier)}
+   */
+  localCache?: LocalCacheSettings;
+  /**
+   * Carries invalidations between processes; {@linkcode ReadThroughCache.invalidate} publishes on it.
+   *
+   * @default {undefined}
+   */
+  bus?: IInvalidationBus;
+  /**
+   * When the load fails, serve the last value this process read within a window.
+   *
+   * @default {undefined (never stale)}
+   */
+  staleIfError?: StaleIfErrorSettings;
 }
+
+/**
+ * The least time an invalidation may take, in milliseconds: it is on the
+ * write path, not a read's, and one that fails leaves the old value in the
+ * cache for its TTL, so it gets longer than a lookup (a first connection
+ * included).
+ */
+const MIN_INVALIDATE_TIMEOUT_MS = 1000;
+
+/** How many last-read values `staleIfError` keeps at most. */
+const STALE_LIMIT = 10_000;
 
 /** How many checked entries the memo keeps before it starts over. */
 const MEMO_LIMIT = 10_000;
@@ -95,6 +151,16 @@ const FAILED: unique symbol = Symbol("cache call failed");
 /** The tier behind the cache backend: the shared one, Redis in production. */
 const REMOTE: CacheTier = "redis";
 
+/** The in-process tier. */
+const LOCAL: CacheTier = "local";
+
+/** A remote lookup's entry of one key, as `readMany` sees it: the value, its generation, how long it has left. */
+interface ManyEntry {
+  value: unknown;
+  generation: number;
+  ttlMs: number;
+}
+
 /**
  * A read-through cache: `read()` answers from the cache when it holds a
  * value that passes `check`, else from `load()`, and writes a loaded answer
@@ -102,8 +168,15 @@ const REMOTE: CacheTier = "redis";
  * never a point of failure: a cache that throws, rejects, hangs past the
  * timeout or holds garbage makes the read load, and is reported.
  *
- * Identical concurrent reads (the same key) share one lookup and one load;
- * each caller gets its own copy, and a failure reaches every one of them.
+ * Identical concurrent reads (the same key) share one lookup and one load,
+ * and one answer: every answer is deeply frozen, on every path (in-process
+ * hit, cache hit, load), so sharing it needs no copy. A failure reaches
+ * every caller sharing the read.
+ *
+ * With `localCache`, an in-process LRU answers first, with no request at
+ * all; an entry lives for the local TTL, never longer than the cache entry
+ * it came from. With a `bus`, the in-process tier answers only while the bus
+ * is live, and is cleared when it comes back after a silence.
  *
  * @example Read through an in-memory cache
  * ```ts
@@ -123,56 +196,87 @@ const REMOTE: CacheTier = "redis";
  */
 export class ReadThroughCache {
   readonly #remote: RemoteTier | undefined;
+  readonly #local: LocalTier | undefined;
+  readonly #bus: IInvalidationBus | undefined;
+  readonly #stale: { tier: LocalTier; settings: StaleIfErrorSettings; clock: Clock } | undefined;
   readonly #checked = new CheckedTexts();
   readonly #flights = new SingleFlight();
   readonly #pendingWrites = new Set<Promise<void>>();
   readonly #onEvent: ((event: ReadThroughEvent) => void) | undefined;
+  /** Moves on every invalidation: a read that started before one keeps nothing in process. */
+  #epoch = 0;
+  /** Moves when the bus comes back after a silence: a read that started before keeps nothing in process. */
+  #restores = 0;
 
   /**
    * Creates the cache; nothing is sent until the first read.
    *
-   * @param options The cache tier, its TTL and timeout, the event sink and the clock.
+   * @param options The cache tiers, TTL and timeout, the bus, the event sink and the clock.
    */
   constructor(options: ReadThroughOptions) {
     // The store passes a guarded hook; one given directly is guarded here.
     this.#onEvent = options.onEvent === undefined ? undefined : guardHook(options.onEvent);
+    const clock = options.clock ?? SYSTEM_CLOCK;
     this.#remote = options.cache === undefined ? undefined : new RemoteTier(options.cache, {
       ttlSeconds: options.ttlSeconds,
       timeoutMs: options.timeoutMs,
       report: (event) => this.#onEvent?.(event),
-      clock: options.clock,
+      clock,
+    });
+    const local = options.localCache;
+    this.#local = local === undefined
+      ? undefined
+      : new LocalTier({ maxEntries: local.maxEntries, ttlMs: local.ttlSeconds * 1000, clock });
+    const stale = options.staleIfError;
+    this.#stale = stale === undefined ? undefined : {
+      tier: new LocalTier({ maxEntries: STALE_LIMIT, ttlMs: stale.seconds * 1000, clock }),
+      settings: stale,
+      clock,
+    };
+    this.#bus = options.bus;
+    this.#bus?.listen({
+      dropped: (keys) => this.#drop(keys),
+      restored: () => {
+        this.#restores++;
+        this.#local?.clear();
+      },
     });
   }
 
   /**
-   * Reads through the cache.
+   * Reads through the tiers. The answer is deeply frozen (shared by every
+   * reader, so no copy is made): changing it throws in strict mode.
    *
    * @param kind What is read (named in events).
    * @param key The cache key; identical concurrent reads are those with the same key.
    * @param check Decodes a cached value into the answer, or says why it is not one.
    * @param load Loads the answer from the source of truth.
-   * @returns The answer: the caller's own copy when the read was shared.
+   * @returns The answer, frozen.
    * @throws {Error} Whatever `load` throws (every caller sharing the read gets it); never a cache failure.
    */
   read<T>(kind: CacheKind, key: string, check: (value: unknown) => Decoded<T>, load: () => Promise<T>): Promise<T> {
-    return this.#flights.run(key, () => this.#cachedOrLoaded(kind, key, check, load));
+    const hit = this.local<T>(kind, key);
+    if (hit !== undefined) return Promise.resolve(hit);
+    return this.#flights.run(key, [key], () => this.#cachedOrLoaded(kind, key, check, load));
   }
 
   /**
    * Reads several entries that make one answer (a client's versions of a
-   * rule and GLOBAL's) through the cache, in one round trip: when every
-   * entry is cached and passes its check, they are the answer; otherwise
-   * `load()` loads them all and the entries that were not cached are written
-   * back, each only if its key was not invalidated since it was looked up
-   * (see {@linkcode ReadThroughCache.invalidate}). Nothing is written back
-   * when `cacheable` says the answer is not to be cached.
+   * rule and GLOBAL's) through the tiers: from the in-process tier when it
+   * holds every one, else in one round trip to the cache; when an entry is
+   * missing or fails its check, `load()` loads them all and the entries that
+   * were not cached are written back, each only if its key was not
+   * invalidated since it was looked up (see
+   * {@linkcode ReadThroughCache.invalidate}). Nothing is written back, nor
+   * kept in process, when `cacheable` says the answer is not to be cached.
+   * Every entry is deeply frozen.
    *
    * @param kind What is read (named in events).
    * @param keys The cache keys, one per entry; identical concurrent reads are those with the same keys.
    * @param check Decodes a cached value of the entry at an index, or says why it is not one.
    * @param load Loads every entry from the source of truth, in the order of `keys`.
-   * @param cacheable Whether a loaded answer may be written back.
-   * @returns The entries: the caller's own copy when the read was shared.
+   * @param cacheable Whether a loaded answer may be cached.
+   * @returns The entries, frozen.
    * @throws {Error} Whatever `load` throws; never a cache failure.
    */
   readMany<T>(
@@ -182,23 +286,55 @@ export class ReadThroughCache {
     load: () => Promise<T[]>,
     cacheable: (values: readonly T[]) => boolean,
   ): Promise<T[]> {
-    return this.#flights.run(keys.join("\n"), () => this.#cachedOrLoadedMany(kind, keys, check, load, cacheable), keys);
+    const hits = this.#localMany<T>(kind, keys);
+    if (hits !== undefined) return Promise.resolve(hits);
+    return this.#flights.run(
+      keys.join("\n"),
+      keys,
+      () => this.#cachedOrLoadedMany(kind, keys, check, load, cacheable),
+    );
   }
 
   /**
-   * Invalidates entries after their source of truth changed: reads that
-   * start afterwards in this process never join a read that started before,
-   * and the cache tier drops the entries and raises their generations, so no
-   * reader anywhere writes back a value it loaded before the change. Every
-   * invalidation of the library goes through this one method.
+   * The in-process tier's answer, if it has one and may give it (no tier,
+   * or a bus that is not live: never): the hot path, which a caller tries
+   * before building what `read` needs. Reports the hit.
+   *
+   * @param kind What is read (named in the event).
+   * @param key The cache key.
+   * @returns The frozen answer, or `undefined`.
+   */
+  local<T>(kind: CacheKind, key: string): T | undefined {
+    const local = this.#local;
+    if (local === undefined || (this.#bus !== undefined && !this.#bus.isLive())) return undefined;
+    const started = this.#onEvent === undefined ? 0 : performance.now();
+    const value = local.get(key);
+    if (value === undefined) return undefined;
+    if (this.#onEvent !== undefined) this.#onEvent({ type: "cache.hit", kind, key, tier: LOCAL, ...endedOk(started) });
+    return value as T;
+  }
+
+  /**
+   * Invalidates entries after their source of truth changed, in every tier:
+   * reads that start afterwards in this process never join a read that
+   * started before, nor keep what such a read found; this process's
+   * in-process tier drops the entries; the cache tier drops them and raises
+   * their generations (a backend without `invalidate`: deletes them), so no
+   * reader anywhere writes back a value it loaded before the change; and the
+   * bus tells every other process to drop them from its in-process tier.
+   * Every invalidation of the library goes through this one method. The
+   * cache call may take `timeoutMs` or 1 second, whichever is longer.
+   * Failures are reported, never thrown: a key the cache could not drop keeps
+   * its old value there until its TTL ends.
    *
    * @param kind What changed (named in events).
    * @param keys The cache keys.
-   * @returns When the cache tier has dropped the entries, or the call failed (reported as `cache.error`, operation `invalidate`).
+   * @returns When the cache tier has dropped the entries and the bus published, or the calls failed (reported as `cache.error`, operation `invalidate`).
    */
   async invalidate(kind: CacheKind, keys: readonly string[]): Promise<void> {
     this.#flights.forget(keys);
-    await this.#remote?.invalidate(kind, keys);
+    this.#drop(keys);
+    await Promise.all([this.#remote?.invalidate(kind, keys), this.#bus?.publish(keys)]);
   }
 
   /**
@@ -211,33 +347,62 @@ export class ReadThroughCache {
     await Promise.allSettled([...this.#pendingWrites]);
   }
 
+  /** Drops keys from this process's tiers; reads in flight keep nothing of theirs. */
+  #drop(keys: readonly string[]): void {
+    this.#epoch++;
+    this.#local?.delete(keys);
+    this.#stale?.tier.delete(keys);
+  }
+
+  /** Every entry from the in-process tier, or `undefined` when one is missing (or the tier may not answer). */
+  #localMany<T>(kind: CacheKind, keys: readonly string[]): T[] | undefined {
+    const local = this.#local;
+    if (local === undefined || (this.#bus !== undefined && !this.#bus.isLive())) return undefined;
+    for (const key of keys) {
+      if (!local.has(key)) return undefined;
+    }
+    return keys.map((key) => this.local<T>(kind, key)!);
+  }
+
   async #cachedOrLoaded<T>(
     kind: CacheKind,
     key: string,
     check: (value: unknown) => Decoded<T>,
     load: () => Promise<T>,
   ): Promise<T> {
+    const epoch = this.#epoch;
+    const restores = this.#restores;
     const remote = this.#remote;
-    if (remote === undefined) return await load();
-    // Each lookup reports exactly one event: a failed one was reported by the tier.
-    const started = performance.now();
-    const cached = await remote.get(kind, key);
-    if (cached === null || cached === undefined) {
-      this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
-    } else if (cached !== FAILED) {
-      const checked = this.#checked.check(key, cached, check);
-      if (checked.ok) {
-        this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
-        return checked.value;
+    if (remote !== undefined) {
+      // Each lookup reports exactly one event: a failed one was reported by the tier.
+      const started = performance.now();
+      const cached = await remote.get(kind, key, this.#local !== undefined);
+      if (cached !== FAILED) {
+        const known = cached === null ? undefined : this.#checked.known(key, cached.text);
+        if (known !== undefined) return this.#redisHit(epoch, restores, kind, key, known as T, cached!.ttlMs, started);
+        const checked = cached === null ? null : await this.#checked.check(key, cached, check);
+        if (checked === null) {
+          this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
+        } else if (checked.ok) {
+          return this.#redisHit(epoch, restores, kind, key, checked.value, cached!.ttlMs, started);
+        } else {
+          this.#corrupt(kind, key, checked.problems.map(problemText), started);
+        }
       }
-      const problems = checked.problems.map(problemText);
-      const end: CallEnd = { durationMs: elapsedMs(started), outcome: "error" };
-      this.#onEvent?.({ type: "cache.corrupt", kind, key, tier: REMOTE, problems, ...end });
     }
-    const value = await load();
-    // A snapshot: a cache may serialise later, after the caller changed its copy.
-    if (value !== null) this.#writeBack(remote, kind, key, structuredClone(value));
-    return value;
+    let value: T;
+    try {
+      value = deepFreeze(await load());
+    } catch (error) {
+      return this.#staleOr(kind, [key], error)[0] as T;
+    }
+    if (value === null) return value;
+    if (remote !== undefined && epoch === this.#epoch) {
+      // Frozen, so the write-back serialises what the caller got; the text is remembered as checked.
+      this.#rememberText(key, value);
+      this.#track(remote.setex(kind, key, value));
+    }
+    return this.#keep(epoch, restores, key, value, Infinity);
   }
 
   async #cachedOrLoadedMany<T>(
@@ -247,44 +412,136 @@ export class ReadThroughCache {
     load: () => Promise<T[]>,
     cacheable: (values: readonly T[]) => boolean,
   ): Promise<T[]> {
+    const epoch = this.#epoch;
+    const restores = this.#restores;
     const remote = this.#remote;
-    if (remote === undefined) return await load();
-    const started = performance.now();
-    const entries = await remote.getMany(kind, keys);
-    const answers: Array<T | undefined> = keys.map((key, index) => {
-      const entry = entries === FAILED ? undefined : entries[index];
-      if (entry === undefined) return undefined; // The failure was reported by the tier.
-      if (entry.value === null || entry.value === undefined) {
-        this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
-        return undefined;
-      }
-      const checked = this.#checked.check(key, entry.value, (value) => check(value, index));
-      if (checked.ok) {
-        this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
-        return checked.value;
-      }
-      const problems = checked.problems.map(problemText);
-      const end: CallEnd = { durationMs: elapsedMs(started), outcome: "error" };
-      this.#onEvent?.({ type: "cache.corrupt", kind, key, tier: REMOTE, problems, ...end });
-      return undefined;
-    });
-    if (answers.every((answer) => answer !== undefined)) return answers as T[];
-    const values = await load();
+    const entries = remote === undefined ? FAILED : await this.#lookUpMany(remote, kind, keys, check);
+    if (entries !== FAILED && entries.every((entry) => entry.value !== undefined)) {
+      return keys.map((key, index) =>
+        this.#keep(epoch, restores, key, entries[index].value as T, entries[index].ttlMs)
+      );
+    }
+    let values: T[];
+    try {
+      values = deepFreeze(await load());
+    } catch (error) {
+      return this.#staleOr(kind, keys, error) as T[];
+    }
     if (!cacheable(values)) return values;
     keys.forEach((key, index) => {
-      if (answers[index] !== undefined) return;
-      // Without the lookup's generation (the lookup failed), a write-back could undo a change: none is made.
-      const generation = entries === FAILED ? undefined : entries[index].generation;
-      if (generation !== undefined) {
-        this.#track(remote.setexIfGeneration(kind, key, structuredClone(values[index]), generation));
+      const entry = entries === FAILED ? undefined : entries[index];
+      if (entry?.value !== undefined) {
+        this.#keep(epoch, restores, key, entry.value, entry.ttlMs);
+        return;
       }
+      // Without the lookup's generation (no cache, or the lookup failed), a write-back could undo a change: none is made.
+      if (remote !== undefined && entry !== undefined && epoch === this.#epoch) {
+        this.#rememberText(key, values[index]);
+        this.#track(remote.setexIfGeneration(kind, key, values[index], entry.generation));
+      }
+      this.#keep(epoch, restores, key, values[index], Infinity);
     });
     return values;
   }
 
-  /** Caches a value without waiting for it; `close()` waits for it. */
-  #writeBack(remote: RemoteTier, kind: CacheKind, key: string, value: unknown): void {
-    this.#track(remote.setex(kind, key, value));
+  /**
+   * One round trip for every key: each entry checked (a hit's `value` is
+   * the frozen answer, else `undefined`), each key reporting one event; or
+   * `FAILED` (reported by the tier).
+   */
+  async #lookUpMany<T>(
+    remote: RemoteTier,
+    kind: CacheKind,
+    keys: readonly string[],
+    check: (value: unknown, index: number) => Decoded<T>,
+  ): Promise<ManyEntry[] | typeof FAILED> {
+    const started = performance.now();
+    const found = await remote.getMany(kind, keys, this.#local !== undefined);
+    if (found === FAILED) return FAILED;
+    return keys.map((key, index) => {
+      const { value, generation, ttlMs, text } = found[index];
+      const entry: ManyEntry = { value: undefined, generation, ttlMs: ttlMs ?? Infinity };
+      if (value === null || value === undefined) {
+        this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
+        return entry;
+      }
+      const checked = this.#checked.checkValue(key, value, text, (candidate) => check(candidate, index));
+      if (checked.ok) {
+        this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
+        entry.value = checked.value;
+      } else {
+        this.#corrupt(kind, key, checked.problems.map(problemText), started);
+      }
+      return entry;
+    });
+  }
+
+  #redisHit<T>(
+    epoch: number,
+    restores: number,
+    kind: CacheKind,
+    key: string,
+    value: T,
+    ttlMs: number,
+    started: number,
+  ): T {
+    this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
+    return this.#keep(epoch, restores, key, value, ttlMs);
+  }
+
+  #corrupt(kind: CacheKind, key: string, problems: string[], started: number): void {
+    const end: CallEnd = { durationMs: elapsedMs(started), outcome: "error" };
+    this.#onEvent?.({ type: "cache.corrupt", kind, key, tier: REMOTE, problems, ...end });
+  }
+
+  /**
+   * Keeps an answer in the in-process tiers, unless an invalidation came
+   * while it was read, or the bus came back from a silence (the answer may
+   * predate an invalidation the silence hid).
+   */
+  #keep<T>(epoch: number, restores: number, key: string, value: T, lifetimeMs: number): T {
+    if (epoch !== this.#epoch) return value;
+    this.#stale?.tier.set(key, value, Infinity);
+    if (
+      this.#local !== undefined && restores === this.#restores && (this.#bus === undefined || this.#bus.isLive())
+    ) {
+      this.#local.set(key, value, lifetimeMs);
+    }
+    return value;
+  }
+
+  /** The last values read within `staleIfErrorSeconds` of every key, reported, when the failure allows it; else the failure. */
+  #staleOr(kind: CacheKind, keys: readonly string[], error: unknown): unknown[] {
+    const stale = this.#stale;
+    if (stale === undefined || !stale.settings.when(error)) throw error;
+    const kept = keys.map((key) => stale.tier.peek(key));
+    if (kept.some((entry) => entry === undefined)) throw error;
+    const now = stale.clock.now();
+    return keys.map((key, index) => {
+      const { value, storedAt } = kept[index]!;
+      this.#onEvent?.({
+        type: "cache.stale",
+        kind,
+        key,
+        tier: LOCAL,
+        ageMs: now - storedAt,
+        error,
+        durationMs: 0,
+        outcome: "ok",
+      });
+      return value;
+    });
+  }
+
+  /** Remembers the text of a value about to be written back as checked: reading it back skips the decode. */
+  #rememberText(key: string, value: unknown): void {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch {
+      text = undefined; // Not JSON: the backend refuses it and the refusal is reported.
+    }
+    if (text !== undefined) this.#checked.remember(key, text, value);
   }
 
   /** Keeps a write-back until it lands, so that `close()` can wait for it. */
@@ -299,33 +556,28 @@ export class ReadThroughCache {
 /** An in-flight read that identical concurrent reads join. */
 interface Flight {
   promise: Promise<unknown>;
-  joiners: number;
   /** The cache keys the read covers. */
   keys: readonly string[];
 }
 
-/** Identical concurrent reads share one run; each caller gets its own copy. */
+/** Identical concurrent reads share one run, and its (frozen) answer. */
 class SingleFlight {
   readonly #flights = new Map<string, Flight>();
 
-  run<T>(key: string, start: () => Promise<T>, keys: readonly string[] = [key]): Promise<T> {
-    const existing = this.#flights.get(key);
-    if (existing !== undefined) {
-      existing.joiners++;
-      return existing.promise.then((value) => structuredClone(value) as T);
-    }
-    const flight: Flight = { promise: Promise.resolve(), joiners: 0, keys };
+  run<T>(id: string, keys: readonly string[], start: () => Promise<T>): Promise<T> {
+    const existing = this.#flights.get(id);
+    if (existing !== undefined) return existing.promise as Promise<T>;
+    const flight: Flight = { promise: Promise.resolve(), keys };
     flight.promise = (async () => {
       try {
         return await start();
       } finally {
         // Before the promise settles, so nobody joins a finished flight; a forgotten one may have a successor.
-        if (this.#flights.get(key) === flight) this.#flights.delete(key);
+        if (this.#flights.get(id) === flight) this.#flights.delete(id);
       }
     })();
-    this.#flights.set(key, flight);
-    // The first caller keeps the value itself unless others share it.
-    return flight.promise.then((value) => (flight.joiners > 0 ? structuredClone(value) : value) as T);
+    this.#flights.set(id, flight);
+    return flight.promise as Promise<T>;
   }
 
   /** Reads that start from now on never join a flight covering any of the keys (it may answer from before). */
@@ -338,30 +590,81 @@ class SingleFlight {
 
 /**
  * The memo of checked cache entries. A check's verdict depends only on the
- * value's JSON, so the JSON text of the last value that passed is kept per
- * key: the same text again gets the same verdict and the same decoded value
- * (a fresh copy), for a `JSON.stringify` instead of a full decode on the hot
- * path. A changed entry is checked again.
+ * entry's JSON text, so the text of the last entry that passed is kept per
+ * key with its frozen answer: the same text again is the same answer, for a
+ * string comparison instead of a parse and a decode on the hot path. A
+ * changed entry is decoded and checked again.
  */
 class CheckedTexts {
-  readonly #passed = new Map<string, { text: string; decoded: string }>();
+  readonly #passed = new Map<string, { text: string; value: unknown }>();
 
-  check<T>(key: string, cached: unknown, check: (value: unknown) => Decoded<T>): Decoded<T> {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(cached);
-    } catch {
-      text = undefined; // A cycle or a bigint: the check rejects it below.
-    }
+  /** The answer already checked for exactly this text, or `undefined`. */
+  known(key: string, text: string | undefined): unknown {
     const known = text === undefined ? undefined : this.#passed.get(key);
-    if (known !== undefined && known.text === text) return { ok: true, value: JSON.parse(known.decoded) as T };
-    const checked = check(cached);
-    if (checked.ok && text !== undefined) {
-      if (this.#passed.size >= MEMO_LIMIT) this.#passed.clear();
-      this.#passed.set(key, { text, decoded: JSON.stringify(checked.value) });
+    return known !== undefined && known.text === text ? known.value : undefined;
+  }
+
+  /** Decodes and checks an entry; `null` when it is not JSON (the backend reported it). */
+  async check<T>(key: string, entry: RemoteEntry, check: (value: unknown) => Decoded<T>): Promise<Decoded<T> | null> {
+    const decoded = await entry.decode();
+    if (decoded === null || decoded === undefined) return null;
+    return this.#checked(key, entry.text, decoded, check);
+  }
+
+  /** Checks a decoded value, through the memo of its JSON text (the stored text when the backend gave it). */
+  checkValue<T>(
+    key: string,
+    value: unknown,
+    stored: string | undefined,
+    check: (value: unknown) => Decoded<T>,
+  ): Decoded<T> {
+    const text = stored ?? textOf(value);
+    const known = this.known(key, text);
+    if (known !== undefined) return { ok: true, value: known as T };
+    return this.#checked(key, text, value, check);
+  }
+
+  /** Remembers a checked answer (frozen) and its text. */
+  remember(key: string, text: string, value: unknown): void {
+    if (this.#passed.size >= MEMO_LIMIT) this.#passed.clear();
+    this.#passed.set(key, { text, value });
+  }
+
+  #checked<T>(
+    key: string,
+    text: string | undefined,
+    value: unknown,
+    check: (value: unknown) => Decoded<T>,
+  ): Decoded<T> {
+    const checked = check(value);
+    if (checked.ok) {
+      deepFreeze(checked.value);
+      if (text !== undefined) this.remember(key, text, checked.value);
     }
     return checked;
   }
+}
+
+/** A value's JSON text, or `undefined` when JSON cannot hold it (a cycle, a bigint: the check rejects it). */
+function textOf(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** An entry the remote tier found: its text when known (`undefined`: a value JSON cannot hold). */
+interface RemoteEntry {
+  readonly text: string | undefined;
+  readonly ttlMs: number;
+  decode(): Promise<unknown>;
+}
+
+/** A `get` answer as an entry, for a backend without `getEntry`. */
+function entryOf(value: unknown): RemoteEntry | null {
+  if (value === null || value === undefined) return null;
+  return { text: textOf(value), ttlMs: Infinity, decode: () => Promise.resolve(value) };
 }
 
 /** A cache call waiting for its answer until its deadline. */
@@ -393,36 +696,46 @@ class RemoteTier {
 
   constructor(
     backend: ICacheBackend,
-    options: { ttlSeconds: number; timeoutMs: number; report: (event: ReadThroughEvent) => void; clock?: Clock },
+    options: { ttlSeconds: number; timeoutMs: number; report: (event: ReadThroughEvent) => void; clock: Clock },
   ) {
     this.#backend = backend;
     this.#ttlSeconds = options.ttlSeconds;
     this.#timeoutMs = options.timeoutMs;
     this.#report = options.report;
-    this.#deadlines = new Deadlines(this.#expire, options.clock ?? SYSTEM_CLOCK);
+    this.#deadlines = new Deadlines(this.#expire, options.clock);
   }
 
-  /** The cached value, `null` (or `undefined`) on a miss, `FAILED` when the call failed. */
-  get(kind: CacheKind, key: string): Promise<unknown> {
-    return this.#call("get", kind, key, undefined);
+  /** The cached entry, `null` on a miss, `FAILED` when the call failed; `withTtl`: learn its remaining TTL. */
+  get(kind: CacheKind, key: string, withTtl: boolean): Promise<RemoteEntry | null | typeof FAILED> {
+    const backend = this.#backend;
+    const send = backend.getEntry === undefined
+      ? () => backend.get(key).then(entryOf)
+      : () => backend.getEntry!(key, withTtl) as Promise<CachedEntry | null>;
+    return this.#call("get", kind, key, send) as Promise<RemoteEntry | null | typeof FAILED>;
   }
 
   /** Caches a value for the TTL; resolves whether or not it landed. */
   setex(kind: CacheKind, key: string, value: unknown): Promise<unknown> {
-    return this.#call("setex", kind, key, value);
+    return this.#call("setex", kind, key, () => this.#backend.setex(key, this.#ttlSeconds, value));
   }
 
   /**
-   * The values and generations of several keys in one round trip, or
-   * `FAILED`. A backend without `getMany` is asked key by key, every
-   * generation 0.
+   * The values and generations of several keys in one round trip (with
+   * `withTtl`, how long each has left), or `FAILED`. A backend without
+   * `getMany` is asked key by key, every generation 0.
    */
-  getMany(kind: CacheKind, keys: readonly string[]): Promise<Array<CacheEntry<unknown>> | typeof FAILED> {
+  getMany(
+    kind: CacheKind,
+    keys: readonly string[],
+    withTtl: boolean,
+  ): Promise<Array<CacheEntry<unknown>> | typeof FAILED> {
     const backend = this.#backend;
     const send = backend.getMany === undefined
       ? () =>
-        Promise.all(keys.map(async (key) => ({ value: await backend.get(key), generation: 0 } as CacheEntry<unknown>)))
-      : () => backend.getMany!(keys);
+        Promise.all(
+          keys.map(async (key) => ({ value: await backend.get(key), generation: 0 }) as CacheEntry<unknown>),
+        )
+      : () => backend.getMany!(keys, { ttl: withTtl, text: true });
     return this.#call("getMany", kind, keys.join(", "), send) as Promise<Array<CacheEntry<unknown>> | typeof FAILED>;
   }
 
@@ -444,11 +757,11 @@ class RemoteTier {
     return this.#call("invalidate", kind, keys.join(", "), send);
   }
 
-  #call(operation: CacheOperation, kind: CacheKind, key: string, value: unknown): Promise<unknown> {
+  #call(operation: CacheOperation, kind: CacheKind, key: string, send: () => Promise<unknown>): Promise<unknown> {
     const started = performance.now();
     let answer: Promise<unknown>;
     try {
-      answer = Promise.resolve(this.#send(operation, key, value));
+      answer = Promise.resolve(send());
     } catch (error) {
       this.#fail(operation, kind, key, started, failure(operation, key, error));
       return Promise.resolve(FAILED);
@@ -456,7 +769,7 @@ class RemoteTier {
     return new Promise((resolve) => {
       const pending = new PendingCall(operation, kind, key, started, resolve);
       const deadlines = this.#deadlines;
-      deadlines.track(pending, this.#timeoutMs);
+      deadlines.track(pending, this.#deadlineOf(operation));
       answer.then(
         (reply) => {
           if (deadlines.settle(pending)) resolve(reply);
@@ -470,11 +783,8 @@ class RemoteTier {
     });
   }
 
-  /** Sends a call: `get` and `setex` by name, the others as the function the caller built. */
-  #send(operation: CacheOperation, key: string, value: unknown): Promise<unknown> {
-    if (operation === "get") return this.#backend.get(key);
-    if (operation === "setex") return this.#backend.setex(key, this.#ttlSeconds, value);
-    return (value as () => Promise<unknown>)();
+  #deadlineOf(operation: CacheOperation): number {
+    return operation === "invalidate" ? Math.max(MIN_INVALIDATE_TIMEOUT_MS, this.#timeoutMs) : this.#timeoutMs;
   }
 
   #fail(operation: CacheOperation, kind: CacheKind, key: string, started: number, error: CacheError): void {
@@ -484,7 +794,7 @@ class RemoteTier {
   /** Fails a call past its deadline (called by the sweep). */
   readonly #expire = (pending: PendingCall): void => {
     const { operation, kind, key, started } = pending;
-    const reason = `no answer within ${this.#timeoutMs} ms`;
+    const reason = `no answer within ${this.#deadlineOf(operation)} ms`;
     this.#fail(
       operation,
       kind,

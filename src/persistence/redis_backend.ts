@@ -10,15 +10,16 @@
  */
 
 import { clearTimeout, setTimeout } from "node:timers";
-import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
+import { ClientClosedError, ClientOfflineError, createClient, createCluster, ErrorReply } from "redis";
 import { CacheError, ConfigError, quote, redactedError, redactSecrets } from "../core/errors.ts";
 import { guardHook } from "../core/hooks.ts";
 import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
 import { type Backoff, backoffDelay, Deadlines, Pending } from "../core/time.ts";
-import type { CacheEntry, ICacheBackend } from "../core/protocols.ts";
+import type { CachedEntry, CacheEntry, CacheEntryDetails, ICacheBackend } from "../core/protocols.ts";
 import { type CallEnd, reportEnd } from "../core/call_end.ts";
 import { encodeCacheWrite } from "../core/values.ts";
 import {
+  clusterNodesProblems,
   hookProblems,
   integerProblems,
   type OptionProblem,
@@ -39,7 +40,7 @@ import {
  *   While Redis is down this repeats once per reconnection attempt (attempts
  *   are at most 2 seconds apart, randomly spread below that).
  * - `cache.reconnect`: the connection was lost and is back.
- * - `redis.command`: a command ended: `command` (`GET`, `SET` or `DEL`),
+ * - `redis.command`: a command ended: `command` (see {@linkcode RedisCommand}),
  *   the caller's `key`, and the {@linkcode CallEnd} fields (the time spent
  *   waiting for a connection included).
  *
@@ -65,7 +66,7 @@ export type CacheEvent =
   | ({ type: "redis.command"; command: RedisCommand; key: string } & CallEnd);
 
 /** The Redis commands the backend sends, as `redis.command` events name them. */
-export type RedisCommand = "GET" | "SET" | "DEL" | "MGET" | "EVAL";
+export type RedisCommand = "GET" | "SET" | "DEL" | "MGET" | "EVAL" | "PTTL";
 
 /**
  * The slice of the node-redis v6 client and cluster API the backend uses:
@@ -100,6 +101,8 @@ export interface RedisCacheClient {
   mGet?(keys: string[]): Promise<unknown>;
   /** `EVAL script numkeys key ... arg ...`: needed by `setexIfGeneration` and `invalidate` (every node-redis client has it). */
   eval?(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  /** `PTTL key`; without it an entry's remaining TTL counts as unknown. */
+  pTTL?(key: string): Promise<unknown>;
   /** Adds an event listener (`error`, `ready`, `connect`). */
   on(event: "error" | "ready" | "connect", listener: (...args: unknown[]) => void): unknown;
   /** Removes an event listener. */
@@ -178,6 +181,15 @@ export interface RedisCacheOptions {
    */
   commandTimeoutMs?: number;
   /**
+   * The nodes of a Redis Cluster to start from, as `host:port`: the backend
+   * creates a node-redis cluster client (`createCluster`) that discovers the
+   * others, owns it and closes it. Not with `url`, `host`, `port`, `db`,
+   * `tls` or `client`; `username` and `password` apply to every node.
+   *
+   * @default {undefined}
+   */
+  clusterNodes?: readonly string[];
+  /**
    * An existing node-redis client or cluster to use instead of creating one.
    * The backend does not own it: {@linkcode RedisCacheBackend.close} leaves
    * it open. A client that is not open yet is connected on first use.
@@ -215,7 +227,15 @@ const DEL = 2;
 const MGET = 3;
 const SET_IF_GENERATION = 4;
 const INVALIDATE = 5;
-type Op = typeof GET | typeof SET | typeof DEL | typeof MGET | typeof SET_IF_GENERATION | typeof INVALIDATE;
+const PTTL = 6;
+type Op =
+  | typeof GET
+  | typeof SET
+  | typeof DEL
+  | typeof MGET
+  | typeof SET_IF_GENERATION
+  | typeof INVALIDATE
+  | typeof PTTL;
 
 /** The action each command performs, for messages. */
 const ACTIONS: readonly string[] = [
@@ -225,8 +245,9 @@ const ACTIONS: readonly string[] = [
   "get cache keys",
   "cache key",
   "invalidate cache key",
+  "get the TTL of cache key",
 ];
-const COMMANDS: readonly RedisCommand[] = ["GET", "SET", "DEL", "MGET", "EVAL", "EVAL"];
+const COMMANDS: readonly RedisCommand[] = ["GET", "SET", "DEL", "MGET", "EVAL", "EVAL", "PTTL"];
 
 /**
  * Where a key's generation lives: the key, then NUL (which no cache key
@@ -318,6 +339,8 @@ export class RedisCacheBackend implements ICacheBackend {
   /** The client in use; a backend that owns its clients replaces a terminated one (see #newClient). */
   #client: CommandClient;
   readonly #owned: boolean;
+  /** The nodes of a cluster the backend created (and owns), for messages; `undefined`: no such cluster. */
+  #clusterNodes: string | undefined = undefined;
   /** Where a backend that owns its clients connects them; `undefined` for a client passed in. */
   readonly #target: Target | undefined;
   /** Ends the socket of the current owned client, also one still connecting. */
@@ -363,13 +386,32 @@ export class RedisCacheBackend implements ICacheBackend {
     this.#reporting = options.onEvent !== undefined;
     this.#emit = guardHook(options.onEvent);
     this.#secrets = [];
-    const target = options.client === undefined ? resolveTarget(options, this.#secrets) : undefined;
+    let target: Target | undefined;
+    let cluster: CommandClient | undefined;
+    if (options.clusterNodes !== undefined) {
+      if (options.password !== undefined) this.#secrets.push(String(options.password));
+      cluster = createCluster({
+        rootNodes: options.clusterNodes.map((node) => ({ url: `redis://${node}` })),
+        defaults: {
+          username: options.username,
+          password: options.password,
+          disableOfflineQueue: true,
+          socket: {
+            connectTimeout: this.#connectTimeoutMs,
+            reconnectStrategy: (retries: number) => backoffDelay(RECONNECT_BACKOFF, retries + 1),
+          },
+        },
+      }) as unknown as CommandClient;
+      this.#clusterNodes = options.clusterNodes.join(", ");
+    } else if (options.client === undefined) {
+      target = resolveTarget(options, this.#secrets);
+    }
 
     this.#target = target;
     if (target === undefined) {
-      this.#client = options.client as unknown as CommandClient;
+      this.#client = cluster ?? options.client as unknown as CommandClient;
       this.#owned = false;
-      this.#where = "Redis";
+      this.#where = cluster === undefined ? "Redis" : `Redis Cluster (nodes ${this.#clusterNodes})`;
       this.#client.on("error", this.#onClientError);
       this.#client.on("ready", this.#onClientReady);
       this.#client.on("connect", this.#onClientReady);
@@ -426,9 +468,40 @@ export class RedisCacheBackend implements ICacheBackend {
     checkCacheKey(key);
     const reply = await this.#exec(GET, key, "", 0);
     if (reply === null || reply === undefined) return null;
+    return await this.#decode(key, typeof reply === "string" ? reply : textOf(reply)) as T | null;
+  }
+
+  /**
+   * An entry as stored, not yet decoded (see {@linkcode ICacheBackend.getEntry}):
+   * `GET`, and with `withTtl` also `PTTL` in the same round trip (node-redis
+   * pipelines commands sent in one tick).
+   *
+   * @param key The key (the prefix is added).
+   * @param withTtl Whether to ask for the entry's remaining TTL.
+   * @returns The entry, or `null` on a miss.
+   * @throws {CacheError} When Redis cannot be reached, refuses or does not answer within `commandTimeoutMs`.
+   * @throws {InvalidInputError} When the key is empty, over 1024 bytes or has a control character.
+   */
+  async getEntry(key: string, withTtl: boolean): Promise<CachedEntry | null> {
+    checkCacheKey(key);
+    let reply: unknown;
+    let ttlMs = Infinity;
+    if (withTtl) {
+      const [value, pttl] = await Promise.all([this.#exec(GET, key, "", 0), this.#exec(PTTL, key, "", 0)]);
+      reply = value;
+      ttlMs = remainingMs(pttl);
+    } else {
+      reply = await this.#exec(GET, key, "", 0);
+    }
+    if (reply === null || reply === undefined) return null;
     const text = typeof reply === "string" ? reply : textOf(reply);
+    return { text, ttlMs, decode: () => this.#decode(key, text) };
+  }
+
+  /** A stored text as a value; one that is not JSON is a miss, reported and deleted. */
+  async #decode(key: string, text: string): Promise<unknown> {
     try {
-      return JSON.parse(text) as T;
+      return JSON.parse(text);
     } catch (error) {
       await this.#dropCorrupt(key, error);
       return null;
@@ -470,26 +543,37 @@ export class RedisCacheBackend implements ICacheBackend {
    * a hash tag (`{...}`), as the rules store's keys of one read do.
    *
    * @param keys The keys (the prefix is added).
+   * @param details `ttl`: learn each entry's remaining TTL (`PTTL`, pipelined with the `MGET`); `text`: return each entry's stored text.
    * @returns One entry per key, in order.
    * @throws {CacheError} When Redis cannot be reached, refuses (`CROSSSLOT`) or does not answer in time.
    * @throws {InvalidInputError} When a key is not usable; nothing is sent.
    */
-  async getMany<T = unknown>(keys: readonly string[]): Promise<Array<CacheEntry<T>>> {
+  async getMany<T = unknown>(keys: readonly string[], details: CacheEntryDetails = {}): Promise<Array<CacheEntry<T>>> {
+    const withTtl = details.ttl === true;
     keys.forEach(checkCacheKey);
     if (keys.length === 0) return [];
-    const reply = await this.#exec(MGET, keys[0], "", 0, keys);
+    // The PTTLs go out in the same tick as the MGET: node-redis pipelines them into one round trip.
+    const [reply, ...pttls] = await Promise.all([
+      this.#exec(MGET, keys[0], "", 0, keys),
+      ...(withTtl ? keys.map((key) => this.#exec(PTTL, key, "", 0)) : []),
+    ]);
     const replies = Array.isArray(reply) ? reply : [];
-    return await Promise.all(keys.map(async (key, index) => {
+    const corrupt: Array<Promise<void>> = [];
+    const entries = keys.map((key, index): CacheEntry<T> => {
       const generation = Number(replies[keys.length + index] ?? 0);
-      const text = replies[index];
-      if (text === null || text === undefined) return { value: null, generation };
+      const ttl = withTtl ? { ttlMs: remainingMs(pttls[index]) } : undefined;
+      const stored = replies[index];
+      if (stored === null || stored === undefined) return { value: null, generation, ...ttl };
+      const text = typeof stored === "string" ? stored : textOf(stored);
       try {
-        return { value: JSON.parse(typeof text === "string" ? text : textOf(text)) as T, generation };
+        return { value: JSON.parse(text) as T, generation, ...ttl, ...(details.text === true ? { text } : undefined) };
       } catch (error) {
-        await this.#dropCorrupt(key, error);
+        corrupt.push(this.#dropCorrupt(key, error));
         return { value: null, generation };
       }
-    }));
+    });
+    await Promise.all(corrupt);
+    return entries;
   }
 
   /**
@@ -545,6 +629,9 @@ export class RedisCacheBackend implements ICacheBackend {
       // destroy() ends the socket node-redis holds, which it has only once
       // the TCP (and TLS) connect completed; the signal ends one still connecting.
       this.#abort?.abort();
+    } else if (this.#clusterNodes !== undefined) {
+      clearTimeout(this.#retryTimer);
+      this.#client.destroy();
     } else {
       this.#client.off("error", this.#onClientError);
       this.#client.off("ready", this.#onClientReady);
@@ -641,6 +728,8 @@ export class RedisCacheBackend implements ICacheBackend {
         return this.#client.get(redisKey);
       case SET:
         return this.#client.set(redisKey, json, { expiration: { type: "EX", value: ttl } });
+      case PTTL:
+        return this.#client.pTTL === undefined ? Promise.resolve(-1) : this.#client.pTTL(redisKey);
       case DEL:
         return this.#client.del(redisKey);
       case MGET: {
@@ -678,7 +767,7 @@ export class RedisCacheBackend implements ICacheBackend {
     if (!this.#client.isOpen) {
       if (!this.#connectStarted) this.#startConnect();
       // A client passed in that is no longer open was closed by its owner; ours is between two attempts.
-      else if (!this.#owned) return "closed";
+      else if (!this.#owned && this.#clusterNodes === undefined) return "closed";
     }
     const end = Date.now() + timeoutMs;
     while (!this.#client.isReady) {
@@ -707,13 +796,37 @@ export class RedisCacheBackend implements ICacheBackend {
 
   #connectClient(): void {
     const client = this.#client;
-    client.connect().catch((error: unknown) => {
-      // The client gave up (ours after one attempt, see #newClient) or was closed.
-      if (this.#closed || client !== this.#client) return;
-      this.#lastError = error;
-      this.#offline = true;
-      this.#notify();
+    client.connect().then(
+      // A cluster client emits no "ready" of its own.
+      () => {
+        if (this.#clusterNodes !== undefined && !this.#everReady) this.#onClientReady();
+      },
+      (error: unknown) => {
+        // The client gave up (ours after one attempt, see #newClient) or was closed.
+        if (this.#closed || client !== this.#client) return;
+        this.#lastError = error;
+        this.#offline = true;
+        this.#notify();
+        // A cluster the backend owns gave up on its first connection: try again after a backoff.
+        if (this.#clusterNodes !== undefined) this.#onClusterConnectFailed(error);
+      },
+    );
+  }
+
+  /** Reports a failed first connection of an owned cluster and tries again after a backoff. */
+  #onClusterConnectFailed(error: unknown): void {
+    this.#emit({
+      type: "cache.error",
+      tier: "redis",
+      error: new CacheError(`Failed to connect to ${this.#where}: ${this.#describe(error)}`, {
+        ...scrubbed(error, this.#secrets),
+      }),
     });
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (!this.#closed) this.#connectClient();
+    }, backoffDelay(RECONNECT_BACKOFF, ++this.#attempts));
   }
 
   /**
@@ -813,6 +926,7 @@ export class RedisCacheBackend implements ICacheBackend {
   #reason(notReady: NotReady, timeoutMs: number): string {
     if (notReady === "closed") return this.#closed ? "the cache is closed" : "the Redis client is closed";
     if (notReady === "timeout") return `Redis did not answer within ${timeoutMs} ms`;
+    if (clusterDisabled(this.#lastError)) return `${this.#where} ${CLUSTER_DISABLED}`;
     const code = codeOf(this.#lastError);
     return code === undefined ? "Redis is not connected" : `Redis is not connected (${code})`;
   }
@@ -828,6 +942,7 @@ export class RedisCacheBackend implements ICacheBackend {
       return this.#reason("closed", 0);
     }
     const code = codeOf(error);
+    if (clusterDisabled(error)) return CLUSTER_DISABLED;
     if (isReply(error)) {
       return code === undefined ? "Redis refused the command" : `Redis refused the command (${code})`;
     }
@@ -864,6 +979,12 @@ function cacheOptionProblems(options: RedisCacheOptions): OptionProblem[] {
   given("connectTimeoutMs", (value) => timeoutMsProblems("connectTimeoutMs", value));
   given("keyPrefix", (value) => keyPrefixProblems(value));
   problems.push(...hookProblems("onEvent", options.onEvent));
+  if (options.clusterNodes !== undefined) {
+    // username and password apply to every node of the cluster.
+    problems.push(...combinedProblems(options, "clusterNodes", ["client", "url", "host", "port", "db", "tls"]));
+    problems.push(...clusterNodesProblems("clusterNodes", options.clusterNodes));
+    return problems;
+  }
   if (options.client !== undefined) {
     problems.push(...combinedProblems(options, "client", ["url", ...CONNECTION_OPTIONS]));
     if (!isClient(options.client)) {
@@ -953,6 +1074,21 @@ function resolveTarget(options: RedisCacheOptions, secrets: string[]): Target {
   for (const secret of [target.username, target.password]) if (secret) secrets.push(secret);
   return target;
 }
+
+/** A `PTTL` reply in milliseconds: -1 is no expiry; -2 (gone since the read) is 0, keep it nowhere. */
+function remainingMs(pttl: unknown): number {
+  return typeof pttl === "number" && pttl >= 0 ? pttl : pttl === -1 ? Infinity : 0;
+}
+
+/** Whether the error is a server's answer that it is no cluster node ("ERR This instance has cluster support disabled"). */
+function clusterDisabled(error: unknown): boolean {
+  const message = (error as { message?: unknown } | null | undefined)?.message;
+  return isReply(error) && typeof message === "string" && /cluster support disabled/i.test(message);
+}
+
+/** Why a cluster client cannot use a server that is no cluster node. */
+const CLUSTER_DISABLED =
+  'answered "cluster support disabled": it is a single Redis server, not a cluster node (give its URL instead of clusterNodes)';
 
 /** Whether the error is Redis' error reply (`-READONLY ...`), also from another copy of node-redis. */
 function isReply(error: unknown): boolean {

@@ -512,16 +512,26 @@ export function rulesStoreContract(
       assert.deepEqual(await store.listAuditEntries(batchId), []);
     });
 
-    it("returns copies: changing what was read or written never changes the store", async () => {
+    it("rule reads are deeply frozen: changing one throws and never changes the store", async () => {
       const rule = await store.getCalculationRule("ACME", "FICA_SS");
-      rule.parameters.rate = "0.5";
+      assert.throws(() => {
+        rule.parameters.rate = "0.5";
+      }, TypeError);
       assert.equal((await store.getCalculationRule("ACME", "FICA_SS")).parameters.rate, "0.062");
       const steps = await store.getPipeline("PLAN_A");
-      steps[0].name = "changed";
-      steps.pop();
+      assert.throws(() => {
+        steps[0].name = "changed";
+      }, TypeError);
+      assert.throws(() => steps.pop(), TypeError);
       assert.equal((await store.getPipeline("PLAN_A")).length, 3);
       assert.equal((await store.getPipeline("PLAN_A"))[0].name, "Step 100");
+      const validation = await store.getValidationRules("ACME", "ssn");
+      assert.ok(Object.isFrozen(validation) && validation.every((entry) => Object.isFrozen(entry)));
+      const limits = await store.getIrsLimits(2026);
+      assert.ok(Object.isFrozen(limits) && Object.isFrozen(limits.limits));
+    });
 
+    it("batch state and audit entries are copies: changing what was read or written never changes the store", async () => {
       const batchId = uniqueId("batch");
       const state = batchState(batchId);
       await store.saveBatchState(batchId, state);

@@ -413,7 +413,9 @@ integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
         );
         assert.equal(subject.total(), 1);
         assert.ok(reads.every((rule) => rule.parameters.amount === `${index}.5`));
-        reads[0].parameters.amount = "changed";
+        assert.throws(() => {
+          reads[0].parameters.amount = "changed";
+        }, TypeError);
         assert.equal(reads[1].parameters.amount, `${index}.5`);
         await store.close();
       }

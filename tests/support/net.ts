@@ -108,9 +108,16 @@ function nextCommand(buffer: string): { name: string; length: number } | undefin
   return { name, length: at };
 }
 
-/** A TCP proxy in front of a real service, which a test stops and restarts on the same port. */
+/**
+ * A TCP proxy in front of a real service, which a test stops and restarts on
+ * the same port, or pauses: while paused, the connections stay open and
+ * nothing is delivered either way (a silent cut, as a partition or a
+ * half-open connection looks); on resume the held bytes flow again.
+ */
 export class TcpProxy {
   #server: FakeServer | undefined;
+  #paused = false;
+  readonly #held: Array<() => void> = [];
   port = 0;
 
   constructor(readonly upstreamHost: string, readonly upstreamPort: number) {}
@@ -121,10 +128,25 @@ export class TcpProxy {
       upstream.on("error", () => client.destroy());
       client.on("close", () => upstream.destroy());
       upstream.on("close", () => client.destroy());
-      client.pipe(upstream);
-      upstream.pipe(client);
+      const forward = (to: net.Socket) => (chunk: Buffer) => {
+        if (this.#paused) this.#held.push(() => to.write(chunk));
+        else to.write(chunk);
+      };
+      client.on("data", forward(upstream));
+      upstream.on("data", forward(client));
     });
     this.port = await this.#server.listen(this.port);
+  }
+
+  /** Holds every byte either way, connections open, until {@linkcode TcpProxy.resume}. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Delivers what was held, in order, and forwards again. */
+  resume(): void {
+    this.#paused = false;
+    for (const deliver of this.#held.splice(0)) deliver();
   }
 
   async stop(): Promise<void> {

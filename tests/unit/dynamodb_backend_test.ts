@@ -239,7 +239,7 @@ describe("DynamoDBRulesStore with a mocked document client", () => {
       assert.equal(ddb.calls().length, 18);
     });
 
-    it("100 simultaneous cold reads of one rule share one request; each gets its own copy", async () => {
+    it("100 simultaneous cold reads of one rule share one request and one frozen rule", async () => {
       ddb.on(BatchGetCommand).callsFake(async () => {
         await sleep(10);
         return { Responses: { [CALC_TABLE]: [ruleItem(GLOBAL_FICA)] } };
@@ -249,8 +249,10 @@ describe("DynamoDBRulesStore with a mocked document client", () => {
         const { store } = openStore({ cache });
         const rules = await Promise.all(Array.from({ length: 100 }, () => store.getCalculationRule("ACME", "FICA_SS")));
         assert.equal(ddb.calls().length, 1);
-        rules[0].parameters.rate = "0.5";
-        assert.ok(rules.slice(1).every((rule) => rule.parameters.rate === "0.062"));
+        assert.throws(() => {
+          rules[0].parameters.rate = "0.5";
+        }, TypeError);
+        assert.ok(rules.every((rule) => rule.parameters.rate === "0.062"));
         await store.close();
       }
     });
@@ -357,7 +359,7 @@ describe("DynamoDBRulesStore with a mocked document client", () => {
       }
     });
 
-    it("a cached value is checked again when its text changes, and every read gets its own copy", async () => {
+    it("a cached value is checked again when its text changes, and every read is frozen", async () => {
       const rule = { ...GLOBAL_FICA, parameters: { rate: "0.062", wageBase: "184500" }, revision: 1 };
       const history = (version: unknown) => ({
         clientId: "GLOBAL",
@@ -373,7 +375,9 @@ describe("DynamoDBRulesStore with a mocked document client", () => {
         }),
       });
       const first = await store.getCalculationRule("ACME", "FICA_SS");
-      first.parameters.rate = "0.9";
+      assert.throws(() => {
+        first.parameters.rate = "0.9";
+      }, TypeError);
       const second = await store.getCalculationRule("ACME", "FICA_SS");
       assert.equal(second.parameters.rate, "0.062");
       // The entry changes: the new text is decoded, and garbage is still caught.

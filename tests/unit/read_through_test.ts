@@ -138,16 +138,18 @@ describe("ReadThroughCache", () => {
       assert.deepEqual(types(), ["cache.miss", "cache.hit", "cache.miss"]);
     });
 
-    it("a hit is the caller's own copy: changing it changes neither the cache nor the next hit", async () => {
+    it("a hit is frozen: changing it throws, and changes neither the cache nor the next hit", async () => {
       const cache = new ScriptedCache();
       await cache.memory.setex("k", TTL_SECONDS, RATE);
       const { reads } = open(cache);
       const load = loader(RATE);
       const first = await reads.read("calculation", "k", rateCheck("FICA"), load);
-      first.rate = "0.9";
+      assert.throws(() => {
+        first.rate = "0.9";
+      }, TypeError);
       const second = await reads.read("calculation", "k", rateCheck("FICA"), load);
       assert.equal(second.rate, "0.062");
-      second.rate = "0.8";
+      assert.ok(Object.isFrozen(second));
       assert.equal((await reads.read("calculation", "k", rateCheck("FICA"), load)).rate, "0.062");
       assert.deepEqual(await cache.memory.get("k"), RATE);
       assert.equal(load.calls, 0);
@@ -165,11 +167,13 @@ describe("ReadThroughCache", () => {
       assert.deepEqual(types(), ["cache.miss", "cache.miss"]);
     });
 
-    it("the written-back value is a snapshot: changing the answer after the read does not change the cache", async () => {
+    it("a loaded answer is frozen: changing it throws, and the write-back holds what was loaded", async () => {
       const { cache, written } = heldWrites();
       const { reads } = open(cache);
       const answer = await reads.read("calculation", "k", rateCheck("FICA"), loader(RATE));
-      answer.rate = "0.5";
+      assert.throws(() => {
+        answer.rate = "0.5";
+      }, TypeError);
       written.open();
       await reads.close();
       assert.deepEqual(await cache.memory.get("k"), RATE);
@@ -382,7 +386,7 @@ describe("ReadThroughCache", () => {
   });
 
   describe("single flight", () => {
-    it("100 concurrent identical misses: one lookup, one load, each caller gets its own copy", async () => {
+    it("100 concurrent identical misses: one lookup, one load, one frozen answer shared by every caller", async () => {
       const cache = new ScriptedCache();
       const { reads, types } = open(cache);
       const opened = gate();
@@ -393,15 +397,17 @@ describe("ReadThroughCache", () => {
       assert.equal(cache.gets, 1);
       assert.equal(load.calls, 1);
       assert.deepEqual(types(), ["cache.miss"]);
-      answers[0].rate = "0.5";
-      assert.ok(answers.slice(1).every((answer) => answer.rate === "0.062"));
-      assert.equal(new Set(answers).size, 100, "two callers got the same object");
+      assert.throws(() => {
+        answers[0].rate = "0.5";
+      }, TypeError);
+      assert.ok(answers.every((answer) => answer.rate === "0.062"));
+      assert.equal(new Set(answers).size, 1, "the callers got different objects");
       await reads.close();
       assert.equal(cache.sets, 1);
       assert.deepEqual(await cache.memory.get("k"), RATE);
     });
 
-    it("concurrent identical hits share one lookup; each caller gets its own copy", async () => {
+    it("concurrent identical hits share one lookup and one frozen answer", async () => {
       const cache = new ScriptedCache();
       await cache.memory.setex("k", TTL_SECONDS, RATE);
       const { reads, types } = open(cache);
@@ -410,7 +416,8 @@ describe("ReadThroughCache", () => {
       );
       assert.equal(cache.gets, 1);
       assert.deepEqual(types(), ["cache.hit"]);
-      assert.equal(new Set(answers).size, 10);
+      assert.equal(new Set(answers).size, 1);
+      assert.ok(Object.isFrozen(answers[0]));
     });
 
     it("a failed shared load reaches every caller, and the next read tries again", async () => {
