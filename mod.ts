@@ -64,7 +64,24 @@ export type {
   ValidationRuleRecord,
   ValidationRuleType,
 } from "./src/core/types.ts";
-export { AGENT_NAMES, BATCH_STATUSES } from "./src/core/types.ts";
+export { AGENT_NAMES, BATCH_STATUSES, MAX_UPDATE_KEYS } from "./src/core/types.ts";
+export type { FileWriteOptions } from "./src/core/types.ts";
+export {
+  AUDIT_ENTRY_ENCODING,
+  AUDIT_SEAL_FORMAT,
+  type AuditSeal,
+  type AuditSealDocument,
+  auditEntryDigest,
+  auditTrailRoot,
+  type AuditVerification,
+  canonicalAuditEntry,
+  DEFAULT_SEAL_RETENTION_DAYS,
+  type SealAuditTrailOptions,
+  type SealedEntry,
+  storedAuditFields,
+} from "./src/core/audit.ts";
+export { auditSealPath } from "./src/core/keys.ts";
+export type { AuditSealOptions } from "./src/persistence/audit_seals.ts";
 export {
   BlueStarError,
   type BlueStarErrorCode,
@@ -99,6 +116,7 @@ export {
   MemoryFileStore,
   type MemoryFileStoreOptions,
   MemoryRulesStore,
+  type MemoryRulesStoreOptions,
 } from "./src/persistence/memory_backend.ts";
 export {
   type GlobalIndexDefinition,

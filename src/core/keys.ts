@@ -161,13 +161,37 @@ export const itemKeys = {
   },
   /** One audit entry: `BATCH#{batchId}` / `ENTRY#{entryId}`. */
   auditEntry(batchId: string, entryId: string): ItemKey {
-    return { PK: itemKeys.batchPartition(batchId), SK: `ENTRY#${checkId("audit entry id", entryId)}` };
+    return { PK: itemKeys.batchPartition(batchId), SK: `${AUDIT_ENTRY_PREFIX}${checkId("audit entry id", entryId)}` };
+  },
+  /**
+   * The seal of a batch's audit trail: `BATCH#{batchId}` / `SEAL`, beside its
+   * entries (`ENTRY#...`), so a batch id can never reach another partition
+   * kind of the audit-log table (rule changes live under `RULES#...`).
+   */
+  auditSeal(batchId: string): ItemKey {
+    return { PK: itemKeys.batchPartition(batchId), SK: "SEAL" };
   },
   /** An agent's configuration: `AGENT#{agent}` / `CONFIG`. */
   agentConfig(agent: string): ItemKey {
     return { PK: `AGENT#${checkId("agent", agent)}`, SK: "CONFIG" };
   },
 } as const;
+
+/** The sort-key prefix of audit entries: what a listing of a batch's trail queries. */
+export const AUDIT_ENTRY_PREFIX = "ENTRY#";
+
+/**
+ * Where the seal copy of a batch lives in a file store:
+ * `audit-seals/{batchId}.json`, the id percent-encoded (a `/` in it would
+ * otherwise make folders, and `..` a path stores refuse).
+ *
+ * @param batchId The batch.
+ * @returns The path.
+ * @throws {InvalidInputError} When the batch id is not valid.
+ */
+export function auditSealPath(batchId: string): string {
+  return `audit-seals/${encodeURIComponent(checkId("batch id", batchId))}.json`;
+}
 
 /** What a cache key caches. */
 export type CacheKind = "pipeline" | "validation" | "calculation" | "irs" | "agent";

@@ -6,7 +6,8 @@
  */
 
 import { InvalidInputError, quote } from "./errors.ts";
-import { GLOBAL_CLIENT_ID } from "./keys.ts";
+import { checkId, GLOBAL_CLIENT_ID } from "./keys.ts";
+import { MAX_LABEL_BYTES } from "./values.ts";
 import type {
   AuditEntry,
   BatchState,
@@ -15,7 +16,7 @@ import type {
   RuleScope,
   ValidationRuleRecord,
 } from "./types.ts";
-import { BATCH_STATUSES } from "./types.ts";
+import { BATCH_STATUSES, MAX_UPDATE_KEYS } from "./types.ts";
 
 /**
  * A stored rule with its `scope`: `GLOBAL` when the GLOBAL partition
@@ -101,5 +102,52 @@ export function checkBatchStatus(status: unknown): asserts status is BatchStatus
     throw new InvalidInputError(
       `Invalid batch status ${quote(status)}: it is not one of ${BATCH_STATUSES.join(", ")}`,
     );
+  }
+}
+
+/**
+ * Checks the options of `sealAuditTrail`: an actor that is text of 1 to
+ * `MAX_LABEL_BYTES` UTF-8 bytes.
+ *
+ * @param action The action, for the message.
+ * @param options The candidate options.
+ * @returns The actor.
+ * @throws {InvalidInputError} When the actor is missing or not such text.
+ */
+export function checkSealActor(action: string, options: unknown): string {
+  const actor = (options as { actor?: unknown } | null | undefined)?.actor;
+  if (typeof actor !== "string" || actor === "" || new TextEncoder().encode(actor).length > MAX_LABEL_BYTES) {
+    throw new InvalidInputError(
+      `Failed to ${action}: actor ${quote(actor)} is not text of 1 to ${MAX_LABEL_BYTES} bytes`,
+    );
+  }
+  return actor;
+}
+
+/**
+ * The `updateKeys` of a state written with an idempotency key: the key
+ * appended, the last `MAX_UPDATE_KEYS` kept.
+ *
+ * @param keys The keys the state carries.
+ * @param key The write's key.
+ * @returns The keys to store.
+ */
+export function withUpdateKey(keys: readonly string[] | undefined, key: string): string[] {
+  return [...(keys ?? []).filter((known) => known !== key), key].slice(-MAX_UPDATE_KEYS);
+}
+
+/**
+ * Checks an idempotency key, when there is one.
+ *
+ * @param action The action, for the message.
+ * @param key The candidate key.
+ * @throws {InvalidInputError} When it is not a valid id.
+ */
+export function checkIdempotencyKey(action: string, key: unknown): void {
+  if (key === undefined) return;
+  try {
+    checkId("idempotency key", key);
+  } catch (error) {
+    throw new InvalidInputError(`Failed to ${action}: ${(error as Error).message}`, { cause: error });
   }
 }

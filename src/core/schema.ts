@@ -31,7 +31,7 @@ import type {
   ValidationRuleRecord,
   ValidationRuleType,
 } from "./types.ts";
-import { AGENT_NAMES, BATCH_STATUSES } from "./types.ts";
+import { AGENT_NAMES, BATCH_STATUSES, MAX_UPDATE_KEYS } from "./types.ts";
 import {
   canonicalDecimal,
   compareDecimals,
@@ -470,7 +470,17 @@ export const batchStateSchema: Schema<BatchState> = schema("batch state", {
   version: integer(1, Number.MAX_SAFE_INTEGER),
   updatedAt: timestamp,
   data: jsonObject,
+  updateKeys: { optional: updateKeys },
 });
+
+/** A batch state's remembered idempotency keys: ids, at most MAX_UPDATE_KEYS. */
+function updateKeys(value: unknown, path: string, problems: Problem[]): string[] {
+  const keys = arrayOf(id)(value, path, problems);
+  if (Array.isArray(keys) && keys.length > MAX_UPDATE_KEYS) {
+    problems.push({ path, message: `it holds ${keys.length} keys, more than ${MAX_UPDATE_KEYS}` });
+  }
+  return keys;
+}
 
 /** A processing result. */
 export const processingResultSchema: Schema<ProcessingResult> = schema("processing result", {

@@ -250,3 +250,20 @@ export function toBytes(data: Uint8Array | string, path: string): Uint8Array {
     `Failed to write file ${quote(path)}: the content is not a Uint8Array or a string`,
   );
 }
+
+/**
+ * Checks a `retainUntil` write option.
+ *
+ * @param path The path, for the message.
+ * @param retainUntil The candidate.
+ * @returns The date, or `undefined` for none.
+ * @throws {InvalidInputError} When it is not a valid `Date`.
+ */
+export function checkRetainUntil(path: string, retainUntil: unknown): Date | undefined {
+  if (retainUntil === undefined) return undefined;
+  if (!(retainUntil instanceof Date) || Number.isNaN(retainUntil.getTime())) {
+    throw new InvalidInputError(`Failed to write file ${quote(path)}: retainUntil ${quote(retainUntil)} is not a Date`);
+  }
+  return retainUntil;
+}
+

@@ -14,7 +14,9 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  TransactWriteCommand,
   type TranslateConfig,
+  UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import {
   BlueStarError,
@@ -29,8 +31,29 @@ import {
   RuleNotFoundError,
   RulesStoreError,
 } from "../core/errors.ts";
-import { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, type ItemKey, itemKeys } from "../core/keys.ts";
-import type { ICacheBackend, IRulesStore } from "../core/protocols.ts";
+import {
+  AUDIT_ENTRY_PREFIX,
+  cacheKey,
+  type CacheKind,
+  GLOBAL_CLIENT_ID,
+  type ItemKey,
+  itemKeys,
+} from "../core/keys.ts";
+import {
+  type AuditSeal,
+  auditEntryDigest,
+  type AuditSealDocument,
+  type AuditVerification,
+  compareWithSeals,
+  DEFAULT_SEAL_RETENTION_DAYS,
+  type SealAuditTrailOptions,
+  type SealedEntry,
+  sealDocument,
+  sealOf,
+  sealProblem,
+  unfinishedSeal,
+} from "../core/audit.ts";
+import type { ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
 import {
   agentConfigSchema,
   auditEntrySchema,
@@ -47,9 +70,12 @@ import {
 import {
   checkBatchStatus,
   checkExpectedVersion,
+  checkIdempotencyKey,
+  checkSealActor,
   compareAuditEntries,
   compareBatchesByRecency,
   scoped,
+  withUpdateKey,
 } from "../core/rules_logic.ts";
 import type {
   AgentConfig,
@@ -83,9 +109,10 @@ import { BATCH_STATUS_INDEX, type TableName, tableName } from "./tables.ts";
 import { type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
 import { ReadThroughCache, type ReadThroughEvent } from "./read_through.ts";
 import { tableSuffixProblem } from "./config.ts";
+import { type AuditSealOptions, readSealCopy, sealOptionProblems, writeSealCopy } from "./audit_seals.ts";
 
 /** The DynamoDB operations the store sends. */
-type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
+type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem" | "TransactWriteItems";
 
 /**
  * What a {@linkcode DynamoDBRulesStore} reports through its `onEvent` hook.
@@ -101,11 +128,15 @@ type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem";
  */
 export type RulesStoreEvent =
   | ReadThroughEvent
-  | { type: "dynamodb.request"; operation: "GetItem" | "BatchGetItem" | "Query" | "PutItem"; table: string }
+  | {
+    type: "dynamodb.request";
+    operation: "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem" | "TransactWriteItems";
+    table: string;
+  }
   | { type: "dynamodb.unprocessed"; table: string; keys: number; attempt: number };
 
 /** Options of {@linkcode DynamoDBRulesStore}. */
-export interface DynamoDBRulesStoreOptions {
+export interface DynamoDBRulesStoreOptions extends AuditSealOptions {
   /**
    * The environment suffix of the table names (`bluestar-{name}{suffix}`), and
    * the namespace of the cache keys: empty, or `-`, `_` or `.` then letters,
@@ -276,6 +307,8 @@ export class DynamoDBRulesStore implements IRulesStore {
   /** The secret parts of explicit credentials: never shown in a message or a cause. */
   readonly #secrets: readonly string[];
   readonly #validatedKeys = new Map<string, string>();
+  readonly #sealFiles: IFileStore | undefined;
+  readonly #sealRetentionDays: number;
   #closed = false;
 
   /**
@@ -321,9 +354,12 @@ export class DynamoDBRulesStore implements IRulesStore {
         problems.push(`${clashing.join(", ")} cannot be set with client (the client brings its own)`);
       }
     }
+    problems.push(...sealOptionProblems(options));
     if (problems.length > 0) {
       throw new ConfigError(`Invalid DynamoDB rules store options: ${problems.join("; ")}`);
     }
+    this.#sealFiles = options.sealFiles;
+    this.#sealRetentionDays = options.sealRetentionDays ?? DEFAULT_SEAL_RETENTION_DAYS;
 
     this.#tables = Object.fromEntries(
       (
@@ -557,24 +593,42 @@ export class DynamoDBRulesStore implements IRulesStore {
       const action = `save batch state ${quote(batchId)}`;
       const copy = decodeInput(batchStateSchema, state, action);
       const expectedVersion = options?.expectedVersion;
+      const idempotencyKey = options?.idempotencyKey;
       checkExpectedVersion(action, batchId, copy, expectedVersion);
+      checkIdempotencyKey(action, idempotencyKey);
+      if (idempotencyKey !== undefined) copy.updateKeys = withUpdateKey(copy.updateKeys, idempotencyKey);
       const table = this.#tables["batch-state"];
       const item = batchStateCodec.toItem(copy);
-      if (expectedVersion === undefined) {
+      if (expectedVersion === undefined && idempotencyKey === undefined) {
         await this.#put(action, table, item);
-      } else {
-        const storedVersion = (stored: StoredItem | undefined) => Number(stored?.version?.N ?? 0);
-        await this.#put(action, table, item, {
-          ...(expectedVersion === 0 ? { ConditionExpression: "attribute_not_exists(PK)" } : {
-            ConditionExpression: "#version = :expected",
-            ExpressionAttributeNames: { "#version": "version" },
-            ExpressionAttributeValues: { ":expected": expectedVersion },
-          }),
-          conflict: (stored) => `expected version ${expectedVersion}, stored version is ${storedVersion(stored)}`,
-          // Every conditional save raises the version, so only a later version can have replaced this one.
-          replaces: (stored) => storedVersion(stored) > copy.version,
-        });
+        return;
       }
+      const storedVersion = (stored: StoredItem | undefined) => Number(stored?.version?.N ?? 0);
+      const clauses: string[] = [];
+      const names: Record<string, string> = {};
+      const values: Record<string, unknown> = {};
+      if (expectedVersion === 0) clauses.push("attribute_not_exists(PK)");
+      if (expectedVersion !== undefined && expectedVersion > 0) {
+        clauses.push("#version = :expected");
+        names["#version"] = "version";
+        values[":expected"] = expectedVersion;
+      }
+      if (idempotencyKey !== undefined) {
+        // A state that remembers the key already has this update in it.
+        clauses.push("(attribute_not_exists(#updateKeys) OR NOT contains(#updateKeys, :key))");
+        names["#updateKeys"] = "updateKeys";
+        values[":key"] = idempotencyKey;
+      }
+      await this.#put(action, table, item, {
+        ConditionExpression: clauses.join(" AND "),
+        ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+        ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+        conflict: (stored) => `expected version ${expectedVersion}, stored version is ${storedVersion(stored)}`,
+        // Every conditional save raises the version, so only a later version can have replaced this one.
+        replaces: (stored) => expectedVersion !== undefined && storedVersion(stored) > copy.version,
+        applied: (stored) =>
+          idempotencyKey !== undefined && (stored.updateKeys?.L ?? []).some((key) => key?.S === idempotencyKey),
+      });
     });
   }
 
@@ -692,9 +746,15 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * {@linkcode IRulesStore.appendAuditEntry}: one `PutItem` on condition that
-   * the id is free; never cached.
+   * {@linkcode IRulesStore.appendAuditEntry}: one `TransactWriteItems` of
+   * the entry's `PutItem` on condition that the id is free and a
+   * `ConditionCheck` that the batch has no seal item (neither sealed nor
+   * being sealed), so the append and the seal are decided atomically. A
+   * transaction that DynamoDB cancels for a conflict with another one on the
+   * seal item (`TransactionConflict`) is sent again after a backoff, up to
+   * 10 times; never cached.
    *
+   * @throws {ConflictError} When the id is taken, or the trail is sealed or being sealed.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Append an entry
@@ -718,18 +778,59 @@ export class DynamoDBRulesStore implements IRulesStore {
       const action = `append audit entry ${quote((entry as Partial<AuditEntry> | null)?.entryId)}`;
       const copy = decodeInput(auditEntrySchema, entry, action);
       itemKeys.auditEntry(copy.batchId, copy.entryId);
-      // Nothing replaces an entry: a stored one that is not this call's means this call's never landed.
-      await this.#put(action, this.#tables["audit-log"], auditEntryCodec.toItem(copy), {
-        ConditionExpression: "attribute_not_exists(PK)",
-        conflict: () => `batch ${quote(copy.batchId)} already has an entry with that id`,
-        replaces: () => false,
-      });
+      const table = this.#tables["audit-log"];
+      // One token for every attempt: an attempt whose answer was lost is recognised by it.
+      const writeId = randomUUID();
+      const transaction = {
+        TransactItems: [
+          {
+            Put: {
+              TableName: table,
+              Item: { ...auditEntryCodec.toItem(copy), [WRITE_ID_ATTRIBUTE]: writeId },
+              ConditionExpression: "attribute_not_exists(PK)",
+              ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const,
+            },
+          },
+          {
+            ConditionCheck: {
+              TableName: table,
+              Key: itemKeys.auditSeal(copy.batchId),
+              ConditionExpression: "attribute_not_exists(PK)",
+            },
+          },
+        ],
+      };
+      for (let attempt = 1;; attempt++) {
+        try {
+          await this.#send(action, "TransactWriteItems", table, new TransactWriteCommand(transaction));
+          return;
+        } catch (error) {
+          const [entryReason, sealReason] = cancellationReasons(error);
+          if (entryReason?.Code === "ConditionalCheckFailed") {
+            if (entryReason.Item?.[WRITE_ID_ATTRIBUTE]?.S === writeId) return;
+            throw new ConflictError(
+              `Failed to ${action}: batch ${quote(copy.batchId)} already has an entry with that id`,
+              { cause: (error as Error).cause },
+            );
+          }
+          if (sealReason?.Code === "ConditionalCheckFailed") {
+            throw new ConflictError(
+              `Failed to ${action}: the audit trail of batch ${quote(copy.batchId)} is sealed`,
+              { cause: (error as Error).cause },
+            );
+          }
+          const conflicted = [entryReason, sealReason].some((reason) => reason?.Code === "TransactionConflict");
+          if (!conflicted || attempt >= TRANSACTION_MAX_ATTEMPTS) throw error;
+          await sleep(backoffDelay(UNPROCESSED_BACKOFF, attempt));
+        }
+      }
     });
   }
 
   /**
    * {@linkcode IRulesStore.listAuditEntries}: one strongly consistent `Query`
-   * per 1 MB page, every page followed; never cached.
+   * of the batch's `ENTRY#` items per 1 MB page, every page followed; never
+   * cached.
    *
    * @throws {CorruptItemError} When a stored entry does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -746,8 +847,154 @@ export class DynamoDBRulesStore implements IRulesStore {
     return this.#run(async () => {
       const partition = itemKeys.batchPartition(batchId);
       const action = `list audit entries of batch ${quote(batchId)}`;
-      return (await this.#queryPartition(action, auditEntryCodec, partition, true)).sort(compareAuditEntries);
+      const table = this.#tables["audit-log"];
+      const items = await this.#queryAll(action, auditEntriesQuery(table, partition));
+      return items.map((item) => decodeStored(auditEntryCodec, table, item)).sort(compareAuditEntries);
     });
+  }
+
+  /**
+   * {@linkcode IRulesStore.sealAuditTrail}, in three steps, each of which a
+   * rerun after a failure completes:
+   *
+   * 1. A conditional `PutItem` of the seal item in state `sealing`: from
+   *    here every append is refused (its transaction checks the seal item
+   *    is absent). A seal item already `sealed` is a `ConflictError`; one
+   *    still `sealing` (an earlier seal that failed) is taken over.
+   * 2. A strongly consistent `Query` of the entries, each hashed as stored
+   *    (see `auditEntryDigest`), and with `sealFiles`, the seal copy written
+   *    create-only with retention (an identical copy already there is kept).
+   * 3. A conditional `UpdateItem` to state `sealed` with the root.
+   *
+   * @throws {ConflictError} When the batch is already sealed.
+   * @throws {RulesStoreError} When DynamoDB fails (the seal item may stay `sealing`: seal again).
+   * @throws {FileStoreError} When the seal copy cannot be written (likewise).
+   *
+   * @example Seal a batch's trail
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const seal = await rules.sealAuditTrail("B1", { actor: "auditor@example.com" });
+   * console.log(seal.entryCount, seal.root);
+   * ```
+   */
+  sealAuditTrail(batchId: string, options: SealAuditTrailOptions): Promise<AuditSeal> {
+    return this.#run(async () => {
+      const key = itemKeys.auditSeal(batchId);
+      const action = `seal the audit trail of batch ${quote(batchId)}`;
+      const actor = checkSealActor(action, options);
+      const table = this.#tables["audit-log"];
+      try {
+        await this.#send(
+          action,
+          "PutItem",
+          table,
+          new PutCommand({
+            TableName: table,
+            Item: { ...key, batchId, state: "sealing", actor },
+            ConditionExpression: "attribute_not_exists(PK)",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+          () => "it is already sealed",
+        );
+      } catch (error) {
+        // A seal item still `sealing` is an unfinished seal (or this call's own attempt whose answer was lost).
+        if (!(error instanceof ConflictError) || storedItem(error.cause)?.state?.S !== "sealing") throw error;
+      }
+      let document = sealDocument(batchId, await this.#auditLeaves(action, batchId), actor, new Date().toISOString());
+      if (this.#sealFiles !== undefined) {
+        document = await writeSealCopy(this.#sealFiles, document, this.#sealRetentionDays);
+      }
+      await this.#finishSeal(action, table, document);
+      return sealOf(document);
+    });
+  }
+
+  /** Step 3 of a seal: `sealing` to `sealed`, exactly once even when the SDK retried it. */
+  async #finishSeal(action: string, table: string, document: AuditSealDocument): Promise<void> {
+    const writeId = randomUUID();
+    try {
+      await this.#send(
+        action,
+        "UpdateItem",
+        table,
+        new UpdateCommand({
+          TableName: table,
+          Key: itemKeys.auditSeal(document.batchId),
+          UpdateExpression:
+            "SET #state = :sealed, entryCount = :count, #root = :root, sealedAt = :at, actor = :actor, #format = :format, #writeId = :writeId",
+          ConditionExpression: "#state = :sealing",
+          ExpressionAttributeNames: {
+            "#state": "state",
+            "#root": "root",
+            "#format": "format",
+            "#writeId": WRITE_ID_ATTRIBUTE,
+          },
+          ExpressionAttributeValues: {
+            ":sealed": "sealed",
+            ":sealing": "sealing",
+            ":count": document.entryCount,
+            ":root": document.root,
+            ":at": document.sealedAt,
+            ":actor": document.actor,
+            ":format": document.format,
+            ":writeId": writeId,
+          },
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+        () => "another seal finished first",
+      );
+    } catch (error) {
+      if (error instanceof ConflictError && storedItem(error.cause)?.[WRITE_ID_ATTRIBUTE]?.S === writeId) return;
+      throw error;
+    }
+  }
+
+  /**
+   * {@linkcode IRulesStore.verifyAuditTrail}: one strongly consistent
+   * `GetItem` of the seal item, a strongly consistent `Query` of the
+   * entries (hashed as stored, every attribute but the write token), and a
+   * read of the seal copy's retained version; never cached.
+   *
+   * @throws {RulesStoreError} When DynamoDB fails.
+   * @throws {FileStoreError} When the file store fails.
+   *
+   * @example Verify a batch's trail
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const verification = await rules.verifyAuditTrail("B1");
+   * if (!verification.ok) console.error(verification.problems.join("\n"));
+   * ```
+   */
+  verifyAuditTrail(batchId: string): Promise<AuditVerification> {
+    return this.#run(async () => {
+      const key = itemKeys.auditSeal(batchId);
+      const action = `verify the audit trail of batch ${quote(batchId)}`;
+      const table = this.#tables["audit-log"];
+      const [sealItem, leaves, copy] = await Promise.all([
+        this.#getItem(action, table, key, true),
+        this.#auditLeaves(action, batchId),
+        readSealCopy(this.#sealFiles, batchId),
+      ]);
+      return compareWithSeals(batchId, leaves, tableSeal(batchId, sealItem), copy);
+    });
+  }
+
+  /** Every entry of a batch as stored, in listing order: its id (from its key) and its leaf hash. */
+  async #auditLeaves(action: string, batchId: string): Promise<SealedEntry[]> {
+    const table = this.#tables["audit-log"];
+    const items = await this.#queryAll(action, auditEntriesQuery(table, itemKeys.batchPartition(batchId)));
+    return items
+      .map((item) => {
+        const { PK: _, SK, [WRITE_ID_ATTRIBUTE]: __, ...fields } = item;
+        const entryId = String(SK).slice(AUDIT_ENTRY_PREFIX.length);
+        return { entryId, timestamp: String(fields.timestamp), digest: auditEntryDigest(fields) };
+      })
+      .sort((a, b) => compareText(a.timestamp, b.timestamp) || compareText(a.entryId, b.entryId))
+      .map(({ entryId, digest }) => ({ entryId, digest }));
   }
 
   /**
@@ -837,12 +1084,12 @@ export class DynamoDBRulesStore implements IRulesStore {
     action: string,
     operation: DynamoDBOperation,
     table: string,
-    command: BatchGetCommand | GetCommand | PutCommand | QueryCommand,
+    command: BatchGetCommand | GetCommand | PutCommand | QueryCommand | UpdateCommand | TransactWriteCommand,
     conflict?: (error: unknown) => string,
   ): Promise<Output> {
     if (this.#onEvent !== undefined) this.#emit({ type: "dynamodb.request", operation, table });
     try {
-      // One call site for four command types: the overloads of `send` take one at a time.
+      // One call site for six command types: the overloads of `send` take one at a time.
       return await this.#documents.send(command as GetCommand) as unknown as Output;
     } catch (error) {
       // Resolved on failure only: where the request went, for the message (a missing table, a foreign answer).
@@ -883,7 +1130,7 @@ export class DynamoDBRulesStore implements IRulesStore {
       await this.#send(action, "PutItem", table, new PutCommand({ TableName: table, Item: item }));
       return;
     }
-    const { conflict, replaces, ...expression } = condition;
+    const { conflict, replaces, applied: _, ...expression } = condition;
     const writeId = randomUUID();
     const command = new PutCommand({
       TableName: table,
@@ -898,6 +1145,7 @@ export class DynamoDBRulesStore implements IRulesStore {
       if (!(error instanceof ConflictError)) throw error;
       const stored = storedItem(error.cause);
       if (stored?.[WRITE_ID_ATTRIBUTE]?.S === writeId) return;
+      if (stored !== undefined && condition.applied?.(stored)) return;
       const landed = attempts.mayHaveLanded();
       if (landed !== undefined && stored !== undefined && replaces(stored)) {
         throw new RulesStoreError(
@@ -971,7 +1219,7 @@ export class DynamoDBRulesStore implements IRulesStore {
 }
 
 /** A stored item as a lost condition returns it: raw attribute values (the document client leaves them so). */
-type StoredItem = Record<string, { S?: unknown; N?: unknown } | undefined>;
+type StoredItem = Record<string, { S?: unknown; N?: unknown; L?: Array<{ S?: unknown } | undefined> } | undefined>;
 
 /** A conditional put: its condition, and what a lost condition means. */
 interface PutCondition {
@@ -982,6 +1230,45 @@ interface PutCondition {
   conflict(stored: StoredItem | undefined): string;
   /** Whether the stored item can have replaced this write's own, had an earlier attempt of it landed. */
   replaces(stored: StoredItem): boolean;
+  /** Whether the stored item shows that this write landed before (it remembers its idempotency key). */
+  applied?(stored: StoredItem): boolean;
+}
+
+/** How often an append is sent when DynamoDB cancels it for a conflict with another transaction. */
+const TRANSACTION_MAX_ATTEMPTS = 10;
+
+/** The query of a batch's audit entries: its `ENTRY#` items, not its seal. */
+function auditEntriesQuery(table: string, partition: string): QueryCommandInput {
+  return {
+    TableName: table,
+    KeyConditionExpression: "PK = :pk AND begins_with(SK, :entries)",
+    ExpressionAttributeValues: { ":pk": partition, ":entries": AUDIT_ENTRY_PREFIX },
+    ConsistentRead: true,
+  };
+}
+
+/** Why a cancelled transaction was cancelled, per item (the SDK error is the library error's `cause`). */
+function cancellationReasons(error: unknown): Array<{ Code?: string; Item?: StoredItem } | undefined> {
+  const cause = (error as { cause?: { name?: unknown; CancellationReasons?: unknown } } | null)?.cause;
+  if (cause?.name !== "TransactionCanceledException" || !Array.isArray(cause.CancellationReasons)) return [];
+  return cause.CancellationReasons;
+}
+
+/** The seal in the seal item, or the sentence saying why there is none to use. */
+function tableSeal(batchId: string, item: Item | undefined): AuditSeal | string | undefined {
+  if (item === undefined) return undefined;
+  if (item.state === "sealing") return unfinishedSeal(batchId);
+  const seal = {
+    batchId: item.batchId,
+    entryCount: item.entryCount === undefined ? undefined : Number(String(item.entryCount)),
+    root: item.root,
+    sealedAt: item.sealedAt,
+    actor: item.actor,
+  };
+  const problem = item.state === "sealed" ? sealProblem(seal) : `its state ${quote(item.state)} is not "sealed"`;
+  return problem === undefined
+    ? seal as AuditSeal
+    : `The seal of batch ${quote(batchId)} in the audit-log table is corrupt: ${problem}`;
 }
 
 /** The stored item a lost condition returned (`ReturnValuesOnConditionCheckFailure: ALL_OLD`). */

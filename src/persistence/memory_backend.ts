@@ -44,6 +44,7 @@ import type {
   BatchStatus,
   CalculationRule,
   CalculationRuleRecord,
+  FileWriteOptions,
   IrsLimits,
   PipelineStep,
   ProcessingResult,
@@ -52,14 +53,30 @@ import type {
   ValidationRule,
   ValidationRuleRecord,
 } from "../core/types.ts";
-import { copyBytes, encodeCacheWrite, toBytes } from "../core/values.ts";
+import { checkRetainUntil, copyBytes, encodeCacheWrite, toBytes } from "../core/values.ts";
 import {
   checkBatchStatus,
   checkExpectedVersion,
+  checkIdempotencyKey,
+  checkSealActor,
   compareAuditEntries,
   compareBatchesByRecency,
   scoped,
+  withUpdateKey,
 } from "../core/rules_logic.ts";
+import {
+  type AuditSeal,
+  auditEntryDigest,
+  type AuditVerification,
+  compareWithSeals,
+  DEFAULT_SEAL_RETENTION_DAYS,
+  type SealAuditTrailOptions,
+  sealDocument,
+  sealOf,
+  storedAuditFields,
+  unfinishedSeal,
+} from "../core/audit.ts";
+import { type AuditSealOptions, readSealCopy, sealOptionProblems, writeSealCopy } from "./audit_seals.ts";
 
 /** Items by partition key, then sort key: the shape of a DynamoDB table. */
 class Table<T> {
@@ -86,6 +103,9 @@ class Table<T> {
     return [...this.#partitions.values()].flatMap((partition) => [...partition.values()]);
   }
 }
+
+/** Options of {@linkcode MemoryRulesStore}: where seal copies go, and how long they are retained. */
+export interface MemoryRulesStoreOptions extends AuditSealOptions {}
 
 /**
  * The reference {@linkcode IRulesStore}, in memory.
@@ -118,14 +138,24 @@ export class MemoryRulesStore implements IRulesStore {
   readonly #results = new Table<ProcessingResult>();
   readonly #audit = new Table<AuditEntry>();
   readonly #agentConfigs = new Table<AgentConfig>();
+  /** Each batch's seal, or `"sealing"` from the moment sealing starts: what refuses appends. */
+  readonly #seals = new Map<string, AuditSeal | "sealing">();
+  readonly #sealFiles: IFileStore | undefined;
+  readonly #sealRetentionDays: number;
 
   /**
    * Creates a store serving a copy of the data.
    *
    * @param data The reference data to serve, checked like the seed files.
+   * @param options Seal copies: the file store and the retention.
    * @throws {InvalidInputError} Listing every problem, when the data does not decode.
+   * @throws {ConfigError} Listing every problem, when an option is malformed.
    */
-  constructor(data: RulesData = {}) {
+  constructor(data: RulesData = {}, options: MemoryRulesStoreOptions = {}) {
+    const problems = sealOptionProblems(options ?? {});
+    if (problems.length > 0) throw new ConfigError(`Invalid memory rules store options: ${problems.join("; ")}`);
+    this.#sealFiles = options?.sealFiles;
+    this.#sealRetentionDays = options?.sealRetentionDays ?? DEFAULT_SEAL_RETENTION_DAYS;
     const decoded = decodeRulesData(data);
     if (!decoded.ok) {
       throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.map(problemText).join("; ")}`);
@@ -192,7 +222,12 @@ export class MemoryRulesStore implements IRulesStore {
       const copy = decodeInput(batchStateSchema, state, action);
       // `?.`: a null `options` is no options, as for the DynamoDB store.
       const expectedVersion = options?.expectedVersion;
+      const idempotencyKey = options?.idempotencyKey;
       checkExpectedVersion(action, batchId, copy, expectedVersion);
+      checkIdempotencyKey(action, idempotencyKey);
+      // A key the stored state remembers: this update landed before, so it is not applied again.
+      if (idempotencyKey !== undefined && this.#batchStates.get(key)?.updateKeys?.includes(idempotencyKey)) return;
+      if (idempotencyKey !== undefined) copy.updateKeys = withUpdateKey(copy.updateKeys, idempotencyKey);
       if (expectedVersion !== undefined) {
         const storedVersion = this.#batchStates.get(key)?.version ?? 0;
         if (storedVersion !== expectedVersion) {
@@ -243,8 +278,46 @@ export class MemoryRulesStore implements IRulesStore {
       if (this.#audit.get(key) !== undefined) {
         throw new ConflictError(`Failed to ${action}: batch ${quote(copy.batchId)} already has an entry with that id`);
       }
+      if (this.#seals.has(copy.batchId)) {
+        throw new ConflictError(`Failed to ${action}: the audit trail of batch ${quote(copy.batchId)} is sealed`);
+      }
       this.#audit.put(key, copy);
     });
+  }
+
+  async sealAuditTrail(batchId: string, options: SealAuditTrailOptions): Promise<AuditSeal> {
+    itemKeys.auditSeal(batchId);
+    const action = `seal the audit trail of batch ${quote(batchId)}`;
+    const actor = checkSealActor(action, options);
+    const stored = this.#seals.get(batchId);
+    if (typeof stored === "object") throw new ConflictError(`Failed to ${action}: it is already sealed`);
+    // Appends stop here, before anything is awaited; an unfinished seal ("sealing") is completed by the next one.
+    this.#seals.set(batchId, "sealing");
+    const entries = this.#audit.query(itemKeys.batchPartition(batchId)).sort(compareAuditEntries);
+    let document = sealDocument(
+      batchId,
+      entries.map((entry) => ({ entryId: entry.entryId, digest: auditEntryDigest(storedAuditFields(entry)) })),
+      actor,
+      new Date().toISOString(),
+    );
+    if (this.#sealFiles !== undefined) document = await writeSealCopy(this.#sealFiles, document, this.#sealRetentionDays);
+    if (typeof this.#seals.get(batchId) === "object") throw new ConflictError(`Failed to ${action}: it is already sealed`);
+    const seal = sealOf(document);
+    this.#seals.set(batchId, seal);
+    return { ...seal };
+  }
+
+  async verifyAuditTrail(batchId: string): Promise<AuditVerification> {
+    itemKeys.auditSeal(batchId);
+    const entries = this.#audit.query(itemKeys.batchPartition(batchId)).sort(compareAuditEntries);
+    const stored = this.#seals.get(batchId);
+    const copy = await readSealCopy(this.#sealFiles, batchId);
+    return compareWithSeals(
+      batchId,
+      entries.map((entry) => ({ entryId: entry.entryId, digest: auditEntryDigest(storedAuditFields(entry)) })),
+      stored === "sealing" ? unfinishedSeal(batchId) : stored,
+      copy,
+    );
   }
 
   listAuditEntries(batchId: string): Promise<AuditEntry[]> {
@@ -347,6 +420,8 @@ export interface MemoryFileStoreOptions {
  */
 export class MemoryFileStore implements IFileStore {
   readonly #files = new Map<string, Uint8Array>();
+  /** Retained paths and until when (epoch milliseconds). */
+  readonly #retained = new Map<string, number>();
   readonly #pageSize: number;
 
   /**
@@ -373,11 +448,35 @@ export class MemoryFileStore implements IFileStore {
     });
   }
 
-  write(path: string, data: Uint8Array | string): Promise<void> {
+  write(path: string, data: Uint8Array | string, options: FileWriteOptions = {}): Promise<void> {
     return settle(() => {
       checkPath(path);
-      this.#files.set(path, toBytes(data, path));
+      const retainUntil = checkRetainUntil(path, options?.retainUntil);
+      const bytes = toBytes(data, path);
+      this.#refuseRetained(`Failed to write file ${quote(path)}`, path);
+      if (retainUntil !== undefined) {
+        if (this.#files.has(path)) {
+          throw new ConflictError(`Failed to write retained file ${quote(path)}: a file is at the path`);
+        }
+        this.#retained.set(path, retainUntil.getTime());
+      }
+      this.#files.set(path, bytes);
     });
+  }
+
+  readRetained(path: string): Promise<Uint8Array> {
+    // Nothing replaces a retained file here, so the file is its first version.
+    return this.read(path);
+  }
+
+  /** Refuses to change a path under retention. */
+  #refuseRetained(context: string, path: string): void {
+    const until = this.#retained.get(path);
+    if (until === undefined) return;
+    if (until > Date.now()) {
+      throw new ConflictError(`${context}: it is retained until ${new Date(until).toISOString()}`);
+    }
+    this.#retained.delete(path);
   }
 
   move(src: string, dst: string): Promise<void> {
@@ -389,6 +488,7 @@ export class MemoryFileStore implements IFileStore {
         throw new FileNotFoundError(`Failed to move file ${quote(src)} to ${quote(dst)}: the source does not exist`);
       }
       if (src === dst) return;
+      this.#refuseRetained(`Failed to move file ${quote(src)} to ${quote(dst)}`, src);
       // A move never replaces a file: one that is there was put there by someone else.
       if (this.#files.has(dst)) {
         throw new ConflictError(

@@ -32,6 +32,14 @@ export interface PersistenceOptions extends PersistenceSettings {
   data?: RulesData;
   /** Receives every backend's events (cache fallbacks, corrupt entries, retries). */
   onEvent?: (event: PersistenceEvent) => void;
+  /**
+   * How long seal copies of audit trails are retained, in days (see
+   * `AuditSealOptions.sealRetentionDays`). Seal copies go to `files`, at
+   * `audit-seals/{batchId}.json`.
+   *
+   * @default {1552}
+   */
+  sealRetentionDays?: number;
 }
 
 /** The wired backends. */
@@ -88,18 +96,19 @@ export interface Persistence {
  * ```
  */
 export function createPersistence(options?: PersistenceOptions): Persistence {
-  const { env, data, onEvent, ...settings }: PersistenceOptions = options ?? {};
+  const { env, data, onEvent, sealRetentionDays, ...settings }: PersistenceOptions = options ?? {};
   // The configuration shows the Redis URL redacted; the cache connects with it as given.
   const { config, redisUrl } = resolveConnections(settings, env);
   const redis = redisUrl === null ? null : new RedisCacheBackend({ url: redisUrl, keyPrefix: "", onEvent });
 
   if (config.backend === "memory") {
     const cache = redis ?? new MemoryCacheBackend();
+    const files = new MemoryFileStore();
     return {
       config,
-      rules: new MemoryRulesStore(data),
+      rules: new MemoryRulesStore(data, { sealFiles: files, sealRetentionDays }),
       cache,
-      files: new MemoryFileStore(),
+      files,
       close: async () => {
         await redis?.close();
       },
@@ -107,14 +116,16 @@ export function createPersistence(options?: PersistenceOptions): Persistence {
   }
 
   const aws = { region: config.region ?? undefined, endpointUrl: config.endpointUrl ?? undefined };
+  const files = new S3FileStore({ ...aws, bucket: config.s3Bucket!, onEvent });
   const rules = new DynamoDBRulesStore({
     ...aws,
     tableSuffix: config.tableSuffix,
     cache: redis ?? undefined,
     cacheTtlSeconds: config.cacheTtlSeconds,
     onEvent,
+    sealFiles: files,
+    sealRetentionDays,
   });
-  const files = new S3FileStore({ ...aws, bucket: config.s3Bucket!, onEvent });
   return {
     config,
     rules,
