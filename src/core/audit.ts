@@ -312,8 +312,11 @@ function entryProblems(batch: string, sealed: readonly SealedEntry[], current: r
   const now = new Map(current.map((entry) => [entry.entryId, entry.digest]));
   for (const { entryId, digest } of current) {
     const sealedDigest = before.get(entryId);
-    if (sealedDigest === undefined) problems.push(`Entry ${quote(entryId)} of batch ${batch} was inserted after the seal`);
-    else if (sealedDigest !== digest) problems.push(`Entry ${quote(entryId)} of batch ${batch} changed since the seal`);
+    if (sealedDigest === undefined) {
+      problems.push(`Entry ${quote(entryId)} of batch ${batch} was inserted after the seal`);
+    } else if (sealedDigest !== digest) {
+      problems.push(`Entry ${quote(entryId)} of batch ${batch} changed since the seal`);
+    }
   }
   for (const { entryId } of sealed) {
     if (!now.has(entryId)) problems.push(`Entry ${quote(entryId)} of batch ${batch} was removed since the seal`);
@@ -346,6 +349,7 @@ export function canonicalJson(value: unknown): string {
  * @returns The sentence.
  */
 export function unfinishedSeal(batchId: string): string {
-  return `The seal of batch ${quote(batchId)} was started and not finished: appends are refused; seal it again to finish`;
+  return `The seal of batch ${
+    quote(batchId)
+  } was started and not finished: appends are refused; seal it again to finish`;
 }
-

@@ -266,4 +266,3 @@ export function checkRetainUntil(path: string, retainUntil: unknown): Date | und
   }
   return retainUntil;
 }
-

@@ -40,15 +40,15 @@ import {
   itemKeys,
 } from "../core/keys.ts";
 import {
-  type AuditSeal,
   auditEntryDigest,
+  type AuditSeal,
   type AuditSealDocument,
   type AuditVerification,
   compareWithSeals,
   DEFAULT_SEAL_RETENTION_DAYS,
   type SealAuditTrailOptions,
-  type SealedEntry,
   sealDocument,
+  type SealedEntry,
   sealOf,
   sealProblem,
   unfinishedSeal,
@@ -751,8 +751,9 @@ export class DynamoDBRulesStore implements IRulesStore {
    * `ConditionCheck` that the batch has no seal item (neither sealed nor
    * being sealed), so the append and the seal are decided atomically. A
    * transaction that DynamoDB cancels for a conflict with another one on the
-   * seal item (`TransactionConflict`) is sent again after a backoff, up to
-   * 10 times; never cached.
+   * seal item (`TransactionConflict`), or that got a 5xx answer the SDK
+   * could not read, is sent again after a backoff, up to 10 times in all;
+   * never cached.
    *
    * @throws {ConflictError} When the id is taken, or the trail is sealed or being sealed.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -820,7 +821,7 @@ export class DynamoDBRulesStore implements IRulesStore {
             );
           }
           const conflicted = [entryReason, sealReason].some((reason) => reason?.Code === "TransactionConflict");
-          if (!conflicted || attempt >= TRANSACTION_MAX_ATTEMPTS) throw error;
+          if ((!conflicted && !isUnreadServerError(error)) || attempt >= TRANSACTION_MAX_ATTEMPTS) throw error;
           await sleep(backoffDelay(UNPROCESSED_BACKOFF, attempt));
         }
       }
@@ -923,7 +924,7 @@ export class DynamoDBRulesStore implements IRulesStore {
           TableName: table,
           Key: itemKeys.auditSeal(document.batchId),
           UpdateExpression:
-            "SET #state = :sealed, entryCount = :count, #root = :root, sealedAt = :at, actor = :actor, #format = :format, #writeId = :writeId",
+            "SET #state = :sealed, batchId = :batchId, entryCount = :count, #root = :root, sealedAt = :at, actor = :actor, #format = :format, #writeId = :writeId",
           ConditionExpression: "#state = :sealing",
           ExpressionAttributeNames: {
             "#state": "state",
@@ -934,6 +935,7 @@ export class DynamoDBRulesStore implements IRulesStore {
           ExpressionAttributeValues: {
             ":sealed": "sealed",
             ":sealing": "sealing",
+            ":batchId": document.batchId,
             ":count": document.entryCount,
             ":root": document.root,
             ":at": document.sealedAt,
@@ -1252,6 +1254,20 @@ function cancellationReasons(error: unknown): Array<{ Code?: string; Item?: Stor
   const cause = (error as { cause?: { name?: unknown; CancellationReasons?: unknown } } | null)?.cause;
   if (cause?.name !== "TransactionCanceledException" || !Array.isArray(cause.CancellationReasons)) return [];
   return cause.CancellationReasons;
+}
+
+/**
+ * Whether a failed request got a 5xx answer the SDK could not read as
+ * DynamoDB's (no `$fault`), which its retry strategy does not retry. An
+ * emulator that fails a transaction this way (moto's transactions are not
+ * thread-safe under concurrent writes) applied nothing; a real 5xx, which
+ * the SDK does retry, never reaches here as one. Sending the transaction
+ * again is safe either way: its write token recognises an attempt that landed.
+ */
+function isUnreadServerError(error: unknown): boolean {
+  const cause = (error as { cause?: { $fault?: unknown; $response?: { statusCode?: unknown } } } | null)?.cause;
+  const status = cause?.$response?.statusCode;
+  return cause?.$fault === undefined && typeof status === "number" && status >= 500;
 }
 
 /** The seal in the seal item, or the sentence saying why there is none to use. */

@@ -65,8 +65,8 @@ import {
   withUpdateKey,
 } from "../core/rules_logic.ts";
 import {
-  type AuditSeal,
   auditEntryDigest,
+  type AuditSeal,
   type AuditVerification,
   compareWithSeals,
   DEFAULT_SEAL_RETENTION_DAYS,
@@ -300,8 +300,12 @@ export class MemoryRulesStore implements IRulesStore {
       actor,
       new Date().toISOString(),
     );
-    if (this.#sealFiles !== undefined) document = await writeSealCopy(this.#sealFiles, document, this.#sealRetentionDays);
-    if (typeof this.#seals.get(batchId) === "object") throw new ConflictError(`Failed to ${action}: it is already sealed`);
+    if (this.#sealFiles !== undefined) {
+      document = await writeSealCopy(this.#sealFiles, document, this.#sealRetentionDays);
+    }
+    if (typeof this.#seals.get(batchId) === "object") {
+      throw new ConflictError(`Failed to ${action}: it is already sealed`);
+    }
     const seal = sealOf(document);
     this.#seals.set(batchId, seal);
     return { ...seal };

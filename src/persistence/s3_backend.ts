@@ -486,7 +486,11 @@ export class S3FileStore implements IFileStore {
       if (oldest === undefined) throw new FileNotFoundError(`${context}: it does not exist`);
       try {
         const response = await this.#client.send(
-          new GetObjectCommand({ Bucket: this.#bucket, Key: path, ...(oldest === "null" ? {} : { VersionId: oldest }) }),
+          new GetObjectCommand({
+            Bucket: this.#bucket,
+            Key: path,
+            ...(oldest === "null" ? {} : { VersionId: oldest }),
+          }),
         );
         return response.Body === undefined ? new Uint8Array() : await response.Body.transformToByteArray();
       } catch (error) {

@@ -113,14 +113,19 @@ export async function updateBatchState(
     };
     try {
       await store.saveBatchState(batchId, next, { expectedVersion, idempotencyKey });
-      return idempotencyKey === undefined ? next : { ...next, updateKeys: withUpdateKey(next.updateKeys, idempotencyKey) };
+      return idempotencyKey === undefined
+        ? next
+        : { ...next, updateKeys: withUpdateKey(next.updateKeys, idempotencyKey) };
     } catch (error) {
-      if (idempotencyKey !== undefined && error instanceof RulesStoreError && !(error instanceof ConflictError)) {
-        // The outcome may be unknown: the state says whether this update is in it.
+      let lost = error instanceof ConflictError;
+      if (!lost && idempotencyKey !== undefined && error instanceof RulesStoreError) {
+        // The outcome may be unknown: the state says whether this update is in it. Without the key but
+        // at a later version, another writer got there first and this write did not land: a conflict.
         const stored = await store.getBatchState(batchId);
         if (stored?.updateKeys?.includes(idempotencyKey)) return stored;
+        lost = (stored?.version ?? 0) > expectedVersion;
       }
-      if (!(error instanceof ConflictError)) throw error;
+      if (!lost) throw error;
       if (attempt >= maxAttempts) {
         throw new ConflictError(
           `Failed to update batch state ${quote(batchId)}: other writers won all ${maxAttempts} attempts`,

@@ -20,7 +20,7 @@ import {
   tableName,
   updateBatchState,
 } from "../../mod.ts";
-import { auditSealContract, appendEntries } from "../contract/audit_seal_contract.ts";
+import { appendEntries, auditSealContract } from "../contract/audit_seal_contract.ts";
 import { auditEntry, batchState, uniqueId } from "../contract/fixtures.ts";
 import { openStore, storeWithFaults } from "../support/dynamodb.ts";
 import { serverError } from "../support/faults.ts";
@@ -98,14 +98,20 @@ integrationSuite("Sealed audit trails on moto", unreachable, () => {
     it("names the entry when a decimal's canonical text changed but not its value", async () => {
       const batchId = await sealedBatch();
       await setDetails(batchId, "e0001", (details) => details.replace('"1.50"', '"1.5"'));
-      assert.match(problemsOf(await subject.store.verifyAuditTrail(batchId)), /Entry "e0001" .* changed since the seal/);
+      assert.match(
+        problemsOf(await subject.store.verifyAuditTrail(batchId)),
+        /Entry "e0001" .* changed since the seal/,
+      );
     });
 
     it("names the entry when a JSON number's text changed but parses the same", async () => {
       const batchId = await sealedBatch();
       await setDetails(batchId, "e0004", (details) => details.replace('"step":4', '"step":4.0'));
       assert.deepEqual((await subject.store.listAuditEntries(batchId))[4].details.step, 4);
-      assert.match(problemsOf(await subject.store.verifyAuditTrail(batchId)), /Entry "e0004" .* changed since the seal/);
+      assert.match(
+        problemsOf(await subject.store.verifyAuditTrail(batchId)),
+        /Entry "e0004" .* changed since the seal/,
+      );
     });
 
     it("names an entry inserted after the seal", async () => {
@@ -125,13 +131,19 @@ integrationSuite("Sealed audit trails on moto", unreachable, () => {
           },
         }),
       );
-      assert.match(problemsOf(await subject.store.verifyAuditTrail(batchId)), /Entry "forged" .* inserted after the seal/);
+      assert.match(
+        problemsOf(await subject.store.verifyAuditTrail(batchId)),
+        /Entry "forged" .* inserted after the seal/,
+      );
     });
 
     it("names an entry removed since the seal", async () => {
       const batchId = await sealedBatch();
       await subject.client.send(new DeleteItemCommand({ TableName: subject.table, Key: entryKey(batchId, "e0000") }));
-      assert.match(problemsOf(await subject.store.verifyAuditTrail(batchId)), /Entry "e0000" .* removed since the seal/);
+      assert.match(
+        problemsOf(await subject.store.verifyAuditTrail(batchId)),
+        /Entry "e0000" .* removed since the seal/,
+      );
     });
 
     it("catches a seal item rewritten to match tampered entries: the copy outside DynamoDB disagrees", async () => {
@@ -280,10 +292,13 @@ integrationSuite("Sealed audit trails on moto", unreachable, () => {
     it("1,000 concurrent appends then a seal: the seal counts 1,000 and verifies", async () => {
       const batchId = uniqueId("C");
       await Promise.all(
-        Array.from({ length: 1000 }, (_, index) =>
-          subject.store.appendAuditEntry(auditEntry(batchId, `e${String(index).padStart(4, "0")}`, {
-            details: { index },
-          }))),
+        Array.from(
+          { length: 1000 },
+          (_, index) =>
+            subject.store.appendAuditEntry(auditEntry(batchId, `e${String(index).padStart(4, "0")}`, {
+              details: { index },
+            })),
+        ),
       );
       const seal = await subject.store.sealAuditTrail(batchId, { actor: "auditor" });
       assert.equal(seal.entryCount, 1000);
@@ -293,14 +308,17 @@ integrationSuite("Sealed audit trails on moto", unreachable, () => {
     it("appends racing the seal land before it and are covered, or are refused: none lands uncovered", async () => {
       const batchId = uniqueId("R");
       await appendEntries(subject.store, batchId, 10);
-      const racing = Array.from({ length: 200 }, (_, index) =>
-        subject.store.appendAuditEntry(auditEntry(batchId, `race${String(index).padStart(3, "0")}`)).then(
-          () => "landed",
-          (error: unknown) => {
-            assert.ok(error instanceof ConflictError, String(error));
-            return "refused";
-          },
-        ));
+      const racing = Array.from(
+        { length: 200 },
+        (_, index) =>
+          subject.store.appendAuditEntry(auditEntry(batchId, `race${String(index).padStart(3, "0")}`)).then(
+            () => "landed",
+            (error: unknown) => {
+              assert.ok(error instanceof ConflictError, String(error));
+              return "refused";
+            },
+          ),
+      );
       const seal = await subject.store.sealAuditTrail(batchId, { actor: "auditor" });
       const outcomes = await Promise.all(racing);
       const landed = outcomes.filter((outcome) => outcome === "landed").length;
