@@ -34,17 +34,19 @@ async function sources(folder: string): Promise<string[]> {
 await rm(out, { recursive: true, force: true });
 /**
  * The package's commands: name -> source. Each is a thin file in scripts/bin/
- * that runs a script with the package's own defaults; a `bluestar-rules` or
- * `bluestar-audit` command goes here when its script exists.
+ * that runs a script with the package's own defaults; a `bluestar-rules`
+ * command goes here when its script exists.
  */
 const BIN: Record<string, string> = {
   "bluestar-seed": "scripts/bin/bluestar_seed.ts",
+  "bluestar-audit": "scripts/bin/bluestar_audit.ts",
 };
 const emittedJs = (source: string) => `esm/${source.replace(/\.ts$/, ".js")}`;
 
 const files = [
   join(root, "mod.ts"),
   join(root, "scripts", "seed_dynamodb.ts"),
+  join(root, "scripts", "audit.ts"),
   ...Object.values(BIN).map((source) => join(root, source)),
   ...await sources("src"),
   ...await sources("tests"),
@@ -118,6 +120,7 @@ const packageJson = {
     "esm/src/",
     "esm/config/",
     emittedJs("scripts/seed_dynamodb.ts"),
+    emittedJs("scripts/audit.ts"),
     ...Object.values(BIN).map(emittedJs),
     "README.md",
     "LICENSE",

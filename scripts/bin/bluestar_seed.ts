@@ -7,9 +7,9 @@
  *
  * The command is a separate file because npm links a `bin` entry into
  * `node_modules/.bin`, where the seed script's own "am I the main module?"
- * test does not hold; this file always runs. A `rules` or `audit` command
- * gets a file of its own beside this one, and an entry in `build_npm.ts`'s
- * `BIN` map.
+ * test does not hold; this file always runs. Each command has a file of
+ * its own beside this one (`bluestar_audit.ts`), and an entry in
+ * `build_npm.ts`'s `BIN` map.
  *
  * @module
  */

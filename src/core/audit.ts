@@ -251,7 +251,7 @@ export function compareWithSeals(
   const path = auditSealPath(batchId);
   const table = typeof tableSeal === "object" ? tableSeal : undefined;
   const document = copy.state === "found" ? copy.document : undefined;
-  if (tableSeal === undefined && copy.state !== "found") {
+  if (tableSeal === undefined && (copy.state === "missing" || copy.state === "not-configured")) {
     return { ok: false, problems: [`Batch ${batch} is not sealed: no seal in the table and no seal copy`] };
   }
   if (tableSeal === undefined) problems.push(`The seal of batch ${batch} is missing from the audit-log table`);

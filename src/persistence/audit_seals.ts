@@ -116,3 +116,38 @@ export async function readSealCopy(files: IFileStore | undefined, batchId: strin
   const document = decodeSealDocument(bytes);
   return typeof document === "string" ? { state: "unreadable", reason: document } : { state: "found", document };
 }
+
+/** The folder of the seal copies. */
+const SEALS_FOLDER = "audit-seals/";
+
+/**
+ * The batches with a seal copy sealed at or after a time, for a sweep:
+ * every copy under `audit-seals/` is read (its retained version). A copy
+ * that does not decode is listed too, so that verifying it names the
+ * problem. The listing sees current objects only: a copy deleted on top of
+ * its locked version (a delete marker) is not listed, though
+ * `verifyAuditTrail` of its batch still reads the locked version.
+ *
+ * @param files The file store of the seal copies.
+ * @param since The earliest seal time.
+ * @returns The batch ids, in path order.
+ * @throws {FileStoreError} When the file store fails.
+ */
+export async function listSealedBatches(files: IFileStore, since: Date): Promise<string[]> {
+  const batches: string[] = [];
+  for (const path of await files.listFiles(SEALS_FOLDER)) {
+    const name = path.slice(SEALS_FOLDER.length);
+    if (!name.endsWith(".json")) continue;
+    let batchId: string;
+    try {
+      batchId = decodeURIComponent(name.slice(0, -".json".length));
+      if (auditSealPath(batchId) !== path) continue;
+    } catch {
+      // Not a path this library writes (a bad escape, an invalid batch id): another tool's file.
+      continue;
+    }
+    const copy = await readSealCopy(files, batchId);
+    if (copy.state !== "found" || Date.parse(copy.document.sealedAt) >= since.getTime()) batches.push(batchId);
+  }
+  return batches;
+}

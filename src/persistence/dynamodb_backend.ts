@@ -14,7 +14,6 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
-  TransactWriteCommand,
   type TranslateConfig,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
@@ -91,6 +90,7 @@ import type {
 } from "../core/types.ts";
 import { type Backoff, backoffDelay, MAX_TIMER_MS, sleep } from "../core/time.ts";
 import { MAX_TTL_SECONDS } from "../core/values.ts";
+import { mapConcurrently } from "../core/concurrency.ts";
 import {
   agentConfigCodec,
   auditEntryCodec,
@@ -112,7 +112,7 @@ import { tableSuffixProblem } from "./config.ts";
 import { type AuditSealOptions, readSealCopy, sealOptionProblems, writeSealCopy } from "./audit_seals.ts";
 
 /** The DynamoDB operations the store sends. */
-type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem" | "TransactWriteItems";
+type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem";
 
 /**
  * What a {@linkcode DynamoDBRulesStore} reports through its `onEvent` hook.
@@ -130,7 +130,7 @@ export type RulesStoreEvent =
   | ReadThroughEvent
   | {
     type: "dynamodb.request";
-    operation: "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem" | "TransactWriteItems";
+    operation: "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem";
     table: string;
   }
   | { type: "dynamodb.unprocessed"; table: string; keys: number; attempt: number };
@@ -746,14 +746,19 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * {@linkcode IRulesStore.appendAuditEntry}: one `TransactWriteItems` of
-   * the entry's `PutItem` on condition that the id is free and a
-   * `ConditionCheck` that the batch has no seal item (neither sealed nor
-   * being sealed), so the append and the seal are decided atomically. A
-   * transaction that DynamoDB cancels for a conflict with another one on the
-   * seal item (`TransactionConflict`), or that got a 5xx answer the SDK
-   * could not read, is sent again after a backoff, up to 10 times in all;
-   * never cached.
+   * {@linkcode IRulesStore.appendAuditEntry}: three single-item writes, so
+   * that the append and a seal are decided on one item each (never cached):
+   *
+   * 1. A claim: an `UpdateItem` of the batch's seal item setting
+   *    `claim#{entryId}`, on condition that the item has no `state` (no
+   *    seal started). A sealed or sealing trail refuses here.
+   * 2. The entry's `PutItem` on condition that its key is free. A seal that
+   *    started after the claim fences each claim it finds by putting a
+   *    `fence` item at the entry's key first: of the fence and the entry,
+   *    exactly one lands, so the entry is either covered by the seal or
+   *    refused as sealed.
+   * 3. The claim removed (`UpdateItem`); should that fail, the claim stays
+   *    and costs the next seal one refused fence.
    *
    * @throws {ConflictError} When the id is taken, or the trail is sealed or being sealed.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -780,50 +785,46 @@ export class DynamoDBRulesStore implements IRulesStore {
       const copy = decodeInput(auditEntrySchema, entry, action);
       itemKeys.auditEntry(copy.batchId, copy.entryId);
       const table = this.#tables["audit-log"];
-      // One token for every attempt: an attempt whose answer was lost is recognised by it.
-      const writeId = randomUUID();
-      const transaction = {
-        TransactItems: [
-          {
-            Put: {
-              TableName: table,
-              Item: { ...auditEntryCodec.toItem(copy), [WRITE_ID_ATTRIBUTE]: writeId },
-              ConditionExpression: "attribute_not_exists(PK)",
-              ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const,
-            },
-          },
-          {
-            ConditionCheck: {
-              TableName: table,
-              Key: itemKeys.auditSeal(copy.batchId),
-              ConditionExpression: "attribute_not_exists(PK)",
-            },
-          },
-        ],
-      };
-      for (let attempt = 1;; attempt++) {
-        try {
-          await this.#send(action, "TransactWriteItems", table, new TransactWriteCommand(transaction));
-          return;
-        } catch (error) {
-          const [entryReason, sealReason] = cancellationReasons(error);
-          if (entryReason?.Code === "ConditionalCheckFailed") {
-            if (entryReason.Item?.[WRITE_ID_ATTRIBUTE]?.S === writeId) return;
-            throw new ConflictError(
-              `Failed to ${action}: batch ${quote(copy.batchId)} already has an entry with that id`,
-              { cause: (error as Error).cause },
-            );
-          }
-          if (sealReason?.Code === "ConditionalCheckFailed") {
-            throw new ConflictError(
-              `Failed to ${action}: the audit trail of batch ${quote(copy.batchId)} is sealed`,
-              { cause: (error as Error).cause },
-            );
-          }
-          const conflicted = [entryReason, sealReason].some((reason) => reason?.Code === "TransactionConflict");
-          if ((!conflicted && !isUnreadServerError(error)) || attempt >= TRANSACTION_MAX_ATTEMPTS) throw error;
-          await sleep(backoffDelay(UNPROCESSED_BACKOFF, attempt));
-        }
+      const head = itemKeys.auditSeal(copy.batchId);
+      const sealed = `the audit trail of batch ${quote(copy.batchId)} is sealed`;
+      const claim = { "#claim": `${CLAIM_PREFIX}${copy.entryId}` };
+      await this.#send(
+        action,
+        "UpdateItem",
+        table,
+        new UpdateCommand({
+          TableName: table,
+          Key: head,
+          UpdateExpression: "SET #claim = :claimed",
+          ConditionExpression: "attribute_not_exists(#state)",
+          ExpressionAttributeNames: { ...claim, "#state": "state" },
+          ExpressionAttributeValues: { ":claimed": true },
+        }),
+        () => sealed,
+      );
+      // Nothing replaces an entry: a stored one that is not this call's means this call's never landed.
+      await this.#put(action, table, auditEntryCodec.toItem(copy), {
+        ConditionExpression: "attribute_not_exists(PK)",
+        conflict: (stored) =>
+          stored?.[FENCE_ATTRIBUTE] !== undefined
+            ? sealed
+            : `batch ${quote(copy.batchId)} already has an entry with that id`,
+        replaces: () => false,
+      });
+      try {
+        await this.#send(
+          action,
+          "UpdateItem",
+          table,
+          new UpdateCommand({
+            TableName: table,
+            Key: head,
+            UpdateExpression: "REMOVE #claim",
+            ExpressionAttributeNames: claim,
+          }),
+        );
+      } catch {
+        // The entry landed; a claim left behind only costs the next seal one refused fence.
       }
     });
   }
@@ -849,23 +850,26 @@ export class DynamoDBRulesStore implements IRulesStore {
       const partition = itemKeys.batchPartition(batchId);
       const action = `list audit entries of batch ${quote(batchId)}`;
       const table = this.#tables["audit-log"];
-      const items = await this.#queryAll(action, auditEntriesQuery(table, partition));
+      const items = (await this.#queryAll(action, auditEntriesQuery(table, partition))).filter(isEntry);
       return items.map((item) => decodeStored(auditEntryCodec, table, item)).sort(compareAuditEntries);
     });
   }
 
   /**
-   * {@linkcode IRulesStore.sealAuditTrail}, in three steps, each of which a
+   * {@linkcode IRulesStore.sealAuditTrail}, in four steps, each of which a
    * rerun after a failure completes:
    *
-   * 1. A conditional `PutItem` of the seal item in state `sealing`: from
-   *    here every append is refused (its transaction checks the seal item
-   *    is absent). A seal item already `sealed` is a `ConflictError`; one
-   *    still `sealing` (an earlier seal that failed) is taken over.
-   * 2. A strongly consistent `Query` of the entries, each hashed as stored
+   * 1. A conditional `UpdateItem` of the seal item to state `sealing`: from
+   *    here every append's claim is refused. A seal item already `sealed` is
+   *    a `ConflictError`; one still `sealing` (an earlier seal that failed)
+   *    is taken over. The item comes back with the claims of appends that
+   *    may still be in flight.
+   * 2. A fence (`PutItem` on condition the key is free) at each claimed
+   *    entry's key: the entry landed first and is covered, or it never will.
+   * 3. A strongly consistent `Query` of the entries, each hashed as stored
    *    (see `auditEntryDigest`), and with `sealFiles`, the seal copy written
    *    create-only with retention (an identical copy already there is kept).
-   * 3. A conditional `UpdateItem` to state `sealed` with the root.
+   * 4. A conditional `UpdateItem` to state `sealed` with the root.
    *
    * @throws {ConflictError} When the batch is already sealed.
    * @throws {RulesStoreError} When DynamoDB fails (the seal item may stay `sealing`: seal again).
@@ -886,23 +890,23 @@ export class DynamoDBRulesStore implements IRulesStore {
       const action = `seal the audit trail of batch ${quote(batchId)}`;
       const actor = checkSealActor(action, options);
       const table = this.#tables["audit-log"];
-      try {
-        await this.#send(
-          action,
-          "PutItem",
-          table,
-          new PutCommand({
-            TableName: table,
-            Item: { ...key, batchId, state: "sealing", actor },
-            ConditionExpression: "attribute_not_exists(PK)",
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-          () => "it is already sealed",
-        );
-      } catch (error) {
-        // A seal item still `sealing` is an unfinished seal (or this call's own attempt whose answer was lost).
-        if (!(error instanceof ConflictError) || storedItem(error.cause)?.state?.S !== "sealing") throw error;
-      }
+      const started = await this.#send<{ Attributes?: Item }>(
+        action,
+        "UpdateItem",
+        table,
+        new UpdateCommand({
+          TableName: table,
+          Key: key,
+          UpdateExpression: "SET #state = :sealing, batchId = :batchId",
+          // A seal item still `sealing` is an unfinished seal (or this call's own attempt whose answer was lost).
+          ConditionExpression: "attribute_not_exists(#state) OR #state = :sealing",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: { ":sealing": "sealing", ":batchId": batchId },
+          ReturnValues: "ALL_NEW",
+        }),
+        () => "it is already sealed",
+      );
+      await this.#fenceClaims(action, table, batchId, started.Attributes ?? {});
       let document = sealDocument(batchId, await this.#auditLeaves(action, batchId), actor, new Date().toISOString());
       if (this.#sealFiles !== undefined) {
         document = await writeSealCopy(this.#sealFiles, document, this.#sealRetentionDays);
@@ -912,7 +916,34 @@ export class DynamoDBRulesStore implements IRulesStore {
     });
   }
 
-  /** Step 3 of a seal: `sealing` to `sealed`, exactly once even when the SDK retried it. */
+  /**
+   * Step 2 of a seal: a fence at the key of each entry whose append claimed
+   * before the seal started and may not have landed yet. A fence refused
+   * because the entry is there is the entry landing first: it is covered.
+   */
+  async #fenceClaims(action: string, table: string, batchId: string, sealItem: Item): Promise<void> {
+    const claimed = Object.keys(sealItem).filter((name) => name.startsWith(CLAIM_PREFIX));
+    await mapConcurrently(claimed, 16, async (name) => {
+      const key = itemKeys.auditEntry(batchId, name.slice(CLAIM_PREFIX.length));
+      try {
+        await this.#send(
+          action,
+          "PutItem",
+          table,
+          new PutCommand({
+            TableName: table,
+            Item: { ...key, [FENCE_ATTRIBUTE]: "sealed" },
+            ConditionExpression: "attribute_not_exists(PK)",
+          }),
+          () => "the entry landed first",
+        );
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+      }
+    });
+  }
+
+  /** Step 4 of a seal: `sealing` to `sealed`, exactly once even when the SDK retried it. */
   async #finishSeal(action: string, table: string, document: AuditSealDocument): Promise<void> {
     const writeId = randomUUID();
     try {
@@ -990,6 +1021,7 @@ export class DynamoDBRulesStore implements IRulesStore {
     const table = this.#tables["audit-log"];
     const items = await this.#queryAll(action, auditEntriesQuery(table, itemKeys.batchPartition(batchId)));
     return items
+      .filter(isEntry)
       .map((item) => {
         const { PK: _, SK, [WRITE_ID_ATTRIBUTE]: __, ...fields } = item;
         const entryId = String(SK).slice(AUDIT_ENTRY_PREFIX.length);
@@ -1086,12 +1118,12 @@ export class DynamoDBRulesStore implements IRulesStore {
     action: string,
     operation: DynamoDBOperation,
     table: string,
-    command: BatchGetCommand | GetCommand | PutCommand | QueryCommand | UpdateCommand | TransactWriteCommand,
+    command: BatchGetCommand | GetCommand | PutCommand | QueryCommand | UpdateCommand,
     conflict?: (error: unknown) => string,
   ): Promise<Output> {
     if (this.#onEvent !== undefined) this.#emit({ type: "dynamodb.request", operation, table });
     try {
-      // One call site for six command types: the overloads of `send` take one at a time.
+      // One call site for five command types: the overloads of `send` take one at a time.
       return await this.#documents.send(command as GetCommand) as unknown as Output;
     } catch (error) {
       // Resolved on failure only: where the request went, for the message (a missing table, a foreign answer).
@@ -1236,8 +1268,15 @@ interface PutCondition {
   applied?(stored: StoredItem): boolean;
 }
 
-/** How often an append is sent when DynamoDB cancels it for a conflict with another transaction. */
-const TRANSACTION_MAX_ATTEMPTS = 10;
+/** The attribute name prefix of an append's claim on the seal item. */
+const CLAIM_PREFIX = "claim#";
+/** The attribute of a fence: the item a seal puts at a claimed entry's key, so that the entry cannot land after it. */
+const FENCE_ATTRIBUTE = "fence";
+
+/** Whether an item under `ENTRY#` is an entry, not a seal's fence. */
+function isEntry(item: Item): boolean {
+  return item[FENCE_ATTRIBUTE] === undefined;
+}
 
 /** The query of a batch's audit entries: its `ENTRY#` items, not its seal. */
 function auditEntriesQuery(table: string, partition: string): QueryCommandInput {
@@ -1249,30 +1288,10 @@ function auditEntriesQuery(table: string, partition: string): QueryCommandInput 
   };
 }
 
-/** Why a cancelled transaction was cancelled, per item (the SDK error is the library error's `cause`). */
-function cancellationReasons(error: unknown): Array<{ Code?: string; Item?: StoredItem } | undefined> {
-  const cause = (error as { cause?: { name?: unknown; CancellationReasons?: unknown } } | null)?.cause;
-  if (cause?.name !== "TransactionCanceledException" || !Array.isArray(cause.CancellationReasons)) return [];
-  return cause.CancellationReasons;
-}
-
-/**
- * Whether a failed request got a 5xx answer the SDK could not read as
- * DynamoDB's (no `$fault`), which its retry strategy does not retry. An
- * emulator that fails a transaction this way (moto's transactions are not
- * thread-safe under concurrent writes) applied nothing; a real 5xx, which
- * the SDK does retry, never reaches here as one. Sending the transaction
- * again is safe either way: its write token recognises an attempt that landed.
- */
-function isUnreadServerError(error: unknown): boolean {
-  const cause = (error as { cause?: { $fault?: unknown; $response?: { statusCode?: unknown } } } | null)?.cause;
-  const status = cause?.$response?.statusCode;
-  return cause?.$fault === undefined && typeof status === "number" && status >= 500;
-}
-
 /** The seal in the seal item, or the sentence saying why there is none to use. */
 function tableSeal(batchId: string, item: Item | undefined): AuditSeal | string | undefined {
-  if (item === undefined) return undefined;
+  // A seal item without a state holds only the claims of appends in flight.
+  if (item === undefined || item.state === undefined) return undefined;
   if (item.state === "sealing") return unfinishedSeal(batchId);
   const seal = {
     batchId: item.batchId,
