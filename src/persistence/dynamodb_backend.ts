@@ -239,9 +239,14 @@ function translateConfig(): TranslateConfig {
  *   unprocessed keys are asked for again, up to 8 times, with backoff.
  * - `getIrsLimits`, `getAgentConfig`, `getBatchState`: one `GetItem`
  *   (batch state strongly consistent).
- * - `saveBatchState` with `expectedVersion`, `appendAuditEntry`: one
+ * - `saveBatchState` with `expectedVersion` or `idempotencyKey`: one
  *   conditional `PutItem`; losing the condition is a `ConflictError` and
- *   changes nothing. Nothing updates or deletes an audit entry. Each such
+ *   changes nothing (or, when the stored state remembers the key, nothing
+ *   and success). `appendAuditEntry`: a claim on the batch's seal item
+ *   (`UpdateItem`), the entry's conditional `PutItem`, the claim removed.
+ *   Nothing updates or deletes an audit entry.
+ * - `sealAuditTrail`, `verifyAuditTrail`: see each; the seal copy goes to
+ *   `sealFiles` through `IFileStore` only. Each such
  *   write stores a random write token (attribute `writeId`, never returned
  *   by a read), the same on every SDK retry of the call: when an attempt
  *   landed but its answer was lost (a 500, a reset connection) and the
@@ -757,8 +762,8 @@ export class DynamoDBRulesStore implements IRulesStore {
    *    `fence` item at the entry's key first: of the fence and the entry,
    *    exactly one lands, so the entry is either covered by the seal or
    *    refused as sealed.
-   * 3. The claim removed (`UpdateItem`); should that fail, the claim stays
-   *    and costs the next seal one refused fence.
+   * 3. The claim removed (`UpdateItem`) once the put landed or was refused;
+   *    should that fail, the claim stays and costs the next seal one fence.
    *
    * @throws {ConflictError} When the id is taken, or the trail is sealed or being sealed.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -788,10 +793,8 @@ export class DynamoDBRulesStore implements IRulesStore {
       const head = itemKeys.auditSeal(copy.batchId);
       const sealed = `the audit trail of batch ${quote(copy.batchId)} is sealed`;
       const claim = { "#claim": `${CLAIM_PREFIX}${copy.entryId}` };
-      await this.#send(
+      await this.#updateSealItem(
         action,
-        "UpdateItem",
-        table,
         new UpdateCommand({
           TableName: table,
           Key: head,
@@ -802,31 +805,59 @@ export class DynamoDBRulesStore implements IRulesStore {
         }),
         () => sealed,
       );
-      // Nothing replaces an entry: a stored one that is not this call's means this call's never landed.
-      await this.#put(action, table, auditEntryCodec.toItem(copy), {
-        ConditionExpression: "attribute_not_exists(PK)",
-        conflict: (stored) =>
-          stored?.[FENCE_ATTRIBUTE] !== undefined
-            ? sealed
-            : `batch ${quote(copy.batchId)} already has an entry with that id`,
-        replaces: () => false,
-      });
       try {
-        await this.#send(
-          action,
-          "UpdateItem",
-          table,
-          new UpdateCommand({
-            TableName: table,
-            Key: head,
-            UpdateExpression: "REMOVE #claim",
-            ExpressionAttributeNames: claim,
-          }),
-        );
-      } catch {
-        // The entry landed; a claim left behind only costs the next seal one refused fence.
+        // Nothing replaces an entry: a stored one that is not this call's means this call's never landed.
+        await this.#put(action, table, auditEntryCodec.toItem(copy), {
+          ConditionExpression: "attribute_not_exists(PK)",
+          conflict: (stored) =>
+            stored?.[FENCE_ATTRIBUTE] !== undefined
+              ? sealed
+              : `batch ${quote(copy.batchId)} already has an entry with that id`,
+          replaces: () => false,
+        });
+      } catch (error) {
+        // A put that may still land keeps its claim, so that a seal fences it; a refused one is settled.
+        if (error instanceof ConflictError) await this.#unclaim(action, table, head, claim);
+        throw error;
       }
+      await this.#unclaim(action, table, head, claim);
     });
+  }
+
+  /** Removes an append's claim; should that fail, the claim stays and costs the next seal one refused fence. */
+  async #unclaim(action: string, table: string, head: ItemKey, claim: Record<string, string>): Promise<void> {
+    try {
+      await this.#updateSealItem(
+        action,
+        new UpdateCommand({
+          TableName: table,
+          Key: head,
+          UpdateExpression: "REMOVE #claim",
+          ExpressionAttributeNames: claim,
+        }),
+      );
+    } catch {
+      // The append's outcome is decided; a claim left behind changes nothing but the next seal's work.
+    }
+  }
+
+  /**
+   * Sends an `UpdateItem` of the seal item, again after a backoff (up to
+   * `CLAIM_MAX_ATTEMPTS` in all) when the answer was a 5xx the SDK could
+   * not read as DynamoDB's, which its retry strategy does not retry (moto
+   * answers so when concurrent updates of one item race inside it). Setting
+   * or removing a claim, and starting a seal, are idempotent, so sending
+   * them again is safe.
+   */
+  async #updateSealItem<Output>(action: string, command: UpdateCommand, conflict?: () => string): Promise<Output> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#send<Output>(action, "UpdateItem", command.input.TableName!, command, conflict);
+      } catch (error) {
+        if (!isUnreadServerError(error) || attempt >= CLAIM_MAX_ATTEMPTS) throw error;
+        await sleep(backoffDelay(UNPROCESSED_BACKOFF, attempt));
+      }
+    }
   }
 
   /**
@@ -890,10 +921,8 @@ export class DynamoDBRulesStore implements IRulesStore {
       const action = `seal the audit trail of batch ${quote(batchId)}`;
       const actor = checkSealActor(action, options);
       const table = this.#tables["audit-log"];
-      const started = await this.#send<{ Attributes?: Item }>(
+      const started = await this.#updateSealItem<{ Attributes?: Item }>(
         action,
-        "UpdateItem",
-        table,
         new UpdateCommand({
           TableName: table,
           Key: key,
@@ -1272,6 +1301,19 @@ interface PutCondition {
 const CLAIM_PREFIX = "claim#";
 /** The attribute of a fence: the item a seal puts at a claimed entry's key, so that the entry cannot land after it. */
 const FENCE_ATTRIBUTE = "fence";
+
+/** How often a claim's update is sent when its answer cannot be read. */
+const CLAIM_MAX_ATTEMPTS = 5;
+
+/**
+ * Whether a failed request got a 5xx answer the SDK could not read as
+ * DynamoDB's (no `$fault`): the SDK's retry strategy does not retry it.
+ */
+function isUnreadServerError(error: unknown): boolean {
+  const cause = (error as { cause?: { $fault?: unknown; $response?: { statusCode?: unknown } } } | null)?.cause;
+  const status = cause?.$response?.statusCode;
+  return cause?.$fault === undefined && typeof status === "number" && status >= 500;
+}
 
 /** Whether an item under `ENTRY#` is an entry, not a seal's fence. */
 function isEntry(item: Item): boolean {
