@@ -69,9 +69,9 @@ export type { FileWriteOptions } from "./src/core/types.ts";
 export {
   AUDIT_ENTRY_ENCODING,
   AUDIT_SEAL_FORMAT,
+  auditEntryDigest,
   type AuditSeal,
   type AuditSealDocument,
-  auditEntryDigest,
   auditTrailRoot,
   type AuditVerification,
   canonicalAuditEntry,

@@ -84,6 +84,22 @@ export interface AuditSealDocument extends AuditSeal {
  *
  * @param entry The entry, as listed.
  * @returns The fields.
+ *
+ * @example The details as their JSON text
+ * ```ts
+ * import { storedAuditFields } from "@bluestar/persistence";
+ *
+ * const fields = storedAuditFields({
+ *   entryId: "E1",
+ *   batchId: "B1",
+ *   timestamp: "2026-11-27T10:00:00.000Z",
+ *   agent: "compliance",
+ *   action: "rule_resolved",
+ *   actor: "svc-compliance",
+ *   details: { amount: "11439.00" },
+ * });
+ * console.assert(fields.details === '{"amount":"11439.00"}');
+ * ```
  */
 export function storedAuditFields(entry: AuditEntry): Record<string, string> {
   return { ...entry, details: JSON.stringify(entry.details) };
@@ -95,6 +111,13 @@ export function storedAuditFields(entry: AuditEntry): Record<string, string> {
  *
  * @param fields The stored fields; a value that is not a string is encoded as JSON with sorted keys.
  * @returns The encoding.
+ *
+ * @example Keys sorted after the version line
+ * ```ts
+ * import { canonicalAuditEntry } from "@bluestar/persistence";
+ *
+ * console.assert(canonicalAuditEntry({ b: "2", a: "1" }) === 'bluestar-audit-entry/v1\n{"a":"1","b":"2"}');
+ * ```
  */
 export function canonicalAuditEntry(fields: Readonly<Record<string, unknown>>): string {
   return `${AUDIT_ENTRY_ENCODING}\n${canonicalJson(fields)}`;
@@ -105,6 +128,13 @@ export function canonicalAuditEntry(fields: Readonly<Record<string, unknown>>): 
  *
  * @param fields The stored fields.
  * @returns The hash, lowercase hex.
+ *
+ * @example Any change of a byte changes the leaf
+ * ```ts
+ * import { auditEntryDigest } from "@bluestar/persistence";
+ *
+ * console.assert(auditEntryDigest({ details: '{"a":"1.50"}' }) !== auditEntryDigest({ details: '{"a":"1.5"}' }));
+ * ```
  */
 export function auditEntryDigest(fields: Readonly<Record<string, unknown>>): string {
   return createHash("sha256").update(Uint8Array.of(0)).update(canonicalAuditEntry(fields)).digest("hex");

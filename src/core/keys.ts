@@ -188,6 +188,14 @@ export const AUDIT_ENTRY_PREFIX = "ENTRY#";
  * @param batchId The batch.
  * @returns The path.
  * @throws {InvalidInputError} When the batch id is not valid.
+ *
+ * @example A batch id with a slash stays one file
+ * ```ts
+ * import { auditSealPath } from "@bluestar/persistence";
+ *
+ * console.assert(auditSealPath("B1") === "audit-seals/B1.json");
+ * console.assert(auditSealPath("2026/11") === "audit-seals/2026%2F11.json");
+ * ```
  */
 export function auditSealPath(batchId: string): string {
   return `audit-seals/${encodeURIComponent(checkId("batch id", batchId))}.json`;
