@@ -11,11 +11,10 @@
  * @module
  */
 
-import process from "node:process";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { checkEndpointUrl, isMainModule, joinDashValues, runCommand } from "./cli_args.ts";
 import type { AuditSeal } from "../src/core/audit.ts";
-import { BlueStarError, ConfigError, quote, redactUrl } from "../src/core/errors.ts";
+import { BlueStarError, ConfigError, quote } from "../src/core/errors.ts";
 import { bucketNameProblem, checkId } from "../src/core/keys.ts";
 import type { IFileStore, IRulesStore } from "../src/core/protocols.ts";
 import { listSealedBatches } from "../src/persistence/audit_seals.ts";
@@ -87,21 +86,6 @@ const STRING_OPTIONS = new Set([
 ]);
 const FLAGS = new Set([...STRING_OPTIONS, "--help", "-h"]);
 
-function joinDashValues(argv: readonly string[]): string[] {
-  const args: string[] = [];
-  for (let index = 0; index < argv.length; index++) {
-    const arg = argv[index];
-    const next = argv[index + 1];
-    if (STRING_OPTIONS.has(arg) && next !== undefined && next.startsWith("-") && !FLAGS.has(next)) {
-      args.push(`${arg}=${next}`);
-      index++;
-    } else {
-      args.push(arg);
-    }
-  }
-  return args;
-}
-
 /**
  * Parses the command line (strict: an unknown flag or a stray argument is an error).
  *
@@ -117,7 +101,7 @@ export function parseAuditArgs(
   let parsed;
   try {
     parsed = parseArgs({
-      args: joinDashValues(argv),
+      args: joinDashValues(argv, STRING_OPTIONS, FLAGS),
       strict: true,
       allowPositionals: true,
       options: {
@@ -169,17 +153,7 @@ export function parseAuditArgs(
     throw invalid(`--retention-days ${quote(retention)} is not an integer from 1 to 36500`);
   }
   const endpointUrl = values["endpoint-url"];
-  if (endpointUrl !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(endpointUrl);
-    } catch {
-      url = undefined;
-    }
-    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      throw invalid(`--endpoint-url ${quote(redactUrl(endpointUrl))} is not an http(s) URL`);
-    }
-  }
+  checkEndpointUrl(endpointUrl);
   const region = values.region ??
     (endpointUrl === undefined ? undefined : env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1");
   if (region === undefined) throw invalid("give --endpoint-url or --region (the audit trail is on DynamoDB)");
@@ -308,13 +282,4 @@ export async function main(argv: readonly string[], io: AuditIo): Promise<number
   }
 }
 
-const isMain = (import.meta as { main?: boolean }).main ??
-  (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === import.meta.url);
-
-if (isMain) {
-  process.exitCode = await main(process.argv.slice(2), {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
-    env: process.env,
-  });
-}
+if (isMainModule(import.meta)) await runCommand(main);

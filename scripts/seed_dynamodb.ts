@@ -19,9 +19,8 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { stat } from "node:fs/promises";
-import process from "node:process";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { checkEndpointUrl, isMainModule, joinDashValues, runCommand } from "./cli_args.ts";
 import { BlueStarError, ConfigError, quote, redactUrl } from "../src/core/errors.ts";
 import { regionProblem } from "../src/persistence/config.ts";
 import { bucketNameProblem } from "../src/core/keys.ts";
@@ -100,26 +99,6 @@ const STRING_OPTIONS = new Set([
 const FLAGS = new Set([...STRING_OPTIONS, "--dry-run", "--help", "-h"]);
 
 /**
- * `parseArgs` takes `--table-suffix -dev` for a flag missing its value; a
- * suffix that starts with `-` is the usual case, so a string option's next
- * argument is its value unless it is itself one of the flags.
- */
-function joinDashValues(argv: readonly string[]): string[] {
-  const args: string[] = [];
-  for (let index = 0; index < argv.length; index++) {
-    const arg = argv[index];
-    const next = argv[index + 1];
-    if (STRING_OPTIONS.has(arg) && next !== undefined && next.startsWith("-") && !FLAGS.has(next)) {
-      args.push(`${arg}=${next}`);
-      index++;
-    } else {
-      args.push(arg);
-    }
-  }
-  return args;
-}
-
-/**
  * Parses the command line (strict: an unknown flag or a stray argument is an error).
  *
  * @param argv The arguments after the script name.
@@ -134,7 +113,7 @@ export function parseSeedArgs(
   let values;
   try {
     ({ values } = parseArgs({
-      args: joinDashValues(argv),
+      args: joinDashValues(argv, STRING_OPTIONS, FLAGS),
       strict: true,
       allowPositionals: false,
       options: {
@@ -155,21 +134,7 @@ export function parseSeedArgs(
     if (values[option] === "") throw new ConfigError(`Invalid arguments: --${option} is empty`);
   }
   const endpointUrl = values["endpoint-url"];
-  if (endpointUrl !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(endpointUrl);
-    } catch {
-      url = undefined;
-    }
-    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      throw new ConfigError(
-        `Invalid endpoint URL ${
-          quote(redactUrl(endpointUrl))
-        }: it is not an http(s) URL (like "http://127.0.0.1:4566")`,
-      );
-    }
-  }
+  checkEndpointUrl(endpointUrl);
   const regionFrom = values.region !== undefined
     ? "--region"
     : env.AWS_REGION
@@ -330,13 +295,4 @@ export async function main(argv: readonly string[], io: SeedIo): Promise<number>
   }
 }
 
-const isMain = (import.meta as { main?: boolean }).main ??
-  (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === import.meta.url);
-
-if (isMain) {
-  process.exitCode = await main(process.argv.slice(2), {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
-    env: process.env,
-  });
-}
+if (isMainModule(import.meta)) await runCommand(main);

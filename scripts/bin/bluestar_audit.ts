@@ -9,11 +9,7 @@
  * @module
  */
 
-import process from "node:process";
+import { runCommand } from "../cli_args.ts";
 import { main } from "../audit.ts";
 
-process.exitCode = await main(process.argv.slice(2), {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-  env: process.env,
-});
+await runCommand(main);
