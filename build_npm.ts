@@ -121,6 +121,7 @@ const packageJson = {
     "esm/config/",
     emittedJs("scripts/seed_dynamodb.ts"),
     emittedJs("scripts/audit.ts"),
+    emittedJs("scripts/cli_args.ts"),
     ...Object.values(BIN).map(emittedJs),
     "README.md",
     "LICENSE",
