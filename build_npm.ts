@@ -4,7 +4,7 @@
 // deno.json, README and LICENSE, the seed data and the commands (`bin`). The
 // test files are compiled beside it (npm/esm/tests, not published) so the same
 // tests run under `node --test`, with the seed script and the seed data they
-// read.
+// read, and the runtime-neutral memory bench (npm/esm/bench/file_streams.js).
 //
 // One ESM build serves `import` and `require()`: every supported Node (22.12
 // and later) loads ES modules synchronously from `require()` when the graph
@@ -34,22 +34,31 @@ async function sources(folder: string): Promise<string[]> {
 await rm(out, { recursive: true, force: true });
 /**
  * The package's commands: name -> source. Each is a thin file in scripts/bin/
- * that runs a script with the package's own defaults; a `bluestar-rules`
- * command goes here when its script exists.
+ * that runs a script with the package's own defaults.
  */
 const BIN: Record<string, string> = {
   "bluestar-seed": "scripts/bin/bluestar_seed.ts",
+  "bluestar-rules": "scripts/bin/bluestar_rules.ts",
   "bluestar-audit": "scripts/bin/bluestar_audit.ts",
 };
+/** The scripts the commands run, and what they share. */
+const SCRIPTS = [
+  "scripts/seed_dynamodb.ts",
+  "scripts/rules.ts",
+  "scripts/audit.ts",
+  "scripts/cli.ts",
+  "scripts/bin/shipped.ts",
+];
 const emittedJs = (source: string) => `esm/${source.replace(/\.ts$/, ".js")}`;
 
 const files = [
   join(root, "mod.ts"),
-  join(root, "scripts", "seed_dynamodb.ts"),
-  join(root, "scripts", "audit.ts"),
+  ...SCRIPTS.map((source) => join(root, source)),
   ...Object.values(BIN).map((source) => join(root, source)),
   ...await sources("src"),
   ...await sources("tests"),
+  // Runs on either runtime: `node npm/esm/bench/file_streams.js` measures the npm build's memory (not published).
+  join(root, "bench", "file_streams.ts"),
 ];
 const program = ts.createProgram(files, {
   target: ts.ScriptTarget.ES2022,
@@ -95,11 +104,26 @@ for (const file of emitted) {
 
 const dependencies: Record<string, string> = {};
 const devDependencies: Record<string, string> = {};
-const devOnly = new Set(["@types/node", "aws-sdk-client-mock", "fast-check", "typescript"]);
+const devOnly = new Set([
+  "@opentelemetry/context-async-hooks",
+  "@opentelemetry/sdk-metrics",
+  "@opentelemetry/sdk-trace-base",
+  "@types/node",
+  "aws-sdk-client-mock",
+  "fast-check",
+  "typescript",
+]);
+/**
+ * Optional peers: only an extra entry point loads them (`./otel` loads
+ * `@opentelemetry/api`), so the core installs without them. The range is
+ * the API lines the adapter is written against; the tests run on the
+ * version deno.json maps (a dev dependency here).
+ */
+const optionalPeers: Record<string, string> = { "@opentelemetry/api": "^1.9.0" };
 for (const [name, specifier] of Object.entries(denoJson.imports as Record<string, string>)) {
   const match = /^npm:((?:@[^/]+\/)?[^@]+)@(.+)$/.exec(specifier);
   if (match === null) continue;
-  (devOnly.has(name) ? devDependencies : dependencies)[match[1]] = match[2];
+  (devOnly.has(name) || name in optionalPeers ? devDependencies : dependencies)[match[1]] = match[2];
 }
 
 const packageJson = {
@@ -110,18 +134,19 @@ const packageJson = {
   type: "module",
   main: "./esm/mod.js",
   types: "./esm/mod.d.ts",
-  exports: {
-    ".": { types: "./esm/mod.d.ts", import: "./esm/mod.js", require: "./esm/mod.js", default: "./esm/mod.js" },
-  },
+  exports: Object.fromEntries(
+    Object.entries(denoJson.exports as Record<string, string>).map(([path, source]) => {
+      const js = `./${emittedJs(source.replace(/^\.\//, ""))}`;
+      return [path, { types: js.replace(/\.js$/, ".d.ts"), import: js, require: js, default: js }];
+    }),
+  ),
   bin: Object.fromEntries(Object.entries(BIN).map(([name, source]) => [name, emittedJs(source)])),
   files: [
     "esm/mod.js",
     "esm/mod.d.ts",
     "esm/src/",
     "esm/config/",
-    emittedJs("scripts/seed_dynamodb.ts"),
-    emittedJs("scripts/audit.ts"),
-    emittedJs("scripts/cli_args.ts"),
+    ...SCRIPTS.map(emittedJs),
     ...Object.values(BIN).map(emittedJs),
     "README.md",
     "LICENSE",
@@ -132,6 +157,8 @@ const packageJson = {
   // A scoped package is private on its first publish unless it says otherwise.
   publishConfig: { access: "public" },
   dependencies,
+  peerDependencies: optionalPeers,
+  peerDependenciesMeta: Object.fromEntries(Object.keys(optionalPeers).map((name) => [name, { optional: true }])),
   devDependencies,
 };
 await mkdir(out, { recursive: true });

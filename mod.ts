@@ -41,7 +41,7 @@
  * @module
  */
 
-export type { ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
+export type { CacheEntry, FileSource, FileStat, ICacheBackend, IFileStore, IRulesStore } from "./src/core/protocols.ts";
 export type {
   AgentConfig,
   AgentName,
@@ -49,7 +49,10 @@ export type {
   BatchState,
   BatchStatus,
   CalculationRule,
+  CalculationRuleChange,
+  CalculationRuleInput,
   CalculationRuleRecord,
+  CalculationRuleVersion,
   Decimal,
   IrsLimits,
   JsonObject,
@@ -57,14 +60,22 @@ export type {
   PipelineStep,
   ProcessingResult,
   RetryPolicy,
+  RuleChange,
+  RuleChangeBase,
+  RuleChangeOptions,
+  RuleReadOptions,
   RuleScope,
   RulesData,
   SaveBatchStateOptions,
   ValidationRule,
+  ValidationRuleChange,
+  ValidationRuleInput,
   ValidationRuleRecord,
   ValidationRuleType,
+  ValidationRuleVersion,
+  VersionChange,
 } from "./src/core/types.ts";
-export { AGENT_NAMES, BATCH_STATUSES, MAX_UPDATE_KEYS } from "./src/core/types.ts";
+export { AGENT_NAMES, BATCH_STATUSES, EARLIEST_EFFECTIVE_DATE, MAX_UPDATE_KEYS } from "./src/core/types.ts";
 export type { FileWriteOptions } from "./src/core/types.ts";
 export {
   AUDIT_ENTRY_ENCODING,
@@ -83,6 +94,13 @@ export {
 export { auditSealPath } from "./src/core/keys.ts";
 export type { AuditSealOptions } from "./src/persistence/audit_seals.ts";
 export {
+  calculationRuleHistory,
+  explainCalculationRule,
+  type PartitionHistory,
+  type PartitionVersions,
+  type RuleExplanation,
+} from "./src/core/rules_explain.ts";
+export {
   BlueStarError,
   type BlueStarErrorCode,
   type BlueStarErrorOptions,
@@ -92,13 +110,23 @@ export {
   CorruptItemError,
   FileNotFoundError,
   FileStoreError,
+  IntegrityError,
   InvalidInputError,
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
   RuleNotFoundError,
   RulesStoreError,
 } from "./src/core/errors.ts";
-export { cacheKey, type CacheKind, GLOBAL_CLIENT_ID, MAX_ID_BYTES, MAX_PATH_BYTES, stepId } from "./src/core/keys.ts";
+export type { CacheTier, CallEnd, CallOutcome } from "./src/core/call_end.ts";
+export {
+  cacheKey,
+  type CacheKind,
+  GLOBAL_CLIENT_ID,
+  MAX_ID_BYTES,
+  MAX_PATH_BYTES,
+  ruleVersionsCacheKey,
+  stepId,
+} from "./src/core/keys.ts";
 export {
   canonicalDecimal,
   compareDecimals,
@@ -125,7 +153,15 @@ export {
   tableName,
   TABLES,
 } from "./src/persistence/tables.ts";
-export { type FileStoreEvent, S3FileStore, type S3FileStoreOptions } from "./src/persistence/s3_backend.ts";
+export {
+  type FileStoreAction,
+  type FileStoreEvent,
+  type PresignedRequest,
+  type PresignReadOptions,
+  type PresignWriteOptions,
+  S3FileStore,
+  type S3FileStoreOptions,
+} from "./src/persistence/s3_backend.ts";
 export {
   type BatchStateUpdate,
   updateBatchState,
@@ -136,11 +172,14 @@ export {
   RedisCacheBackend,
   type RedisCacheClient,
   type RedisCacheOptions,
+  type RedisCommand,
 } from "./src/persistence/redis_backend.ts";
 export {
+  type DynamoDBOperation,
   DynamoDBRulesStore,
   type DynamoDBRulesStoreOptions,
   type RulesStoreEvent,
+  type RulesStoreMethod,
 } from "./src/persistence/dynamodb_backend.ts";
 export type { CacheOperation, ReadThroughEvent } from "./src/persistence/read_through.ts";
 export { type CompleteRulesData, loadSeedData, type LoadSeedDataOptions } from "./src/persistence/seed_data.ts";

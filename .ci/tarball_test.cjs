@@ -9,6 +9,8 @@
 "use strict";
 const assert = require("node:assert/strict");
 const { execFile } = require("node:child_process");
+const fs = require("node:fs");
+const path = require("node:path");
 const { describe, it } = require("node:test");
 
 const { BLUESTAR_CI_ROOT, BLUESTAR_CI_SUFFIX, BLUESTAR_CI_BUCKET, BLUESTAR_AWS_ENDPOINT_URL } = process.env;
@@ -51,6 +53,17 @@ describe(`the npm package on Node ${process.version}`, () => {
     assert.equal(required.createPersistence, imported.createPersistence);
   });
 
+  it("the core loads without the optional peer @opentelemetry/api; ./otel is exported and is what needs it", () => {
+    assert.throws(() => require.resolve("@opentelemetry/api"), { code: "MODULE_NOT_FOUND" });
+    assert.equal(typeof require("@bluestar/persistence").createPersistence, "function");
+    const root = path.resolve(path.dirname(require.resolve("@bluestar/persistence")), "..");
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
+    assert.deepEqual(manifest.peerDependenciesMeta, { "@opentelemetry/api": { optional: true } });
+    assert.ok(!("@opentelemetry/api" in manifest.dependencies));
+    assert.equal(require.resolve("@bluestar/persistence/otel"), path.join(root, "esm", "src", "otel.js"));
+    assert.throws(() => require("@bluestar/persistence/otel"), /@opentelemetry\/api/);
+  });
+
   it("npx bluestar-seed --help names the same options as deno task seed --help", async () => {
     const npm = await run("npx", ["--no-install", "bluestar-seed", "--help"]);
     assertClean(npm, "npx bluestar-seed --help");
@@ -68,6 +81,29 @@ describe(`the npm package on Node ${process.version}`, () => {
     assert.match(result.stdout, /^Summary: plan only, nothing written: 8 tables and \d+ items/m);
   });
 
+  it("npx bluestar-rules explain answers from the seed data the package ships, without a target", async () => {
+    const result = await run("npx", [
+      "--no-install",
+      "bluestar-rules",
+      "explain",
+      "--client",
+      "ACME_CORP",
+      "--rule",
+      "OVERTIME",
+      "--as-of",
+      "2025-03-01",
+    ]);
+    assertClean(result, "npx bluestar-rules explain");
+    assert.match(result.stdout, /^ACME_CORP OVERTIME as of 2025-03-01, from the in-memory store loaded from /m);
+    assert.match(
+      result.stdout,
+      /^ {2}Why: ACME_CORP's override starts 2025-07-01; GLOBAL's version 2024-01-01\.\.open answers$/m,
+    );
+    const help = await run("npx", ["--no-install", "bluestar-rules", "--help"]);
+    assertClean(help, "npx bluestar-rules --help");
+    assert.match(help.stdout, /bluestar-rules \.\.\./);
+  });
+
   it("npx bluestar-seed seeds a fresh environment on the local endpoint, and the Node agent runs on it", async () => {
     const seed = await run("npx", [
       "--no-install",
@@ -80,7 +116,7 @@ describe(`the npm package on Node ${process.version}`, () => {
       BLUESTAR_CI_BUCKET,
     ]);
     assertClean(seed, "npx bluestar-seed --endpoint-url");
-    assert.match(seed.stdout, /^Summary: 8 tables \(8 created, 0 existed\), all \d+ items written/m);
+    assert.match(seed.stdout, /^Summary: 8 tables \(8 created, 0 existed\), \d+ created, 0 updated, 0 unchanged/m);
 
     const agent = await run("node", ["node_agent.mjs"], {
       env: {

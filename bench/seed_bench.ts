@@ -20,7 +20,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import type { CalculationRuleRecord } from "../src/core/types.ts";
-import { calculationRuleCodec } from "../src/persistence/items.ts";
+import { calculationRuleHistoryCodec, groupCalculationRules } from "../src/persistence/items.ts";
 import { chunk, ensureTables, writeItems } from "../src/persistence/provision.ts";
 import { createSeedClient } from "../src/persistence/seed.ts";
 import { tableName, TABLES } from "../src/persistence/tables.ts";
@@ -47,7 +47,7 @@ const rules: CalculationRuleRecord[] = Array.from({ length: RULES }, (_, index) 
   effectiveFrom: "2026-01-01",
   effectiveTo: index % 2 === 0 ? null : "2026-12-31",
 }));
-const items = rules.map(calculationRuleCodec.toItem);
+const items = groupCalculationRules(rules).map(calculationRuleHistoryCodec.toItem);
 const marshalled = items.map((item) => marshall(item, { removeUndefinedValues: true }));
 const calculationRules = TABLES.filter((table) => table.name === "calculation-rules");
 

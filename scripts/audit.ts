@@ -12,14 +12,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { checkEndpointUrl, isMainModule, joinDashValues, runCommand } from "./cli_args.ts";
-import type { AuditSeal } from "../src/core/audit.ts";
+import { type CommandIo, commandOrUsage, joinDashValues, parseTarget, runWhenMain } from "./cli.ts";
+import { type AuditSeal, MAX_SEAL_RETENTION_DAYS } from "../src/core/audit.ts";
 import { BlueStarError, ConfigError, quote } from "../src/core/errors.ts";
-import { bucketNameProblem, checkId } from "../src/core/keys.ts";
+import { checkId } from "../src/core/keys.ts";
 import type { IFileStore, IRulesStore } from "../src/core/protocols.ts";
 import { listSealedBatches } from "../src/persistence/audit_seals.ts";
-import { regionProblem } from "../src/persistence/config.ts";
 import { DynamoDBRulesStore } from "../src/persistence/dynamodb_backend.ts";
+import { bucketProblems, integerProblems, usageProblemText } from "../src/persistence/options.ts";
 import { S3FileStore } from "../src/persistence/s3_backend.ts";
 import { checkTableSuffix } from "../src/persistence/seed.ts";
 
@@ -148,20 +148,19 @@ export function parseAuditArgs(
     }
   }
   const retention = values["retention-days"];
-  const retentionDays = retention === undefined ? undefined : Number(retention);
-  if (retentionDays !== undefined && (!/^\d+$/.test(retention!) || retentionDays < 1 || retentionDays > 36_500)) {
-    throw invalid(`--retention-days ${quote(retention)} is not an integer from 1 to 36500`);
+  // Plain decimal digits only: Number() would take "1e3" and "0x10".
+  const retentionDays = retention === undefined ? undefined : /^\d+$/.test(retention) ? Number(retention) : Number.NaN;
+  const [retentionProblem] = retentionDays === undefined
+    ? []
+    : integerProblems("--retention-days", retentionDays, 1, MAX_SEAL_RETENTION_DAYS);
+  if (retentionProblem !== undefined) {
+    throw new ConfigError(usageProblemText("retention days", { ...retentionProblem, value: retention }));
   }
-  const endpointUrl = values["endpoint-url"];
-  checkEndpointUrl(endpointUrl);
-  const region = values.region ??
-    (endpointUrl === undefined ? undefined : env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1");
+  const { endpointUrl, region } = parseTarget(values, env);
   if (region === undefined) throw invalid("give --endpoint-url or --region (the audit trail is on DynamoDB)");
-  const problem = regionProblem(region);
-  if (problem !== undefined) throw invalid(`--region ${quote(region)}: ${problem}`);
   const bucket = values["s3-bucket"];
-  const bucketProblem = bucket === undefined ? undefined : bucketNameProblem(bucket);
-  if (bucketProblem !== undefined) throw invalid(`--s3-bucket ${quote(bucket)}: ${bucketProblem}`);
+  const [bucketProblem] = bucket === undefined ? [] : bucketProblems("--s3-bucket", bucket);
+  if (bucketProblem !== undefined) throw new ConfigError(usageProblemText("S3 bucket", bucketProblem));
   return {
     help: false,
     action,
@@ -187,13 +186,7 @@ export interface AuditStores {
 }
 
 /** Where the command prints, and how it opens stores. */
-export interface AuditIo {
-  /** Standard output, one line a call. */
-  out: (line: string) => void;
-  /** Standard error, one line a call. */
-  err: (line: string) => void;
-  /** The environment. */
-  env: Readonly<Record<string, string | undefined>>;
+export interface AuditIo extends CommandIo {
   /** Opens the stores of a command; tests pass memory stores. Defaults to DynamoDB and S3. */
   open?: (command: AuditCommand) => AuditStores;
 }
@@ -229,19 +222,8 @@ function describeSeal(seal: AuditSeal): string {
  * @returns The exit code: 0 when the seal landed or every trail verified, 1 otherwise, 2 for bad usage.
  */
 export async function main(argv: readonly string[], io: AuditIo): Promise<number> {
-  let command: AuditCommand;
-  try {
-    command = parseAuditArgs(argv, io.env);
-  } catch (error) {
-    io.err((error as Error).message);
-    io.err("");
-    io.err(USAGE);
-    return 2;
-  }
-  if (command.help) {
-    io.out(USAGE);
-    return 0;
-  }
+  const command = await commandOrUsage(() => parseAuditArgs(argv, io.env), USAGE, io);
+  if (typeof command === "number") return command;
   const stores = (io.open ?? openAwsStores)(command);
   try {
     if (command.action === "seal") {
@@ -282,4 +264,4 @@ export async function main(argv: readonly string[], io: AuditIo): Promise<number
   }
 }
 
-if (isMainModule(import.meta)) await runCommand(main);
+await runWhenMain(import.meta, main);

@@ -1,8 +1,9 @@
 /**
- * `deno task check` step: every symbol `mod.ts` exports, and every public
- * member of an exported class or interface, has a doc comment (`deno doc
- * --lint` checks this too, but also fails on the AWS SDK's own types that
- * the backends' options name), and `deno doc mod.ts` prints no warning.
+ * `deno task check` step: every symbol an entry point (`mod.ts`,
+ * `src/otel.ts`) exports, and every public member of an exported class or
+ * interface, has a doc comment (`deno doc --lint` checks this too, but also
+ * fails on the AWS SDK's own types that the backends' options name), and
+ * `deno doc` of the entry points prints no warning.
  *
  * The doc comments of `mod.ts` and `src/` must also be checkable: no
  * example marked `ignore` (`deno check --doc` skips it, so it rots), and no
@@ -23,9 +24,11 @@ import { fileURLToPath } from "node:url";
 const NETWORK_EXAMPLES = new Set([
   "src/persistence/dynamodb_backend.ts",
   "src/persistence/mod.ts",
+  "src/persistence/provision.ts",
   "src/persistence/redis_backend.ts",
   "src/persistence/s3_backend.ts",
   "src/persistence/seed.ts",
+  "src/persistence/seed_plan.ts",
 ]);
 
 interface DocNode {
@@ -39,7 +42,9 @@ interface Symbol {
   declarations: Array<{ jsDoc?: { doc?: string }; kind: string; def?: Record<string, DocNode[] | undefined> }>;
 }
 
-const docRun = spawnSync("deno", ["doc", "--json", "mod.ts"], {
+/** The package's entry points (deno.json `exports`): `mod.ts` and `src/otel.ts`. */
+const entries = Object.values(JSON.parse(readFileSync("deno.json", "utf8")).exports as Record<string, string>);
+const docRun = spawnSync("deno", ["doc", "--json", ...entries], {
   encoding: "utf8",
   maxBuffer: 64 << 20,
   env: { ...process.env, NO_COLOR: "1" },
@@ -72,7 +77,7 @@ function isDenoPathReferenceBug(warning: string): boolean {
 const warnings = docRun.stderr.split(/^(?=Warning )/m).filter((block) => block.startsWith("Warning "));
 const unexpected = warnings.filter((warning) => !isDenoPathReferenceBug(warning));
 if (unexpected.length > 0) {
-  console.error(`deno doc mod.ts printed ${unexpected.length} warnings:\n${unexpected.join("")}`);
+  console.error(`deno doc ${entries.join(" ")} printed ${unexpected.length} warnings:\n${unexpected.join("")}`);
   process.exit(1);
 }
 const nodes = JSON.parse(docRun.stdout).nodes as Record<string, { symbols: Symbol[] }>;
@@ -96,7 +101,9 @@ if (undocumented.length > 0) {
   process.exit(1);
 }
 console.log(
-  `Every export of mod.ts has a doc comment; deno doc prints no warning but ${warnings.length} from denoland/deno#36751`,
+  `Every export of ${
+    entries.join(" and ")
+  } has a doc comment; deno doc prints no warning but ${warnings.length} from denoland/deno#36751`,
 );
 
 const sources = [

@@ -39,6 +39,9 @@ export const AUDIT_SEAL_FORMAT = "bluestar-audit-seal/v1";
  */
 export const DEFAULT_SEAL_RETENTION_DAYS = 1552;
 
+/** The longest retention a seal copy can be given, in days (about a century). */
+export const MAX_SEAL_RETENTION_DAYS = 36_500;
+
 /** The seal of one batch's audit trail. */
 export interface AuditSeal {
   /** The batch. */

@@ -16,7 +16,8 @@
  * │   └── CorruptItemError       CORRUPT_ITEM
  * ├── CacheError                 CACHE_ERROR
  * ├── FileStoreError             FILE_STORE_ERROR
- * │   └── FileNotFoundError      FILE_NOT_FOUND
+ * │   ├── FileNotFoundError      FILE_NOT_FOUND
+ * │   └── IntegrityError         INTEGRITY_ERROR
  * ├── InvalidInputError          INVALID_INPUT
  * └── ConfigError                CONFIG_ERROR
  * ```
@@ -36,6 +37,7 @@ export type BlueStarErrorCode =
   | "CACHE_ERROR"
   | "FILE_STORE_ERROR"
   | "FILE_NOT_FOUND"
+  | "INTEGRITY_ERROR"
   | "INVALID_INPUT"
   | "CONFIG_ERROR";
 
@@ -200,6 +202,22 @@ export class FileStoreError extends BlueStarError {}
 export class FileNotFoundError extends FileStoreError {}
 
 /**
+ * A file's bytes do not match the SHA-256 stored when it was written: it was
+ * changed or damaged outside the store, or in transit. A stream that meets
+ * it errors before its last chunk, so no consumer sees a complete stream of
+ * wrong bytes.
+ *
+ * @example Tell damaged content from a failed request
+ * ```ts
+ * import { FileStoreError, IntegrityError } from "@bluestar/persistence";
+ *
+ * const error = new IntegrityError('Failed to read file "in/a.csv": its content does not match its SHA-256');
+ * console.assert(error instanceof FileStoreError && error.code === "INTEGRITY_ERROR");
+ * ```
+ */
+export class IntegrityError extends FileStoreError {}
+
+/**
  * An id, key, path or value was rejected before any network call.
  *
  * @example
@@ -236,6 +254,7 @@ const CODES = new Map<unknown, BlueStarErrorCode>([
   [CacheError, "CACHE_ERROR"],
   [FileStoreError, "FILE_STORE_ERROR"],
   [FileNotFoundError, "FILE_NOT_FOUND"],
+  [IntegrityError, "INTEGRITY_ERROR"],
   [InvalidInputError, "INVALID_INPUT"],
   [ConfigError, "CONFIG_ERROR"],
 ]);
@@ -306,4 +325,75 @@ export function redactUrl(url: unknown): string {
   const end = rest.search(SPECIAL_SCHEMES.has(scheme[1].toLowerCase()) ? /[/?#\\]/ : /[/?#]/);
   const at = (end === -1 ? rest : rest.slice(0, end)).lastIndexOf("@");
   return `${scheme[0]}${REDACTED}${at === -1 ? "" : rest.slice(at)}`;
+}
+
+/**
+ * Text with each secret, as given and URL-encoded, replaced by `[redacted]`:
+ * the one scrubbing scheme of every message and cause the library keeps.
+ *
+ * @param text The text.
+ * @param secrets Values that must not be shown (empty ones are skipped).
+ * @returns The redacted text.
+ *
+ * @example Redact a password
+ * ```ts
+ * import { redactSecrets } from "./errors.ts";
+ *
+ * console.assert(redactSecrets("WRONGPASS for p@ss", ["p@ss"]) === "WRONGPASS for [redacted]");
+ * ```
+ */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  let redacted = text;
+  for (const secret of secrets) {
+    if (secret === "") continue;
+    redacted = redacted.replaceAll(secret, REDACTED).replaceAll(encodeURIComponent(secret), REDACTED);
+  }
+  return redacted;
+}
+
+/**
+ * A copy of an error to keep as a `cause` in place of one that shows a
+ * secret: its name, its message through `redact`, a stack of only those,
+ * the listed properties, and its own cause copied the same way (`depth`
+ * levels down). Nothing else of the original (its other properties, its
+ * stack frames, raw bytes) is kept.
+ *
+ * @param error The error.
+ * @param redact Removes secrets from a text (see {@linkcode redactSecrets}).
+ * @param kept The properties to copy as they are (status fields that show no secret).
+ * @default {[]}
+ * @param depth How many levels of nested causes are copied.
+ * @default {4}
+ * @returns The copy.
+ *
+ * @example Keep a redacted cause
+ * ```ts
+ * import { redactedError, redactSecrets } from "./errors.ts";
+ *
+ * const copy = redactedError(new Error("auth failed for s3cret"), (text) => redactSecrets(text, ["s3cret"]));
+ * console.assert(copy.message === "auth failed for [redacted]" && !String(copy.stack).includes("s3cret"));
+ * ```
+ */
+export function redactedError(
+  error: object,
+  redact: (text: string) => string,
+  kept: readonly string[] = [],
+  depth = 4,
+): Error {
+  const source = error as { name?: unknown; message?: unknown; cause?: unknown };
+  const name = typeof source.name === "string" ? source.name : "Error";
+  const message = redact(typeof source.message === "string" ? source.message : "");
+  const nested = source.cause;
+  const cause = typeof nested === "object" && nested !== null && depth > 0
+    ? redactedError(nested, redact, kept, depth - 1)
+    : undefined;
+  const copy = new Error(message, cause === undefined ? undefined : { cause });
+  copy.name = name;
+  copy.stack = `${name}: ${message}`;
+  for (const property of kept) {
+    if (property in error) {
+      (copy as unknown as Record<string, unknown>)[property] = (error as Record<string, unknown>)[property];
+    }
+  }
+  return copy;
 }

@@ -25,7 +25,7 @@ export const MAX_CACHE_KEY_BYTES = 1024;
 export const GLOBAL_CLIENT_ID = "GLOBAL";
 
 /** The version of the cached value shapes; bump it when a cached shape changes. */
-export const CACHE_SCHEMA_VERSION = 1;
+export const CACHE_SCHEMA_VERSION = 2;
 
 // C0, DEL and C1 controls; lone surrogates cannot be encoded as UTF-8 at all.
 // deno-lint-ignore no-control-regex -- matching control characters is the point
@@ -171,6 +171,17 @@ export const itemKeys = {
   auditSeal(batchId: string): ItemKey {
     return { PK: itemKeys.batchPartition(batchId), SK: "SEAL" };
   },
+  /** Partition of the audited changes of one owner's rules (a client or GLOBAL): `RULES#{clientId}`. */
+  ruleChangesPartition(clientId: string): string {
+    return `RULES#${checkId("client id", clientId)}`;
+  },
+  /**
+   * One audited rule change: `RULES#{clientId}` / `CHANGE#{at}#{changeId}`.
+   * `at` is a stored UTC timestamp, so sort-key order is time order, then id order.
+   */
+  ruleChange(clientId: string, at: string, changeId: string): ItemKey {
+    return { PK: itemKeys.ruleChangesPartition(clientId), SK: `CHANGE#${at}#${checkId("change id", changeId)}` };
+  },
   /** An agent's configuration: `AGENT#{agent}` / `CONFIG`. */
   agentConfig(agent: string): ItemKey {
     return { PK: `AGENT#${checkId("agent", agent)}`, SK: "CONFIG" };
@@ -210,7 +221,7 @@ const DIGEST_CHARS = 64;
 /**
  * A cache key, namespaced by schema version and environment so two
  * environments sharing one Redis never read each other's entries:
- * `bluestar:v1:{namespace}:{kind}:{part}:...`. Each part is
+ * `bluestar:v2:{namespace}:{kind}:{part}:...`. Each part is
  * percent-encoded, so no id can forge a separator or a Redis Cluster hash tag.
  *
  * Every valid id makes a usable key: a key that would be longer than
@@ -228,18 +239,62 @@ const DIGEST_CHARS = 64;
  * ```ts
  * import { cacheKey } from "@bluestar/persistence";
  *
- * console.assert(cacheKey("-dev", "calculation", "ACME", "FICA") === "bluestar:v1:-dev:calculation:ACME:FICA");
+ * console.assert(cacheKey("-dev", "calculation", "ACME", "FICA") === "bluestar:v2:-dev:calculation:ACME:FICA");
  * const long = cacheKey("-dev", "calculation", "é".repeat(128), "é".repeat(128));
  * console.assert(long.length === 1024 && /#[0-9a-f]{64}$/.test(long));
  * ```
  */
 export function cacheKey(namespace: string, kind: CacheKind, ...parts: Array<string | number>): string {
-  const encoded = [namespace, kind, ...parts].map((part) => encodeURIComponent(String(part)));
+  return versionedKey([namespace, kind, ...parts].map((part) => encodeURIComponent(String(part))));
+}
+
+/** The cache key of parts already encoded: versioned, and hashed when too long (see {@linkcode cacheKey}). */
+function versionedKey(encoded: readonly string[]): string {
   const key = `bluestar:v${CACHE_SCHEMA_VERSION}:${encoded.join(":")}`;
   // Percent-encoded text is ASCII: its length is its size in bytes. Short keys (nearly all) are not hashed.
   if (key.length <= MAX_CACHE_KEY_BYTES) return key;
   const digest = createHash("sha256").update(key).digest("hex");
   return `${key.slice(0, MAX_CACHE_KEY_BYTES - DIGEST_CHARS - 1)}#${digest}`;
+}
+
+/** The longest percent-encoded subject a hash tag holds as it is; a longer one is hashed. */
+const MAX_TAG_SUBJECT_CHARS = 128;
+
+/**
+ * The cache key of one owner's versions of a rule (calculation: the rule
+ * id; validation: the field): `bluestar:v2:{namespace}:{kind}:{<kind>:<subject>}:{owner}`.
+ * The braces are a Redis Cluster hash tag on the rule, so a client's key
+ * and GLOBAL's key of one rule live in one slot and are read in one `MGET`.
+ * A subject too long to keep the tag within the first bytes of a hashed key
+ * is tagged by its SHA-256 instead (`#` then hex, which no encoded id holds).
+ *
+ * @param namespace The environment, usually the table suffix (may be empty).
+ * @param kind What is cached.
+ * @param subject The rule id (calculation) or the field (validation), already validated.
+ * @param owner The owner: a client id or `"GLOBAL"`, already validated.
+ * @returns The cache key, at most {@linkcode MAX_CACHE_KEY_BYTES} bytes.
+ *
+ * @example The keys of one rule share a hash tag
+ * ```ts
+ * import { ruleVersionsCacheKey } from "./keys.ts";
+ *
+ * const own = ruleVersionsCacheKey("-dev", "calculation", "FICA", "ACME");
+ * const global = ruleVersionsCacheKey("-dev", "calculation", "FICA", "GLOBAL");
+ * console.assert(own === "bluestar:v2:-dev:calculation:{calculation:FICA}:ACME");
+ * console.assert(own.slice(0, own.indexOf("}")) === global.slice(0, global.indexOf("}")));
+ * ```
+ */
+export function ruleVersionsCacheKey(
+  namespace: string,
+  kind: "calculation" | "validation",
+  subject: string,
+  owner: string,
+): string {
+  const encoded = encodeURIComponent(subject);
+  const tagged = encoded.length <= MAX_TAG_SUBJECT_CHARS
+    ? encoded
+    : `#${createHash("sha256").update(subject).digest("hex")}`;
+  return versionedKey([encodeURIComponent(namespace), kind, `{${kind}:${tagged}}`, encodeURIComponent(owner)]);
 }
 
 /**
@@ -293,6 +348,33 @@ export function checkPrefix(value: unknown): string {
   const problem = trimmed === "" ? 'it is "/"' : pathProblem(trimmed);
   if (problem !== undefined) throw new InvalidInputError(`Invalid prefix ${quote(value)}: ${problem}`);
   return value as string;
+}
+
+/**
+ * The prefix under which `S3FileStore` stages a streamed write before it
+ * copies it into place (its SHA-256 is known only at the end, and S3 takes
+ * metadata only when an object is created). The empty segment makes every
+ * staging key an invalid path: no store call can read, write or collide
+ * with one, and listings skip them. A lifecycle rule on this prefix removes
+ * what a process that died mid-write left.
+ */
+export const STAGING_PREFIX = ".bluestar-staging//";
+
+/**
+ * The staging key of one streamed write.
+ *
+ * @param id A unique id (a UUID).
+ * @returns The key, under {@linkcode STAGING_PREFIX}.
+ *
+ * @example A key no path can be
+ * ```ts
+ * import { pathProblem, stagingKey } from "./keys.ts";
+ *
+ * console.assert(pathProblem(stagingKey(crypto.randomUUID())) !== undefined);
+ * ```
+ */
+export function stagingKey(id: string): string {
+  return `${STAGING_PREFIX}${id}`;
 }
 
 /** The most paths a listing page may hold: S3's limit on one `ListObjectsV2` page. */

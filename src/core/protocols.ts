@@ -13,12 +13,17 @@ import type {
   BatchState,
   BatchStatus,
   CalculationRule,
+  CalculationRuleInput,
   FileWriteOptions,
   IrsLimits,
   PipelineStep,
   ProcessingResult,
+  RuleChange,
+  RuleChangeOptions,
+  RuleReadOptions,
   SaveBatchStateOptions,
   ValidationRule,
+  ValidationRuleInput,
 } from "./types.ts";
 
 /**
@@ -40,26 +45,100 @@ export interface IRulesStore {
   getPipeline(planId: string): Promise<PipelineStep[]>;
 
   /**
-   * The validation rules for a field: the client's own when it has any for
-   * that field, else GLOBAL's, sorted by rule id. A client's rules for a field
-   * replace GLOBAL's for that field entirely.
+   * The validation rules for a field in effect on a date: the client's own
+   * versions in effect then when it has any, else GLOBAL's, sorted by rule
+   * id. The client's rules for a field in effect on the date replace
+   * GLOBAL's for that field entirely.
    *
    * @param clientId The client.
    * @param field The field, e.g. `"ssn"`.
-   * @returns The rules; `[]` when neither has any.
+   * @param options `asOf`, the day to resolve for; without it, today in UTC from the store's clock.
+   * @returns The rules, each with the version (`effectiveFrom`, `effectiveTo`, `revision`) that answered; `[]` when neither has any in effect.
+   * @throws {InvalidInputError} When `asOf` is not a calendar date `YYYY-MM-DD` (an impossible day is refused, never rolled over).
    */
-  getValidationRules(clientId: string, field: string): Promise<ValidationRule[]>;
+  getValidationRules(clientId: string, field: string, options?: RuleReadOptions): Promise<ValidationRule[]>;
 
   /**
-   * A calculation rule: the client's own, else GLOBAL's. The rule's `scope`
-   * and `clientId` say which answered.
+   * A calculation rule as of a date: the client's version covering the day,
+   * else GLOBAL's. The rule's `scope` and `clientId` say which partition
+   * answered; `effectiveFrom`, `effectiveTo` and `revision` which version.
    *
    * @param clientId The client.
    * @param ruleId The rule, e.g. `"FICA_SOCIAL_SECURITY"`.
+   * @param options `asOf`, the day to resolve for; without it, today in UTC from the store's clock.
    * @returns The rule.
-   * @throws {RuleNotFoundError} When neither the client nor GLOBAL has it.
+   * @throws {RuleNotFoundError} When neither the client nor GLOBAL has a version covering the day; the message names client, rule and day.
+   * @throws {InvalidInputError} When `asOf` is not a calendar date `YYYY-MM-DD`.
    */
-  getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule>;
+  getCalculationRule(clientId: string, ruleId: string, options?: RuleReadOptions): Promise<CalculationRule>;
+
+  /**
+   * Adds or corrects one version of a calculation rule, with its audit
+   * record, atomically: a failed change leaves neither.
+   *
+   * - A new `effectiveFrom` adds a version. When an open-ended version
+   *   started before it, that version is closed on the day before, in the
+   *   same write. Any other overlap with a stored version of the same
+   *   (client, rule) is a `ConflictError` naming both ranges.
+   * - The `effectiveFrom` of a stored version corrects that version; it
+   *   needs `expectedRevision` equal to the stored revision.
+   *
+   * Once it returns, every read of this store, and of every store sharing
+   * its cache, sees the change.
+   *
+   * @param rule The version.
+   * @param options Who (`actor`) and why (`reason`), and `expectedRevision` for a correction.
+   * @returns The stored version, with its `revision` and `scope`.
+   * @throws {ConflictError} When the version overlaps another, or a correction's `expectedRevision` is missing or not the stored revision; nothing changes.
+   * @throws {InvalidInputError} When the rule, the actor or the reason is malformed, or `effectiveTo` is before `effectiveFrom`; nothing changes.
+   */
+  putCalculationRule(rule: CalculationRuleInput, options: RuleChangeOptions): Promise<CalculationRule>;
+
+  /**
+   * Adds or corrects one version of one validation rule, identified by
+   * client, field, rule id and `effectiveFrom`, with its audit record,
+   * atomically; the same rules as {@linkcode IRulesStore.putCalculationRule},
+   * per rule id within the field.
+   *
+   * @param rule The version; without `effectiveFrom`, from `"0001-01-01"`; without `effectiveTo`, open-ended.
+   * @param options Who (`actor`) and why (`reason`), and `expectedRevision` for a correction.
+   * @returns The stored version, with its `revision` and `scope`.
+   * @throws {ConflictError} When the version overlaps another of the same rule id, or a correction's `expectedRevision` is missing or not the stored revision; nothing changes.
+   * @throws {InvalidInputError} When the rule, the actor or the reason is malformed, or `effectiveTo` is before `effectiveFrom`; nothing changes.
+   */
+  putValidationRule(rule: ValidationRuleInput, options: RuleChangeOptions): Promise<ValidationRule>;
+
+  /**
+   * Every version of a client's (or GLOBAL's) own calculation rule, closed
+   * ones included, in `effectiveFrom` order: the rule's history. No GLOBAL
+   * fallback.
+   *
+   * @param clientId The owner: a client id or `"GLOBAL"`.
+   * @param ruleId The rule.
+   * @returns The versions; `[]` when the owner has none.
+   */
+  listCalculationRuleVersions(clientId: string, ruleId: string): Promise<CalculationRule[]>;
+
+  /**
+   * Every version of a client's (or GLOBAL's) own validation rules for a
+   * field, closed ones included, by rule id, then `effectiveFrom`. No GLOBAL
+   * fallback.
+   *
+   * @param clientId The owner: a client id or `"GLOBAL"`.
+   * @param field The field.
+   * @returns The versions; `[]` when the owner has none.
+   */
+  listValidationRuleVersions(clientId: string, field: string): Promise<ValidationRule[]>;
+
+  /**
+   * Every audited change of a client's (or GLOBAL's) rules, in the order
+   * they were made (by `at`, then `changeId`). Changes of GLOBAL's rules are
+   * listed under `"GLOBAL"`, not under each client.
+   *
+   * @param clientId The owner: a client id or `"GLOBAL"`.
+   * @returns The changes; `[]` when none was made.
+   */
+  listRuleChanges(clientId: string): Promise<RuleChange[]>;
 
   /**
    * The IRS limits of a year.
@@ -202,6 +281,73 @@ export interface ICacheBackend {
    * @throws {CacheError} When the cache cannot be reached.
    */
   delete(key: string): Promise<void>;
+
+  /**
+   * Several cached values and the generation of each key, in ONE round trip.
+   * A key's generation starts at 0 and goes up with each
+   * {@linkcode ICacheBackend.invalidate} of it. On a Redis Cluster the keys
+   * of one call share a hash tag. Optional: a cache without it is read one
+   * key at a time, with no guard against stale write-backs.
+   *
+   * @param keys The keys.
+   * @returns One entry per key, in order: the value (`null` on a miss) and the key's generation.
+   * @throws {CacheError} When the cache cannot be reached.
+   * @throws {InvalidInputError} When a key is empty or over 1024 bytes.
+   */
+  getMany?<T = unknown>(keys: readonly string[]): Promise<Array<CacheEntry<T>>>;
+
+  /**
+   * Stores a value only when the key's generation is still the one read
+   * with {@linkcode ICacheBackend.getMany}, atomically: a reader that loaded
+   * its value before a writer invalidated the key cannot write it back.
+   *
+   * @param key The key.
+   * @param ttlSeconds How long the value lives: a positive integer.
+   * @param value A JSON value.
+   * @param generation The generation the key must still have.
+   * @returns Whether the value was stored.
+   * @throws {CacheError} When the cache cannot be reached.
+   * @throws {InvalidInputError} When the key, the TTL or the value is not usable; nothing is sent.
+   */
+  setexIfGeneration?(key: string, ttlSeconds: number, value: unknown, generation: number): Promise<boolean>;
+
+  /**
+   * Removes values and raises each key's generation, atomically per key, so
+   * that no write-back of a value read before lands afterwards.
+   *
+   * @param keys The keys.
+   * @throws {CacheError} When the cache cannot be reached.
+   */
+  invalidate?(keys: readonly string[]): Promise<void>;
+}
+
+/** A cached value and its key's generation (see {@linkcode ICacheBackend.getMany}). */
+export interface CacheEntry<T> {
+  /** The value, or `null` on a miss (or an entry that does not decode). */
+  value: T | null;
+  /** How many times the key was invalidated (0: never, or so long ago that the count expired). */
+  generation: number;
+}
+
+/** What {@linkcode IFileStore.writeStream} reads a file's content from: a web stream or any async iterable of bytes. */
+export type FileSource = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/** What {@linkcode IFileStore.stat} says about a file. */
+export interface FileStat {
+  /** The path. */
+  path: string;
+  /** The size in bytes. */
+  size: number;
+  /**
+   * The SHA-256 of the content stored when it was written, as 64 lowercase
+   * hex digits; `undefined` for a file another tool wrote without one (its
+   * reads cannot be verified).
+   */
+  sha256: string | undefined;
+  /** When the file was last written. */
+  lastModified: Date;
+  /** An opaque tag that changes when the content is rewritten (S3's ETag, quotes included). */
+  etag: string;
 }
 
 /**
@@ -219,11 +365,13 @@ export interface IFileStore {
    * @param path The path.
    * @returns The bytes.
    * @throws {FileNotFoundError} When there is no such file.
+   * @throws {IntegrityError} When the bytes do not match the SHA-256 stored with them.
    */
   read(path: string): Promise<Uint8Array>;
 
   /**
-   * Writes a file, replacing any file at the path. A string is written as UTF-8.
+   * Writes a file, replacing any file at the path, with the SHA-256 of its
+   * content (which reads verify). A string is written as UTF-8.
    *
    * @param path The path.
    * @param data The content.
@@ -258,6 +406,60 @@ export interface IFileStore {
    * @throws {ConflictError} When a file is at `dst`; nothing changes.
    */
   move(src: string, dst: string): Promise<void>;
+
+  /**
+   * A file's bytes as a stream, for files too large to hold in memory. Only
+   * a bounded part of the file is held at a time, however slowly the stream
+   * is read. The content is checked against its stored SHA-256 as it goes:
+   * when it differs, the stream errors with an `IntegrityError` instead of
+   * delivering its last chunk. Cancelling the stream ends the transfer.
+   *
+   * @param path The path.
+   * @returns The stream, once the file is known to exist.
+   * @throws {FileNotFoundError} When there is no such file (before any byte).
+   */
+  readStream(path: string): Promise<ReadableStream<Uint8Array>>;
+
+  /**
+   * Writes a file from a stream of bytes, replacing any file at the path,
+   * holding only a bounded part of it in memory. When the source fails, or
+   * a chunk is not bytes, nothing is written: the file at the path is as it
+   * was.
+   *
+   * @param path The path.
+   * @param source The content, chunk by chunk.
+   * @returns Nothing, once the whole file is stored.
+   * @throws {InvalidInputError} When the source is not a stream or an async iterable, or a chunk is not a `Uint8Array`.
+   * @throws {FileStoreError} When the source or the write fails; its error is the `cause`.
+   */
+  writeStream(path: string, source: FileSource): Promise<void>;
+
+  /**
+   * What is known about a file: its size, the SHA-256 stored with it, when
+   * it was written, its ETag.
+   *
+   * @param path The path.
+   * @returns The file's details.
+   * @throws {FileNotFoundError} When there is no such file.
+   */
+  stat(path: string): Promise<FileStat>;
+
+  /**
+   * Whether a file is at the path.
+   *
+   * @param path The path.
+   * @returns `true` when there is.
+   */
+  exists(path: string): Promise<boolean>;
+
+  /**
+   * Deletes a file. Deleting a missing file is not an error.
+   *
+   * @param path The path.
+   * @returns Nothing, once the file is gone.
+   * @throws {FileStoreError} When the delete fails or is refused (a file under a retention); the file stays.
+   */
+  delete(path: string): Promise<void>;
 
   /**
    * Every path under a prefix, sorted. Every listed path can be read: keys

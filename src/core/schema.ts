@@ -20,18 +20,27 @@ import type {
   BatchState,
   BatchStatus,
   CalculationRule,
+  CalculationRuleChange,
   CalculationRuleRecord,
+  CalculationRuleVersion,
   Decimal,
   IrsLimits,
   JsonObject,
   PipelineStep,
   ProcessingResult,
+  RuleChange,
+  RuleChangeOptions,
+  RuleReadOptions,
   RulesData,
   ValidationRule,
+  ValidationRuleChange,
   ValidationRuleRecord,
   ValidationRuleType,
+  ValidationRuleVersion,
 } from "./types.ts";
-import { AGENT_NAMES, BATCH_STATUSES, MAX_UPDATE_KEYS } from "./types.ts";
+import type { SealAuditTrailOptions } from "./audit.ts";
+import { AGENT_NAMES, BATCH_STATUSES, EARLIEST_EFFECTIVE_DATE, MAX_UPDATE_KEYS } from "./types.ts";
+import { type EffectiveRange, rangeOrderProblem, rangesOverlap, rangeText } from "./rules_logic.ts";
 import {
   canonicalDecimal,
   compareDecimals,
@@ -405,7 +414,8 @@ export const pipelineStepSchema: Schema<PipelineStep> = schema("pipeline step", 
   calculationRules: arrayOf(id),
 });
 
-const validationRuleShape: Shape<ValidationRuleRecord> = {
+/** The fields every form of a validation rule has: record, stored version, rule as read. */
+const validationRuleFields = {
   ruleId: id,
   field: id,
   ruleType: oneOf<ValidationRuleType>(["required", "pattern", "range", "length", "enum", "date"]),
@@ -418,15 +428,31 @@ const validationRuleShape: Shape<ValidationRuleRecord> = {
   clientId: id,
 };
 
-/** A validation rule as stored (no `scope`). */
-export const validationRuleRecordSchema: Schema<ValidationRuleRecord> = schema(
-  "validation rule",
-  validationRuleShape,
+const revision = integer(1, Number.MAX_SAFE_INTEGER);
+
+const validationRuleVersionShape: Shape<ValidationRuleVersion> = {
+  ...validationRuleFields,
+  effectiveFrom: date,
+  effectiveTo: nullable(date),
+  revision,
+};
+
+/** A validation rule as the seed files and `putValidationRule` take it (no `scope`, no `revision`, dates optional). */
+export const validationRuleRecordSchema: Schema<ValidationRuleRecord> = schema("validation rule", {
+  ...validationRuleFields,
+  effectiveFrom: { optional: date },
+  effectiveTo: { optional: nullable(date) },
+});
+
+/** One stored version of a validation rule (no `scope`). */
+export const validationRuleVersionSchema: Schema<ValidationRuleVersion> = schema(
+  "validation rule version",
+  validationRuleVersionShape,
 );
 
 /** A validation rule as read (with `scope`). */
 export const validationRuleSchema: Schema<ValidationRule> = schema("validation rule", {
-  ...validationRuleShape,
+  ...validationRuleVersionShape,
   scope: ruleScope,
 });
 
@@ -440,17 +466,200 @@ const calculationRuleShape: Shape<CalculationRuleRecord> = {
   clientId: id,
 };
 
-/** A calculation rule as stored (no `scope`). */
+/** A calculation rule as the seed files and `putCalculationRule` take it (no `scope`, no `revision`). */
 export const calculationRuleRecordSchema: Schema<CalculationRuleRecord> = schema(
   "calculation rule",
   calculationRuleShape,
 );
 
+/** One stored version of a calculation rule (no `scope`). */
+export const calculationRuleVersionSchema: Schema<CalculationRuleVersion> = schema("calculation rule version", {
+  ...calculationRuleShape,
+  revision,
+});
+
 /** A calculation rule as read (with `scope`). */
 export const calculationRuleSchema: Schema<CalculationRule> = schema("calculation rule", {
   ...calculationRuleShape,
+  revision,
   scope: ruleScope,
 });
+
+/** A schema as a field of a larger record. */
+function nested<T>(inner: Schema<T>): Field<T> {
+  return (value, path, problems) => {
+    const decoded = inner.decode(value, path);
+    if (decoded.ok) return decoded.value;
+    problems.push(...decoded.problems);
+    return value as T;
+  };
+}
+
+const calculationRuleField = nested(calculationRuleSchema);
+const validationRuleField = nested(validationRuleSchema);
+
+/** The fields every rule change has. */
+const ruleChangeFields = {
+  changeId: id,
+  at: timestamp,
+  actor: label,
+  reason: description,
+  clientId: id,
+  ruleId: id,
+};
+
+const calculationRuleChangeSchema: Schema<CalculationRuleChange> = schema("rule change", {
+  ...ruleChangeFields,
+  kind: oneOf(["calculation"] as const),
+  before: nullable(calculationRuleField),
+  after: calculationRuleField,
+  closed: nullable(object({ before: nullable(calculationRuleField), after: calculationRuleField })),
+});
+
+const validationRuleChangeSchema: Schema<ValidationRuleChange> = schema("rule change", {
+  ...ruleChangeFields,
+  kind: oneOf(["validation"] as const),
+  field: id,
+  before: nullable(validationRuleField),
+  after: validationRuleField,
+  closed: nullable(object({ before: nullable(validationRuleField), after: validationRuleField })),
+});
+
+/** An audited rule change, of either kind. */
+export const ruleChangeSchema: Schema<RuleChange> = {
+  name: "rule change",
+  decode(value: unknown, path = "rule_change"): Decoded<RuleChange> {
+    const kind = (value as { kind?: unknown } | null)?.kind;
+    if (kind === "validation") return validationRuleChangeSchema.decode(value, path);
+    if (kind === "calculation") return calculationRuleChangeSchema.decode(value, path);
+    return {
+      ok: false,
+      problems: [{ path: fieldPath(path, "kind"), message: 'it is not "calculation" or "validation"' }],
+    };
+  },
+};
+
+/** The options of an audited rule change: actor and reason with the free-text limits of an audit entry's actor and a rule's description. */
+export const ruleChangeOptionsSchema: Schema<RuleChangeOptions> = schema("rule change options", {
+  actor: label,
+  reason: description,
+  expectedRevision: { optional: integer(0, Number.MAX_SAFE_INTEGER) },
+});
+
+/** The options of `sealAuditTrail`: the actor with the free-text limit of an audit entry's actor. */
+export const sealAuditTrailOptionsSchema: Schema<SealAuditTrailOptions> = schema("seal options", { actor: label });
+
+/** A rule change's input, decoded: the version to store and the change's options. */
+export interface RulePut<V> {
+  /** The action, for messages (`'put calculation rule "R" for client "C" from 2025-01-01'`). */
+  action: string;
+  /** The version, normalised, without a revision. */
+  version: Omit<V, "revision">;
+  /** The options, checked. */
+  options: RuleChangeOptions;
+}
+
+function decodeRulePut<R, V extends { effectiveFrom: string }>(
+  what: string,
+  recordSchema: Schema<R>,
+  rule: unknown,
+  options: unknown,
+  toVersion: (record: R) => Omit<V, "revision">,
+  subject: (version: Omit<V, "revision">) => string,
+): RulePut<V> {
+  const raw = (rule ?? {}) as { ruleId?: unknown; clientId?: unknown };
+  const draft = `put ${what} ${quote(raw.ruleId)} for client ${quote(raw.clientId)}`;
+  const version = toVersion(decodeInput(recordSchema, rule, draft));
+  const action = `put ${subject(version)} from ${version.effectiveFrom}`;
+  return { action, version, options: decodeInput(ruleChangeOptionsSchema, options, action) };
+}
+
+/**
+ * Decodes the input of `putCalculationRule`.
+ *
+ * @param rule The version.
+ * @param options The change's options.
+ * @returns The decoded version and options, and the action for messages.
+ * @throws {InvalidInputError} Listing every problem, when the rule or the options do not decode.
+ */
+export function decodeCalculationRulePut(rule: unknown, options: unknown): RulePut<CalculationRuleVersion> {
+  return decodeRulePut<CalculationRuleRecord, CalculationRuleVersion>(
+    "calculation rule",
+    calculationRuleRecordSchema,
+    rule,
+    options,
+    (record) => record,
+    (v) => `calculation rule ${quote(v.ruleId)} for client ${quote(v.clientId)}`,
+  );
+}
+
+/**
+ * Decodes the input of `putValidationRule`: dates filled in (from the
+ * earliest date, open-ended).
+ *
+ * @param rule The version.
+ * @param options The change's options.
+ * @returns The decoded version and options, and the action for messages.
+ * @throws {InvalidInputError} Listing every problem, when the rule or the options do not decode.
+ */
+export function decodeValidationRulePut(rule: unknown, options: unknown): RulePut<ValidationRuleVersion> {
+  return decodeRulePut<ValidationRuleRecord, ValidationRuleVersion>(
+    "validation rule",
+    validationRuleRecordSchema,
+    rule,
+    options,
+    (record) => ({
+      ...record,
+      effectiveFrom: record.effectiveFrom ?? EARLIEST_EFFECTIVE_DATE,
+      effectiveTo: record.effectiveTo ?? null,
+    }),
+    (v) => `validation rule ${quote(v.ruleId)} of field ${quote(v.field)} for client ${quote(v.clientId)}`,
+  );
+}
+
+/**
+ * The day a read resolves for: `asOf`, checked, or today in UTC.
+ *
+ * @param options The read's options (`null` or `undefined`: none).
+ * @param today Today in UTC, `YYYY-MM-DD`, asked only when `asOf` is absent.
+ * @returns The day, `YYYY-MM-DD`.
+ * @throws {InvalidInputError} When `asOf` is not a calendar date.
+ *
+ * @example Resolve for a pay date, or for today
+ * ```ts
+ * import { asOfDay } from "./schema.ts";
+ *
+ * console.assert(asOfDay({ asOf: "2025-06-13" }, () => "2026-01-01") === "2025-06-13");
+ * console.assert(asOfDay(undefined, () => "2026-01-01") === "2026-01-01");
+ * ```
+ */
+export function asOfDay(options: RuleReadOptions | null | undefined, today: () => string): string {
+  const asOf = options?.asOf;
+  return asOf === undefined ? today() : checkDate("as-of date", asOf);
+}
+
+/**
+ * Checks a calendar date `YYYY-MM-DD` (an impossible day is refused, never
+ * rolled over) and returns it.
+ *
+ * @param kind What the date is, for the message (`"as-of date"`).
+ * @param value The candidate date.
+ * @returns The date.
+ * @throws {InvalidInputError} When it is not a calendar date.
+ *
+ * @example Check a pay date
+ * ```ts
+ * import { checkDate } from "./schema.ts";
+ *
+ * console.assert(checkDate("as-of date", "2024-02-29") === "2024-02-29");
+ * ```
+ */
+export function checkDate(kind: string, value: unknown): string {
+  const problems: Problem[] = [];
+  date(value, "", problems);
+  if (problems.length > 0) throw new InvalidInputError(`Invalid ${kind} ${quote(value)}: ${problems[0].message}`);
+  return value as string;
+}
 
 /** A year's IRS limits. */
 export const irsLimitsSchema: Schema<IrsLimits> = schema("IRS limits", {
@@ -557,8 +766,11 @@ function recordName(collection: keyof CompleteRulesData, index: number): string 
 
 /**
  * Decodes a reference data set: every record, no two records with the same
- * key (a second record would silently replace the first), and no item larger
- * than DynamoDB holds.
+ * key (a second record would silently replace the first; a rule version's
+ * key includes its `effectiveFrom`), no two versions of one rule whose
+ * ranges overlap and no range that ends before it starts (a date would have
+ * two answers or none), and no item larger than DynamoDB holds (all versions
+ * of a rule share one item).
  *
  * @param data The data set.
  * @param name How problems name a record, in paths and in messages that point at another record.
@@ -592,6 +804,7 @@ export function decodeRulesData(
     recordSchema: Schema<T>,
     keyOf: (record: T) => string,
     itemOf: (record: T) => string = keyOf,
+    versionOf?: (record: T) => { rule: string; range: EffectiveRange },
   ): void => {
     if (records === undefined) return;
     if (!Array.isArray(records)) {
@@ -600,6 +813,7 @@ export function decodeRulesData(
     }
     const seen = new Map<string, number>();
     const itemBytes = new Map<string, number>();
+    const versions = new Map<string, Array<{ range: EffectiveRange; index: number }>>();
     records.forEach((record, index) => {
       const report = (field: string, message: string) => {
         const path = field === "" ? name(collection, index) : fieldPath(name(collection, index), field);
@@ -615,6 +829,22 @@ export function decodeRulesData(
       const first = seen.get(key);
       if (first !== undefined) report("", `it repeats the key of ${name(collection, first)}`);
       seen.set(key, index);
+      if (versionOf !== undefined) {
+        const { rule, range } = versionOf(decoded.value);
+        const earlier = versions.get(rule) ?? [];
+        const rangeProblem = rangeOrderProblem(range);
+        if (rangeProblem !== undefined) report("effectiveTo", rangeProblem);
+        const overlapped = earlier.find((other) => rangesOverlap(other.range, range));
+        if (overlapped !== undefined && first === undefined) {
+          report(
+            "",
+            `its range ${rangeText(range)} overlaps ${rangeText(overlapped.range)} of ${
+              name(collection, overlapped.index)
+            }`,
+          );
+        }
+        versions.set(rule, [...earlier, { range, index }]);
+      }
       const item = itemOf(decoded.value);
       const before = itemBytes.get(item) ?? 0;
       const bytes = before + utf8.encode(JSON.stringify(decoded.value)).length + 1;
@@ -640,15 +870,25 @@ export function decodeRulesData(
     "validationRules",
     data.validationRules,
     validationRuleRecordSchema,
-    (r) => `${keyText(itemKeys.validationRules(r.clientId, r.field))}\u0000${r.ruleId}`,
-    // Every rule of one client and field is stored in one item.
+    (r) =>
+      `${keyText(itemKeys.validationRules(r.clientId, r.field))}\u0000${r.ruleId}\u0000${
+        r.effectiveFrom ?? EARLIEST_EFFECTIVE_DATE
+      }`,
+    // Every version of every rule of one client and field is stored in one item.
     (r) => keyText(itemKeys.validationRules(r.clientId, r.field)),
+    (r) => ({
+      rule: `${keyText(itemKeys.validationRules(r.clientId, r.field))}\u0000${r.ruleId}`,
+      range: { effectiveFrom: r.effectiveFrom ?? EARLIEST_EFFECTIVE_DATE, effectiveTo: r.effectiveTo ?? null },
+    }),
   );
   collect(
     "calculationRules",
     data.calculationRules,
     calculationRuleRecordSchema,
+    (r) => `${keyText(itemKeys.calculationRule(r.clientId, r.ruleId))}\u0000${r.effectiveFrom}`,
+    // Every version of one client's rule is stored in one item.
     (r) => keyText(itemKeys.calculationRule(r.clientId, r.ruleId)),
+    (r) => ({ rule: keyText(itemKeys.calculationRule(r.clientId, r.ruleId)), range: r }),
   );
   collect("irsLimits", data.irsLimits, irsLimitsSchema, (l) => keyText(itemKeys.irsLimits(l.year)));
   collect("agentConfigs", data.agentConfigs, agentConfigSchema, (c) => keyText(itemKeys.agentConfig(c.agent)));

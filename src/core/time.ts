@@ -223,3 +223,23 @@ export class Deadlines<P extends Pending = Pending> {
     for (const pending of expired) this.#expire(pending);
   };
 }
+
+/**
+ * The milliseconds since a `performance.now()` reading, to a hundredth: the
+ * `durationMs` of the events that end a call.
+ *
+ * @param started A `performance.now()` reading taken when the call began.
+ * @returns The elapsed time in milliseconds, rounded to 0.01.
+ *
+ * @example Time a call
+ * ```ts
+ * import { elapsedMs, sleep } from "./time.ts";
+ *
+ * const started = performance.now();
+ * await sleep(1);
+ * console.assert(elapsedMs(started) >= 0);
+ * ```
+ */
+export function elapsedMs(started: number): number {
+  return Math.round((performance.now() - started) * 100) / 100;
+}

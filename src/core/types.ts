@@ -95,6 +95,12 @@ export interface ValidationRule {
   severity: "error" | "warning";
   /** The message shown when the check fails. */
   message: string;
+  /** The first day the rule applies, `YYYY-MM-DD`. */
+  effectiveFrom: string;
+  /** The last day the rule applies, `YYYY-MM-DD`, or `null` when open-ended. */
+  effectiveTo: string | null;
+  /** The revision of the version that answered: 1 when it was added, one more per change to it. */
+  revision: number;
   /** The partition the rule came from: the client's id, or `"GLOBAL"`. */
   clientId: string;
   /** Whether the client's own rules or the GLOBAL fallback answered. */
@@ -115,17 +121,127 @@ export interface CalculationRule {
   effectiveFrom: string;
   /** The last day the rule applies, `YYYY-MM-DD`, or `null` when open-ended. */
   effectiveTo: string | null;
+  /** The revision of the version that answered: 1 when it was added, one more per change to it. */
+  revision: number;
   /** The partition the rule came from: the client's id, or `"GLOBAL"`. */
   clientId: string;
   /** Whether the client's own rule or the GLOBAL fallback answered. */
   scope: RuleScope;
 }
 
-/** A validation rule as stored: the `scope` is derived from `clientId` when it is read. */
-export type ValidationRuleRecord = Omit<ValidationRule, "scope">;
+/** The first day a version without an `effectiveFrom` applies: the earliest date a rule can carry. */
+export const EARLIEST_EFFECTIVE_DATE = "0001-01-01";
 
-/** A calculation rule as stored: the `scope` is derived from `clientId` when it is read. */
-export type CalculationRuleRecord = Omit<CalculationRule, "scope">;
+/**
+ * One version of a validation rule as the seed files and `putValidationRule`
+ * take it: no `scope` (derived from `clientId` when read) and no `revision`
+ * (the store counts). Without `effectiveFrom` the version applies from
+ * {@linkcode EARLIEST_EFFECTIVE_DATE}; without `effectiveTo` it is open-ended.
+ */
+export type ValidationRuleRecord = Omit<ValidationRule, "scope" | "revision" | "effectiveFrom" | "effectiveTo"> & {
+  /**
+   * The first day the rule applies, `YYYY-MM-DD`.
+   *
+   * @default {"0001-01-01"}
+   */
+  effectiveFrom?: string;
+  /**
+   * The last day the rule applies, `YYYY-MM-DD`, or `null` when open-ended.
+   *
+   * @default {null}
+   */
+  effectiveTo?: string | null;
+};
+
+/**
+ * One version of a calculation rule as the seed files and
+ * `putCalculationRule` take it: no `scope` (derived from `clientId` when
+ * read) and no `revision` (the store counts).
+ */
+export type CalculationRuleRecord = Omit<CalculationRule, "scope" | "revision">;
+
+/** One stored version of a calculation rule: what a read returns, less the derived `scope`. */
+export type CalculationRuleVersion = Omit<CalculationRule, "scope">;
+
+/** One stored version of a validation rule: what a read returns, less the derived `scope`. */
+export type ValidationRuleVersion = Omit<ValidationRule, "scope">;
+
+/** What `putCalculationRule` takes: one version of a calculation rule. */
+export type CalculationRuleInput = CalculationRuleRecord;
+
+/** What `putValidationRule` takes: one version of one validation rule. */
+export type ValidationRuleInput = ValidationRuleRecord;
+
+/** Options of the reads that resolve a rule as of a date. */
+export interface RuleReadOptions {
+  /**
+   * The day to resolve for (the pay date), a calendar date `YYYY-MM-DD`.
+   *
+   * @default {today in UTC, from the store's clock}
+   */
+  asOf?: string;
+}
+
+/** Options of an audited rule change (`putCalculationRule`, `putValidationRule`). */
+export interface RuleChangeOptions {
+  /** Who makes the change: a user or a service account (at most 4 KiB of UTF-8, as an audit entry's `actor`). */
+  actor: string;
+  /** Why: the ticket, the law, the contract (at most 16 KiB of UTF-8, as a rule's `description`). */
+  reason: string;
+  /**
+   * For a correction (a version with the same `effectiveFrom` is stored):
+   * the stored version's `revision`, required. For a new version: omitted,
+   * or `0` to insist that none with that `effectiveFrom` is stored.
+   *
+   * @default {undefined}
+   */
+  expectedRevision?: number;
+}
+
+/** A version before and after a change. */
+export interface VersionChange<T> {
+  /** The version as it was, or `null` when the change added it. */
+  before: T | null;
+  /** The version as it is after the change. */
+  after: T;
+}
+
+/** What an audited rule change record holds in common. */
+export interface RuleChangeBase {
+  /** The change's id, unique. */
+  changeId: string;
+  /** When the change was made, ISO 8601 UTC; changes list in this order (then by id). */
+  at: string;
+  /** Who made it. */
+  actor: string;
+  /** Why. */
+  reason: string;
+  /** The owner whose rule changed: a client id or `"GLOBAL"`. */
+  clientId: string;
+  /** The rule changed. */
+  ruleId: string;
+}
+
+/** An audited change of a calculation rule. */
+export interface CalculationRuleChange extends RuleChangeBase, VersionChange<CalculationRule> {
+  /** A calculation rule changed. */
+  kind: "calculation";
+  /** The open-ended earlier version the change closed on the day before its `effectiveFrom`, or `null`. */
+  closed: VersionChange<CalculationRule> | null;
+}
+
+/** An audited change of a validation rule. */
+export interface ValidationRuleChange extends RuleChangeBase, VersionChange<ValidationRule> {
+  /** A validation rule changed. */
+  kind: "validation";
+  /** The field of the rule. */
+  field: string;
+  /** The open-ended earlier version the change closed on the day before its `effectiveFrom`, or `null`. */
+  closed: VersionChange<ValidationRule> | null;
+}
+
+/** One audited rule change: who, why, when, and the version before and after. */
+export type RuleChange = CalculationRuleChange | ValidationRuleChange;
 
 /** The IRS and SSA limits of one calendar year. */
 export interface IrsLimits {

@@ -11,11 +11,13 @@ import {
   canonicalJson,
   decodeSealDocument,
   DEFAULT_SEAL_RETENTION_DAYS,
+  MAX_SEAL_RETENTION_DAYS,
   type SealCopy,
 } from "../core/audit.ts";
 import { ConflictError, FileNotFoundError, quote } from "../core/errors.ts";
 import { auditSealPath } from "../core/keys.ts";
 import type { IFileStore } from "../core/protocols.ts";
+import { integerProblems, methodsProblems, type OptionProblem } from "./options.ts";
 
 /** Options of a rules store for sealing audit trails. */
 export interface AuditSealOptions {
@@ -42,25 +44,18 @@ export interface AuditSealOptions {
 const DAY_MS = 86_400_000;
 
 /**
- * The problems of seal options, for a constructor's `ConfigError`.
+ * The problems of seal options, for a constructor's `ConfigError` (composed
+ * into each rules store's option problems).
  *
  * @param options The options.
  * @returns The problems; `[]` when there are none.
  */
-export function sealOptionProblems(options: AuditSealOptions): string[] {
-  const problems: string[] = [];
+export function sealOptionProblems(options: AuditSealOptions): OptionProblem[] {
   const days = options.sealRetentionDays;
-  if (days !== undefined && (!Number.isInteger(days) || days < 1 || days > 36_500)) {
-    problems.push(`sealRetentionDays ${quote(days)} is not an integer from 1 to 36500`);
-  }
-  const files = options.sealFiles as Partial<IFileStore> | null | undefined;
-  if (
-    files !== undefined &&
-    (typeof files?.write !== "function" || typeof files.readRetained !== "function")
-  ) {
-    problems.push("sealFiles is not a file store (it has no write and readRetained)");
-  }
-  return problems;
+  return [
+    ...(days === undefined ? [] : integerProblems("sealRetentionDays", days, 1, MAX_SEAL_RETENTION_DAYS)),
+    ...methodsProblems("sealFiles", options.sealFiles, "a file store", ["write", "readRetained"]),
+  ];
 }
 
 /**

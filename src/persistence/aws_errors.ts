@@ -14,7 +14,7 @@
  * @module
  */
 
-import { quote } from "../core/errors.ts";
+import { quote, REDACTED, redactedError, redactSecrets } from "../core/errors.ts";
 
 /** Access key ids: not secret, but they name the key, so they are not shown either. */
 const ACCESS_KEY_ID = /\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b/g;
@@ -51,15 +51,135 @@ const MAX_DEPTH = 4;
  * @returns The redacted text.
  */
 export function redactCredentials(text: string, secrets: readonly string[] = []): string {
-  let redacted = text;
-  for (const secret of secrets) {
-    // Real secrets are long (a secret access key is 40 characters); a short one ("test" for a local endpoint)
-    // would only blank out ordinary words.
-    if (secret.length < MIN_SECRET_LENGTH) continue;
-    redacted = redacted.replaceAll(secret, "[redacted]").replaceAll(encodeURIComponent(secret), "[redacted]");
-  }
-  return redacted.replace(SIGNING_FIELD, "$1$2[redacted]").replace(SIGNING_ELEMENT, "<$1>[redacted]")
-    .replace(ACCESS_KEY_ID, "[redacted]");
+  // Real secrets are long (a secret access key is 40 characters); a short one ("test" for a local endpoint)
+  // would only blank out ordinary words.
+  const redacted = redactSecrets(text, secrets.filter((secret) => secret.length >= MIN_SECRET_LENGTH));
+  return redacted.replace(SIGNING_FIELD, `$1$2${REDACTED}`).replace(SIGNING_ELEMENT, `<$1>${REDACTED}`)
+    .replace(ACCESS_KEY_ID, REDACTED);
+}
+
+/**
+ * What an AWS SDK (or network) failure was, as every backend tells it:
+ * the one classification the DynamoDB store, the S3 store and the seed
+ * word their messages from.
+ *
+ * - `no-credentials`: the SDK's credential chain found none.
+ * - `credentials-rejected`: AWS refused the key, the signature or the token.
+ * - `access-denied`: the credentials are valid but not allowed (HTTP 403).
+ * - `no-such-bucket`, `no-such-table`: the bucket or the DynamoDB table does not exist.
+ * - `precondition`: a conditional request's condition failed (HTTP 412).
+ * - `throttled`: S3 asked to slow down (HTTP 503).
+ * - `timed-out`, `aborted`: the request took too long, or was aborted.
+ * - `unreachable`: the endpoint refused or dropped the connection, or its host does not resolve.
+ * - `foreign-answer`: something answered that is not the service (a web server, a proxy).
+ * - `refused`: any other answer of the service (an HTTP status).
+ * - `client`: anything else that failed before an answer (configuration, a bug).
+ */
+export type AwsFailure =
+  | "no-credentials"
+  | "credentials-rejected"
+  | "access-denied"
+  | "no-such-bucket"
+  | "no-such-table"
+  | "precondition"
+  | "throttled"
+  | "timed-out"
+  | "aborted"
+  | "unreachable"
+  | "foreign-answer"
+  | "refused"
+  | "client";
+
+/** Errors that mean the credentials, not the permissions, are wrong (S3's names, then DynamoDB's and STS's). */
+const CREDENTIAL_ERRORS = new Set([
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "ExpiredToken",
+  "InvalidToken",
+  "TokenRefreshRequired",
+  "UnrecognizedClientException",
+  "InvalidSignatureException",
+  "ExpiredTokenException",
+  "InvalidClientTokenId",
+]);
+
+/** Node's codes for an endpoint that cannot be reached. */
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+]);
+
+/**
+ * Classifies what the SDK threw (see {@linkcode AwsFailure}).
+ *
+ * @param error What the SDK threw.
+ * @returns What kind of failure it is.
+ *
+ * @example Classify an S3 refusal
+ * ```ts
+ * import { classifyAwsError } from "./aws_errors.ts";
+ *
+ * const denied = Object.assign(new Error("Access Denied"), { name: "AccessDenied", $metadata: { httpStatusCode: 403 } });
+ * console.assert(classifyAwsError(denied) === "access-denied");
+ * console.assert(classifyAwsError(Object.assign(new Error("x"), { code: "ECONNREFUSED" })) === "unreachable");
+ * ```
+ */
+export function classifyAwsError(error: unknown): AwsFailure {
+  const name = awsErrorName(error);
+  const status = awsHttpStatus(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  if (name === "CredentialsProviderError") return "no-credentials";
+  if (name === "NoSuchBucket") return "no-such-bucket";
+  if (name === "ResourceNotFoundException") return "no-such-table";
+  if (CREDENTIAL_ERRORS.has(name)) return "credentials-rejected";
+  if (name === "AccessDenied" || name === "AccessDeniedException" || status === 403) return "access-denied";
+  if (name === "PreconditionFailed" || status === 412) return "precondition";
+  if (name === "SlowDown" || status === 503) return "throttled";
+  if (name === "TimeoutError") return "timed-out";
+  if (name === "AbortError") return "aborted";
+  if (typeof code === "string" && UNREACHABLE_CODES.has(code)) return "unreachable";
+  if (error instanceof Error && isForeignAnswer(error)) return "foreign-answer";
+  return status === undefined ? "client" : "refused";
+}
+
+/**
+ * An SDK error's name (the service's exception name, such as
+ * `"ProvisionedThroughputExceededException"`), or `"Error"` when it has none.
+ *
+ * @param error What the SDK threw.
+ * @returns The name.
+ */
+export function awsErrorName(error: unknown): string {
+  const name = (error as { name?: unknown } | null)?.name;
+  return typeof name === "string" && name !== "" ? name : "Error";
+}
+
+/**
+ * The HTTP status of the answer an SDK error came from, if any.
+ *
+ * @param error What the SDK threw.
+ * @returns The status, or `undefined`.
+ */
+export function awsHttpStatus(error: unknown): number | undefined {
+  const status = (error as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;
+  return typeof status === "number" ? status : undefined;
+}
+
+/**
+ * How many attempts the SDK's retry strategy made for a failed request, or
+ * `undefined` when it does not say. Above 1, an earlier attempt may have
+ * landed with its answer lost.
+ *
+ * @param error What the SDK threw.
+ * @returns The attempts, or `undefined`.
+ */
+export function awsAttempts(error: unknown): number | undefined {
+  const attempts = (error as { $metadata?: { attempts?: unknown } } | null)?.$metadata?.attempts;
+  return typeof attempts === "number" ? attempts : undefined;
 }
 
 /**
@@ -137,15 +257,16 @@ export async function clientTarget(service: AwsTarget["service"], config: Client
  */
 export function describeAwsError(error: unknown, secrets: readonly string[] = [], target?: AwsTarget): string {
   if (!(error instanceof Error)) return `non-error thrown: ${quote(redactCredentials(String(error), secrets))}`;
-  const attempts = (error as { $metadata?: { attempts?: number } }).$metadata?.attempts;
+  const attempts = awsAttempts(error);
+  const failure = classifyAwsError(error);
   const code = (error as { code?: unknown }).code;
   const name = error.name !== "Error" ? error.name : typeof code === "string" ? code : "";
   const after = attempts !== undefined && attempts > 1 ? `after ${attempts} attempts` : "";
-  if (target?.service === "DynamoDB" && target.table !== undefined && name === "ResourceNotFoundException") {
+  if (target?.service === "DynamoDB" && target.table !== undefined && failure === "no-such-table") {
     return `table ${quote(target.table)} does not exist ${where(target)} (${joined(name, after)}); ` +
       `create the tables of table suffix ${quote(target.tableSuffix ?? "")} with \`${seedCommand(target)}\``;
   }
-  if (target !== undefined && isForeignAnswer(error)) {
+  if (target !== undefined && failure === "foreign-answer") {
     const { statusCode, headers } = (error as { $response?: { statusCode?: unknown; headers?: unknown } }).$response!;
     const type = (headers as Record<string, unknown> | undefined)?.["content-type"];
     const answer = [
@@ -216,26 +337,7 @@ function shellWord(word: string): string {
  */
 export function safeCause(error: unknown, secrets: readonly string[] = []): unknown {
   if (typeof error !== "object" || error === null || !showsSecrets(error, secrets, 0, new Set())) return error;
-  return redactedCopy(error, secrets, 0);
-}
-
-function redactedCopy(error: object, secrets: readonly string[], depth: number): Error {
-  const source = error as { name?: unknown; message?: unknown; cause?: unknown };
-  const name = typeof source.name === "string" ? source.name : "Error";
-  const message = redactCredentials(typeof source.message === "string" ? source.message : "", secrets);
-  const nested = source.cause;
-  const cause = typeof nested === "object" && nested !== null && depth < MAX_DEPTH
-    ? redactedCopy(nested, secrets, depth + 1)
-    : undefined;
-  const copy = new Error(message, cause === undefined ? undefined : { cause });
-  copy.name = name;
-  copy.stack = `${name}: ${message}`;
-  for (const property of KEPT_PROPERTIES) {
-    if (property in error) {
-      (copy as unknown as Record<string, unknown>)[property] = (error as Record<string, unknown>)[property];
-    }
-  }
-  return copy;
+  return redactedError(error, (text) => redactCredentials(text, secrets), KEPT_PROPERTIES, MAX_DEPTH);
 }
 
 /** Whether a value, searched `MAX_DEPTH` deep, shows signing material or a secret. */

@@ -7,10 +7,21 @@
  */
 
 import process from "node:process";
-import { ConfigError, quote, redactUrl } from "../core/errors.ts";
-import { bucketNameProblem } from "../core/keys.ts";
-import { MAX_TTL_SECONDS } from "../core/values.ts";
-import { tableName, TABLES } from "./tables.ts";
+import { ConfigError, redactUrl } from "../core/errors.ts";
+import {
+  bucketProblems,
+  DEFAULT_CACHE_TTL_SECONDS,
+  endpointUrlProblems,
+  type OptionProblem,
+  optionProblemsText,
+  problemClause,
+  redisUrlProblems,
+  regionProblems,
+  tableSuffixProblems,
+  ttlSecondsProblems,
+} from "./options.ts";
+
+export { DEFAULT_CACHE_TTL_SECONDS };
 
 /** Which backends {@linkcode resolveConfig} wires. */
 export type BackendKind = "aws" | "memory";
@@ -85,22 +96,11 @@ export interface PersistenceConfig {
   cacheTtlSeconds: number;
 }
 
-/** The cache TTL when none is configured, in seconds. */
-export const DEFAULT_CACHE_TTL_SECONDS = 300;
-
-const SUFFIX_CHARACTERS = /^[A-Za-z0-9_.-]*$/;
-const LONGEST_TABLE_NAME = Math.max(...TABLES.map((table) => tableName(table.name, "").length));
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
-/** Integers in the environment: plain decimal digits ("1e3" and "0x10" are not). */
-const DIGITS = /^\d+$/;
-
 /**
- * The problem with a table suffix, or `undefined` when it is valid: empty,
- * or a separator (`-`, `_` or `.`) then letters, digits, `_`, `-` and `.`
- * (DynamoDB's table-name characters), short enough for every table name to
- * stay within 255 characters. Without the separator, `"dev"` would make
- * `bluestar-validation-rulesdev`. The configuration, the DynamoDB store and
- * the seed all check suffixes with it.
+ * The problem with a table suffix, or `undefined` when it is valid (the
+ * rule is {@linkcode tableSuffixProblems}): empty, or a separator (`-`, `_`
+ * or `.`) then letters, digits, `_`, `-` and `.`, short enough for every
+ * table name to stay within 255 characters.
  *
  * @param suffix The candidate suffix.
  * @returns Why it is not a valid suffix, or `undefined`.
@@ -114,18 +114,12 @@ const DIGITS = /^\d+$/;
  * ```
  */
 export function tableSuffixProblem(suffix: unknown): string | undefined {
-  if (typeof suffix !== "string") return "it is not a string";
-  if (!SUFFIX_CHARACTERS.test(suffix)) return 'it may hold only letters, digits, "_", "-" and "."';
-  if (suffix !== "" && !/^[-_.]/.test(suffix)) {
-    return `it does not start with "-", "_" or "." (did you mean ${quote(`-${suffix}`)}?)`;
-  }
-  if (LONGEST_TABLE_NAME + suffix.length > 255) return "table names would be over 255 characters";
-  return undefined;
+  return reason(tableSuffixProblems("tableSuffix", suffix));
 }
 
 /**
  * The problem with an AWS region name, or `undefined` when it is one
- * (`us-east-1`, `eu-central-2`, `us-gov-west-1`).
+ * (the rule is {@linkcode regionProblems}).
  *
  * @param region The candidate region.
  * @returns Why it is not a region name, or `undefined`.
@@ -139,7 +133,12 @@ export function tableSuffixProblem(suffix: unknown): string | undefined {
  * ```
  */
 export function regionProblem(region: unknown): string | undefined {
-  return typeof region === "string" && REGION.test(region) ? undefined : 'it is not a region name (like "us-east-1")';
+  return reason(regionProblems("region", region));
+}
+
+/** The first problem as a clause about the value ("it is not ..."), or `undefined`. */
+function reason(problems: readonly OptionProblem[]): string | undefined {
+  return problems.length === 0 ? undefined : problemClause(problems[0]);
 }
 
 /** A configuration and the Redis URL the cache connects with, its password included. */
@@ -198,7 +197,7 @@ export function resolveConnections(
   settings: PersistenceSettings = {},
   env: Record<string, string | undefined> = process.env,
 ): ResolvedConfig {
-  const problems: string[] = [];
+  const problems: OptionProblem[] = [];
   const text = (value: string | undefined) => (value === undefined || value.trim() === "" ? undefined : value.trim());
   /** A setting and the name it came by: the option when given, else the first variable set (a problem names it). */
   const read = (option: keyof PersistenceSettings, ...variables: string[]) => {
@@ -210,26 +209,20 @@ export function resolveConnections(
   const backendSetting = read("backend", "BLUESTAR_BACKEND");
   const backendText = backendSetting.value ?? "aws";
   if (backendText !== "aws" && backendText !== "memory") {
-    problems.push(`${backendSetting.name} ${quote(backendText)} is not "aws" or "memory"`);
+    problems.push({ option: backendSetting.name, value: String(backendText), problem: 'is not "aws" or "memory"' });
   }
   const backend: BackendKind = backendText === "memory" ? "memory" : "aws";
 
   const suffixSetting = read("tableSuffix", "BLUESTAR_TABLE_SUFFIX");
   const tableSuffix = (suffixSetting.value ?? "") as string;
-  const suffixProblem = tableSuffixProblem(tableSuffix);
-  if (suffixProblem !== undefined) problems.push(`${suffixSetting.name} ${quote(tableSuffix)}: ${suffixProblem}`);
+  problems.push(...tableSuffixProblems(suffixSetting.name, tableSuffix));
 
   const endpointSetting = read("endpointUrl", "BLUESTAR_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL");
   const endpointUrl = (endpointSetting.value ?? null) as string | null;
-  if (endpointUrl !== null && !isUrl(endpointUrl, ["http:", "https:"])) {
-    problems.push(`${endpointSetting.name} ${quote(redactUrl(endpointUrl))} is not an http or https URL`);
-  } else if (endpointUrl !== null && backend === "aws" && hasUserinfo(endpointUrl)) {
-    // The S3 store refuses them too: requests are signed with the AWS credential chain, never with userinfo.
-    problems.push(
-      `${endpointSetting.name} ${
-        quote(redactUrl(endpointUrl))
-      } carries credentials (AWS credentials come from the environment, a profile or a role)`,
-    );
+  if (endpointUrl !== null) {
+    // The memory backend drops the endpoint, and so never sends its userinfo anywhere: only its form is checked.
+    const endpoint = endpointUrlProblems(endpointSetting.name, endpointUrl);
+    problems.push(...endpoint.filter((found) => backend === "aws" || !found.problem.startsWith("carries credentials")));
   }
 
   const regionSetting = read("region", "AWS_REGION");
@@ -237,15 +230,10 @@ export function resolveConnections(
   const bucketSetting = read("s3Bucket", "BLUESTAR_S3_BUCKET");
   const s3Bucket = (bucketSetting.value ?? null) as string | null;
   if (backend === "aws") {
-    if (region === null) problems.push(`${regionSetting.name} is not set`);
-    else if (regionProblem(region) !== undefined) {
-      problems.push(`${regionSetting.name} ${quote(region)} is not a region name`);
-    }
-    const bucketProblem = s3Bucket === null ? undefined : bucketNameProblem(s3Bucket);
-    if (s3Bucket === null) problems.push(`${bucketSetting.name} is not set`);
-    else if (bucketProblem !== undefined) {
-      problems.push(`${bucketSetting.name} ${quote(s3Bucket)} is not a bucket name: ${bucketProblem}`);
-    }
+    if (region === null) problems.push({ option: regionSetting.name, problem: "is not set" });
+    else problems.push(...regionProblems(regionSetting.name, region));
+    if (s3Bucket === null) problems.push({ option: bucketSetting.name, problem: "is not set" });
+    else problems.push(...bucketProblems(bucketSetting.name, s3Bucket));
   } else {
     region = null;
   }
@@ -253,22 +241,16 @@ export function resolveConnections(
   // An explicit null: no cache, whatever the environment says.
   const redisSetting = read("redisUrl", "BLUESTAR_REDIS_URL");
   const redisUrl = (redisSetting.value ?? null) as string | null;
-  if (redisUrl !== null && !isUrl(redisUrl, ["redis:", "rediss:"])) {
-    problems.push(`${redisSetting.name} ${quote(redactUrl(redisUrl))} is not a redis:// or rediss:// URL`);
-  }
+  if (redisUrl !== null) problems.push(...redisUrlProblems(redisSetting.name, redisUrl));
 
   const ttlSetting = read("cacheTtlSeconds", "BLUESTAR_CACHE_TTL_SECONDS");
-  const ttl = ttlSetting.value;
-  const cacheTtlSeconds = ttl === undefined
+  const ttlProblems = ttlSetting.value === undefined ? [] : ttlSecondsProblems(ttlSetting.name, ttlSetting.value);
+  problems.push(...ttlProblems);
+  const cacheTtlSeconds = ttlSetting.value === undefined || ttlProblems.length > 0
     ? DEFAULT_CACHE_TTL_SECONDS
-    : typeof ttl === "string" && !DIGITS.test(ttl)
-    ? Number.NaN
-    : Number(ttl);
-  if (!Number.isInteger(cacheTtlSeconds) || cacheTtlSeconds < 1 || cacheTtlSeconds > MAX_TTL_SECONDS) {
-    problems.push(`${ttlSetting.name} ${quote(String(ttl))} is not a positive integer of seconds`);
-  }
+    : Number(ttlSetting.value);
 
-  if (problems.length > 0) throw new ConfigError(`Invalid persistence configuration: ${problems.join("; ")}`);
+  if (problems.length > 0) throw new ConfigError(`Invalid persistence configuration: ${optionProblemsText(problems)}`);
   return {
     config: {
       backend,
@@ -281,17 +263,4 @@ export function resolveConnections(
     },
     redisUrl,
   };
-}
-
-function hasUserinfo(value: string): boolean {
-  const { username, password } = new URL(value);
-  return username !== "" || password !== "";
-}
-
-function isUrl(value: string, protocols: string[]): boolean {
-  try {
-    return protocols.includes(new URL(value).protocol);
-  } catch {
-    return false;
-  }
 }

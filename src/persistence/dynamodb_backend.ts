@@ -14,6 +14,7 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  TransactWriteCommand,
   type TranslateConfig,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
@@ -26,10 +27,9 @@ import {
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
   quote,
-  redactUrl,
-  RuleNotFoundError,
   RulesStoreError,
 } from "../core/errors.ts";
+import { guardHook } from "../core/hooks.ts";
 import {
   AUDIT_ENTRY_PREFIX,
   cacheKey,
@@ -37,6 +37,7 @@ import {
   GLOBAL_CLIENT_ID,
   type ItemKey,
   itemKeys,
+  ruleVersionsCacheKey,
 } from "../core/keys.ts";
 import {
   auditEntryDigest,
@@ -55,25 +56,36 @@ import {
 import type { ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
 import {
   agentConfigSchema,
+  asOfDay,
   auditEntrySchema,
   batchStateSchema,
-  calculationRuleSchema,
+  decodeCalculationRulePut,
   type Decoded,
   decodeInput,
+  decodeValidationRulePut,
   irsLimitsSchema,
   pipelineStepSchema,
   type Problem,
   processingResultSchema,
-  validationRuleSchema,
+  type RulePut,
+  sealAuditTrailOptionsSchema,
 } from "../core/schema.ts";
 import {
+  calculationRuleAsOf,
+  changeClock,
   checkBatchStatus,
   checkExpectedVersion,
   checkIdempotencyKey,
-  checkSealActor,
   compareAuditEntries,
   compareBatchesByRecency,
+  compareRuleChanges,
+  compareText,
+  planVersionChange,
+  ruleChangeOf,
+  ruleNotFound,
   scoped,
+  todayUtc,
+  validationRulesAsOf,
   withUpdateKey,
 } from "../core/rules_logic.ts";
 import type {
@@ -82,58 +94,97 @@ import type {
   BatchState,
   BatchStatus,
   CalculationRule,
+  CalculationRuleInput,
+  CalculationRuleVersion,
   IrsLimits,
   PipelineStep,
   ProcessingResult,
+  RuleChange,
+  RuleChangeOptions,
+  RuleReadOptions,
+  RuleScope,
   SaveBatchStateOptions,
   ValidationRule,
+  ValidationRuleInput,
+  ValidationRuleVersion,
 } from "../core/types.ts";
-import { type Backoff, backoffDelay, MAX_TIMER_MS, sleep } from "../core/time.ts";
-import { MAX_TTL_SECONDS } from "../core/values.ts";
+import { type Backoff, backoffDelay, sleep } from "../core/time.ts";
+import { type CallEnd, endedOk, endedWith, reportEnd } from "../core/call_end.ts";
 import { mapConcurrently } from "../core/concurrency.ts";
 import {
   agentConfigCodec,
   auditEntryCodec,
   batchStateCodec,
-  calculationRuleCodec,
+  type CalculationRuleHistory,
+  calculationRuleHistoryCodec,
   decodeItem,
   irsLimitsCodec,
   type Item,
   type ItemCodec,
   pipelineStepCodec,
   processingResultCodec,
+  ruleChangeCodec,
+  type ValidationRuleGroup,
   validationRuleGroupCodec,
   WRITE_ID_ATTRIBUTE,
 } from "./items.ts";
-import { BATCH_STATUS_INDEX, type TableName, tableName } from "./tables.ts";
-import { type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
+import { BATCH_STATUS_INDEX, type TableName, tableName, TABLES } from "./tables.ts";
+import { awsErrorName, type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
 import { ReadThroughCache, type ReadThroughEvent } from "./read_through.ts";
-import { tableSuffixProblem } from "./config.ts";
 import { type AuditSealOptions, readSealCopy, sealOptionProblems, writeSealCopy } from "./audit_seals.ts";
+import {
+  clashProblems,
+  DEFAULT_CACHE_TTL_SECONDS,
+  endpointUrlProblems,
+  hookProblems,
+  integerProblems,
+  type OptionProblem,
+  optionProblemsText,
+  regionProblems,
+  tableSuffixProblems,
+  timeoutMsProblems,
+  ttlSecondsProblems,
+} from "./options.ts";
 
 /** The DynamoDB operations the store sends. */
-type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem";
+export type DynamoDBOperation =
+  | "GetItem"
+  | "BatchGetItem"
+  | "Query"
+  | "PutItem"
+  | "UpdateItem"
+  | "TransactWriteItems";
 
 /**
  * What a {@linkcode DynamoDBRulesStore} reports through its `onEvent` hook.
- * Events are information only: a hook that throws is ignored.
+ * Events are information only: a hook that throws or returns a rejected
+ * promise changes nothing (see `guardHook`).
  *
  * - `cache.hit`, `cache.miss`, `cache.corrupt`, `cache.error`: the read
  *   through the cache (see {@linkcode ReadThroughEvent}); a read that misses
  *   goes to DynamoDB, and `cache.error` comes from a cache call that failed
  *   or took longer than `cacheTimeoutMs`.
  * - `dynamodb.request`: a request is being sent (SDK retries not counted).
+ * - `dynamodb.response`: that request ended (after the SDK's retries), with
+ *   its {@linkcode CallEnd} fields and, when DynamoDB or the SDK named the
+ *   failure, `awsError` (`"ConditionalCheckFailedException"`).
+ * - `call`: a public method ended (`method`, and its {@linkcode CallEnd}
+ *   fields: a method that rejects, bad input included, ends as well).
  * - `dynamodb.unprocessed`: `BatchGetItem` left keys unprocessed; they are
  *   asked for again after a backoff.
+ * - `rules.contention`: a rule change lost its write to another writer's
+ *   change of the same item; it is planned again on what is stored now.
  */
 export type RulesStoreEvent =
   | ReadThroughEvent
-  | {
-    type: "dynamodb.request";
-    operation: "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "UpdateItem";
-    table: string;
-  }
-  | { type: "dynamodb.unprocessed"; table: string; keys: number; attempt: number };
+  | { type: "dynamodb.request"; operation: DynamoDBOperation; table: string }
+  | { type: "dynamodb.unprocessed"; table: string; keys: number; attempt: number }
+  | { type: "rules.contention"; table: string; attempt: number }
+  | ({ type: "dynamodb.response"; operation: DynamoDBOperation; table: string; awsError?: string } & CallEnd)
+  | ({ type: "call"; method: RulesStoreMethod } & CallEnd);
+
+/** A public method of the rules store, as a `call` event names it. */
+export type RulesStoreMethod = keyof IRulesStore;
 
 /** Options of {@linkcode DynamoDBRulesStore}. */
 export interface DynamoDBRulesStoreOptions extends AuditSealOptions {
@@ -146,14 +197,15 @@ export interface DynamoDBRulesStoreOptions extends AuditSealOptions {
    */
   tableSuffix?: string;
   /**
-   * The AWS region. Not with `client`.
+   * The AWS region, a region name (`"us-east-1"`). Not with `client`.
    *
    * @default {the AWS SDK's chain: AWS_REGION, the shared config file, ...}
    */
   region?: string;
   /**
    * The DynamoDB endpoint, e.g. `"http://127.0.0.1:4566"` for moto or
-   * LocalStack. Not with `client`.
+   * LocalStack: an http or https URL without userinfo (credentials come
+   * from `credentials` or the AWS chain). Not with `client`.
    *
    * @default {the region's AWS endpoint}
    */
@@ -208,12 +260,26 @@ export interface DynamoDBRulesStoreOptions extends AuditSealOptions {
    * @default {undefined}
    */
   onEvent?: (event: RulesStoreEvent) => void;
+  /**
+   * The clock, in epoch milliseconds: "today" for rule reads without
+   * `asOf`, and the time of rule changes.
+   *
+   * @default {Date.now}
+   */
+  now?: () => number;
 }
 
 /** How often `BatchGetItem` is sent for keys DynamoDB leaves unprocessed, the first time included. */
 const UNPROCESSED_MAX_ATTEMPTS = 8;
 /** The backoff before asking again for unprocessed keys (full jitter). */
 const UNPROCESSED_BACKOFF: Backoff = { baseDelayMs: 25, maxDelayMs: 1000 };
+
+/** The default of {@linkcode DynamoDBRulesStoreOptions.cacheTimeoutMs}. */
+const DEFAULT_CACHE_TIMEOUT_MS = 50;
+/** How often a rule change is planned and written again after losing its write to another writer's, the first time included. */
+const CHANGE_MAX_ATTEMPTS = 40;
+/** The backoff before planning a rule change again (full jitter). */
+const CHANGE_BACKOFF: Backoff = { baseDelayMs: 5, maxDelayMs: 250 };
 
 /** How many validated ids the hot-path memo keeps before it starts over. */
 const MEMO_LIMIT = 10_000;
@@ -234,9 +300,18 @@ function translateConfig(): TranslateConfig {
  * - `getPipeline`, `getProcessingResults`, `listAuditEntries`: one `Query`
  *   per 1 MB page, every page followed; `listBatchesByStatus` queries the
  *   batch-state table's status index the same way.
- * - `getValidationRules`, `getCalculationRule`: ONE `BatchGetItem` for the
- *   client's key and GLOBAL's together (one key when the client is GLOBAL);
- *   unprocessed keys are asked for again, up to 8 times, with backoff.
+ * - `getValidationRules`, `getCalculationRule`: ONE strongly consistent
+ *   `BatchGetItem` for the client's item and GLOBAL's together (one key when
+ *   the client is GLOBAL), each holding every version, so one request answers
+ *   any `asOf`; unprocessed keys are asked for again, up to 8 times, with
+ *   backoff.
+ * - `putCalculationRule`, `putValidationRule`: a strongly consistent
+ *   `GetItem`, then ONE `TransactWriteItems` (the item on condition of its
+ *   revision, the audit record on condition that it is new), planned again
+ *   when another writer's change landed first. `listCalculationRuleVersions`,
+ *   `listValidationRuleVersions`: one strongly consistent `GetItem`;
+ *   `listRuleChanges`: strongly consistent `Query` pages of the owner's
+ *   `RULES#{clientId}` partition of the audit-log table.
  * - `getIrsLimits`, `getAgentConfig`, `getBatchState`: one `GetItem`
  *   (batch state strongly consistent).
  * - `saveBatchState` with `expectedVersion` or `idempotencyKey`: one
@@ -263,15 +338,18 @@ function translateConfig(): TranslateConfig {
  *   token) is redacted, and a cause that shows it is replaced by a redacted
  *   copy.
  *
- * Caching (with a `cache`): `getPipeline`, `getValidationRules` (per client
- * and field), `getCalculationRule` (per client and rule, the GLOBAL fallback
- * included, so a client without an override costs no request next time),
+ * Caching (with a `cache`): `getPipeline`, `getValidationRules` and
+ * `getCalculationRule` (per owner: the client's own versions, an empty list
+ * when it has no override, and GLOBAL's, read in one `getMany` round trip,
+ * keyed by `ruleVersionsCacheKey`; a change invalidates its owner's entry
+ * before it returns, and write-backs are fenced by the key's generation),
  * `getIrsLimits` and `getAgentConfig` read through the cache, keyed by
  * `cacheKey(tableSuffix, kind, ...ids)`, for `cacheTtlSeconds`. Batch state,
  * processing results and the audit trail are never cached. "Not found" is
- * never cached (an unknown plan, rule or year, an absent agent config): it is
- * an error path, and caching it would hide newly seeded data for a whole TTL;
- * an empty list of validation rules is an answer and is cached. A cache hit
+ * never cached (an unknown plan, rule or year, an absent agent config, a
+ * field neither the client nor GLOBAL has validation rules for): it is an
+ * error path, and caching it would hide newly seeded data for a whole TTL; an
+ * owner's empty list beside the other owner's versions is cached. A cache hit
  * sends no request. A cached value is decoded with the domain schema and
  * checked against the ids asked for; one that does not pass is a miss (an
  * entry whose exact JSON text already passed is not decoded again). A
@@ -308,12 +386,16 @@ export class DynamoDBRulesStore implements IRulesStore {
   readonly #tables: Record<TableName, string>;
   readonly #namespace: string;
   readonly #reads: ReadThroughCache;
-  readonly #onEvent: ((event: RulesStoreEvent) => void) | undefined;
+  /** Whether a hook was given: events are built only then. */
+  readonly #reporting: boolean;
+  readonly #emit: (event: RulesStoreEvent) => void;
   /** The secret parts of explicit credentials: never shown in a message or a cause. */
   readonly #secrets: readonly string[];
   readonly #validatedKeys = new Map<string, string>();
   readonly #sealFiles: IFileStore | undefined;
   readonly #sealRetentionDays: number;
+  readonly #now: () => number;
+  readonly #changeTime: () => string;
   #closed = false;
 
   /**
@@ -325,68 +407,30 @@ export class DynamoDBRulesStore implements IRulesStore {
   constructor(options: DynamoDBRulesStoreOptions = {}) {
     const {
       tableSuffix = "",
-      cacheTtlSeconds = 300,
-      cacheTimeoutMs = 50,
+      cacheTtlSeconds = DEFAULT_CACHE_TTL_SECONDS,
+      cacheTimeoutMs = DEFAULT_CACHE_TIMEOUT_MS,
       maxAttempts = 3,
     } = options;
-    const problems: string[] = [];
-    const suffixProblem = tableSuffixProblem(tableSuffix);
-    if (suffixProblem !== undefined) problems.push(`tableSuffix ${quote(tableSuffix)}: ${suffixProblem}`);
-    if (!Number.isInteger(cacheTtlSeconds) || cacheTtlSeconds < 1 || cacheTtlSeconds > MAX_TTL_SECONDS) {
-      problems.push(`cacheTtlSeconds ${quote(cacheTtlSeconds)} is not a positive integer of seconds`);
-    }
-    if (typeof cacheTimeoutMs !== "number" || !(cacheTimeoutMs > 0) || cacheTimeoutMs > MAX_TIMER_MS) {
-      problems.push(`cacheTimeoutMs ${quote(cacheTimeoutMs)} is not a positive number of milliseconds`);
-    }
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) {
-      problems.push(`maxAttempts ${quote(maxAttempts)} is not an integer from 1 to 100`);
-    }
-    if (options.endpointUrl !== undefined && !isHttpUrl(options.endpointUrl)) {
-      problems.push(`endpointUrl ${quote(redactUrl(options.endpointUrl))} is not an http or https URL`);
-    }
-    if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
-      problems.push("onEvent is not a function");
-    }
-    if (options.client !== undefined) {
-      const client = options.client as Partial<DynamoDBClient> | null;
-      if (typeof client?.send !== "function" || typeof client.config !== "object" || !client.middlewareStack) {
-        problems.push("client is not a DynamoDBClient or DynamoDBDocumentClient");
-      }
-      const clashing = (["region", "endpointUrl", "credentials", "maxAttempts"] as const).filter((name) =>
-        options[name] !== undefined
-      );
-      if (clashing.length > 0) {
-        problems.push(`${clashing.join(", ")} cannot be set with client (the client brings its own)`);
-      }
-    }
-    problems.push(...sealOptionProblems(options));
+    const problems = storeOptionProblems(options);
     if (problems.length > 0) {
-      throw new ConfigError(`Invalid DynamoDB rules store options: ${problems.join("; ")}`);
+      throw new ConfigError(`Invalid DynamoDB rules store options: ${optionProblemsText(problems)}`);
     }
     this.#sealFiles = options.sealFiles;
     this.#sealRetentionDays = options.sealRetentionDays ?? DEFAULT_SEAL_RETENTION_DAYS;
 
     this.#tables = Object.fromEntries(
-      (
-        [
-          "processing-pipeline",
-          "validation-rules",
-          "calculation-rules",
-          "irs-limits",
-          "batch-state",
-          "processing-results",
-          "audit-log",
-          "agent-config",
-        ] as const
-      ).map((name) => [name, tableName(name, tableSuffix)]),
+      TABLES.map((table) => [table.name, tableName(table.name, tableSuffix)]),
     ) as Record<TableName, string>;
     this.#namespace = tableSuffix;
-    this.#onEvent = options.onEvent;
+    this.#reporting = options.onEvent !== undefined;
+    this.#emit = guardHook(options.onEvent);
+    this.#now = options.now ?? Date.now;
+    this.#changeTime = changeClock(this.#now);
     this.#reads = new ReadThroughCache({
       cache: options.cache,
       ttlSeconds: cacheTtlSeconds,
       timeoutMs: cacheTimeoutMs,
-      onEvent: options.onEvent === undefined ? undefined : (event) => this.#emit(event),
+      onEvent: this.#reporting ? this.#emit : undefined,
     });
     const credentials = options.credentials as { secretAccessKey?: unknown; sessionToken?: unknown } | undefined;
     this.#secrets = typeof credentials === "object" && credentials !== null
@@ -455,7 +499,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getPipeline(planId: string): Promise<PipelineStep[]> {
-    return this.#run(() => {
+    return this.#run("getPipeline", () => {
       const key = this.#cacheKeyOf("pipeline", () => itemKeys.pipelinePartition(planId), planId);
       return this.#reads.read(
         "pipeline",
@@ -473,78 +517,201 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * {@linkcode IRulesStore.getValidationRules}: one `BatchGetItem` for the
-   * client's key and GLOBAL's; cached per client and field.
+   * {@linkcode IRulesStore.getValidationRules}: the client's and GLOBAL's
+   * items for the field, holding every version, from one `BatchGetItem`
+   * when not cached; cached per owner and field, so one entry answers every
+   * date and a GLOBAL change reaches every client through one key.
    *
    * @throws {CorruptItemError} When a stored rule group does not decode.
+   * @throws {InvalidInputError} When `asOf` is not a calendar date `YYYY-MM-DD`.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
-   * @example Read the rules of a field
+   * @example Read the rules of a field for a pay date
    * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
-   * const ssnRules = await rules.getValidationRules("ACME", "ssn");
+   * const ssnRules = await rules.getValidationRules("ACME", "ssn", { asOf: "2025-06-13" });
    * ```
    */
-  getValidationRules(clientId: string, field: string): Promise<ValidationRule[]> {
-    return this.#run(() => {
-      const key = this.#cacheKeyOf("validation", () => itemKeys.validationRules(clientId, field), clientId, field);
-      return this.#reads.read(
-        "validation",
-        key,
-        (value) => checkValidationRules(value, clientId, field),
-        async () => {
-          const own = itemKeys.validationRules(clientId, field);
-          const action = `read validation rules of field ${quote(field)} for client ${quote(clientId)}`;
-          const global = itemKeys.validationRules(GLOBAL_CLIENT_ID, field);
-          const table = this.#tables["validation-rules"];
-          const found = await this.#fallbackGet(action, table, own, global);
-          const group = found === undefined ? undefined : decodeStored(validationRuleGroupCodec, table, found);
-          return (group?.rules ?? []).map(scoped).sort(byRuleId);
-        },
-      );
+  getValidationRules(clientId: string, field: string, options?: RuleReadOptions): Promise<ValidationRule[]> {
+    return this.#run("getValidationRules", async () => {
+      const day = asOfDay(options, () => todayUtc(this.#now));
+      const groups = await this.#readVersions(validationVersions, clientId, field);
+      return validationRulesAsOf(groups.own?.rules ?? [], groups.global.rules, day);
     });
   }
 
   /**
-   * {@linkcode IRulesStore.getCalculationRule}: one `BatchGetItem` for the
-   * client's key and GLOBAL's; cached per client and rule, the GLOBAL
-   * fallback included.
+   * {@linkcode IRulesStore.getCalculationRule}: the client's and GLOBAL's
+   * items for the rule, holding every version, from one `BatchGetItem` when
+   * not cached; cached per owner and rule (a client without an override
+   * caches its emptiness), so one entry answers every date.
    *
-   * @throws {CorruptItemError} When the stored rule does not decode.
+   * @throws {CorruptItemError} When a stored rule does not decode.
+   * @throws {InvalidInputError} When `asOf` is not a calendar date `YYYY-MM-DD`.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
-   * @example Resolve a rule
+   * @example Resolve a rule for a pay date
    * ```ts
    * import { DynamoDBRulesStore } from "@bluestar/persistence";
    *
    * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
-   * const rule = await rules.getCalculationRule("ACME", "FICA_SOCIAL_SECURITY");
-   * console.log(rule.scope); // "GLOBAL" when ACME has no override
+   * const rule = await rules.getCalculationRule("ACME", "FICA_SOCIAL_SECURITY", { asOf: "2025-06-13" });
+   * console.log(rule.scope, rule.effectiveFrom, rule.revision); // "GLOBAL" when ACME has no override
    * ```
    */
-  getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
-    return this.#run(() => {
-      const key = this.#cacheKeyOf("calculation", () => itemKeys.calculationRule(clientId, ruleId), clientId, ruleId);
-      return this.#reads.read(
-        "calculation",
-        key,
-        (value) => checkCalculationRule(value, clientId, ruleId),
-        async () => {
-          const own = itemKeys.calculationRule(clientId, ruleId);
-          const action = `read calculation rule ${quote(ruleId)} for client ${quote(clientId)}`;
-          const global = itemKeys.calculationRule(GLOBAL_CLIENT_ID, ruleId);
-          const table = this.#tables["calculation-rules"];
-          const found = await this.#fallbackGet(action, table, own, global);
-          if (found === undefined) {
-            throw new RuleNotFoundError(
-              `Calculation rule ${quote(ruleId)} not found for client ${quote(clientId)} or GLOBAL`,
-            );
-          }
-          return scoped(decodeStored(calculationRuleCodec, table, found));
-        },
-      );
+  getCalculationRule(clientId: string, ruleId: string, options?: RuleReadOptions): Promise<CalculationRule> {
+    return this.#run("getCalculationRule", async () => {
+      const day = asOfDay(options, () => todayUtc(this.#now));
+      const histories = await this.#readVersions(calculationVersions, clientId, ruleId);
+      const rule = calculationRuleAsOf(histories.own?.versions ?? [], histories.global.versions, day);
+      if (rule === undefined) throw ruleNotFound(clientId, ruleId, day);
+      return rule;
+    });
+  }
+
+  /**
+   * {@linkcode IRulesStore.putCalculationRule}: a strongly consistent
+   * `GetItem` of the rule's item, then ONE `TransactWriteItems` that puts
+   * the item on condition that its revision is the one read, and the audit
+   * record on condition that it is new. A write that loses to another
+   * writer's change of the item is planned again on what is stored now (up
+   * to 40 times, with backoff), so it never overwrites that change and a
+   * correction whose revision went stale is a `ConflictError`. Each write
+   * carries a `ClientRequestToken` and its audit record's id: when an answer
+   * is lost, the record tells whether the change landed, so a change is
+   * never applied twice. Then the owner's cache entry is invalidated.
+   *
+   * @throws {ConflictError} When the version overlaps another, or a correction's `expectedRevision` is missing or stale; nothing changes.
+   * @throws {InvalidInputError} When the rule or the options are malformed; nothing is sent.
+   * @throws {RulesStoreError} When DynamoDB fails, or other writers won 40 times in a row; nothing changes.
+   *
+   * @example Add the 2027 Social Security wage base
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const stored = await rules.putCalculationRule({
+   *   clientId: "GLOBAL",
+   *   ruleId: "FICA_SOCIAL_SECURITY",
+   *   ruleType: "percentage_up_to_wage_base",
+   *   description: "Social Security, employee share",
+   *   parameters: { rate: "0.062", wageBase: "190000" },
+   *   effectiveFrom: "2027-01-01",
+   *   effectiveTo: "2027-12-31",
+   * }, { actor: "ops@example.com", reason: "SSA announcement" });
+   * console.log(stored.revision); // 1
+   * ```
+   */
+  putCalculationRule(rule: CalculationRuleInput, options: RuleChangeOptions): Promise<CalculationRule> {
+    return this.#run(
+      "putCalculationRule",
+      () => this.#change(calculationVersions, decodeCalculationRulePut(rule, options)),
+    );
+  }
+
+  /**
+   * {@linkcode IRulesStore.putValidationRule}: as
+   * {@linkcode DynamoDBRulesStore.putCalculationRule}, on the item of the
+   * owner's rules for the field.
+   *
+   * @throws {ConflictError} When the version overlaps another of the same rule id, or a correction's `expectedRevision` is missing or stale; nothing changes.
+   * @throws {InvalidInputError} When the rule or the options are malformed; nothing is sent.
+   * @throws {RulesStoreError} When DynamoDB fails, or other writers won 40 times in a row; nothing changes.
+   *
+   * @example Start a client's own overtime warning on a date
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * await rules.putValidationRule({
+   *   clientId: "ACME",
+   *   field: "hours",
+   *   ruleId: "hours_range",
+   *   ruleType: "range",
+   *   min: "0",
+   *   max: "100",
+   *   severity: "warning",
+   *   message: "Hours over 100 need review",
+   *   effectiveFrom: "2025-07-01",
+   * }, { actor: "ops@example.com", reason: "Contract amendment 7" });
+   * ```
+   */
+  putValidationRule(rule: ValidationRuleInput, options: RuleChangeOptions): Promise<ValidationRule> {
+    return this.#run(
+      "putValidationRule",
+      () => this.#change(validationVersions, decodeValidationRulePut(rule, options)),
+    );
+  }
+
+  /**
+   * {@linkcode IRulesStore.listCalculationRuleVersions}: one strongly
+   * consistent `GetItem`; never cached.
+   *
+   * @throws {CorruptItemError} When the stored item does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example A rule's history
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * for (const version of await rules.listCalculationRuleVersions("GLOBAL", "FICA_SOCIAL_SECURITY")) {
+   *   console.log(version.effectiveFrom, version.effectiveTo, version.parameters.wageBase);
+   * }
+   * ```
+   */
+  listCalculationRuleVersions(clientId: string, ruleId: string): Promise<CalculationRule[]> {
+    return this.#run(
+      "listCalculationRuleVersions",
+      async () => (await this.#history(calculationVersions, clientId, ruleId)).versions.map(scoped),
+    );
+  }
+
+  /**
+   * {@linkcode IRulesStore.listValidationRuleVersions}: one strongly
+   * consistent `GetItem`; never cached.
+   *
+   * @throws {CorruptItemError} When the stored item does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example A field's history
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const versions = await rules.listValidationRuleVersions("ACME", "hours");
+   * ```
+   */
+  listValidationRuleVersions(clientId: string, field: string): Promise<ValidationRule[]> {
+    return this.#run(
+      "listValidationRuleVersions",
+      async () => (await this.#history(validationVersions, clientId, field)).rules.map(scoped),
+    );
+  }
+
+  /**
+   * {@linkcode IRulesStore.listRuleChanges}: one strongly consistent `Query`
+   * of the owner's partition of the audit-log table per 1 MB page, every
+   * page followed; never cached.
+   *
+   * @throws {CorruptItemError} When a stored change does not decode.
+   * @throws {RulesStoreError} When DynamoDB fails.
+   *
+   * @example Who changed GLOBAL's rules, and why
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * for (const change of await rules.listRuleChanges("GLOBAL")) console.log(change.at, change.actor, change.reason);
+   * ```
+   */
+  listRuleChanges(clientId: string): Promise<RuleChange[]> {
+    return this.#run("listRuleChanges", async () => {
+      const partition = itemKeys.ruleChangesPartition(clientId);
+      const action = `list rule changes of client ${quote(clientId)}`;
+      return (await this.#queryPartition(action, ruleChangeCodec, partition, true)).sort(compareRuleChanges);
     });
   }
 
@@ -563,7 +730,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getIrsLimits(year: number): Promise<IrsLimits> {
-    return this.#run(() => {
+    return this.#run("getIrsLimits", () => {
       const itemKey = itemKeys.irsLimits(year);
       const key = cacheKey(this.#namespace, "irs", year);
       return this.#reads.read("irs", key, (value) => checkIrsLimits(value, year), async () => {
@@ -593,7 +760,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   saveBatchState(batchId: string, state: BatchState, options: SaveBatchStateOptions = {}): Promise<void> {
-    return this.#run(async () => {
+    return this.#run("saveBatchState", async () => {
       itemKeys.batchState(batchId);
       const action = `save batch state ${quote(batchId)}`;
       const copy = decodeInput(batchStateSchema, state, action);
@@ -653,7 +820,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getBatchState(batchId: string): Promise<BatchState | null> {
-    return this.#run(async () => {
+    return this.#run("getBatchState", async () => {
       const key = itemKeys.batchState(batchId);
       const table = this.#tables["batch-state"];
       const item = await this.#getItem(`read batch state ${quote(batchId)}`, table, key, true);
@@ -677,7 +844,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   listBatchesByStatus(status: BatchStatus): Promise<BatchState[]> {
-    return this.#run(async () => {
+    return this.#run("listBatchesByStatus", async () => {
       checkBatchStatus(status);
       const table = this.#tables["batch-state"];
       const items = await this.#queryAll(`list batches with status ${quote(status)}`, {
@@ -714,7 +881,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   saveProcessingResult(batchId: string, step: string, result: ProcessingResult): Promise<void> {
-    return this.#run(async () => {
+    return this.#run("saveProcessingResult", async () => {
       itemKeys.processingResult(batchId, step);
       const action = `save processing result ${quote(step)} of batch ${quote(batchId)}`;
       const copy = decodeInput(processingResultSchema, result, action);
@@ -743,7 +910,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getProcessingResults(batchId: string): Promise<ProcessingResult[]> {
-    return this.#run(async () => {
+    return this.#run("getProcessingResults", async () => {
       const partition = itemKeys.batchPartition(batchId);
       const action = `read processing results of batch ${quote(batchId)}`;
       return (await this.#queryPartition(action, processingResultCodec, partition, true)).sort(byStepId);
@@ -785,7 +952,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   appendAuditEntry(entry: AuditEntry): Promise<void> {
-    return this.#run(async () => {
+    return this.#run("appendAuditEntry", async () => {
       const action = `append audit entry ${quote((entry as Partial<AuditEntry> | null)?.entryId)}`;
       const copy = decodeInput(auditEntrySchema, entry, action);
       itemKeys.auditEntry(copy.batchId, copy.entryId);
@@ -877,7 +1044,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   listAuditEntries(batchId: string): Promise<AuditEntry[]> {
-    return this.#run(async () => {
+    return this.#run("listAuditEntries", async () => {
       const partition = itemKeys.batchPartition(batchId);
       const action = `list audit entries of batch ${quote(batchId)}`;
       const table = this.#tables["audit-log"];
@@ -916,10 +1083,10 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   sealAuditTrail(batchId: string, options: SealAuditTrailOptions): Promise<AuditSeal> {
-    return this.#run(async () => {
+    return this.#run("sealAuditTrail", async () => {
       const key = itemKeys.auditSeal(batchId);
       const action = `seal the audit trail of batch ${quote(batchId)}`;
-      const actor = checkSealActor(action, options);
+      const { actor } = decodeInput(sealAuditTrailOptionsSchema, options, action);
       const table = this.#tables["audit-log"];
       const started = await this.#updateSealItem<{ Attributes?: Item }>(
         action,
@@ -1032,7 +1199,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   verifyAuditTrail(batchId: string): Promise<AuditVerification> {
-    return this.#run(async () => {
+    return this.#run("verifyAuditTrail", async () => {
       const key = itemKeys.auditSeal(batchId);
       const action = `verify the audit trail of batch ${quote(batchId)}`;
       const table = this.#tables["audit-log"];
@@ -1075,7 +1242,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * ```
    */
   getAgentConfig(agent: string): Promise<AgentConfig | null> {
-    return this.#run(() => {
+    return this.#run("getAgentConfig", () => {
       const key = this.#cacheKeyOf("agent", () => itemKeys.agentConfig(agent), agent);
       return this.#reads.read<AgentConfig | null>(
         "agent",
@@ -1097,22 +1264,21 @@ export class DynamoDBRulesStore implements IRulesStore {
 
   // ---- plumbing ----------------------------------------------------------
 
-  /** Runs a method body as a promise: a bad argument rejects rather than throws; a closed store rejects. */
-  #run<T>(body: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a method body as a promise: a bad argument rejects rather than
+   * throws; a closed store rejects. Its end is reported as a `call` event.
+   */
+  #run<T>(method: RulesStoreMethod, body: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let call: Promise<T>;
     try {
       if (this.#closed) throw new RulesStoreError("Failed to use the DynamoDB rules store: it is closed");
-      return body();
+      call = body();
     } catch (error) {
-      return Promise.reject(error);
+      call = Promise.reject(error);
     }
-  }
-
-  #emit(event: RulesStoreEvent): void {
-    try {
-      this.#onEvent?.(event);
-    } catch {
-      // An event hook is information only; its failure is not the store's.
-    }
+    if (!this.#reporting) return call;
+    return reportEnd(call, started, (end) => this.#emit({ type: "call", method, ...end }));
   }
 
   /**
@@ -1142,24 +1308,162 @@ export class DynamoDBRulesStore implements IRulesStore {
     return key;
   }
 
+  /**
+   * The owner's and GLOBAL's items of one rule (or field), through the
+   * cache: one cache round trip for both entries, else ONE `BatchGetItem`.
+   * An owner with nothing stored counts as an empty item, cached too, unless
+   * neither has anything (an unknown rule is never cached).
+   */
+  #readVersions<H extends CalculationRuleHistory | ValidationRuleGroup>(
+    spec: VersionsSpec<H>,
+    clientId: string,
+    subject: string,
+  ): Promise<{ own: H | undefined; global: H }> {
+    const owners = clientId === GLOBAL_CLIENT_ID ? [GLOBAL_CLIENT_ID] : [clientId, GLOBAL_CLIENT_ID];
+    const keys = owners.map((owner) => this.#versionsKey(spec, owner, subject));
+    const table = this.#tables[spec.codec.table];
+    const action = `read ${spec.what} ${quote(subject)} for client ${quote(clientId)}`;
+    return this.#reads.readMany(
+      spec.kind,
+      keys,
+      (value, index) => checkHistory(spec, value, owners[index], subject),
+      async () => {
+        const items = await this.#batchGet(action, table, owners.map((owner) => spec.itemKey(owner, subject)));
+        return items.map((item, index) =>
+          item === undefined ? spec.empty(owners[index], subject) : decodeStored(spec.codec, table, item)
+        );
+      },
+      (histories) => histories.some((history) => spec.versionsOf(history).length > 0),
+    ).then((histories) => ({ own: histories.length > 1 ? histories[0] : undefined, global: histories.at(-1)! }));
+  }
+
+  /** The cache key of one owner's versions of a rule (or field); its ids are validated (the key builder's memo). */
+  #versionsKey<H>(spec: VersionsSpec<H>, owner: string, subject: string): string {
+    // Memoised like #cacheKeyOf's keys, under a name no id can make ("{" then NUL-joined ids).
+    const memo = typeof owner === "string" && typeof subject === "string"
+      ? `{${spec.kind}\u0000${subject}\u0000${owner}`
+      : undefined;
+    const known = memo === undefined ? undefined : this.#validatedKeys.get(memo);
+    if (known !== undefined) return known;
+    spec.itemKey(owner, subject);
+    const key = ruleVersionsCacheKey(this.#namespace, spec.kind, subject, owner);
+    if (memo !== undefined) {
+      if (this.#validatedKeys.size >= MEMO_LIMIT) this.#validatedKeys.clear();
+      this.#validatedKeys.set(memo, key);
+    }
+    return key;
+  }
+
+  /** One owner's item of a rule (or field), strongly consistent; an empty one when nothing is stored. */
+  async #history<H>(spec: VersionsSpec<H>, owner: string, subject: string): Promise<H> {
+    const table = this.#tables[spec.codec.table];
+    const action = `read the versions of ${spec.what} ${quote(subject)} of client ${quote(owner)}`;
+    const item = await this.#getItem(action, table, spec.itemKey(owner, subject), true);
+    return item === undefined ? spec.empty(owner, subject) : decodeStored(spec.codec, table, item);
+  }
+
+  /**
+   * Applies one planned rule change: reads the item, plans the change on
+   * it, and writes the item (on condition of the revision read) with the
+   * audit record in one transaction; plans again when another writer's
+   * change landed first. Invalidates the owner's cache entry before it
+   * returns.
+   */
+  async #change<H extends CalculationRuleHistory | ValidationRuleGroup, V extends Versions<H>>(
+    spec: VersionsSpec<H>,
+    { action, version, options }: RulePut<V>,
+  ): Promise<V & { scope: RuleScope }> {
+    const owner = version.clientId;
+    const subject = spec.subjectOf(version as V);
+    const table = this.#tables[spec.codec.table];
+    const auditTable = this.#tables["audit-log"];
+    for (let attempt = 1;; attempt++) {
+      const stored = await this.#history(spec, owner, subject);
+      const plan = planVersionChange(action, spec.versionsOf(stored) as V[], version, options.expectedRevision);
+      const changeId = randomUUID();
+      const stamp = { changeId, at: this.#changeTime(), actor: options.actor, reason: options.reason };
+      const record = ruleChangeOf(plan, stamp);
+      const item = spec.codec.toItem(spec.withVersions(stored, plan.versions, stored.revision + 1));
+      const command = new TransactWriteCommand({
+        // Idempotent for 10 minutes: an SDK retry of a transaction that landed is not applied again.
+        ClientRequestToken: changeId,
+        TransactItems: [
+          {
+            Put: {
+              TableName: table,
+              Item: { ...item, [WRITE_ID_ATTRIBUTE]: changeId },
+              ...(stored.revision === 0 ? { ConditionExpression: "attribute_not_exists(PK)" } : {
+                ConditionExpression: "#revision = :revision",
+                ExpressionAttributeNames: { "#revision": "revision" },
+                ExpressionAttributeValues: { ":revision": stored.revision },
+              }),
+            },
+          },
+          {
+            Put: {
+              TableName: auditTable,
+              Item: ruleChangeCodec.toItem(record),
+              ConditionExpression: "attribute_not_exists(PK)",
+            },
+          },
+        ],
+      });
+      let failure: unknown;
+      try {
+        await this.#send(action, "TransactWriteItems", table, command);
+      } catch (error) {
+        failure = error;
+      }
+      // A failure after which the change may still have landed (a lost answer): its audit record says.
+      if (failure !== undefined && !(await this.#landed(action, auditTable, ruleChangeCodec.key(record)))) {
+        if (!lostToAnotherWriter(failure)) throw failure;
+        if (attempt >= CHANGE_MAX_ATTEMPTS) {
+          throw new RulesStoreError(
+            `Failed to ${action}: other writers changed the rule first ${attempt} times in a row; nothing changed`,
+            { cause: (failure as { cause?: unknown }).cause },
+          );
+        }
+        this.#emit({ type: "rules.contention", table, attempt });
+        await sleep(backoffDelay(CHANGE_BACKOFF, attempt));
+        continue;
+      }
+      await this.#reads.invalidate(spec.kind, [this.#versionsKey(spec, owner, subject)]);
+      return scoped(plan.change.after);
+    }
+  }
+
+  /** Whether an audit record is stored: the change it records landed. */
+  async #landed(action: string, table: string, key: ItemKey): Promise<boolean> {
+    return (await this.#getItem(`${action}: check whether it landed`, table, key, true)) !== undefined;
+  }
+
   /** Sends a command; every failure becomes a library error (see {@linkcode storeError}). */
   async #send<Output>(
     action: string,
     operation: DynamoDBOperation,
     table: string,
-    command: BatchGetCommand | GetCommand | PutCommand | QueryCommand | UpdateCommand,
+    command: BatchGetCommand | GetCommand | PutCommand | QueryCommand | TransactWriteCommand | UpdateCommand,
     conflict?: (error: unknown) => string,
   ): Promise<Output> {
-    if (this.#onEvent !== undefined) this.#emit({ type: "dynamodb.request", operation, table });
+    if (this.#reporting) this.#emit({ type: "dynamodb.request", operation, table });
+    const started = performance.now();
     try {
-      // One call site for five command types: the overloads of `send` take one at a time.
-      return await this.#documents.send(command as GetCommand) as unknown as Output;
+      // One call site for six command types: the overloads of `send` take one at a time.
+      const output = await this.#documents.send(command as GetCommand) as unknown as Output;
+      if (this.#reporting) this.#emit({ type: "dynamodb.response", operation, table, ...endedOk(started) });
+      return output;
     } catch (error) {
       // Resolved on failure only: where the request went, for the message (a missing table, a foreign answer).
       const target = error instanceof BlueStarError
         ? undefined
         : { ...(await clientTarget("DynamoDB", this.#documents.config)), table, tableSuffix: this.#namespace };
-      throw storeError(action, error, this.#secrets, conflict, target);
+      const failure = storeError(action, error, this.#secrets, conflict, target);
+      if (this.#reporting) {
+        const end = endedWith(started, failure);
+        const awsError = error instanceof BlueStarError ? undefined : awsErrorName(error);
+        this.#emit({ type: "dynamodb.response", operation, table, awsError, ...end });
+      }
+      throw failure;
     }
   }
 
@@ -1252,18 +1556,24 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * The client's item, else GLOBAL's, from ONE `BatchGetItem` for both keys
-   * (one key when the client is GLOBAL), asking again for unprocessed keys.
+   * The items of some keys of one table, in the order of the keys
+   * (`undefined`: not stored), from ONE `BatchGetItem`, asking again for
+   * unprocessed keys.
    */
-  async #fallbackGet(action: string, table: string, own: ItemKey, global: ItemKey): Promise<Item | undefined> {
-    const keys = own.PK === global.PK ? [own] : [own, global];
+  async #batchGet(action: string, table: string, keys: readonly ItemKey[]): Promise<Array<Item | undefined>> {
     const found: Item[] = [];
     let pending: Array<Record<string, unknown>> = keys.map((key) => ({ ...key }));
     for (let attempt = 1;; attempt++) {
       const output = await this.#send<{
         Responses?: Record<string, Item[]>;
         UnprocessedKeys?: Record<string, { Keys?: Array<Record<string, unknown>> }>;
-      }>(action, "BatchGetItem", table, new BatchGetCommand({ RequestItems: { [table]: { Keys: pending } } }));
+      }>(
+        action,
+        "BatchGetItem",
+        table,
+        // Strongly consistent: a read after a change has returned sees it, cached or not.
+        new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: true } } }),
+      );
       found.push(...(output.Responses?.[table] ?? []));
       const unprocessed = output.UnprocessedKeys?.[table]?.Keys ?? [];
       if (unprocessed.length === 0) break;
@@ -1276,9 +1586,63 @@ export class DynamoDBRulesStore implements IRulesStore {
       await sleep(backoffDelay(UNPROCESSED_BACKOFF, attempt));
       pending = unprocessed;
     }
-    return found.find((item) => item.PK === own.PK && item.SK === own.SK) ??
-      found.find((item) => item.PK === global.PK && item.SK === global.SK);
+    return keys.map((key) => found.find((item) => item.PK === key.PK && item.SK === key.SK));
   }
+}
+
+/** The versions an item of a kind holds. */
+type Versions<H> = H extends CalculationRuleHistory ? CalculationRuleVersion : ValidationRuleVersion;
+
+/** What differs between the items of calculation rules and of validation rules, for reads and changes. */
+interface VersionsSpec<H> {
+  /** What the cache calls it. */
+  kind: "calculation" | "validation";
+  /** What messages call it. */
+  what: string;
+  /** The item's codec. */
+  codec: ItemCodec<H>;
+  /** The item's key, from its owner and subject (rule id or field); validates both. */
+  itemKey(owner: string, subject: string): ItemKey;
+  /** The item's subject. */
+  subjectOf(history: { ruleId?: string; field?: string }): string;
+  /** An owner's item when nothing is stored: no versions, revision 0. */
+  empty(owner: string, subject: string): H;
+  /** The versions an item holds. */
+  versionsOf(history: H): Versions<H>[];
+  /** The item with other versions and revision. */
+  withVersions(history: H, versions: readonly Versions<H>[], revision: number): H;
+}
+
+const calculationVersions: VersionsSpec<CalculationRuleHistory> = {
+  kind: "calculation",
+  what: "calculation rule",
+  codec: calculationRuleHistoryCodec,
+  itemKey: (owner, ruleId) => itemKeys.calculationRule(owner, ruleId),
+  subjectOf: (history) => history.ruleId!,
+  empty: (clientId, ruleId) => ({ clientId, ruleId, revision: 0, versions: [] }),
+  versionsOf: (history) => history.versions,
+  withVersions: (history, versions, revision) => ({ ...history, versions: [...versions], revision }),
+};
+
+const validationVersions: VersionsSpec<ValidationRuleGroup> = {
+  kind: "validation",
+  what: "validation rules of field",
+  codec: validationRuleGroupCodec,
+  itemKey: (owner, field) => itemKeys.validationRules(owner, field),
+  subjectOf: (history) => history.field!,
+  empty: (clientId, field) => ({ clientId, field, revision: 0, rules: [] }),
+  versionsOf: (history) => history.rules,
+  withVersions: (history, rules, revision) => ({ ...history, rules: [...rules], revision }),
+};
+
+/**
+ * Whether a failed rule change lost to another writer: its transaction was
+ * cancelled (the item's revision moved on, or a concurrent transaction held
+ * the item), so it is to be planned again on what is stored now.
+ */
+function lostToAnotherWriter(error: unknown): boolean {
+  const name = (error as { cause?: { name?: unknown } } | null)?.cause?.name;
+  return name === "TransactionCanceledException" || name === "TransactionConflictException";
 }
 
 /** A stored item as a lost condition returns it: raw attribute values (the document client leaves them so). */
@@ -1431,18 +1795,28 @@ function decodeStored<T>(codec: ItemCodec<T>, table: string, item: Item): T {
   return record;
 }
 
-function isHttpUrl(value: unknown): boolean {
-  if (typeof value !== "string") return false;
-  try {
-    const { protocol } = new URL(value);
-    return protocol === "http:" || protocol === "https:";
-  } catch {
-    return false;
+/** Every problem with the store's options. */
+function storeOptionProblems(options: DynamoDBRulesStoreOptions): OptionProblem[] {
+  const problems = [
+    ...tableSuffixProblems("tableSuffix", options.tableSuffix ?? ""),
+    ...(options.cacheTtlSeconds === undefined ? [] : ttlSecondsProblems("cacheTtlSeconds", options.cacheTtlSeconds)),
+    ...(options.cacheTimeoutMs === undefined ? [] : timeoutMsProblems("cacheTimeoutMs", options.cacheTimeoutMs)),
+    ...(options.maxAttempts === undefined ? [] : integerProblems("maxAttempts", options.maxAttempts, 1, 100)),
+    ...(options.region === undefined ? [] : regionProblems("region", options.region)),
+    ...(options.endpointUrl === undefined ? [] : endpointUrlProblems("endpointUrl", options.endpointUrl)),
+    ...hookProblems("onEvent", options.onEvent),
+    ...hookProblems("now", options.now),
+    ...sealOptionProblems(options),
+  ];
+  if (options.client !== undefined) {
+    const client = options.client as Partial<DynamoDBClient> | null;
+    if (typeof client?.send !== "function" || typeof client.config !== "object" || !client.middlewareStack) {
+      problems.push({ option: "client", problem: "is not a DynamoDBClient or DynamoDBDocumentClient" });
+    }
+    const brought = ["region", "endpointUrl", "credentials", "maxAttempts"] as const;
+    problems.push(...clashProblems(options, brought, "client", "the client brings its own"));
   }
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return problems;
 }
 
 function byStep(a: PipelineStep, b: PipelineStep): number {
@@ -1453,28 +1827,17 @@ function byStepId(a: ProcessingResult, b: ProcessingResult): number {
   return compareText(a.step, b.step);
 }
 
-function byRuleId(a: ValidationRule, b: ValidationRule): number {
-  return compareText(a.ruleId, b.ruleId);
-}
-
 // ---- checks of cached values: the schema, then the ids asked for ----------
 
-function scopeProblem(rule: { clientId: string; scope: string }, clientId: string, path: string): Problem | undefined {
-  if (rule.clientId !== clientId && rule.clientId !== GLOBAL_CLIENT_ID) {
-    return { path: `${path}.clientId`, message: `it is neither ${quote(clientId)} nor "GLOBAL"` };
-  }
-  const scope = rule.clientId === GLOBAL_CLIENT_ID ? "GLOBAL" : "CLIENT";
-  return rule.scope === scope ? undefined : { path: `${path}.scope`, message: `it is not ${quote(scope)}` };
-}
-
-function checkCalculationRule(value: unknown, clientId: string, ruleId: string): Decoded<CalculationRule> {
-  const decoded = calculationRuleSchema.decode(value, "cached");
+/** Decodes a cached item of versions, and checks it is the owner's, of the subject asked for. */
+function checkHistory<H>(spec: VersionsSpec<H>, value: unknown, owner: string, subject: string): Decoded<H> {
+  const decoded = spec.codec.schema.decode(value, "cached");
   if (!decoded.ok) return decoded;
-  const rule = decoded.value;
-  const problem = rule.ruleId !== ruleId
-    ? { path: "cached.ruleId", message: `it is not ${quote(ruleId)}` }
-    : scopeProblem(rule, clientId, "cached");
-  return problem === undefined ? decoded : { ok: false, problems: [problem] };
+  const history = decoded.value as { clientId: string; ruleId?: string; field?: string };
+  const problems: Problem[] = [];
+  if (history.clientId !== owner) problems.push({ path: "cached.clientId", message: `it is not ${quote(owner)}` });
+  if (spec.subjectOf(history) !== subject) problems.push({ path: "cached", message: `it is not of ${quote(subject)}` });
+  return problems.length === 0 ? decoded : { ok: false, problems };
 }
 
 /** Decodes every element of a cached list; the elements, or every problem. */
@@ -1488,26 +1851,6 @@ function decodeList<T>(value: unknown, decode: (element: unknown, path: string) 
     else problems.push(...decoded.problems);
   });
   return problems.length === 0 ? { ok: true, value: elements } : { ok: false, problems };
-}
-
-function checkValidationRules(value: unknown, clientId: string, field: string): Decoded<ValidationRule[]> {
-  const decoded = decodeList(value, (element, path) => validationRuleSchema.decode(element, path));
-  if (!decoded.ok) return decoded;
-  const rules = decoded.value;
-  const problems: Problem[] = [];
-  rules.forEach((rule, index) => {
-    const path = `cached[${index}]`;
-    if (rule.field !== field) problems.push({ path: `${path}.field`, message: `it is not ${quote(field)}` });
-    if (rule.clientId !== rules[0].clientId) {
-      problems.push({ path: `${path}.clientId`, message: "it differs from the first rule's" });
-    }
-    if (index > 0 && compareText(rules[index - 1].ruleId, rule.ruleId) >= 0) {
-      problems.push({ path: `${path}.ruleId`, message: "it is not after the previous rule's" });
-    }
-    const scope = scopeProblem(rule, clientId, path);
-    if (scope !== undefined) problems.push(scope);
-  });
-  return problems.length === 0 ? decoded : { ok: false, problems };
 }
 
 function checkPipeline(value: unknown, planId: string): Decoded<PipelineStep[]> {

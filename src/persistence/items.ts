@@ -19,24 +19,30 @@ import {
   agentConfigSchema,
   auditEntrySchema,
   batchStateSchema,
-  calculationRuleRecordSchema,
+  calculationRuleVersionSchema,
   irsLimitsSchema,
   pipelineStepSchema,
   type Problem,
   problemText,
   processingResultSchema,
+  ruleChangeSchema,
   type Schema,
-  validationRuleRecordSchema,
+  validationRuleVersionSchema,
 } from "../core/schema.ts";
-import type {
-  AgentConfig,
-  AuditEntry,
-  BatchState,
-  CalculationRuleRecord,
-  IrsLimits,
-  PipelineStep,
-  ProcessingResult,
-  ValidationRuleRecord,
+import { compareVersions, rangesOverlap, rangeText } from "../core/rules_logic.ts";
+import {
+  type AgentConfig,
+  type AuditEntry,
+  type BatchState,
+  type CalculationRuleRecord,
+  type CalculationRuleVersion,
+  EARLIEST_EFFECTIVE_DATE,
+  type IrsLimits,
+  type PipelineStep,
+  type ProcessingResult,
+  type RuleChange,
+  type ValidationRuleRecord,
+  type ValidationRuleVersion,
 } from "../core/types.ts";
 import type { TableName } from "./tables.ts";
 
@@ -127,94 +133,216 @@ export const pipelineStepCodec: ItemCodec<PipelineStep> = {
   },
 };
 
-/** All of one client's (or GLOBAL's) validation rules for one field, in one item. */
+/**
+ * All versions of all of one client's (or GLOBAL's) validation rules for one
+ * field, in one item, so that the client's and GLOBAL's answers for a field
+ * on any date come back in one `BatchGetItem`.
+ */
 export interface ValidationRuleGroup {
   /** The owner: a client id or `"GLOBAL"`. */
   clientId: string;
   /** The field. */
   field: string;
-  /** The rules. */
-  rules: ValidationRuleRecord[];
+  /** The item's revision: one more per change, the condition of the next change (0: nothing stored). */
+  revision: number;
+  /** Every version of every rule of the field, by rule id, then `effectiveFrom`. */
+  rules: ValidationRuleVersion[];
 }
 
 /**
- * Groups validation rules by client and field: one item each, so the client
- * and GLOBAL answers for a field come back in one `BatchGetItem`.
- *
- * @param rules The rules.
- * @returns One group per client and field, rules sorted by id.
+ * All versions of one client's (or GLOBAL's) calculation rule, in one item:
+ * one cached entry answers every date.
  */
-export function groupValidationRules(rules: readonly ValidationRuleRecord[]): ValidationRuleGroup[] {
-  const groups = new Map<string, ValidationRuleGroup>();
-  for (const rule of rules) {
-    const { PK, SK } = itemKeys.validationRules(rule.clientId, rule.field);
-    const id = `${PK}\u0000${SK}`;
-    const group = groups.get(id) ?? { clientId: rule.clientId, field: rule.field, rules: [] };
-    group.rules.push(rule);
+export interface CalculationRuleHistory {
+  /** The owner: a client id or `"GLOBAL"`. */
+  clientId: string;
+  /** The rule. */
+  ruleId: string;
+  /** The item's revision: one more per change, the condition of the next change (0: nothing stored). */
+  revision: number;
+  /** Every version, in `effectiveFrom` order. */
+  versions: CalculationRuleVersion[];
+}
+
+/** Records grouped by the item that holds them, each as its first stored version (revision 1), in version order. */
+function groupVersions<R, V extends ValidationRuleVersion | CalculationRuleVersion>(
+  records: readonly R[],
+  itemOf: (record: R) => ItemKey,
+  versionOf: (record: R) => V,
+): Array<{ key: ItemKey; versions: V[] }> {
+  const groups = new Map<string, { key: ItemKey; versions: V[] }>();
+  for (const record of records) {
+    const key = itemOf(record);
+    const id = `${key.PK}\u0000${key.SK}`;
+    const group = groups.get(id) ?? { key, versions: [] };
+    group.versions.push(versionOf(record));
     groups.set(id, group);
   }
-  for (const group of groups.values()) {
-    group.rules.sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
-  }
+  for (const group of groups.values()) group.versions.sort(compareVersions);
   return [...groups.values()];
 }
 
-const ruleGroupSchema: Schema<ValidationRuleGroup> = {
-  name: "validation rule group",
-  decode(value, path = "validation_rule_group") {
-    if (typeof value !== "object" || value === null || !Array.isArray((value as Item).rules)) {
-      return { ok: false, problems: [{ path: `${path}.rules`, message: "it is not an array" }] };
-    }
-    const { clientId, field, rules } = value as { clientId: unknown; field: unknown; rules: unknown[] };
-    const problems: Problem[] = [];
-    const decoded: ValidationRuleRecord[] = [];
-    rules.forEach((rule, index) => {
-      const result = validationRuleRecordSchema.decode(rule, `${path}.rules[${index}]`);
-      if (!result.ok) problems.push(...result.problems);
-      else if (result.value.clientId !== clientId || result.value.field !== field) {
-        problems.push({ path: `${path}.rules[${index}]`, message: "it belongs to another client or field" });
-      } else decoded.push(result.value);
-    });
-    return problems.length === 0
-      ? { ok: true, value: { clientId: clientId as string, field: field as string, rules: decoded } }
-      : { ok: false, problems };
-  },
-};
+/**
+ * The first stored version of a validation rule record: its dates filled in
+ * (from the earliest date, open-ended), revision 1.
+ *
+ * @param rule The record.
+ * @returns The version.
+ */
+export function validationRuleVersion(rule: ValidationRuleRecord): ValidationRuleVersion {
+  return {
+    ...rule,
+    effectiveFrom: rule.effectiveFrom ?? EARLIEST_EFFECTIVE_DATE,
+    effectiveTo: rule.effectiveTo ?? null,
+    revision: 1,
+  };
+}
 
-/** Validation rules: `CLIENT#{clientId}` / `FIELD#{field}`, all rules of the field in one item. */
+/**
+ * Groups validation rules by client and field: one item each, holding every
+ * version, each at revision 1, the item at revision 1 (what the seed writes).
+ *
+ * @param rules The rules.
+ * @returns One group per client and field, versions by rule id, then `effectiveFrom`.
+ */
+export function groupValidationRules(rules: readonly ValidationRuleRecord[]): ValidationRuleGroup[] {
+  return groupVersions(rules, (r) => itemKeys.validationRules(r.clientId, r.field), validationRuleVersion).map((
+    { versions },
+  ) => ({ clientId: versions[0].clientId, field: versions[0].field, revision: 1, rules: versions }));
+}
+
+/**
+ * Groups calculation rule versions by client and rule: one item each, each
+ * version at revision 1, the item at revision 1 (what the seed writes).
+ *
+ * @param rules The versions.
+ * @returns One history per client and rule, versions in `effectiveFrom` order.
+ */
+export function groupCalculationRules(rules: readonly CalculationRuleRecord[]): CalculationRuleHistory[] {
+  return groupVersions(
+    rules,
+    (r) => itemKeys.calculationRule(r.clientId, r.ruleId),
+    (r): CalculationRuleVersion => ({ ...r, revision: 1 }),
+  ).map(({ versions }) => ({ clientId: versions[0].clientId, ruleId: versions[0].ruleId, revision: 1, versions }));
+}
+
+/**
+ * The schema of an item holding versions: its owner and subject, a revision,
+ * and a list of versions, each decoded and belonging to that owner and
+ * subject, in version order without overlaps.
+ */
+function historySchema<H>(
+  name: string,
+  subject: "field" | "ruleId",
+  list: "rules" | "versions",
+  versionSchema: Schema<ValidationRuleVersion | CalculationRuleVersion>,
+): Schema<H> {
+  return {
+    name,
+    decode(value, path = name.replaceAll(" ", "_")) {
+      const item = value as Item | null;
+      if (typeof item !== "object" || item === null || !Array.isArray(item[list])) {
+        return { ok: false, problems: [{ path: `${path}.${list}`, message: "it is not an array" }] };
+      }
+      const problems: Problem[] = [];
+      // 0: nothing stored (an owner without versions, as a cache holds it).
+      if (!Number.isSafeInteger(item.revision) || (item.revision as number) < 0) {
+        problems.push({ path: `${path}.revision`, message: "it is not a non-negative integer" });
+      }
+      const decoded: Array<ValidationRuleVersion | CalculationRuleVersion> = [];
+      (item[list] as unknown[]).forEach((element, index) => {
+        const at = `${path}.${list}[${index}]`;
+        const result = versionSchema.decode(element, at);
+        if (!result.ok) return problems.push(...result.problems);
+        const version = result.value;
+        if (version.clientId !== item.clientId || (version as Item)[subject] !== item[subject]) {
+          return problems.push({ path: at, message: `it belongs to another client or ${subject}` });
+        }
+        const previous = decoded.at(-1);
+        if (previous !== undefined && compareVersions(previous, version) >= 0) {
+          problems.push({ path: at, message: "it is not after the previous version" });
+        } else if (previous?.ruleId === version.ruleId && rangesOverlap(previous, version)) {
+          problems.push({ path: at, message: `it overlaps the previous version ${rangeText(previous)}` });
+        }
+        decoded.push(version);
+      });
+      return problems.length === 0 ? { ok: true, value: { ...item, [list]: decoded } as H } : { ok: false, problems };
+    },
+  };
+}
+
+/** Validation rules: `CLIENT#{clientId}` / `FIELD#{field}`, every version of every rule of the field in one item. */
 export const validationRuleGroupCodec: ItemCodec<ValidationRuleGroup> = {
   table: "validation-rules",
-  schema: ruleGroupSchema,
+  schema: historySchema("validation rule group", "field", "rules", validationRuleVersionSchema),
   key: (group) => itemKeys.validationRules(group.clientId, group.field),
   toItem: (group) => ({
     ...itemKeys.validationRules(group.clientId, group.field),
     clientId: group.clientId,
     field: group.field,
+    revision: group.revision,
     rules: group.rules.map((rule) => defined({ ...rule, min: numberValue(rule.min), max: numberValue(rule.max) })),
   }),
   fromItem: ({ PK: _, SK: __, ...group }) => ({
     ...group,
+    revision: int(group.revision),
     rules: Array.isArray(group.rules)
       ? group.rules.map((rule: Item) =>
         typeof rule === "object" && rule !== null
-          ? defined({ ...rule, min: decimal(rule.min), max: decimal(rule.max) })
+          ? defined({ ...rule, min: decimal(rule.min), max: decimal(rule.max), revision: int(rule.revision) })
           : rule
       )
       : group.rules,
   }),
 };
 
-/** Calculation rules: `CLIENT#{clientId}` / `RULE#{ruleId}`; parameters are DynamoDB numbers. */
-export const calculationRuleCodec: ItemCodec<CalculationRuleRecord> = {
+/** Calculation rules: `CLIENT#{clientId}` / `RULE#{ruleId}`, every version in one item; parameters are DynamoDB numbers. */
+export const calculationRuleHistoryCodec: ItemCodec<CalculationRuleHistory> = {
   table: "calculation-rules",
-  schema: calculationRuleRecordSchema,
-  key: (rule) => itemKeys.calculationRule(rule.clientId, rule.ruleId),
-  toItem: (rule) => ({
-    ...itemKeys.calculationRule(rule.clientId, rule.ruleId),
-    ...rule,
-    parameters: numberValues(rule.parameters),
+  schema: historySchema("calculation rule history", "ruleId", "versions", calculationRuleVersionSchema),
+  key: (history) => itemKeys.calculationRule(history.clientId, history.ruleId),
+  toItem: (history) => ({
+    ...itemKeys.calculationRule(history.clientId, history.ruleId),
+    clientId: history.clientId,
+    ruleId: history.ruleId,
+    revision: history.revision,
+    versions: history.versions.map((version) => ({ ...version, parameters: numberValues(version.parameters) })),
   }),
-  fromItem: ({ PK: _, SK: __, ...rule }) => ({ ...rule, parameters: decimals(rule.parameters) }),
+  fromItem: ({ PK: _, SK: __, ...history }) => ({
+    ...history,
+    revision: int(history.revision),
+    versions: Array.isArray(history.versions)
+      ? history.versions.map((version: Item) =>
+        typeof version === "object" && version !== null
+          ? { ...version, parameters: decimals(version.parameters), revision: int(version.revision) }
+          : version
+      )
+      : history.versions,
+  }),
+};
+
+/**
+ * Audited rule changes, in the audit-log table beside the batch trails:
+ * `RULES#{clientId}` / `CHANGE#{at}#{changeId}`; the versions before and
+ * after are JSON text, so their decimals round-trip exactly.
+ */
+export const ruleChangeCodec: ItemCodec<RuleChange> = {
+  table: "audit-log",
+  schema: ruleChangeSchema,
+  key: (change) => itemKeys.ruleChange(change.clientId, change.at, change.changeId),
+  toItem: (change) => ({
+    ...itemKeys.ruleChange(change.clientId, change.at, change.changeId),
+    ...change,
+    before: JSON.stringify(change.before),
+    after: JSON.stringify(change.after),
+    closed: JSON.stringify(change.closed),
+  }),
+  fromItem: ({ PK: _, SK: __, ...change }) => ({
+    ...change,
+    before: jsonText(change.before),
+    after: jsonText(change.after),
+    closed: jsonText(change.closed),
+  }),
 };
 
 /** IRS limits: `YEAR#{year}` / `LIMITS`; limits are DynamoDB numbers. */

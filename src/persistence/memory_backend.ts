@@ -10,11 +10,11 @@ import {
   ConfigError,
   ConflictError,
   FileNotFoundError,
+  FileStoreError,
   InvalidInputError,
   IrsLimitsNotFoundError,
   PipelineNotFoundError,
   quote,
-  RuleNotFoundError,
 } from "../core/errors.ts";
 import {
   checkCacheKey,
@@ -27,15 +27,21 @@ import {
   MAX_PAGE_SIZE,
   pageSizeProblem,
 } from "../core/keys.ts";
-import type { ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
+import type { CacheEntry, FileSource, FileStat, ICacheBackend, IFileStore, IRulesStore } from "../core/protocols.ts";
+import { integrityError, pullStream, sha256Hex, sourceChunks, SourceFailure, verifiedChunks } from "../core/streams.ts";
 import {
+  asOfDay,
   auditEntrySchema,
   batchStateSchema,
   type CompleteRulesData,
+  decodeCalculationRulePut,
   decodeInput,
   decodeRulesData,
+  decodeValidationRulePut,
   problemText,
   processingResultSchema,
+  type RulePut,
+  sealAuditTrailOptionsSchema,
 } from "../core/schema.ts";
 import type {
   AgentConfig,
@@ -43,25 +49,45 @@ import type {
   BatchState,
   BatchStatus,
   CalculationRule,
-  CalculationRuleRecord,
+  CalculationRuleInput,
+  CalculationRuleVersion,
   FileWriteOptions,
   IrsLimits,
   PipelineStep,
   ProcessingResult,
+  RuleChange,
+  RuleChangeOptions,
+  RuleReadOptions,
   RulesData,
   SaveBatchStateOptions,
   ValidationRule,
-  ValidationRuleRecord,
+  ValidationRuleInput,
+  ValidationRuleVersion,
 } from "../core/types.ts";
-import { checkRetainUntil, copyBytes, encodeCacheWrite, toBytes } from "../core/values.ts";
 import {
+  checkRetainUntil,
+  copyBytes,
+  encodeCacheWrite,
+  objectLockProblem,
+  type ObjectLockState,
+  toBytes,
+} from "../core/values.ts";
+import {
+  calculationRuleAsOf,
+  changeClock,
   checkBatchStatus,
   checkExpectedVersion,
   checkIdempotencyKey,
-  checkSealActor,
   compareAuditEntries,
   compareBatchesByRecency,
+  compareRuleChanges,
+  compareText,
+  planVersionChange,
+  ruleChangeOf,
+  ruleNotFound,
   scoped,
+  todayUtc,
+  validationRulesAsOf,
   withUpdateKey,
 } from "../core/rules_logic.ts";
 import {
@@ -77,6 +103,8 @@ import {
   unfinishedSeal,
 } from "../core/audit.ts";
 import { type AuditSealOptions, readSealCopy, sealOptionProblems, writeSealCopy } from "./audit_seals.ts";
+import { groupCalculationRules, groupValidationRules } from "./items.ts";
+import { hookProblems, optionProblemsText } from "./options.ts";
 
 /** Items by partition key, then sort key: the shape of a DynamoDB table. */
 class Table<T> {
@@ -96,7 +124,7 @@ class Table<T> {
   query(PK: string): T[] {
     const partition = this.#partitions.get(PK);
     if (partition === undefined) return [];
-    return [...partition.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, value]) => value);
+    return [...partition.entries()].sort(([a], [b]) => compareText(a, b)).map(([, value]) => value);
   }
 
   values(): T[] {
@@ -104,11 +132,21 @@ class Table<T> {
   }
 }
 
-/** Options of {@linkcode MemoryRulesStore}: where seal copies go, and how long they are retained. */
-export interface MemoryRulesStoreOptions extends AuditSealOptions {}
+/** Options of {@linkcode MemoryRulesStore}: the clock, where seal copies go, and how long they are retained. */
+export interface MemoryRulesStoreOptions extends AuditSealOptions {
+  /**
+   * The clock, in epoch milliseconds: "today" for reads without `asOf`, and
+   * the time of rule changes. Inject one so tests do not depend on the day.
+   *
+   * @default {Date.now}
+   */
+  now?: () => number;
+}
 
 /**
- * The reference {@linkcode IRulesStore}, in memory.
+ * The reference {@linkcode IRulesStore}, in memory. Every version of a rule
+ * is kept; reads resolve as of a date, and changes are recorded with their
+ * audit record in one step (a failed change leaves neither).
  *
  * @example Resolve a rule through the GLOBAL fallback
  * ```ts
@@ -125,14 +163,15 @@ export interface MemoryRulesStoreOptions extends AuditSealOptions {}
  *     effectiveTo: null,
  *   }],
  * });
- * const rule = await store.getCalculationRule("ACME", "FICA_MEDICARE");
+ * const rule = await store.getCalculationRule("ACME", "FICA_MEDICARE", { asOf: "2025-06-13" });
  * console.assert(rule.scope === "GLOBAL" && rule.parameters.rate === "0.0145");
  * ```
  */
 export class MemoryRulesStore implements IRulesStore {
   readonly #pipeline = new Table<PipelineStep>();
-  readonly #validationRules = new Table<ValidationRuleRecord[]>();
-  readonly #calculationRules = new Table<CalculationRuleRecord>();
+  readonly #validationRules = new Table<ValidationRuleVersion[]>();
+  readonly #calculationRules = new Table<CalculationRuleVersion[]>();
+  readonly #ruleChanges = new Table<RuleChange>();
   readonly #irsLimits = new Table<IrsLimits>();
   readonly #batchStates = new Table<BatchState>();
   readonly #results = new Table<ProcessingResult>();
@@ -142,20 +181,27 @@ export class MemoryRulesStore implements IRulesStore {
   readonly #seals = new Map<string, AuditSeal | "sealing">();
   readonly #sealFiles: IFileStore | undefined;
   readonly #sealRetentionDays: number;
+  readonly #now: () => number;
+  readonly #changeTime: () => string;
 
   /**
    * Creates a store serving a copy of the data.
    *
    * @param data The reference data to serve, checked like the seed files.
-   * @param options Seal copies: the file store and the retention.
+   * @param options The clock, and seal copies: the file store and the retention.
    * @throws {InvalidInputError} Listing every problem, when the data does not decode.
    * @throws {ConfigError} Listing every problem, when an option is malformed.
    */
   constructor(data: RulesData = {}, options: MemoryRulesStoreOptions = {}) {
-    const problems = sealOptionProblems(options ?? {});
-    if (problems.length > 0) throw new ConfigError(`Invalid memory rules store options: ${problems.join("; ")}`);
+    const problems = [...hookProblems("now", options?.now), ...sealOptionProblems(options ?? {})];
+    if (problems.length > 0) {
+      throw new ConfigError(`Invalid memory rules store options: ${optionProblemsText(problems)}`);
+    }
     this.#sealFiles = options?.sealFiles;
     this.#sealRetentionDays = options?.sealRetentionDays ?? DEFAULT_SEAL_RETENTION_DAYS;
+    const now = options?.now ?? Date.now;
+    this.#now = now;
+    this.#changeTime = changeClock(now);
     const decoded = decodeRulesData(data);
     if (!decoded.ok) {
       throw new InvalidInputError(`Failed to load rules data: ${decoded.problems.map(problemText).join("; ")}`);
@@ -165,14 +211,11 @@ export class MemoryRulesStore implements IRulesStore {
 
   #load(data: CompleteRulesData): void {
     for (const step of data.pipelineSteps) this.#pipeline.put(itemKeys.pipelineStep(step.planId, step.step), step);
-    for (const rule of data.validationRules) {
-      const key = itemKeys.validationRules(rule.clientId, rule.field);
-      const rules = this.#validationRules.get(key) ?? [];
-      rules.push(rule);
-      this.#validationRules.put(key, rules);
+    for (const group of groupValidationRules(data.validationRules)) {
+      this.#validationRules.put(itemKeys.validationRules(group.clientId, group.field), group.rules);
     }
-    for (const rule of data.calculationRules) {
-      this.#calculationRules.put(itemKeys.calculationRule(rule.clientId, rule.ruleId), rule);
+    for (const history of groupCalculationRules(data.calculationRules)) {
+      this.#calculationRules.put(itemKeys.calculationRule(history.clientId, history.ruleId), history.versions);
     }
     for (const limits of data.irsLimits) this.#irsLimits.put(itemKeys.irsLimits(limits.year), limits);
     for (const config of data.agentConfigs) this.#agentConfigs.put(itemKeys.agentConfig(config.agent), config);
@@ -186,25 +229,82 @@ export class MemoryRulesStore implements IRulesStore {
     });
   }
 
-  getValidationRules(clientId: string, field: string): Promise<ValidationRule[]> {
+  getValidationRules(clientId: string, field: string, options?: RuleReadOptions): Promise<ValidationRule[]> {
     return settle(() => {
-      const own = this.#validationRules.get(itemKeys.validationRules(clientId, field));
-      const rules = own ?? this.#validationRules.get(itemKeys.validationRules(GLOBAL_CLIENT_ID, field)) ?? [];
-      return rules.map(scoped).sort((a, b) => (a.ruleId < b.ruleId ? -1 : a.ruleId > b.ruleId ? 1 : 0));
+      const own = this.#validationRules.get(itemKeys.validationRules(clientId, field)) ?? [];
+      const global = this.#validationRules.get(itemKeys.validationRules(GLOBAL_CLIENT_ID, field)) ?? [];
+      return validationRulesAsOf(own, global, asOfDay(options, () => todayUtc(this.#now)));
     });
   }
 
-  getCalculationRule(clientId: string, ruleId: string): Promise<CalculationRule> {
+  getCalculationRule(clientId: string, ruleId: string, options?: RuleReadOptions): Promise<CalculationRule> {
     return settle(() => {
-      const rule = this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ??
-        this.#calculationRules.get(itemKeys.calculationRule(GLOBAL_CLIENT_ID, ruleId));
-      if (rule === undefined) {
-        throw new RuleNotFoundError(
-          `Calculation rule ${quote(ruleId)} not found for client ${quote(clientId)} or GLOBAL`,
-        );
-      }
-      return scoped(rule);
+      const own = this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ?? [];
+      const global = this.#calculationRules.get(itemKeys.calculationRule(GLOBAL_CLIENT_ID, ruleId)) ?? [];
+      const day = asOfDay(options, () => todayUtc(this.#now));
+      const rule = calculationRuleAsOf(own, global, day);
+      if (rule === undefined) throw ruleNotFound(clientId, ruleId, day);
+      return rule;
     });
+  }
+
+  putCalculationRule(rule: CalculationRuleInput, options: RuleChangeOptions): Promise<CalculationRule> {
+    return settle(() => {
+      const put = decodeCalculationRulePut(rule, options);
+      return this.#put(this.#calculationRules, itemKeys.calculationRule(put.version.clientId, put.version.ruleId), put);
+    });
+  }
+
+  putValidationRule(rule: ValidationRuleInput, options: RuleChangeOptions): Promise<ValidationRule> {
+    return settle(() => {
+      const put = decodeValidationRulePut(rule, options);
+      return this.#put(this.#validationRules, itemKeys.validationRules(put.version.clientId, put.version.field), put);
+    });
+  }
+
+  /** Plans a change against the stored versions, records its audit record, then stores the versions. */
+  #put<V extends CalculationRuleVersion | ValidationRuleVersion>(
+    table: Table<V[]>,
+    key: ItemKey,
+    { action, version, options }: RulePut<V>,
+  ): V & { scope: CalculationRule["scope"] } {
+    const plan = planVersionChange(action, table.get(key) ?? [], version, options.expectedRevision);
+    const stamp = {
+      changeId: crypto.randomUUID(),
+      at: this.#changeTime(),
+      actor: options.actor,
+      reason: options.reason,
+    };
+    // The audit record first: when it cannot be written, the versions stay as they were.
+    this.recordRuleChange(ruleChangeOf(plan, stamp));
+    table.put(key, plan.versions);
+    return scoped(plan.change.after);
+  }
+
+  /**
+   * Stores the audit record of a rule change; the change's versions are
+   * stored only after it returns, so a record that cannot be written leaves
+   * the rule as it was. A subclass may override it to observe changes, or to
+   * fail one in a test of that guarantee.
+   *
+   * @param change The record.
+   */
+  protected recordRuleChange(change: RuleChange): void {
+    this.#ruleChanges.put(itemKeys.ruleChange(change.clientId, change.at, change.changeId), structuredClone(change));
+  }
+
+  listCalculationRuleVersions(clientId: string, ruleId: string): Promise<CalculationRule[]> {
+    return settle(() => (this.#calculationRules.get(itemKeys.calculationRule(clientId, ruleId)) ?? []).map(scoped));
+  }
+
+  listValidationRuleVersions(clientId: string, field: string): Promise<ValidationRule[]> {
+    return settle(() => (this.#validationRules.get(itemKeys.validationRules(clientId, field)) ?? []).map(scoped));
+  }
+
+  listRuleChanges(clientId: string): Promise<RuleChange[]> {
+    return settle(() =>
+      structuredClone(this.#ruleChanges.query(itemKeys.ruleChangesPartition(clientId)).sort(compareRuleChanges))
+    );
   }
 
   getIrsLimits(year: number): Promise<IrsLimits> {
@@ -288,7 +388,7 @@ export class MemoryRulesStore implements IRulesStore {
   async sealAuditTrail(batchId: string, options: SealAuditTrailOptions): Promise<AuditSeal> {
     itemKeys.auditSeal(batchId);
     const action = `seal the audit trail of batch ${quote(batchId)}`;
-    const actor = checkSealActor(action, options);
+    const { actor } = decodeInput(sealAuditTrailOptionsSchema, options, action);
     const stored = this.#seals.get(batchId);
     if (typeof stored === "object") throw new ConflictError(`Failed to ${action}: it is already sealed`);
     // Appends stop here, before anything is awaited; an unfinished seal ("sealing") is completed by the next one.
@@ -331,6 +431,11 @@ export class MemoryRulesStore implements IRulesStore {
   getAgentConfig(agent: string): Promise<AgentConfig | null> {
     return settle(() => structuredClone(this.#agentConfigs.get(itemKeys.agentConfig(agent)) ?? null));
   }
+
+  /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 /** Options of {@linkcode MemoryCacheBackend}. */
@@ -360,6 +465,8 @@ export interface MemoryCacheOptions {
  */
 export class MemoryCacheBackend implements ICacheBackend {
   readonly #entries = new Map<string, { json: string; expiresAt: number }>();
+  /** How often each key was invalidated; a key never invalidated has none. */
+  readonly #generations = new Map<string, number>();
   readonly #now: () => number;
 
   /**
@@ -372,16 +479,7 @@ export class MemoryCacheBackend implements ICacheBackend {
   }
 
   get<T = unknown>(key: string): Promise<T | null> {
-    return settle(() => {
-      checkCacheKey(key);
-      const entry = this.#entries.get(key);
-      if (entry === undefined) return null;
-      if (entry.expiresAt <= this.#now()) {
-        this.#entries.delete(key);
-        return null;
-      }
-      return JSON.parse(entry.json) as T;
-    });
+    return settle(() => this.#live(checkCacheKey(key)) as T | null);
   }
 
   setex(key: string, ttlSeconds: number, value: unknown): Promise<void> {
@@ -395,6 +493,43 @@ export class MemoryCacheBackend implements ICacheBackend {
     return settle(() => {
       this.#entries.delete(checkCacheKey(key));
     });
+  }
+
+  getMany<T = unknown>(keys: readonly string[]): Promise<Array<CacheEntry<T>>> {
+    return settle(() => {
+      keys.forEach(checkCacheKey);
+      return keys.map((key) => ({ value: this.#live(key) as T | null, generation: this.#generations.get(key) ?? 0 }));
+    });
+  }
+
+  setexIfGeneration(key: string, ttlSeconds: number, value: unknown, generation: number): Promise<boolean> {
+    return settle(() => {
+      const json = encodeCacheWrite(key, ttlSeconds, value);
+      if ((this.#generations.get(key) ?? 0) !== generation) return false;
+      this.#entries.set(key, { json, expiresAt: this.#now() + ttlSeconds * 1000 });
+      return true;
+    });
+  }
+
+  invalidate(keys: readonly string[]): Promise<void> {
+    return settle(() => {
+      keys.forEach(checkCacheKey);
+      for (const key of keys) {
+        this.#entries.delete(key);
+        this.#generations.set(key, (this.#generations.get(key) ?? 0) + 1);
+      }
+    });
+  }
+
+  /** The value of a live entry, parsed, or `null`; an expired entry is dropped. */
+  #live(key: string): unknown {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return null;
+    if (entry.expiresAt <= this.#now()) {
+      this.#entries.delete(key);
+      return null;
+    }
+    return JSON.parse(entry.json);
   }
 }
 
@@ -423,9 +558,7 @@ export interface MemoryFileStoreOptions {
  * ```
  */
 export class MemoryFileStore implements IFileStore {
-  readonly #files = new Map<string, Uint8Array>();
-  /** Retained paths and until when (epoch milliseconds). */
-  readonly #retained = new Map<string, number>();
+  readonly #files = new Map<string, StoredFile>();
   readonly #pageSize: number;
 
   /**
@@ -446,9 +579,29 @@ export class MemoryFileStore implements IFileStore {
 
   read(path: string): Promise<Uint8Array> {
     return settle(() => {
-      const data = this.#files.get(checkPath(path));
-      if (data === undefined) throw new FileNotFoundError(`Failed to read file ${quote(path)}: it does not exist`);
-      return copyBytes(data);
+      const file = this.#existing(path, "read");
+      const actual = sha256Hex(file.bytes);
+      if (actual !== file.sha256) {
+        throw integrityError(
+          `Failed to read file ${quote(path)}`,
+          `content whose SHA-256 is ${actual}, not the stored ${file.sha256}`,
+        );
+      }
+      return copyBytes(file.bytes);
+    });
+  }
+
+  readStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    return settle(() => {
+      const file = this.#existing(path, "read");
+      const context = `Failed to read file ${quote(path)}`;
+      const chunks = verifiedChunks(
+        chunksOf(file.bytes),
+        file.bytes.length,
+        file.sha256,
+        (found) => integrityError(context, found),
+      );
+      return pullStream(chunks, () => {}, (error) => error);
     });
   }
 
@@ -457,14 +610,62 @@ export class MemoryFileStore implements IFileStore {
       checkPath(path);
       const retainUntil = checkRetainUntil(path, options?.retainUntil);
       const bytes = toBytes(data, path);
-      this.#refuseRetained(`Failed to write file ${quote(path)}`, path);
-      if (retainUntil !== undefined) {
-        if (this.#files.has(path)) {
-          throw new ConflictError(`Failed to write retained file ${quote(path)}: a file is at the path`);
-        }
-        this.#retained.set(path, retainUntil.getTime());
+      this.#refuseLocked(`Failed to write file ${quote(path)}`, path);
+      if (retainUntil !== undefined && this.#files.has(path)) {
+        throw new ConflictError(`Failed to write retained file ${quote(path)}: a file is at the path`);
       }
-      this.#files.set(path, bytes);
+      this.#files.set(path, storedFile(bytes, retainUntil));
+    });
+  }
+
+  async writeStream(path: string, source: FileSource): Promise<void> {
+    checkPath(path);
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    try {
+      // Copied as they come: a producer may reuse its buffer for the next chunk.
+      for await (const chunk of sourceChunks(source, path)) {
+        parts.push(copyBytes(chunk));
+        size += chunk.length;
+      }
+    } catch (error) {
+      if (!(error instanceof SourceFailure)) throw error;
+      throw new FileStoreError(`Failed to write file ${quote(path)}: the source failed`, { cause: error.cause });
+    }
+    const bytes = new Uint8Array(size);
+    let offset = 0;
+    for (const part of parts) {
+      bytes.set(part, offset);
+      offset += part.length;
+    }
+    this.#refuseLocked(`Failed to write file ${quote(path)}`, path);
+    this.#files.set(path, storedFile(bytes));
+  }
+
+  stat(path: string): Promise<FileStat> {
+    return settle(() => {
+      const file = this.#existing(path, "stat");
+      return {
+        path,
+        size: file.bytes.length,
+        sha256: file.sha256,
+        lastModified: new Date(file.lastModified),
+        etag: file.etag,
+      };
+    });
+  }
+
+  exists(path: string): Promise<boolean> {
+    return settle(() => this.#files.has(checkPath(path)));
+  }
+
+  delete(path: string): Promise<void> {
+    return settle(() => {
+      const lock = this.#files.get(checkPath(path))?.lock;
+      const locked = lock === undefined ? undefined : objectLockProblem(lock, new Date());
+      // As S3FileStore refuses it: a delete marker would hide a file whose bytes stay locked.
+      if (locked !== undefined) throw new FileStoreError(`Failed to delete file ${quote(path)}: ${locked}; it is kept`);
+      this.#files.delete(path);
     });
   }
 
@@ -473,14 +674,11 @@ export class MemoryFileStore implements IFileStore {
     return this.read(path);
   }
 
-  /** Refuses to change a path under retention. */
-  #refuseRetained(context: string, path: string): void {
-    const until = this.#retained.get(path);
-    if (until === undefined) return;
-    if (until > Date.now()) {
-      throw new ConflictError(`${context}: it is retained until ${new Date(until).toISOString()}`);
-    }
-    this.#retained.delete(path);
+  /** Refuses to replace or move a file under a retention that has not run out. */
+  #refuseLocked(context: string, path: string): void {
+    const lock = this.#files.get(path)?.lock;
+    const locked = lock === undefined ? undefined : objectLockProblem(lock, new Date());
+    if (locked !== undefined) throw new ConflictError(`${context}: ${locked}`);
   }
 
   move(src: string, dst: string): Promise<void> {
@@ -492,14 +690,15 @@ export class MemoryFileStore implements IFileStore {
         throw new FileNotFoundError(`Failed to move file ${quote(src)} to ${quote(dst)}: the source does not exist`);
       }
       if (src === dst) return;
-      this.#refuseRetained(`Failed to move file ${quote(src)} to ${quote(dst)}`, src);
+      this.#refuseLocked(`Failed to move file ${quote(src)} to ${quote(dst)}`, src);
       // A move never replaces a file: one that is there was put there by someone else.
       if (this.#files.has(dst)) {
         throw new ConflictError(
           `Failed to move file ${quote(src)} to ${quote(dst)}: the destination exists; the source is kept`,
         );
       }
-      this.#files.set(dst, data);
+      // The content and its checksum move together; the move is a new write of the destination (with no lock).
+      this.#files.set(dst, { ...data, lock: undefined, lastModified: Date.now() });
       this.#files.delete(src);
     });
   }
@@ -515,9 +714,48 @@ export class MemoryFileStore implements IFileStore {
     }
   }
 
+  #existing(path: string, action: "read" | "stat"): StoredFile {
+    const file = this.#files.get(checkPath(path));
+    if (file === undefined) throw new FileNotFoundError(`Failed to ${action} file ${quote(path)}: it does not exist`);
+    return file;
+  }
+
   #sortedUnder(prefix: string): string[] {
     checkPrefix(prefix);
     return [...this.#files.keys()].filter((path) => path.startsWith(prefix)).sort(comparePaths);
+  }
+
+  /** Holds no connection, so releases nothing; a promise like every backend's `close()`. @returns At once. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** A file of {@linkcode MemoryFileStore}: its bytes (never handed out), their SHA-256, when it was written. */
+interface StoredFile {
+  bytes: Uint8Array;
+  sha256: string;
+  etag: string;
+  lastModified: number;
+  /** A write with `retainUntil`: the compliance-mode lock S3 Object Lock would hold. */
+  lock?: ObjectLockState;
+}
+
+function storedFile(bytes: Uint8Array, retainUntil?: Date): StoredFile {
+  const sha256 = sha256Hex(bytes);
+  // S3's ETag of a single-part upload is a quoted MD5 (32 hex digits): the same shape, from the SHA-256.
+  const file: StoredFile = { bytes, sha256, etag: `"${sha256.slice(0, 32)}"`, lastModified: Date.now() };
+  if (retainUntil !== undefined) file.lock = { ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: retainUntil };
+  return file;
+}
+
+/** How much of a file one chunk of `readStream` carries. */
+const STREAM_CHUNK_BYTES = 64 * 1024;
+
+/** Copies of consecutive slices of `bytes`, made as they are asked for. */
+function* chunksOf(bytes: Uint8Array): Generator<Uint8Array> {
+  for (let start = 0; start < bytes.length; start += STREAM_CHUNK_BYTES) {
+    yield bytes.slice(start, start + STREAM_CHUNK_BYTES);
   }
 }
 

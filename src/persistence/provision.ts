@@ -25,10 +25,12 @@ import { CreateBucketCommand, HeadBucketCommand, PutBucketEncryptionCommand, typ
 import { ConfigError, FileStoreError, InvalidInputError, quote, RulesStoreError } from "../core/errors.ts";
 import { mapConcurrently } from "../core/concurrency.ts";
 import type { CompleteRulesData } from "../core/schema.ts";
+import type { ItemKey } from "../core/keys.ts";
 import { backoffDelay, sleep } from "../core/time.ts";
 import {
   agentConfigCodec,
-  calculationRuleCodec,
+  calculationRuleHistoryCodec,
+  groupCalculationRules,
   groupValidationRules,
   irsLimitsCodec,
   type Item,
@@ -306,6 +308,51 @@ export async function writeItems(
   items: readonly Item[],
   options: WriteItemsOptions = {},
 ): Promise<WriteItemsResult> {
+  const requests = items.map((item) => ({ PutRequest: { Item: marshall(item, { removeUndefinedValues: true }) } }));
+  return await sendBatches(client, table, requests, "write", options);
+}
+
+/**
+ * Deletes items from one table by key, batched and retried exactly as
+ * {@linkcode writeItems} writes them. Deleting a key that holds no item is
+ * no error.
+ *
+ * @param client The DynamoDB client.
+ * @param table The physical table name.
+ * @param keys The keys of the items.
+ * @param options Concurrency and retry policy; `onWritten` counts deleted items.
+ * @returns How many were deleted and how many requests it took.
+ * @throws {InvalidInputError} When `concurrency` or `maxAttempts` is not a positive integer.
+ * @throws {RulesStoreError} When deletes are still unprocessed after the last attempt or DynamoDB fails.
+ *
+ * @example Delete one pipeline step
+ * ```ts
+ * import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+ * import { deleteItems } from "./provision.ts";
+ *
+ * const client = new DynamoDBClient({ region: "us-east-1", endpoint: "http://127.0.0.1:4566" });
+ * await deleteItems(client, "bluestar-processing-pipeline-dev", [{ PK: "CLIENT#P", SK: "STEP#0100" }]);
+ * client.destroy();
+ * ```
+ */
+export async function deleteItems(
+  client: DynamoDBClient,
+  table: string,
+  keys: readonly ItemKey[],
+  options: WriteItemsOptions = {},
+): Promise<WriteItemsResult> {
+  const requests = keys.map((key) => ({ DeleteRequest: { Key: marshall({ PK: key.PK, SK: key.SK }) } }));
+  return await sendBatches(client, table, requests, "delete", options);
+}
+
+/** Sends write requests in chunks of 25, a few at a time, asking again for what DynamoDB leaves unprocessed. */
+async function sendBatches(
+  client: DynamoDBClient,
+  table: string,
+  requests: readonly WriteRequest[],
+  verb: "write" | "delete",
+  options: WriteItemsOptions,
+): Promise<WriteItemsResult> {
   const {
     concurrency = 4,
     maxAttempts = 8,
@@ -319,19 +366,19 @@ export async function writeItems(
     // Zero or NaN workers would return at once having written nothing, and say it succeeded.
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new InvalidInputError(
-        `Failed to write items to table ${quote(table)}: ${name} ${quote(value)} is not a positive integer`,
+        `Failed to ${verb} items ${verb === "write" ? "to" : "of"} table ${quote(table)}: ${name} ${
+          quote(value)
+        } is not a positive integer`,
       );
     }
   }
-  const chunks = chunk(
-    items.map((item) => ({ PutRequest: { Item: marshall(item, { removeUndefinedValues: true }) } })),
-  );
+  const chunks = chunk(requests);
   let written = 0;
-  let requests = 0;
+  let sent = 0;
   let lost = 0;
   let failure: unknown;
-  /** Writes one chunk, asking again for what DynamoDB leaves unprocessed; counts what never lands. */
-  const writeChunk = async (requestsOfChunk: WriteRequest[]) => {
+  /** Sends one chunk, asking again for what DynamoDB leaves unprocessed; counts what never lands. */
+  const sendChunk = async (requestsOfChunk: WriteRequest[]) => {
     let pending = requestsOfChunk;
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > maxAttempts) {
@@ -339,7 +386,7 @@ export async function writeItems(
         return;
       }
       if (attempt > 1) await wait(backoffDelay({ baseDelayMs, maxDelayMs }, attempt - 1, random));
-      requests++;
+      sent++;
       const { UnprocessedItems } = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: pending } }));
       const unprocessed = UnprocessedItems?.[table] ?? [];
       written += pending.length - unprocessed.length;
@@ -348,7 +395,7 @@ export async function writeItems(
     }
   };
   try {
-    await mapConcurrently(chunks, concurrency, writeChunk);
+    await mapConcurrently(chunks, concurrency, sendChunk);
   } catch (error) {
     failure = error;
   }
@@ -357,11 +404,13 @@ export async function writeItems(
       ? `still unprocessed after ${maxAttempts} attempts`
       : describeAwsError(failure);
     throw new RulesStoreError(
-      `Failed to write ${items.length - written} of ${items.length} items to table ${quote(table)}: ${reason}`,
+      `Failed to ${verb} ${requests.length - written} of ${requests.length} items ${
+        verb === "write" ? "to" : "of"
+      } table ${quote(table)}: ${reason}`,
       { cause: safeCause(failure) },
     );
   }
-  return { written, requests };
+  return { written, requests: sent };
 }
 
 /**
@@ -378,7 +427,10 @@ export function rulesDataItems(data: CompleteRulesData): Array<{ table: TableNam
       table: validationRuleGroupCodec.table,
       items: groupValidationRules(data.validationRules).map(validationRuleGroupCodec.toItem),
     },
-    { table: calculationRuleCodec.table, items: data.calculationRules.map(calculationRuleCodec.toItem) },
+    {
+      table: calculationRuleHistoryCodec.table,
+      items: groupCalculationRules(data.calculationRules).map(calculationRuleHistoryCodec.toItem),
+    },
     { table: irsLimitsCodec.table, items: data.irsLimits.map(irsLimitsCodec.toItem) },
     { table: agentConfigCodec.table, items: data.agentConfigs.map(agentConfigCodec.toItem) },
   ].filter(({ items }) => items.length > 0) as Array<{ table: TableName; items: Item[] }>;

@@ -11,11 +11,22 @@
 
 import { clearTimeout, setTimeout } from "node:timers";
 import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
-import { CacheError, ConfigError, quote, REDACTED, redactUrl } from "../core/errors.ts";
+import { CacheError, ConfigError, quote, redactedError, redactSecrets } from "../core/errors.ts";
+import { guardHook } from "../core/hooks.ts";
 import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
-import { type Backoff, backoffDelay, Deadlines, MAX_TIMER_MS, Pending } from "../core/time.ts";
-import type { ICacheBackend } from "../core/protocols.ts";
+import { type Backoff, backoffDelay, Deadlines, Pending } from "../core/time.ts";
+import type { CacheEntry, ICacheBackend } from "../core/protocols.ts";
+import { type CallEnd, reportEnd } from "../core/call_end.ts";
 import { encodeCacheWrite } from "../core/values.ts";
+import {
+  hookProblems,
+  integerProblems,
+  type OptionProblem,
+  optionProblemsText,
+  redisDbProblems,
+  redisUrlProblems,
+  timeoutMsProblems,
+} from "./options.ts";
 
 /**
  * What a {@linkcode RedisCacheBackend} reports through its `onEvent` hook.
@@ -28,6 +39,11 @@ import { encodeCacheWrite } from "../core/values.ts";
  *   While Redis is down this repeats once per reconnection attempt (attempts
  *   are at most 2 seconds apart, randomly spread below that).
  * - `cache.reconnect`: the connection was lost and is back.
+ * - `redis.command`: a command ended: `command` (`GET`, `SET` or `DEL`),
+ *   the caller's `key`, and the {@linkcode CallEnd} fields (the time spent
+ *   waiting for a connection included).
+ *
+ * The `cache.*` events carry `tier: "redis"`.
  *
  * No event ever carries a password or a URL's credentials.
  *
@@ -39,19 +55,24 @@ import { encodeCacheWrite } from "../core/values.ts";
  *   if (event.type === "cache.corrupt") console.warn(`dropped corrupt cache entry ${event.key}`);
  *   else if (event.type === "cache.error") console.warn(event.error.message);
  * };
- * onEvent({ type: "cache.reconnect" });
+ * onEvent({ type: "cache.reconnect", tier: "redis" });
  * ```
  */
 export type CacheEvent =
-  | { type: "cache.corrupt"; key: string; error: unknown }
-  | { type: "cache.error"; key?: string; error: CacheError }
-  | { type: "cache.reconnect" };
+  | { type: "cache.corrupt"; tier: "redis"; key: string; error: unknown }
+  | { type: "cache.error"; tier: "redis"; key?: string; error: CacheError }
+  | { type: "cache.reconnect"; tier: "redis" }
+  | ({ type: "redis.command"; command: RedisCommand; key: string } & CallEnd);
+
+/** The Redis commands the backend sends, as `redis.command` events name them. */
+export type RedisCommand = "GET" | "SET" | "DEL" | "MGET" | "EVAL";
 
 /**
  * The slice of the node-redis v6 client and cluster API the backend uses:
  * every `RedisClientType` and `RedisClusterType` (any modules, RESP 2 or 3)
- * from the `redis` package satisfies it. Only single-key `GET`,
- * `SET ... EX` and `DEL` are sent through it.
+ * from the `redis` package satisfies it. Single-key `GET`, `SET ... EX`
+ * and `DEL` are sent through it, and for the fenced calls `MGET` and `EVAL`
+ * of a key with its generation key (one hash slot).
  *
  * @example Pass the application's own client
  * ```ts
@@ -75,6 +96,10 @@ export interface RedisCacheClient {
   set(key: string, value: string, options: { expiration: { type: "EX"; value: number } }): Promise<unknown>;
   /** `DEL key`. */
   del(key: string): Promise<unknown>;
+  /** `MGET key ...`: needed by `getMany` (every node-redis client has it). */
+  mGet?(keys: string[]): Promise<unknown>;
+  /** `EVAL script numkeys key ... arg ...`: needed by `setexIfGeneration` and `invalidate` (every node-redis client has it). */
+  eval?(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   /** Adds an event listener (`error`, `ready`, `connect`). */
   on(event: "error" | "ready" | "connect", listener: (...args: unknown[]) => void): unknown;
   /** Removes an event listener. */
@@ -161,8 +186,8 @@ export interface RedisCacheOptions {
    */
   client?: RedisCacheClient;
   /**
-   * Receives corrupt entries, connection errors and reconnections. An
-   * exception thrown by the hook is ignored.
+   * Receives corrupt entries, connection errors and reconnections. A hook
+   * that throws or returns a rejected promise changes nothing.
    *
    * @default {undefined}
    */
@@ -175,8 +200,6 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 250;
 const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
 /** Reconnection waits: exponential from 100 ms, at most 2 s between attempts, with full jitter. */
 const RECONNECT_BACKOFF: Backoff = { baseDelayMs: 100, maxDelayMs: 2000 };
-/** The highest database number Redis can have (`databases` is at most 2^31 - 1, numbered from 0). */
-const MAX_DB = 2_147_483_646;
 
 /** A client the backend created, which it may destroy. */
 interface CommandClient extends RedisCacheClient {
@@ -189,10 +212,44 @@ interface CommandClient extends RedisCacheClient {
 const GET = 0;
 const SET = 1;
 const DEL = 2;
-type Op = typeof GET | typeof SET | typeof DEL;
+const MGET = 3;
+const SET_IF_GENERATION = 4;
+const INVALIDATE = 5;
+type Op = typeof GET | typeof SET | typeof DEL | typeof MGET | typeof SET_IF_GENERATION | typeof INVALIDATE;
 
 /** The action each command performs, for messages. */
-const ACTIONS: readonly string[] = ["get cache key", "cache key", "delete cache key"];
+const ACTIONS: readonly string[] = [
+  "get cache key",
+  "cache key",
+  "delete cache key",
+  "get cache keys",
+  "cache key",
+  "invalidate cache key",
+];
+const COMMANDS: readonly RedisCommand[] = ["GET", "SET", "DEL", "MGET", "EVAL", "EVAL"];
+
+/**
+ * Where a key's generation lives: the key, then NUL (which no cache key
+ * holds, so it names no other entry), then `gen`. It keeps the key's hash
+ * tag, so on a Redis Cluster it shares the key's slot.
+ */
+const GENERATION_SUFFIX = "\u0000gen";
+
+/** How long a generation outlives its last invalidation: far longer than any read between a lookup and its write-back. */
+const GENERATION_TTL_SECONDS = 86_400;
+
+/** Stores the value only when the generation is still the one read (absent counts as 0). */
+const SET_IF_GENERATION_SCRIPT = `if (redis.call("GET", KEYS[2]) or "0") == ARGV[1] then
+  redis.call("SET", KEYS[1], ARGV[2], "EX", ARGV[3])
+  return 1
+end
+return 0`;
+
+/** Drops the value and raises the generation, in one step. */
+const INVALIDATE_SCRIPT = `redis.call("DEL", KEYS[1])
+redis.call("INCR", KEYS[2])
+redis.call("EXPIRE", KEYS[2], ARGV[1])
+return 1`;
 
 /** Why a call could not be sent. */
 type NotReady = "closed" | "offline" | "timeout";
@@ -221,8 +278,9 @@ interface Target {
  * than `commandTimeoutMs`: while Redis is down, calls fail at once with a
  * {@linkcode CacheError} (the offline queue is disabled).
  *
- * Only single-key commands are sent, so the backend works on a Redis Cluster
- * as on a single server: pass a cluster client as `client`.
+ * Each command touches one hash slot (single keys, or a key and its
+ * generation; `getMany`'s keys share a hash tag), so the backend works on a
+ * Redis Cluster as on a single server: pass a cluster client as `client`.
  *
  * @example Cache a rule on a local Redis
  * ```ts
@@ -271,7 +329,9 @@ export class RedisCacheBackend implements ICacheBackend {
   readonly #prefix: string;
   readonly #commandTimeoutMs: number;
   readonly #connectTimeoutMs: number;
-  readonly #onEvent: ((event: CacheEvent) => void) | undefined;
+  /** Whether a hook was given: events that cost something to build are built only then. */
+  readonly #reporting: boolean;
+  readonly #emit: (event: CacheEvent) => void;
   /** Where Redis is, without credentials, for connection messages. */
   readonly #where: string;
   /** Text that must never leave the backend: the password, the URL, its user info. */
@@ -295,35 +355,15 @@ export class RedisCacheBackend implements ICacheBackend {
    */
   constructor(options: RedisCacheOptions = {}) {
     this.#deadlines = new Deadlines(this.#expire);
-    const problems: string[] = [];
-    this.#commandTimeoutMs = checkTimeout(
-      "commandTimeoutMs",
-      options.commandTimeoutMs,
-      DEFAULT_COMMAND_TIMEOUT_MS,
-      problems,
-    );
-    this.#connectTimeoutMs = checkTimeout(
-      "connectTimeoutMs",
-      options.connectTimeoutMs,
-      DEFAULT_CONNECT_TIMEOUT_MS,
-      problems,
-    );
-    this.#prefix = checkPrefix(options.keyPrefix, problems);
-    if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
-      problems.push("onEvent is not a function");
-    }
-    this.#onEvent = options.onEvent;
-    const connection = (["url", "host", "port", "db", "username", "password", "tls"] as const)
-      .filter((name) => options[name] !== undefined);
-    let target: Target | undefined;
+    const problems = cacheOptionProblems(options);
+    if (problems.length > 0) throw new ConfigError(`Invalid Redis cache options: ${optionProblemsText(problems)}`);
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#prefix = options.keyPrefix ?? "";
+    this.#reporting = options.onEvent !== undefined;
+    this.#emit = guardHook(options.onEvent);
     this.#secrets = [];
-    if (options.client !== undefined) {
-      if (connection.length > 0) problems.push(`client cannot be combined with ${connection.join(", ")}`);
-      if (!isClient(options.client)) problems.push("client is not a node-redis client or cluster");
-    } else {
-      target = resolveTarget(options, problems, this.#secrets);
-    }
-    if (problems.length > 0) throw new ConfigError(`Invalid Redis cache options: ${problems.join("; ")}`);
+    const target = options.client === undefined ? resolveTarget(options, this.#secrets) : undefined;
 
     this.#target = target;
     if (target === undefined) {
@@ -424,6 +464,66 @@ export class RedisCacheBackend implements ICacheBackend {
   }
 
   /**
+   * Several values and the generation of each key in ONE `MGET` (of the
+   * keys and their generation keys). A value that is not JSON is a miss,
+   * reported and deleted. On a Redis Cluster the keys of one call must share
+   * a hash tag (`{...}`), as the rules store's keys of one read do.
+   *
+   * @param keys The keys (the prefix is added).
+   * @returns One entry per key, in order.
+   * @throws {CacheError} When Redis cannot be reached, refuses (`CROSSSLOT`) or does not answer in time.
+   * @throws {InvalidInputError} When a key is not usable; nothing is sent.
+   */
+  async getMany<T = unknown>(keys: readonly string[]): Promise<Array<CacheEntry<T>>> {
+    keys.forEach(checkCacheKey);
+    if (keys.length === 0) return [];
+    const reply = await this.#exec(MGET, keys[0], "", 0, keys);
+    const replies = Array.isArray(reply) ? reply : [];
+    return await Promise.all(keys.map(async (key, index) => {
+      const generation = Number(replies[keys.length + index] ?? 0);
+      const text = replies[index];
+      if (text === null || text === undefined) return { value: null, generation };
+      try {
+        return { value: JSON.parse(typeof text === "string" ? text : textOf(text)) as T, generation };
+      } catch (error) {
+        await this.#dropCorrupt(key, error);
+        return { value: null, generation };
+      }
+    }));
+  }
+
+  /**
+   * Stores a value only when the key's generation is still the one given,
+   * in one script run (`EVAL`), so no invalidation can come in between.
+   *
+   * @param key The key (the prefix is added).
+   * @param ttlSeconds How long the value lives: a positive integer.
+   * @param value A JSON value.
+   * @param generation The generation read with {@linkcode RedisCacheBackend.getMany}.
+   * @returns Whether the value was stored.
+   * @throws {CacheError} When Redis cannot be reached, refuses or does not answer in time.
+   * @throws {InvalidInputError} When the key, the TTL or the value is not usable; nothing is sent.
+   */
+  async setexIfGeneration(key: string, ttlSeconds: number, value: unknown, generation: number): Promise<boolean> {
+    const json = encodeCacheWrite(key, ttlSeconds, value);
+    return Number(await this.#exec(SET_IF_GENERATION, key, json, ttlSeconds, [String(generation)])) === 1;
+  }
+
+  /**
+   * Drops values and raises their generations, one script run (`EVAL`) per
+   * key: a reader that looked a key up before cannot write its value back.
+   *
+   * @param keys The keys (the prefix is added).
+   * @returns Once Redis has dropped every one.
+   * @throws {CacheError} When Redis cannot be reached, refuses or does not answer in time.
+   * @throws {InvalidInputError} When a key is not usable; nothing is sent.
+   */
+  async invalidate(keys: readonly string[]): Promise<void> {
+    keys.forEach(checkCacheKey);
+    await Promise.all(keys.map((key) => this.#exec(INVALIDATE, key, "", GENERATION_TTL_SECONDS)));
+  }
+
+  /**
    * Closes the backend: later calls fail with a {@linkcode CacheError}. A
    * client the backend created is destroyed (calls still in flight fail) and
    * its socket ended at any point of a connection: still connecting (TCP,
@@ -458,13 +558,29 @@ export class RedisCacheBackend implements ICacheBackend {
    * a CacheError. The hot path (client ready) allocates one promise, one
    * deadline entry and the two settle callbacks; no timer per call.
    */
-  #exec(op: Op, key: string, json: string, ttl: number): Promise<unknown> {
-    if (this.#closed || !this.#client.isReady) return this.#execWhenReady(op, key, json, ttl);
-    return this.#bounded(op, key, json, ttl, this.#commandTimeoutMs);
+  #exec(op: Op, key: string, json: string, ttl: number, extra?: readonly string[]): Promise<unknown> {
+    if (!this.#reporting) return this.#execNow(op, key, json, ttl, extra);
+    const started = performance.now();
+    return reportEnd(
+      this.#execNow(op, key, json, ttl, extra),
+      started,
+      (end) => this.#emit({ type: "redis.command", command: COMMANDS[op], key, ...end }),
+    );
+  }
+
+  #execNow(op: Op, key: string, json: string, ttl: number, extra?: readonly string[]): Promise<unknown> {
+    if (this.#closed || !this.#client.isReady) return this.#execWhenReady(op, key, json, ttl, extra);
+    return this.#bounded(op, key, json, ttl, this.#commandTimeoutMs, extra);
   }
 
   /** The slow path: waits for the connection within the deadline, then sends with what is left of it. */
-  async #execWhenReady(op: Op, key: string, json: string, ttl: number): Promise<unknown> {
+  async #execWhenReady(
+    op: Op,
+    key: string,
+    json: string,
+    ttl: number,
+    extra: readonly string[] | undefined,
+  ): Promise<unknown> {
     const started = performance.now();
     const notReady = await this.#whenReady(this.#commandTimeoutMs);
     if (notReady !== undefined) {
@@ -475,17 +591,31 @@ export class RedisCacheBackend implements ICacheBackend {
         notReady === "offline" ? this.#lastError : undefined,
       );
     }
-    return this.#bounded(op, key, json, ttl, Math.max(1, this.#commandTimeoutMs - (performance.now() - started)));
+    return this.#bounded(
+      op,
+      key,
+      json,
+      ttl,
+      Math.max(1, this.#commandTimeoutMs - (performance.now() - started)),
+      extra,
+    );
   }
 
-  #bounded(op: Op, key: string, json: string, ttl: number, timeoutMs: number): Promise<unknown> {
+  #bounded(
+    op: Op,
+    key: string,
+    json: string,
+    ttl: number,
+    timeoutMs: number,
+    extra?: readonly string[],
+  ): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
       const pending = new PendingCommand(op, key, reject);
       const deadlines = this.#deadlines;
       deadlines.track(pending, timeoutMs);
       let sent: Promise<unknown>;
       try {
-        sent = this.#send(op, this.#prefix + key, json, ttl);
+        sent = this.#send(op, this.#prefix + key, json, ttl, extra);
       } catch (error) {
         sent = Promise.reject(error);
       }
@@ -505,15 +635,38 @@ export class RedisCacheBackend implements ICacheBackend {
     pending.reject(this.#failure(pending.op, pending.key, this.#describe(TIMED_OUT), undefined));
   };
 
-  #send(op: Op, redisKey: string, json: string, ttl: number): Promise<unknown> {
+  #send(op: Op, redisKey: string, json: string, ttl: number, extra?: readonly string[]): Promise<unknown> {
     switch (op) {
       case GET:
         return this.#client.get(redisKey);
       case SET:
         return this.#client.set(redisKey, json, { expiration: { type: "EX", value: ttl } });
-      default:
+      case DEL:
         return this.#client.del(redisKey);
+      case MGET: {
+        const keys = extra!.map((key) => this.#prefix + key);
+        return this.#command("mGet")([...keys, ...keys.map((key) => key + GENERATION_SUFFIX)]);
+      }
+      case SET_IF_GENERATION:
+        return this.#command("eval")(SET_IF_GENERATION_SCRIPT, {
+          keys: [redisKey, redisKey + GENERATION_SUFFIX],
+          arguments: [extra![0], json, String(ttl)],
+        });
+      default:
+        return this.#command("eval")(INVALIDATE_SCRIPT, {
+          keys: [redisKey, redisKey + GENERATION_SUFFIX],
+          arguments: [String(ttl)],
+        });
     }
+  }
+
+  /** A command a client passed in may lack (`mGet`, `eval`), bound to it; a missing one fails the call. */
+  #command<K extends "mGet" | "eval">(name: K): NonNullable<RedisCacheClient[K]> {
+    const command = this.#client[name];
+    if (typeof command !== "function") {
+      throw new TypeError(`the Redis client has no ${name}() command`);
+    }
+    return command.bind(this.#client) as NonNullable<RedisCacheClient[K]>;
   }
 
   /**
@@ -620,12 +773,16 @@ export class RedisCacheBackend implements ICacheBackend {
     this.#lastError = error;
     this.#offline = true;
     this.#notify();
-    if (this.#onEvent !== undefined) {
+    if (this.#reporting) {
       const reason = this.#describe(error);
       const message = this.#everReady
         ? `Lost connection to ${this.#where}: ${reason}`
         : `Failed to connect to ${this.#where}: ${reason}`;
-      this.#emit({ type: "cache.error", error: new CacheError(message, scrubbed(error, this.#secrets)) });
+      this.#emit({
+        type: "cache.error",
+        tier: "redis",
+        error: new CacheError(message, scrubbed(error, this.#secrets)),
+      });
     }
   };
 
@@ -635,26 +792,17 @@ export class RedisCacheBackend implements ICacheBackend {
     this.#lastError = undefined;
     this.#attempts = 0;
     this.#notify();
-    if (this.#everReady) this.#emit({ type: "cache.reconnect" });
+    if (this.#everReady) this.#emit({ type: "cache.reconnect", tier: "redis" });
     this.#everReady = true;
   };
 
   /** Reports and deletes an entry that is not JSON; a failed delete is reported, not thrown. */
   async #dropCorrupt(key: string, error: unknown): Promise<void> {
-    this.#emit({ type: "cache.corrupt", key, error });
+    this.#emit({ type: "cache.corrupt", tier: "redis", key, error });
     try {
       await this.#exec(DEL, key, "", 0);
     } catch (failure) {
-      this.#emit({ type: "cache.error", key, error: failure as CacheError });
-    }
-  }
-
-  #emit(event: CacheEvent): void {
-    if (this.#onEvent === undefined) return;
-    try {
-      this.#onEvent(event);
-    } catch {
-      // A hook must never break the cache.
+      this.#emit({ type: "cache.error", tier: "redis", key, error: failure as CacheError });
     }
   }
 
@@ -700,24 +848,76 @@ class PendingCommand extends Pending {
   }
 }
 
-function checkTimeout(name: string, value: unknown, fallback: number, problems: string[]): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
-    problems.push(`${name} ${quote(value)} is not a positive number of milliseconds`);
-    return fallback;
+/** The connection options, which a URL or a client replaces. */
+const CONNECTION_OPTIONS = ["host", "port", "db", "username", "password", "tls"] as const;
+
+/** Every problem with the options. */
+function cacheOptionProblems(options: RedisCacheOptions): OptionProblem[] {
+  const problems: OptionProblem[] = [];
+  const given = <K extends keyof RedisCacheOptions>(
+    name: K,
+    check: (value: RedisCacheOptions[K]) => OptionProblem[],
+  ) => {
+    if (options[name] !== undefined) problems.push(...check(options[name]));
+  };
+  given("commandTimeoutMs", (value) => timeoutMsProblems("commandTimeoutMs", value));
+  given("connectTimeoutMs", (value) => timeoutMsProblems("connectTimeoutMs", value));
+  given("keyPrefix", (value) => keyPrefixProblems(value));
+  problems.push(...hookProblems("onEvent", options.onEvent));
+  if (options.client !== undefined) {
+    problems.push(...combinedProblems(options, "client", ["url", ...CONNECTION_OPTIONS]));
+    if (!isClient(options.client)) {
+      problems.push({ option: "client", problem: "is not a node-redis client or cluster" });
+    }
+    return problems;
   }
-  return value;
+  if (options.url !== undefined) {
+    problems.push(...combinedProblems(options, "url", CONNECTION_OPTIONS));
+    problems.push(...redisUrlProblems("url", options.url));
+    return problems;
+  }
+  given(
+    "host",
+    (host) =>
+      typeof host !== "string" || host === "" || /[\s\p{Cc}]/u.test(host)
+        ? [{ option: "host", value: String(host), problem: "is not a host name or IP address" }]
+        : [],
+  );
+  given("port", (port) => integerProblems("port", port, 1, 65535));
+  given("db", (db) => redisDbProblems("db", db));
+  given(
+    "username",
+    (username) => typeof username === "string" ? [] : [{ option: "username", problem: "is not a string" }],
+  );
+  given(
+    "password",
+    (password) => typeof password === "string" ? [] : [{ option: "password", problem: "is not a string" }],
+  );
+  given(
+    "tls",
+    (tls) => typeof tls === "boolean" ? [] : [{ option: "tls", value: String(tls), problem: "is not a boolean" }],
+  );
+  return problems;
 }
 
-function checkPrefix(value: unknown, problems: string[]): string {
-  if (value === undefined || value === "") return "";
+/** `client cannot be combined with url, host`: the options one replaces, when given with it. */
+function combinedProblems(
+  options: RedisCacheOptions,
+  owner: string,
+  names: readonly (keyof RedisCacheOptions)[],
+): OptionProblem[] {
+  const given = names.filter((name) => options[name] !== undefined);
+  return given.length === 0 ? [] : [{ option: owner, problem: `cannot be combined with ${given.join(", ")}` }];
+}
+
+function keyPrefixProblems(value: unknown): OptionProblem[] {
+  if (value === "") return [];
   try {
-    return checkCacheKey(value);
+    checkCacheKey(value);
+    return [];
   } catch {
-    problems.push(
-      `keyPrefix ${quote(value)} is not a string of at most ${MAX_CACHE_KEY_BYTES} bytes without control characters`,
-    );
-    return "";
+    const problem = `is not a string of at most ${MAX_CACHE_KEY_BYTES} bytes without control characters`;
+    return [{ option: "keyPrefix", value: String(value), problem }];
   }
 }
 
@@ -728,94 +928,30 @@ function isClient(value: unknown): boolean {
     typeof client.connect === "function";
 }
 
-/** Where to connect, from a URL or from host / port / db; records problems without echoing credentials. */
-function resolveTarget(options: RedisCacheOptions, problems: string[], secrets: string[]): Target {
+/** Where to connect, from a URL or from host / port / db (all checked); collects the secrets to keep out of messages. */
+function resolveTarget(options: RedisCacheOptions, secrets: string[]): Target {
   const target: Target = { host: "127.0.0.1", port: 6379, db: 0, tls: false };
-  if (options.password !== undefined) secrets.push(String(options.password));
   if (options.url !== undefined) {
-    if (typeof options.url === "string" && options.url !== "") secrets.push(options.url);
-    const extra = (["host", "port", "db", "username", "password", "tls"] as const).filter((name) =>
-      options[name] !== undefined
-    );
-    if (extra.length > 0) problems.push(`url cannot be combined with ${extra.join(", ")}`);
-    parseUrl(options.url, target, problems, secrets);
-    return target;
+    const url = new URL(options.url);
+    secrets.push(options.url);
+    target.tls = url.protocol === "rediss:";
+    target.host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    if (url.port !== "") target.port = Number(url.port);
+    if (url.username !== "") target.username = decodeURIComponent(url.username);
+    if (url.password !== "") target.password = decodeURIComponent(url.password);
+    secrets.push(...[url.username, url.password].filter((secret) => secret !== ""));
+    const path = url.pathname.replace(/^\//, "");
+    if (path !== "") target.db = Number(path);
+  } else {
+    if (options.host !== undefined) target.host = options.host.replace(/^\[(.*)\]$/, "$1");
+    target.port = options.port ?? target.port;
+    target.db = options.db ?? target.db;
+    target.username = options.username;
+    target.password = options.password;
+    target.tls = options.tls ?? false;
   }
-  if (options.host !== undefined) {
-    if (typeof options.host !== "string" || options.host === "" || /[\s\p{Cc}]/u.test(options.host)) {
-      problems.push(`host ${quote(options.host)} is not a host name or IP address`);
-    } else {
-      target.host = options.host.replace(/^\[(.*)\]$/, "$1");
-    }
-  }
-  if (options.port !== undefined) target.port = checkPort(options.port, problems);
-  if (options.db !== undefined) target.db = checkDb(options.db, problems);
-  if (options.username !== undefined) {
-    if (typeof options.username !== "string") problems.push("username is not a string");
-    else target.username = options.username;
-  }
-  if (options.password !== undefined) {
-    if (typeof options.password !== "string") problems.push("password is not a string");
-    else target.password = options.password;
-  }
-  if (options.tls !== undefined) {
-    if (typeof options.tls !== "boolean") problems.push(`tls ${quote(options.tls)} is not a boolean`);
-    else target.tls = options.tls;
-  }
+  for (const secret of [target.username, target.password]) if (secret) secrets.push(secret);
   return target;
-}
-
-function parseUrl(url: unknown, target: Target, problems: string[], secrets: string[]): void {
-  let parsed: URL;
-  try {
-    parsed = new URL(url as string);
-  } catch {
-    // The URL may hold a password: it is shown redacted.
-    problems.push(`url ${quote(redactUrl(url))} is not a valid URL`);
-    return;
-  }
-  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-    problems.push(`url protocol ${quote(parsed.protocol)} is not "redis:" or "rediss:"`);
-  }
-  target.tls = parsed.protocol === "rediss:";
-  if (parsed.hostname === "") problems.push("url has no host");
-  else target.host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
-  if (parsed.port !== "") target.port = Number(parsed.port);
-  try {
-    if (parsed.username !== "") {
-      secrets.push(parsed.username);
-      target.username = decodeURIComponent(parsed.username);
-      secrets.push(target.username);
-    }
-    if (parsed.password !== "") {
-      secrets.push(parsed.password);
-      target.password = decodeURIComponent(parsed.password);
-      secrets.push(target.password);
-    }
-  } catch {
-    problems.push("url has malformed percent-encoding in its credentials");
-  }
-  const path = parsed.pathname.replace(/^\//, "");
-  if (path !== "") {
-    if (!/^\d{1,9}$/.test(path)) problems.push(`url database ${quote(path)} is not a non-negative integer`);
-    else target.db = Number(path);
-  }
-}
-
-function checkPort(value: unknown, problems: string[]): number {
-  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 65535) {
-    problems.push(`port ${quote(value)} is not an integer from 1 to 65535`);
-    return 6379;
-  }
-  return value as number;
-}
-
-function checkDb(value: unknown, problems: string[]): number {
-  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > MAX_DB) {
-    problems.push(`db ${quote(value)} is not a non-negative integer`);
-    return 0;
-  }
-  return value as number;
 }
 
 /** Whether the error is Redis' error reply (`-READONLY ...`), also from another copy of node-redis. */
@@ -850,21 +986,15 @@ function codeOf(error: unknown): string | undefined {
 
 /**
  * The `cause` to keep: the error itself, unless its message or stack holds a
- * secret, in which case a copy with the secret replaced by `[redacted]`.
+ * secret, in which case a redacted copy (see `redactedError`).
  */
 function scrubbed(cause: unknown, secrets: readonly string[]): { cause?: unknown } | undefined {
   if (cause === undefined) return undefined;
   if (secrets.length === 0 || typeof cause !== "object" || cause === null) return { cause };
-  const error = cause as { message?: unknown; stack?: unknown; name?: unknown };
+  const error = cause as { message?: unknown; stack?: unknown };
   const text = `${String(error.message)}\n${String(error.stack)}`;
-  const leaked = secrets.filter((secret) => secret.length > 0 && text.includes(secret));
-  if (leaked.length === 0) return { cause };
-  let message = String(error.message);
-  for (const secret of leaked) message = message.replaceAll(secret, REDACTED);
-  const copy = new Error(message);
-  copy.name = typeof error.name === "string" ? error.name : "Error";
-  copy.stack = `${copy.name}: ${message}`;
-  return { cause: copy };
+  if (redactSecrets(text, secrets) === text) return { cause };
+  return { cause: redactedError(cause, (message) => redactSecrets(message, secrets)) };
 }
 
 const utf8 = new TextDecoder();

@@ -4,6 +4,10 @@
  * reference (`MemoryFileStore`).
  *
  * - Every path is checked before any request (`checkPath` / `checkPrefix`).
+ * - Every write stores the content's SHA-256 (`x-amz-meta-sha256`, and as
+ *   S3's checksum of each request); every read verifies it. Reads go range
+ *   by range, pulled by the consumer; a streamed write over the threshold is
+ *   staged and copied into place with its checksum (see `writeStream`).
  * - Large payloads go up in parts and a failed multipart upload is aborted,
  *   so no orphaned parts stay behind.
  * - A move creates the destination only where nothing is, confirms the copy,
@@ -26,39 +30,75 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
   ListObjectsV2Command,
   ListObjectVersionsCommand,
   PutObjectCommand,
+  type PutObjectCommandInput,
+  type PutObjectCommandOutput,
   S3Client,
+  UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import {
   BlueStarError,
   ConfigError,
   ConflictError,
   FileNotFoundError,
   FileStoreError,
+  InvalidInputError,
   quote,
-  redactUrl,
 } from "../core/errors.ts";
+import { guardHook } from "../core/hooks.ts";
 import { mapConcurrently } from "../core/concurrency.ts";
+import { type CallOutcome, endedWith } from "../core/call_end.ts";
+import { elapsedMs } from "../core/time.ts";
 import {
-  bucketNameProblem,
   checkPath,
   checkPrefix,
   comparePaths,
   MAX_PAGE_SIZE,
   pageSizeProblem,
   pathProblem,
+  stagingKey,
 } from "../core/keys.ts";
-import type { IFileStore } from "../core/protocols.ts";
+import type { FileSource, FileStat, IFileStore } from "../core/protocols.ts";
 import type { FileWriteOptions } from "../core/types.ts";
-import { checkRetainUntil, toBytes } from "../core/values.ts";
-import { redactCredentials, safeCause } from "./aws_errors.ts";
+import {
+  integrityError,
+  pullStream,
+  SHA256_HEX,
+  sourceChunks,
+  SourceFailure,
+  verifiedChunks,
+} from "../core/streams.ts";
+import { checkRetainUntil, objectLockProblem, toBytes } from "../core/values.ts";
+import {
+  awsAttempts,
+  awsErrorName,
+  awsHttpStatus,
+  classifyAwsError,
+  redactCredentials,
+  safeCause,
+} from "./aws_errors.ts";
+import {
+  bucketProblems,
+  clashProblems,
+  endpointUrlProblems,
+  hookProblems,
+  integerProblems,
+  type OptionProblem,
+  optionProblemsText,
+  reasonProblems,
+  regionProblems,
+} from "./options.ts";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -69,20 +109,27 @@ const MIN_PART_BYTES = 5 * MiB;
 const MAX_PART_BYTES = 5 * GiB;
 /** S3's most parts in one multipart upload. */
 const MAX_PARTS = 10_000;
+/** The longest a presigned URL may live: S3's limit for Signature Version 4 (7 days). */
+const MAX_PRESIGN_SECONDS = 7 * 24 * 60 * 60;
+/** How long a presigned URL lives unless told otherwise (15 minutes). */
+const DEFAULT_PRESIGN_SECONDS = 15 * 60;
 
 /** Options of {@linkcode S3FileStore}. */
 export interface S3FileStoreOptions {
   /** The bucket every path lives in: a name S3's naming rules for general purpose buckets allow. */
   bucket: string;
   /**
-   * The AWS region. Ignored when `client` is given.
+   * The AWS region, a region name (`"us-east-1"`). Not with `client`: given
+   * together, they are a `ConfigError` (configure the client instead).
    *
    * @default {undefined} The SDK's chain: `AWS_REGION`, then the shared config file.
    */
   region?: string;
   /**
    * A custom endpoint (LocalStack, moto, MinIO), addressed path-style
-   * (`forcePathStyle: true`). Ignored when `client` is given.
+   * (`forcePathStyle: true`): an http or https URL without userinfo
+   * (credentials come from the AWS chain). Not with `client`: given
+   * together, they are a `ConfigError` (configure the client instead).
    *
    * @default {undefined} The region's AWS endpoint, virtual-hosted style.
    */
@@ -126,6 +173,14 @@ export interface S3FileStoreOptions {
    */
   partConcurrency?: number;
   /**
+   * How many bytes each request of `read` and `readStream` asks for (a
+   * ranged `GetObject`): 64 KiB to 1 GiB. A stream holds about one range at
+   * a time, however much the HTTP layer reads ahead.
+   *
+   * @default {8388608} (8 MiB)
+   */
+  rangeSizeBytes?: number;
+  /**
    * How many keys a listing page holds: 1 to 1000.
    *
    * @default {1000}
@@ -140,8 +195,9 @@ export interface S3FileStoreOptions {
    */
   copyPartSizeBytes?: number;
   /**
-   * Called after every operation and on every failure. It must not throw;
-   * if it does, the error is ignored and the operation's outcome stands.
+   * Called after every operation and on every failure. A hook that throws
+   * or returns a rejected promise changes nothing: the operation's outcome
+   * stands.
    *
    * @default {undefined}
    */
@@ -161,6 +217,8 @@ export type FileStoreEvent =
     bytes: number;
     /** How long the read took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed read is an `"error"` event. */
+    outcome: "ok";
   }
   | {
     /** A file was written. */
@@ -177,6 +235,8 @@ export type FileStoreEvent =
     parts: number;
     /** How long the write took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed write is an `"error"` event. */
+    outcome: "ok";
   }
   | {
     /** A file was moved (copied, confirmed, source deleted). */
@@ -193,6 +253,35 @@ export type FileStoreEvent =
     parts: number;
     /** How long the move took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed move is an `"error"` event. */
+    outcome: "ok";
+  }
+  | {
+    /** A file was deleted (or was not there). */
+    type: "delete";
+    /** The bucket. */
+    bucket: string;
+    /** The key deleted. */
+    key: string;
+    /** Whether there was a file to delete. */
+    existed: boolean;
+    /** How long the delete took, in milliseconds. */
+    durationMs: number;
+    /** How it ended: a failed delete is an `"error"` event. */
+    outcome: "ok";
+  }
+  | {
+    /**
+     * A streamed write's staging object could not be removed after the write
+     * (which stands); a lifecycle rule on the staging prefix removes it.
+     */
+    type: "staging-left";
+    /** The bucket. */
+    bucket: string;
+    /** The staging key left behind. */
+    key: string;
+    /** The path the write was for. */
+    path: string;
   }
   | {
     /** A listing finished (every page was read). */
@@ -209,6 +298,8 @@ export type FileStoreEvent =
     pages: number;
     /** How long the listing took, in milliseconds. */
     durationMs: number;
+    /** How it ended: a failed listing is an `"error"` event. */
+    outcome: "ok";
   }
   | {
     /**
@@ -238,14 +329,63 @@ export type FileStoreEvent =
     /** An operation failed; `error` is what the caller receives. */
     type: "error";
     /** The operation. */
-    action: "read" | "write" | "move" | "list";
+    action: FileStoreAction;
     /** The bucket. */
     bucket: string;
     /** The key or prefix the operation was on (for a move, the source). */
     key: string;
     /** The error thrown to the caller. */
     error: FileStoreError | ConflictError;
+    /** How long the operation ran until it failed, in milliseconds (a listing: since it began). */
+    durationMs: number;
+    /** How it ended: `"not_found"` (no such file), `"conflict"` or `"error"`. */
+    outcome: CallOutcome;
+    /** The error's `code` (`"FILE_NOT_FOUND"`, `"FILE_STORE_ERROR"`, ...). */
+    errorCode?: string;
   };
+
+/** The operations of {@linkcode S3FileStore}, as its error events name them. */
+export type FileStoreAction = "read" | "write" | "move" | "list" | "stat" | "delete" | "presign";
+
+/** Options of {@linkcode S3FileStore.presignRead}. */
+export interface PresignReadOptions {
+  /**
+   * How long the URL works, in seconds: an integer from 1 to 604,800 (7 days, S3's limit).
+   *
+   * @default {900} (15 minutes)
+   */
+  expiresInSeconds?: number;
+}
+
+/** Options of {@linkcode S3FileStore.presignWrite}. */
+export interface PresignWriteOptions extends PresignReadOptions {
+  /**
+   * The exact size of the upload in bytes, signed: S3 refuses a body of any other size.
+   *
+   * @default {undefined} Any size.
+   */
+  contentLength?: number;
+  /**
+   * The SHA-256 of the content (64 hex digits), signed as the file's stored
+   * checksum (so `read` verifies it) and as S3's `x-amz-checksum-sha256`
+   * (so S3 refuses a body that does not match it).
+   *
+   * @default {undefined} No checksum: the file lands without one and its reads are not verified.
+   */
+  sha256?: string;
+}
+
+/** A presigned request: what a bank's or a browser's HTTP client sends, without credentials of its own. */
+export interface PresignedRequest {
+  /** The URL, signature and expiry in its query. */
+  url: string;
+  /** The HTTP method. */
+  method: "GET" | "PUT";
+  /** Headers the request must carry exactly as given (they are signed); `{}` for a read. */
+  headers: Record<string, string>;
+  /** When the URL stops working. */
+  expiresAt: Date;
+}
 
 /**
  * An {@linkcode IFileStore} on Amazon S3 (or LocalStack, moto, MinIO).
@@ -266,7 +406,7 @@ export type FileStoreEvent =
  *   await files.move("in/batch-1.csv", "archive/batch-1.csv");
  *   console.log(await files.listFiles("archive/"));
  * } finally {
- *   files.close();
+ *   await files.close();
  * }
  * ```
  */
@@ -280,7 +420,8 @@ export class S3FileStore implements IFileStore {
   readonly #partConcurrency: number;
   readonly #pageSize: number;
   readonly #copyPartSize: number;
-  readonly #onEvent: ((event: FileStoreEvent) => void) | undefined;
+  readonly #rangeSize: number;
+  readonly #emit: (event: FileStoreEvent) => void;
   /** Whether the bucket has Object Lock enabled, asked once, on the first retained write. */
   #objectLock: Promise<boolean> | undefined;
   #closed = false;
@@ -293,9 +434,9 @@ export class S3FileStore implements IFileStore {
    * @throws {ConfigError} When an option is missing or out of range; the message lists every problem.
    */
   constructor(options: S3FileStoreOptions) {
-    const problems = optionProblems(options);
+    const problems = storeOptionProblems(options);
     if (problems.length > 0) {
-      throw new ConfigError(`Invalid S3 file store options: ${problems.join("; ")}`);
+      throw new ConfigError(`Invalid S3 file store options: ${optionProblemsText(problems)}`);
     }
     this.#bucket = options.bucket;
     const kms = options.kmsKeyId !== undefined || options.serverSideEncryption === "aws:kms";
@@ -310,7 +451,8 @@ export class S3FileStore implements IFileStore {
     this.#partConcurrency = options.partConcurrency ?? 4;
     this.#pageSize = options.pageSize ?? MAX_PAGE_SIZE;
     this.#copyPartSize = options.copyPartSizeBytes ?? 512 * MiB;
-    this.#onEvent = options.onEvent;
+    this.#rangeSize = options.rangeSizeBytes ?? 8 * MiB;
+    this.#emit = guardHook(options.onEvent);
     if (options.client !== undefined) {
       this.#client = options.client;
       this.#ownsClient = false;
@@ -329,44 +471,100 @@ export class S3FileStore implements IFileStore {
   }
 
   /**
-   * A file's bytes.
+   * A file's bytes, checked against the SHA-256 stored with them. The file
+   * is read range by range (`rangeSizeBytes` per request) straight into one
+   * buffer of its size, so a read peaks at about the file's size plus one
+   * range.
    *
    * @param path The path, e.g. `"in/batch-1.csv"`.
    * @returns A copy of the bytes.
    * @throws {InvalidInputError} When the path is not a valid relative key; nothing is sent.
    * @throws {FileNotFoundError} When there is no such file.
-   * @throws {FileStoreError} When S3 fails or refuses the read.
+   * @throws {IntegrityError} When the bytes do not match the file's stored SHA-256.
+   * @throws {FileStoreError} When S3 fails or refuses the read, or the file is replaced during it.
    */
   async read(path: string): Promise<Uint8Array> {
     checkPath(path);
     const context = `Failed to read file ${quote(path)} from bucket ${quote(this.#bucket)}`;
-    return await this.#failing("read", path, async () => {
+    return await this.#failing("read", path, performance.now(), async () => {
       this.#checkOpen(context);
       const started = performance.now();
-      let bytes: Uint8Array;
-      let expected: number | undefined;
-      try {
-        const response = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: path }));
-        expected = response.ContentLength;
-        bytes = response.Body === undefined ? new Uint8Array() : await response.Body.transformToByteArray();
-      } catch (error) {
-        throw toStoreError(error, context, `${context}: it does not exist`);
+      const file = await this.#open(path, context, undefined);
+      // One buffer of the known size, filled as the chunks arrive: nothing else holds the file.
+      const bytes = new Uint8Array(file.size);
+      let offset = 0;
+      for await (const chunk of file.chunks) {
+        bytes.set(chunk, offset);
+        offset += chunk.length;
       }
-      if (expected !== undefined && bytes.length !== expected) {
-        throw new FileStoreError(`${context}: the body was cut short (${bytes.length} of ${expected} bytes)`);
-      }
-      this.#emit({ type: "read", bucket: this.#bucket, key: path, bytes: bytes.length, durationMs: since(started) });
+      this.#emit({
+        type: "read",
+        bucket: this.#bucket,
+        key: path,
+        bytes: bytes.length,
+        durationMs: elapsedMs(started),
+        outcome: "ok",
+      });
       return bytes;
     });
   }
 
   /**
-   * Writes a file, replacing any file at the path. A string is written as
-   * UTF-8. A payload over `multipartThresholdBytes` goes up in parts; if any
-   * part fails the upload is aborted, so neither a partial file nor orphaned
-   * parts remain.
+   * A file's bytes as a web stream, pulled one range (`rangeSizeBytes`) at a
+   * time: the next range is requested only when the consumer has read the
+   * last, so memory stays bounded however slow the consumer and however far
+   * the HTTP layer reads ahead. The content is checked against its stored
+   * SHA-256 on the way; when it differs the stream errors with an
+   * {@linkcode IntegrityError} instead of delivering its last chunk.
+   * Cancelling the stream aborts the request in flight. A file replaced
+   * during the read errors the stream (each range asks for the first one's
+   * ETag).
    *
    * @param path The path.
+   * @returns The stream, once the first range has arrived.
+   * @throws {InvalidInputError} When the path is not valid; nothing is sent.
+   * @throws {FileNotFoundError} When there is no such file, before any byte.
+   * @throws {FileStoreError} When S3 fails or refuses the first request.
+   */
+  async readStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    checkPath(path);
+    const context = `Failed to read file ${quote(path)} from bucket ${quote(this.#bucket)}`;
+    return await this.#failing("read", path, performance.now(), async () => {
+      this.#checkOpen(context);
+      const started = performance.now();
+      const abort = new AbortController();
+      const file = await this.#open(path, context, abort.signal);
+      const done = () =>
+        this.#emit({
+          type: "read",
+          bucket: this.#bucket,
+          key: path,
+          bytes: file.size,
+          durationMs: elapsedMs(started),
+          outcome: "ok",
+        });
+      const failed = (error: unknown) => {
+        // After a cancel the aborted request's error reaches no one: it is not a failure to report.
+        const wrapped = toStoreError(error, context, undefined);
+        if (!abort.signal.aborted) {
+          const end = endedWith(started, wrapped);
+          this.#emit({ type: "error", action: "read", bucket: this.#bucket, key: path, error: wrapped, ...end });
+        }
+        return wrapped;
+      };
+      return pullStream(thenCall(file.chunks, done), () => abort.abort(), failed);
+    });
+  }
+
+  /**
+   * Writes a file, replacing any file at the path, with the SHA-256 of its
+   * content: in the metadata (`x-amz-meta-sha256`, which reads verify and
+   * moves keep) and as S3's own checksum of the request (`ChecksumSHA256`,
+   * per part for a multipart upload), which S3 checks on arrival. A string
+   * is written as UTF-8. A payload over `multipartThresholdBytes` goes up
+   * in parts; if any part fails the upload is aborted, so neither a partial
+   * file nor orphaned parts remain.
+   *
    * With `retainUntil`, the file goes up in one `PutObject` with
    * `If-None-Match: *` (create-only), and where the bucket has Object Lock
    * enabled (asked once per store with `GetObjectLockConfiguration`) with
@@ -391,54 +589,18 @@ export class S3FileStore implements IFileStore {
     // large write. A string is encoded; anything else is an InvalidInputError.
     const bytes = data instanceof Uint8Array ? data : toBytes(data, path);
     const context = `Failed to write file ${quote(path)} to bucket ${quote(this.#bucket)}`;
-    await this.#failing("write", path, async () => {
+    await this.#failing("write", path, performance.now(), async () => {
       this.#checkOpen(context);
       const started = performance.now();
-      const params = { Bucket: this.#bucket, Key: path, Body: bytes, ...this.#encryption };
-      if (retainUntil !== undefined) {
-        const lock = await this.#hasObjectLock(context);
-        try {
-          await this.#client.send(
-            new PutObjectCommand({
-              ...params,
-              IfNoneMatch: "*",
-              ...(lock ? { ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: retainUntil } : {}),
-            }),
-          );
-        } catch (error) {
-          if (!isConditionFailure(error)) throw toStoreError(error, context, undefined);
-          throw new ConflictError(`${context}: a file is at the path`, { cause: safeCause(error) });
-        }
-        this.#emitWrite(path, bytes.length, 1, started);
-        return;
-      }
-      if (bytes.length <= this.#multipartThreshold) {
-        try {
-          await this.#client.send(new PutObjectCommand(params));
-        } catch (error) {
-          throw toStoreError(error, context, undefined);
-        }
+      const digest = createHash("sha256").update(bytes).digest();
+      // A retained file goes up in one PutObject: S3 takes the retention and the create-only condition there.
+      if (retainUntil !== undefined || bytes.length <= this.#multipartThreshold) {
+        await this.#put(path, bytes, digest, context, retainUntil);
         this.#emitWrite(path, bytes.length, 1, started);
         return;
       }
       const partSize = Math.max(this.#partSize, Math.ceil(bytes.length / MAX_PARTS));
-      const upload = new Upload({
-        client: this.#client,
-        params,
-        partSize,
-        queueSize: this.#partConcurrency,
-        leavePartsOnError: false,
-      });
-      try {
-        await upload.done();
-      } catch (error) {
-        // Upload aborts on failure, but when that abort fails its error is the
-        // one we see: abort again so no parts stay behind (a second abort of a
-        // gone upload is a NoSuchUpload, which is fine).
-        const uploadId = upload.uploadId;
-        const kept = uploadId === undefined ? undefined : await this.#abort(path, uploadId);
-        throw toStoreError(error, kept === undefined ? context : `${context} (${kept})`, undefined);
-      }
+      await this.#upload(path, bytes, { sha256: digest.toString("hex") }, partSize, context);
       this.#emitWrite(path, bytes.length, Math.ceil(bytes.length / partSize), started);
     });
   }
@@ -460,7 +622,7 @@ export class S3FileStore implements IFileStore {
   async readRetained(path: string): Promise<Uint8Array> {
     checkPath(path);
     const context = `Failed to read retained file ${quote(path)} from bucket ${quote(this.#bucket)}`;
-    return await this.#failing("read", path, async () => {
+    return await this.#failing("read", path, performance.now(), async () => {
       this.#checkOpen(context);
       let oldest: string | undefined;
       let keyMarker: string | undefined;
@@ -499,17 +661,249 @@ export class S3FileStore implements IFileStore {
     });
   }
 
+  /**
+   * Writes a file from a web stream or an async iterable of bytes, replacing
+   * any file at the path, with its SHA-256 as {@linkcode S3FileStore.write}
+   * stores it. A source of at most `multipartThresholdBytes` goes up in one
+   * `PutObject`. A longer one goes up in parts of `partSizeBytes`, at most
+   * `partConcurrency` in flight (so at most about `(partConcurrency + 1) *
+   * partSizeBytes` of it is held), to a staging key under
+   * {@linkcode STAGING_PREFIX}; its SHA-256 is known only at the end, and S3
+   * takes metadata only when an object is created, so it is then copied
+   * server-side (`UploadPartCopy`) into place with the checksum in its
+   * metadata, and the staging object is removed. Readers see the old file
+   * until the copy completes, then the new one, never a part of it.
+   *
+   * On any failure (the source throws, a chunk is not bytes, a request
+   * fails) the upload is aborted and the staging object removed: the file
+   * at the path is as it was and no multipart upload is left open. The
+   * longest source is 10,000 parts (80 GiB at the default part size).
+   *
+   * @param path The path.
+   * @param source The content, chunk by chunk. Each chunk is copied (or sent) before the next is asked for.
+   * @returns Nothing, once the file is stored.
+   * @throws {InvalidInputError} When the path or the source is not valid, or a chunk is not a `Uint8Array`; the
+   *   file is as it was.
+   * @throws {FileStoreError} When the source throws (its error is the `cause`) or the write fails; the file at the
+   *   path is as it was.
+   */
+  async writeStream(path: string, source: FileSource): Promise<void> {
+    checkPath(path);
+    const chunks = sourceChunks(source, path)[Symbol.asyncIterator]();
+    const context = `Failed to write file ${quote(path)} to bucket ${quote(this.#bucket)}`;
+    await this.#failing("write", path, performance.now(), async () => {
+      try {
+        this.#checkOpen(context);
+        const started = performance.now();
+        // Up to the threshold the source is held (copied: a producer may reuse its buffer) and goes up in one
+        // PutObject, as `write` would send it.
+        const head: Uint8Array[] = [];
+        let size = 0;
+        let next = await chunks.next();
+        for (; next.done !== true && size <= this.#multipartThreshold; next = await chunks.next()) {
+          head.push(new Uint8Array(next.value));
+          size += next.value.length;
+        }
+        if (next.done === true) {
+          const bytes = concatBytes(head, size);
+          await this.#put(path, bytes, createHash("sha256").update(bytes).digest(), context);
+          this.#emitWrite(path, size, 1, started);
+          return;
+        }
+        head.push(next.value);
+        const staged = await this.#stagedUpload(path, prepended(head, chunks), context);
+        this.#emitWrite(path, staged.size, staged.parts, started);
+      } catch (error) {
+        // The producer learns the write is off (a source that failed, or ended, ignores it). Not awaited: a
+        // source stuck in a read would hold the write's failure back.
+        chunks.return?.().catch(() => {});
+        if (error instanceof SourceFailure) {
+          throw new FileStoreError(`${context}: the source failed`, { cause: error.cause });
+        }
+        throw error;
+      }
+    });
+  }
+
   /** Whether the bucket has Object Lock enabled; a failed answer is asked again next time. */
   #hasObjectLock(context: string): Promise<boolean> {
     this.#objectLock ??= this.#client.send(new GetObjectLockConfigurationCommand({ Bucket: this.#bucket })).then(
       (output) => output.ObjectLockConfiguration?.ObjectLockEnabled === "Enabled",
       (error) => {
-        if (errorName(error) === "ObjectLockConfigurationNotFoundError") return false;
+        if (awsErrorName(error) === "ObjectLockConfigurationNotFoundError") return false;
         this.#objectLock = undefined;
         throw toStoreError(error, `${context}: cannot tell whether the bucket has Object Lock`, undefined);
       },
     );
     return this.#objectLock;
+  }
+
+  /**
+   * What is known of a file: its size, the SHA-256 stored with it, when it
+   * was last written, its ETag (one `HeadObject`).
+   *
+   * @param path The path.
+   * @returns The file's details; `sha256` is `undefined` for a file another tool wrote without one.
+   * @throws {InvalidInputError} When the path is not valid; nothing is sent.
+   * @throws {FileNotFoundError} When there is no such file.
+   * @throws {FileStoreError} When S3 fails or refuses the request.
+   */
+  async stat(path: string): Promise<FileStat> {
+    checkPath(path);
+    const context = `Failed to stat file ${quote(path)} in bucket ${quote(this.#bucket)}`;
+    return await this.#failing("stat", path, performance.now(), async () => {
+      const head = await this.#head(path, context);
+      if (head === undefined) throw new FileNotFoundError(`${context}: it does not exist`);
+      return fileStat(path, head);
+    });
+  }
+
+  /**
+   * Whether a file is at the path (one `HeadObject`).
+   *
+   * @param path The path.
+   * @returns `true` when there is.
+   * @throws {InvalidInputError} When the path is not valid; nothing is sent.
+   * @throws {FileStoreError} When S3 fails or refuses the request.
+   */
+  async exists(path: string): Promise<boolean> {
+    checkPath(path);
+    const context = `Failed to check whether file ${quote(path)} exists in bucket ${quote(this.#bucket)}`;
+    return await this.#failing(
+      "stat",
+      path,
+      performance.now(),
+      async () => (await this.#head(path, context)) !== undefined,
+    );
+  }
+
+  /**
+   * Deletes a file; a missing file is not an error. A file under an Object
+   * Lock retention that has not run out, or a legal hold, is refused and
+   * stays readable: on a versioned bucket (every bucket with Object Lock
+   * is) S3 itself would let a plain delete through as a delete marker that
+   * hides the file. The delete asks for the ETag it checked, so a file
+   * rewritten meanwhile stays too.
+   *
+   * @param path The path.
+   * @returns Nothing, once the file is gone.
+   * @throws {InvalidInputError} When the path is not valid; nothing is sent.
+   * @throws {FileStoreError} When the file is under a retention or legal hold (the message says until when), was
+   *   rewritten during the delete, or S3 fails or refuses; the file stays.
+   */
+  async delete(path: string): Promise<void> {
+    checkPath(path);
+    const context = `Failed to delete file ${quote(path)} from bucket ${quote(this.#bucket)}`;
+    await this.#failing("delete", path, performance.now(), async () => {
+      const started = performance.now();
+      const head = await this.#head(path, context);
+      const existed = head !== undefined;
+      if (head !== undefined) {
+        const locked = objectLockProblem(head, new Date());
+        if (locked !== undefined) throw new FileStoreError(`${context}: ${locked}; it is kept`);
+        try {
+          await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: path, IfMatch: head.ETag }));
+        } catch (error) {
+          if (isConditionFailure(error)) {
+            throw new FileStoreError(`${context}: it was rewritten during the delete and is kept`, {
+              cause: safeCause(error),
+            });
+          }
+          // A 404: someone else deleted it first, which is what was asked.
+          if (!isMissingObject(error)) throw toStoreError(error, context, undefined);
+        }
+      }
+      this.#emit({
+        type: "delete",
+        bucket: this.#bucket,
+        key: path,
+        existed,
+        durationMs: elapsedMs(started),
+        outcome: "ok",
+      });
+    });
+  }
+
+  /**
+   * A URL that reads a file without credentials (a `GET`), for a bank or a
+   * browser, working for `expiresInSeconds`. Nothing is sent to S3: a
+   * missing file shows when the URL is used (HTTP 404).
+   *
+   * @param path The path.
+   * @param options How long the URL works.
+   * @returns The URL, with no headers to send, and when it expires.
+   * @throws {InvalidInputError} When the path or the expiry is not valid.
+   * @throws {FileStoreError} When the store is closed or the URL cannot be signed (no credentials).
+   *
+   * @example Hand a bank a download link for 10 minutes
+   * ```ts
+   * import { S3FileStore } from "@bluestar/persistence";
+   *
+   * const files = new S3FileStore({ bucket: "acme-payroll", region: "us-east-1" });
+   * const { url, expiresAt } = await files.presignRead("out/ach-2026-06-30.txt", { expiresInSeconds: 600 });
+   * console.log(`${url} works until ${expiresAt.toISOString()}`);
+   * files.close();
+   * ```
+   */
+  async presignRead(path: string, options: PresignReadOptions = {}): Promise<PresignedRequest> {
+    checkPath(path);
+    const context = `Failed to presign a read of file ${quote(path)} in bucket ${quote(this.#bucket)}`;
+    const expiresIn = presignExpiry(options?.expiresInSeconds, context);
+    return await this.#presign(path, context, "GET", expiresIn, {});
+  }
+
+  /**
+   * A URL that writes a file without credentials (a `PUT` carrying the
+   * returned headers), working for `expiresInSeconds`. The URL signs this
+   * store's encryption and, when given, the exact size and the SHA-256:
+   * S3 refuses an upload whose body is of another size or does not match
+   * the checksum, and the file lands with the checksum in its metadata, so
+   * `read` verifies it like any write of the store.
+   *
+   * @param path The path.
+   * @param options How long the URL works; the size and SHA-256 of the content.
+   * @returns The URL, the headers the upload must carry, and when it expires.
+   * @throws {InvalidInputError} When the path, the expiry, the size or the SHA-256 is not valid.
+   * @throws {FileStoreError} When the store is closed or the URL cannot be signed (no credentials).
+   *
+   * @example Let a client upload a file of known content for 15 minutes
+   * ```ts
+   * import { S3FileStore } from "@bluestar/persistence";
+   *
+   * const files = new S3FileStore({ bucket: "acme-payroll", region: "us-east-1" });
+   * const body = new TextEncoder().encode("id,hours\n1,80\n");
+   * const sha256 = Array.from(
+   *   new Uint8Array(await crypto.subtle.digest("SHA-256", body)),
+   *   (byte) => byte.toString(16).padStart(2, "0"),
+   * ).join("");
+   * const upload = await files.presignWrite("in/batch-1.csv", { contentLength: body.length, sha256 });
+   * await fetch(upload.url, { method: upload.method, headers: upload.headers, body });
+   * files.close();
+   * ```
+   */
+  async presignWrite(path: string, options: PresignWriteOptions = {}): Promise<PresignedRequest> {
+    checkPath(path);
+    const context = `Failed to presign a write of file ${quote(path)} in bucket ${quote(this.#bucket)}`;
+    const expiresIn = presignExpiry(options?.expiresInSeconds, context);
+    const { contentLength, sha256 } = options ?? {};
+    if (contentLength !== undefined && (!Number.isSafeInteger(contentLength) || contentLength < 0)) {
+      throw new InvalidInputError(`${context}: contentLength ${quote(contentLength)} is not a whole number of bytes`);
+    }
+    if (sha256 !== undefined && (typeof sha256 !== "string" || !SHA256_HEX.test(sha256))) {
+      throw new InvalidInputError(`${context}: sha256 ${quote(sha256)} is not 64 lowercase hex digits`);
+    }
+    const headers: Record<string, string> = {
+      "x-amz-server-side-encryption": this.#encryption.ServerSideEncryption,
+      ...(this.#encryption.SSEKMSKeyId === undefined
+        ? {}
+        : { "x-amz-server-side-encryption-aws-kms-key-id": this.#encryption.SSEKMSKeyId }),
+      ...(contentLength === undefined ? {} : { "content-length": String(contentLength) }),
+      ...(sha256 === undefined ? {} : {
+        "x-amz-meta-sha256": sha256,
+        "x-amz-checksum-sha256": Buffer.from(sha256, "hex").toString("base64"),
+      }),
+    };
+    return await this.#presign(path, context, "PUT", expiresIn, headers);
   }
 
   /**
@@ -544,7 +938,7 @@ export class S3FileStore implements IFileStore {
     checkPath(src, "source path");
     checkPath(dst, "destination path");
     const context = `Failed to move file ${quote(src)} to ${quote(dst)} in bucket ${quote(this.#bucket)}`;
-    await this.#failing("move", src, async () => {
+    await this.#failing("move", src, performance.now(), async () => {
       this.#checkOpen(context);
       const started = performance.now();
       let source: HeadObjectCommandOutput;
@@ -613,7 +1007,7 @@ export class S3FileStore implements IFileStore {
     let keys = 0;
     let skipped = 0;
     do {
-      const page = await this.#failing("list", prefix, async () => {
+      const page = await this.#failing("list", prefix, started, async () => {
         this.#checkOpen(context);
         try {
           return await this.#client.send(
@@ -644,13 +1038,21 @@ export class S3FileStore implements IFileStore {
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
       if (page.IsTruncated === true && token === undefined) {
         const error = new FileStoreError(`${context}: S3 said the listing goes on but gave no continuation token`);
-        this.#emit({ type: "error", action: "list", bucket: this.#bucket, key: prefix, error });
+        this.#emit({
+          type: "error",
+          action: "list",
+          bucket: this.#bucket,
+          key: prefix,
+          error,
+          ...endedWith(started, error),
+        });
         throw error;
       }
       keys += paths.length;
       if (paths.length > 0) yield paths;
     } while (token !== undefined);
-    this.#emit({ type: "list", bucket: this.#bucket, prefix, keys, skipped, pages, durationMs: since(started) });
+    const end = { durationMs: elapsedMs(started), outcome: "ok" } as const;
+    this.#emit({ type: "list", bucket: this.#bucket, prefix, keys, skipped, pages, ...end });
   }
 
   /**
@@ -658,12 +1060,14 @@ export class S3FileStore implements IFileStore {
    * through `client` stays open). Later calls fail with a `FileStoreError`.
    * Closing twice is harmless.
    *
-   * @returns Nothing.
+   * @returns When the store is closed.
    */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#ownsClient) this.#client.destroy();
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      if (this.#ownsClient) this.#client.destroy();
+    }
+    return Promise.resolve();
   }
 
   /**
@@ -672,12 +1076,17 @@ export class S3FileStore implements IFileStore {
    * `CopyObject`, but moto ignores it there (and `CopySourceIfMatch`) while
    * it honours it on `CompleteMultipartUpload` and `PutObject`: a part copy,
    * which also copies over 5 GiB, works alike on both.
+   *
+   * With `metadata`, this is a streamed write's copy from its staging key:
+   * it replaces any file at `dst` (no `If-None-Match`) and gives the copy
+   * these metadata.
    */
   async #copyToNewKey(
     src: string,
     dst: string,
     source: HeadObjectCommandOutput,
     context: string,
+    metadata?: Record<string, string>,
   ): Promise<{ etag: string | undefined; parts: number }> {
     const size = source.ContentLength ?? 0;
     const object = {
@@ -689,8 +1098,9 @@ export class S3FileStore implements IFileStore {
       ContentDisposition: source.ContentDisposition,
       ContentLanguage: source.ContentLanguage,
       CacheControl: source.CacheControl,
-      Metadata: source.Metadata,
+      Metadata: metadata ?? source.Metadata,
     };
+    const onlyWhereNothingIs = metadata === undefined ? { IfNoneMatch: "*" } : {};
     // Which condition a refusal is about: the source's ETag (a part copy) or the empty destination.
     let refused: "source" | "destination" = "destination";
     let uploadId: string | undefined;
@@ -698,7 +1108,7 @@ export class S3FileStore implements IFileStore {
       if (size === 0) {
         // No byte to copy (a part copy needs one); the delete's If-Match still checks the source is unchanged.
         const put = await this.#client.send(
-          new PutObjectCommand({ ...object, Body: new Uint8Array(), IfNoneMatch: "*" }),
+          new PutObjectCommand({ ...object, Body: new Uint8Array(), ...onlyWhereNothingIs }),
         );
         return { etag: put.ETag, parts: 0 };
       }
@@ -730,7 +1140,7 @@ export class S3FileStore implements IFileStore {
           Bucket: this.#bucket,
           Key: dst,
           UploadId: id,
-          IfNoneMatch: "*",
+          ...onlyWhereNothingIs,
           MultipartUpload: { Parts: etags.map((ETag, index) => ({ ETag, PartNumber: index + 1 })) },
         }),
       );
@@ -738,6 +1148,9 @@ export class S3FileStore implements IFileStore {
     } catch (error) {
       const kept = uploadId === undefined ? undefined : await this.#abort(dst, uploadId);
       const note = kept === undefined ? "" : ` (${kept})`;
+      if (metadata !== undefined) {
+        throw toStoreError(error, `${context}: copying it into place from its staging key failed${note}`, undefined);
+      }
       if (!isConditionFailure(error)) {
         throw toStoreError(
           error,
@@ -750,7 +1163,7 @@ export class S3FileStore implements IFileStore {
         throw new ConflictError(`${context}: the source changed during the copy and is kept${note}`, { cause });
       }
       // A refusal after a retry may answer an earlier attempt of this very request that landed unseen.
-      if (attemptsOf(error) !== 1) {
+      if (awsAttempts(error) !== 1) {
         throw toStoreError(
           error,
           `${context}: the destination exists, and as the request was retried it may be this move's own copy; ` +
@@ -784,7 +1197,7 @@ export class S3FileStore implements IFileStore {
     if (!gone && !isConditionFailure(error)) {
       return toStoreError(error, `${deleteContext}, so both keys now exist`, undefined);
     }
-    if (attemptsOf(error) !== 1) {
+    if (awsAttempts(error) !== 1) {
       return toStoreError(
         error,
         `${deleteContext} after a retry, which an earlier attempt may have done; the copy is kept`,
@@ -817,6 +1230,358 @@ export class S3FileStore implements IFileStore {
     return `its copy at ${quote(dst)} was removed`;
   }
 
+  /**
+   * Opens a file for reading range by range: its first range, then the
+   * others as they are asked for, each `If-Match` the first one's ETag, all
+   * checked against the stored SHA-256 (see `verifiedChunks`).
+   */
+  async #open(
+    path: string,
+    context: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ size: number; chunks: AsyncGenerator<Uint8Array> }> {
+    const first = await this.#range(path, 0, undefined, context, signal);
+    const rest = this.#ranges(path, first.length, first.size, first.etag, context, signal);
+    const chunks = verifiedChunks(
+      chain(first.body, rest),
+      first.size,
+      first.sha256,
+      (found) => integrityError(context, found),
+    );
+    return { size: first.size, chunks };
+  }
+
+  /** The ranges of a file from `offset` on, each requested when the last has been taken. */
+  async *#ranges(
+    path: string,
+    offset: number,
+    size: number,
+    etag: string | undefined,
+    context: string,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<Uint8Array> {
+    for (let first = offset; first < size;) {
+      const range = await this.#range(path, first, etag ?? "*", context, signal);
+      if (range.length === 0) throw new FileStoreError(`${context}: S3 sent no bytes from offset ${first}`);
+      yield* range.body;
+      first += range.length;
+    }
+  }
+
+  /**
+   * One ranged `GetObject` from `first`: its bytes, the file's size (from
+   * `Content-Range`, or the whole body's length when the range was
+   * ignored), ETag and stored SHA-256. `etag` makes every range after the
+   * first ask for the file the first one came from. An empty file (a 416
+   * for any range) is looked at with `HeadObject`.
+   */
+  async #range(
+    path: string,
+    first: number,
+    etag: string | undefined,
+    context: string,
+    signal: AbortSignal | undefined,
+  ): Promise<
+    {
+      body: Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+      length: number;
+      size: number;
+      etag: string | undefined;
+      sha256: string | undefined;
+    }
+  > {
+    let response: GetObjectCommandOutput;
+    try {
+      response = await this.#client.send(
+        new GetObjectCommand({
+          Bucket: this.#bucket,
+          Key: path,
+          Range: `bytes=${first}-${first + this.#rangeSize - 1}`,
+          ...(etag === undefined || etag === "*" ? {} : { IfMatch: etag }),
+        }),
+        { abortSignal: signal },
+      );
+    } catch (error) {
+      if (etag === undefined && awsErrorName(error) === "InvalidRange") {
+        const head = await this.#head(path, context);
+        if (head === undefined) throw new FileNotFoundError(`${context}: it does not exist`);
+        return {
+          body: [],
+          length: 0,
+          size: head.ContentLength ?? 0,
+          etag: head.ETag,
+          sha256: head.Metadata?.sha256,
+        };
+      }
+      if (etag !== undefined && (isConditionFailure(error) || isMissingObject(error))) {
+        const what = isMissingObject(error) ? "deleted" : "replaced";
+        throw new FileStoreError(`${context}: it was ${what} during the read`, { cause: safeCause(error) });
+      }
+      throw toStoreError(error, context, `${context}: it does not exist`);
+    }
+    const length = response.ContentLength ?? 0;
+    const total = /\/(\d+)$/.exec(response.ContentRange ?? "")?.[1];
+    return {
+      body: bodyChunks(response.Body, length, context),
+      length,
+      size: total === undefined ? first + length : Number(total),
+      etag: response.ETag,
+      sha256: response.Metadata?.sha256,
+    };
+  }
+
+  /** A file's `HeadObject`, or `undefined` when there is no such file. */
+  async #head(path: string, context: string): Promise<HeadObjectCommandOutput | undefined> {
+    this.#checkOpen(context);
+    try {
+      return await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: path }));
+    } catch (error) {
+      if (isMissingObject(error)) return undefined;
+      throw toStoreError(error, context, undefined);
+    }
+  }
+
+  /** One `PutObject` of a whole file, its SHA-256 in the metadata and as S3's checksum of the request. */
+  async #put(path: string, bytes: Uint8Array, digest: Buffer, context: string, retainUntil?: Date): Promise<void> {
+    // Retained: create-only, and where the bucket has Object Lock, compliance-mode retention until the date.
+    const lock = retainUntil !== undefined && await this.#hasObjectLock(context);
+    try {
+      await this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.#bucket,
+          Key: path,
+          Body: bytes,
+          ...this.#encryption,
+          Metadata: { sha256: digest.toString("hex") },
+          ChecksumSHA256: digest.toString("base64"),
+          ...(retainUntil === undefined ? {} : { IfNoneMatch: "*" }),
+          // S3 wants the checksum algorithm named on a locked upload; a given ChecksumSHA256 alone does not name it.
+          ...(lock
+            ? { ChecksumAlgorithm: "SHA256", ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: retainUntil }
+            : {}),
+        }),
+      );
+    } catch (error) {
+      if (retainUntil === undefined || !isConditionFailure(error)) throw toStoreError(error, context, undefined);
+      throw new ConflictError(`${context}: a file is at the path`, { cause: safeCause(error) });
+    }
+  }
+
+  /**
+   * A multipart upload (lib-storage's `Upload`: `partConcurrency` parts in
+   * flight, each with S3's SHA-256 checksum), aborted on any failure.
+   * Returns the ETag of what it stored.
+   */
+  async #upload(
+    key: string,
+    body: Uint8Array,
+    metadata: Record<string, string> | undefined,
+    partSize: number,
+    context: string,
+  ): Promise<string | undefined> {
+    const upload = new Upload({
+      client: this.#client,
+      params: {
+        Bucket: this.#bucket,
+        Key: key,
+        Body: body,
+        ...this.#encryption,
+        ChecksumAlgorithm: "SHA256",
+        ...(metadata === undefined ? {} : { Metadata: metadata }),
+      },
+      partSize,
+      queueSize: this.#partConcurrency,
+      leavePartsOnError: false,
+    });
+    try {
+      return (await upload.done()).ETag;
+    } catch (error) {
+      // Upload aborts on failure, but when that abort fails its error is the
+      // one we see: abort again so no parts stay behind (a second abort of a
+      // gone upload is a NoSuchUpload, which is fine).
+      const uploadId = upload.uploadId;
+      const kept = uploadId === undefined ? undefined : await this.#abort(key, uploadId);
+      throw toStoreError(error, kept === undefined ? context : `${context} (${kept})`, undefined);
+    }
+  }
+
+  /**
+   * The multipart half of `writeStream`: uploads the chunks to a fresh
+   * staging key (see `#uploadParts`), copies it into place with its SHA-256
+   * in the metadata, and removes the staging object whatever happened.
+   */
+  async #stagedUpload(
+    path: string,
+    chunks: AsyncIterable<Uint8Array>,
+    context: string,
+  ): Promise<{ size: number; parts: number }> {
+    const staging = stagingKey(crypto.randomUUID());
+    try {
+      const uploaded = await this.#uploadParts(staging, chunks, context);
+      const source = { $metadata: {}, ContentLength: uploaded.size, ETag: uploaded.etag };
+      await this.#copyToNewKey(staging, path, source, context, { sha256: uploaded.sha256 });
+      return uploaded;
+    } finally {
+      try {
+        await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: staging }));
+      } catch {
+        this.#emit({ type: "staging-left", bucket: this.#bucket, key: staging, path });
+      }
+    }
+  }
+
+  /**
+   * A multipart upload of chunks of unknown total length: they are copied
+   * into parts of `partSizeBytes`, each sent with its SHA-256
+   * (`ChecksumSHA256`, which S3 checks) as soon as it is full, at most
+   * `partConcurrency` at once; reading the source waits for a free slot, so
+   * at most `partConcurrency + 1` parts are held. On any failure the parts
+   * in flight are let settle and the upload is aborted. What the source
+   * threw (a `SourceFailure`, an `InvalidInputError`) comes out as it is.
+   */
+  async #uploadParts(
+    key: string,
+    chunks: AsyncIterable<Uint8Array>,
+    context: string,
+  ): Promise<{ etag: string | undefined; size: number; parts: number; sha256: string }> {
+    let uploadId: string | undefined;
+    const inFlight = new Set<Promise<void>>();
+    const completed: Array<{ PartNumber: number; ETag?: string; ChecksumSHA256: string }> = [];
+    let failure: { error: unknown } | undefined;
+    try {
+      const created = await this.#client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          ...this.#encryption,
+          ChecksumAlgorithm: "SHA256",
+        }),
+      );
+      uploadId = created.UploadId;
+      if (uploadId === undefined) throw new FileStoreError(`${context}: S3 gave no upload id`);
+      const id = uploadId;
+      const send = (bytes: Uint8Array, partNumber: number) => {
+        const checksum = createHash("sha256").update(bytes).digest("base64");
+        const part = this.#client.send(
+          new UploadPartCommand({
+            Bucket: this.#bucket,
+            Key: key,
+            UploadId: id,
+            PartNumber: partNumber,
+            Body: bytes,
+            ChecksumSHA256: checksum,
+          }),
+        ).then(
+          (response) => void completed.push({ PartNumber: partNumber, ETag: response.ETag, ChecksumSHA256: checksum }),
+          (error: unknown) => void (failure ??= { error }),
+        ).finally(() => inFlight.delete(part));
+        inFlight.add(part);
+      };
+      const hash = createHash("sha256");
+      let part = new Uint8Array(this.#partSize);
+      let filled = 0;
+      let parts = 0;
+      let size = 0;
+      const flush = async () => {
+        if (++parts > MAX_PARTS) {
+          throw new FileStoreError(
+            `${context}: the source is longer than ${MAX_PARTS} parts of ${this.#partSize} bytes (raise partSizeBytes)`,
+          );
+        }
+        send(filled === part.length ? part : part.subarray(0, filled), parts);
+        while (inFlight.size >= this.#partConcurrency && failure === undefined) await Promise.race(inFlight);
+        if (failure !== undefined) throw failure.error;
+        part = new Uint8Array(this.#partSize);
+        filled = 0;
+      };
+      for await (const chunk of chunks) {
+        hash.update(chunk);
+        size += chunk.length;
+        for (let offset = 0; offset < chunk.length;) {
+          const taken = Math.min(chunk.length - offset, part.length - filled);
+          part.set(chunk.subarray(offset, offset + taken), filled);
+          filled += taken;
+          offset += taken;
+          if (filled === part.length) await flush();
+        }
+      }
+      if (filled > 0 || parts === 0) await flush();
+      await Promise.all(inFlight);
+      if (failure !== undefined) throw failure.error;
+      completed.sort((a, b) => a.PartNumber - b.PartNumber);
+      const done = await this.#client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          UploadId: id,
+          MultipartUpload: { Parts: completed },
+        }),
+      );
+      return { etag: done.ETag, size, parts, sha256: hash.digest("hex") };
+    } catch (error) {
+      // No part may land after the abort: let those in flight settle first.
+      await Promise.allSettled(inFlight);
+      const kept = uploadId === undefined ? undefined : await this.#abort(key, uploadId);
+      if (error instanceof SourceFailure || error instanceof InvalidInputError) throw error;
+      throw toStoreError(error, kept === undefined ? context : `${context} (${kept})`, undefined);
+    }
+  }
+
+  /** Signs a `GET` or `PUT` of `path`; every header in `headers` is signed, as the URL's `X-Amz-SignedHeaders` shows. */
+  async #presign(
+    path: string,
+    context: string,
+    method: "GET" | "PUT",
+    expiresIn: number,
+    headers: Record<string, string>,
+  ): Promise<PresignedRequest> {
+    return await this.#failing("presign", path, performance.now(), async () => {
+      this.#checkOpen(context);
+      const input = { Bucket: this.#bucket, Key: path };
+      const sha256 = headers["x-amz-meta-sha256"];
+      const length = headers["content-length"];
+      let command: GetObjectCommand | PutObjectCommand = new GetObjectCommand(input);
+      if (method === "PUT") {
+        const put = new PutObjectCommand({
+          ...input,
+          ...this.#encryption,
+          ...(length === undefined ? {} : { ContentLength: Number(length) }),
+          ...(sha256 === undefined ? {} : { Metadata: { sha256 }, ChecksumSHA256: headers["x-amz-checksum-sha256"] }),
+        });
+        // The SDK adds a checksum of its own to a PUT that has none (a CRC32 of the empty body it sees when
+        // signing), which S3 would hold the upload to: only the headers given here are signed.
+        put.middlewareStack.addRelativeTo((next: PutHandler) => (args: Parameters<PutHandler>[0]) => {
+          const request = args.request as { headers?: Record<string, string> };
+          for (const name of Object.keys(request.headers ?? {})) {
+            const sdkChecksum = name === "x-amz-sdk-checksum-algorithm" || name.startsWith("x-amz-checksum-");
+            if (sdkChecksum && !(name in headers)) delete request.headers![name];
+          }
+          return next(args);
+        }, { name: "bluestarPresignHeaders", relation: "before", toMiddleware: "presignInterceptMiddleware" });
+        command = put;
+      }
+      const signingDate = new Date();
+      let url: string;
+      try {
+        url = await getSignedUrl(this.#client, command, {
+          expiresIn,
+          signingDate,
+          // Sent as headers, not hoisted into the query: S3 takes encryption only as headers.
+          unhoistableHeaders: new Set(Object.keys(headers).filter((name) => name.startsWith("x-amz-"))),
+          signableHeaders: new Set(Object.keys(headers)),
+        });
+      } catch (error) {
+        throw toStoreError(error, `${context}: it could not be signed`, undefined);
+      }
+      const signed = new URL(url).searchParams.get("X-Amz-SignedHeaders")?.split(";") ?? [];
+      const unsigned = Object.keys(headers).filter((name) => !signed.includes(name));
+      if (unsigned.length > 0) {
+        throw new FileStoreError(`${context}: the signer left ${unsigned.map(quote).join(", ")} unsigned`);
+      }
+      return { url, method, headers, expiresAt: new Date(signingDate.getTime() + expiresIn * 1000) };
+    });
+  }
+
   /** Confirms that `dst` is the copy just made: its size is the source's and its ETag the copy's. */
   async #confirmCopy(dst: string, size: number, etag: string | undefined, context: string): Promise<void> {
     let copy: HeadObjectCommandOutput;
@@ -846,7 +1611,7 @@ export class S3FileStore implements IFileStore {
       await this.#client.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: key, UploadId: uploadId }));
     } catch (error) {
       // Already aborted (by lib-storage) or completed: nothing is left over.
-      if (errorName(error) !== "NoSuchUpload") {
+      if (awsErrorName(error) !== "NoSuchUpload") {
         return `the abort also failed, so parts of upload ${
           quote(uploadId)
         } may remain until a lifecycle rule removes them`;
@@ -856,15 +1621,17 @@ export class S3FileStore implements IFileStore {
     return undefined;
   }
 
-  /** Runs an operation, reporting its failure (already a BlueStar error) through the hook. */
-  async #failing<T>(action: "read" | "write" | "move" | "list", key: string, body: () => Promise<T>): Promise<T> {
+  /** Runs an operation begun at `started` (a `performance.now()` reading), reporting its failure (already a BlueStar error) through the hook. */
+  async #failing<T>(action: FileStoreAction, key: string, started: number, body: () => Promise<T>): Promise<T> {
     try {
       return await body();
     } catch (error) {
+      // Bad input a stream's source gave (a chunk that is not bytes) stays an InvalidInputError.
+      if (error instanceof InvalidInputError) throw error;
       const wrapped = error instanceof FileStoreError || error instanceof ConflictError
         ? error
         : toStoreError(error, `Failed to ${action} ${quote(key)} in bucket ${quote(this.#bucket)}`, undefined);
-      this.#emit({ type: "error", action, bucket: this.#bucket, key, error: wrapped });
+      this.#emit({ type: "error", action, bucket: this.#bucket, key, error: wrapped, ...endedWith(started, wrapped) });
       throw wrapped;
     }
   }
@@ -881,7 +1648,8 @@ export class S3FileStore implements IFileStore {
       bytes,
       multipart: bytes > this.#multipartThreshold,
       parts,
-      durationMs: since(started),
+      durationMs: elapsedMs(started),
+      outcome: "ok",
     });
   }
 
@@ -893,19 +1661,9 @@ export class S3FileStore implements IFileStore {
       dst,
       bytes,
       parts,
-      durationMs: since(started),
+      durationMs: elapsedMs(started),
+      outcome: "ok",
     });
-  }
-
-  /** Calls the hook; a hook that throws or rejects never changes an operation's outcome. */
-  #emit(event: FileStoreEvent): void {
-    if (this.#onEvent === undefined) return;
-    try {
-      const result: unknown = this.#onEvent(event);
-      if (result instanceof Promise) result.catch(() => {});
-    } catch {
-      // The hook's failure is the hook's business.
-    }
   }
 }
 
@@ -926,33 +1684,43 @@ export class S3FileStore implements IFileStore {
 function toStoreError(error: unknown, context: string, missing: string | undefined): FileStoreError {
   if (error instanceof FileStoreError) return error;
   if (error instanceof BlueStarError) return new FileStoreError(`${context}: ${error.message}`, { cause: error });
-  const name = errorName(error);
-  const status = httpStatus(error);
-  const tag = errorTag(error);
   const cause = safeCause(error);
   if (missing !== undefined && isMissingObject(error)) return new FileNotFoundError(missing, { cause });
-  let reason: string;
-  if (name === "NoSuchBucket") reason = "the bucket does not exist";
-  else if (CREDENTIAL_ERRORS.has(name)) reason = `the credentials were rejected (${tag})`;
-  else if (name === "AccessDenied" || status === 403) reason = `access denied (${tag})`;
-  else if (name === "PreconditionFailed" || status === 412) reason = `the object changed meanwhile (${tag})`;
-  else if (name === "SlowDown" || status === 503) reason = `S3 is throttling requests (${tag})`;
-  else if (name === "CredentialsProviderError") reason = `no AWS credentials were found (${name})`;
-  else if (name === "AbortError" || name === "TimeoutError") reason = `the request was aborted or timed out (${name})`;
-  else if (status !== undefined) reason = `S3 refused the request (${tag})`;
-  else {
-    // A client-side failure (network, configuration): its code or message says what broke.
-    const code = (error as { code?: unknown } | null)?.code;
-    const message = redactCredentials(error instanceof Error ? error.message : String(error));
-    reason = `the request failed (${typeof code === "string" ? `${name} ${code}` : name}: ${quote(message)})`;
+  return new FileStoreError(`${context}: ${s3Reason(error)}`, { cause });
+}
+
+/** Why an S3 request failed, from the one classification (`classifyAwsError`), naming the S3 error and status. */
+function s3Reason(error: unknown): string {
+  const name = awsErrorName(error);
+  const tag = errorTag(error);
+  switch (classifyAwsError(error)) {
+    case "no-such-bucket":
+      return "the bucket does not exist";
+    case "credentials-rejected":
+      return `the credentials were rejected (${tag})`;
+    case "access-denied":
+      return `access denied (${tag})`;
+    case "precondition":
+      return `the object changed meanwhile (${tag})`;
+    case "throttled":
+      return `S3 is throttling requests (${tag})`;
+    case "no-credentials":
+      return `no AWS credentials were found (${name})`;
+    case "timed-out":
+    case "aborted":
+      return `the request was aborted or timed out (${name})`;
   }
-  return new FileStoreError(`${context}: ${reason}`, { cause });
+  if (awsHttpStatus(error) !== undefined) return `S3 refused the request (${tag})`;
+  // A client-side failure (network, configuration): its code or message says what broke.
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = redactCredentials(error instanceof Error ? error.message : String(error));
+  return `the request failed (${typeof code === "string" ? `${name} ${code}` : name}: ${quote(message)})`;
 }
 
 /** Whether the error says the object (not the bucket or an upload) does not exist. */
 function isMissingObject(error: unknown): boolean {
-  const name = errorName(error);
-  return name === "NoSuchKey" || name === "NotFound" || (httpStatus(error) === 404 && !NOT_KEY_404.has(name));
+  const name = awsErrorName(error);
+  return name === "NoSuchKey" || name === "NotFound" || (awsHttpStatus(error) === 404 && !NOT_KEY_404.has(name));
 }
 
 /**
@@ -961,46 +1729,17 @@ function isMissingObject(error: unknown): boolean {
  * `ConditionalRequestConflict`).
  */
 function isConditionFailure(error: unknown): boolean {
-  const name = errorName(error);
-  return name === "PreconditionFailed" || httpStatus(error) === 412 || name === "ConditionalRequestConflict";
-}
-
-/**
- * How many attempts the SDK's retry strategy made for a failed request, or
- * `undefined` when it does not say. Above 1, an earlier attempt may have
- * landed with its answer lost, so a refusal may answer this request itself.
- */
-function attemptsOf(error: unknown): number | undefined {
-  const attempts = (error as { $metadata?: { attempts?: unknown } } | null)?.$metadata?.attempts;
-  return typeof attempts === "number" ? attempts : undefined;
+  const name = awsErrorName(error);
+  return name === "PreconditionFailed" || awsHttpStatus(error) === 412 || name === "ConditionalRequestConflict";
 }
 
 /** 404s that are not about the object itself. */
 const NOT_KEY_404 = new Set(["NoSuchBucket", "NoSuchUpload"]);
 
-/** Errors that mean the credentials, not the permissions, are wrong. */
-const CREDENTIAL_ERRORS = new Set([
-  "InvalidAccessKeyId",
-  "SignatureDoesNotMatch",
-  "ExpiredToken",
-  "InvalidToken",
-  "TokenRefreshRequired",
-]);
-
-function errorName(error: unknown): string {
-  const name = (error as { name?: unknown } | null)?.name;
-  return typeof name === "string" && name !== "" ? name : "Error";
-}
-
 /** The S3 error name and HTTP status, for a message (`NoSuchKey, HTTP 404`). */
 function errorTag(error: unknown): string {
-  const status = httpStatus(error);
-  return status === undefined ? errorName(error) : `${errorName(error)}, HTTP ${status}`;
-}
-
-function httpStatus(error: unknown): number | undefined {
-  const status = (error as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;
-  return typeof status === "number" ? status : undefined;
+  const status = awsHttpStatus(error);
+  return status === undefined ? awsErrorName(error) : `${awsErrorName(error)}, HTTP ${status}`;
 }
 
 /** `bucket/key`, each key segment URL-encoded, as CopySource expects. */
@@ -1015,61 +1754,140 @@ function copyRanges(size: number, partSize: number): Array<[number, number]> {
   return ranges;
 }
 
-function since(started: number): number {
-  return Math.round((performance.now() - started) * 100) / 100;
-}
-
-/** Every problem with the options, as message fragments. */
-function optionProblems(options: S3FileStoreOptions): string[] {
-  const problems: string[] = [];
-  if (options === null || typeof options !== "object") return ["the options are not an object"];
-  const bucket = bucketNameProblem(options.bucket);
-  if (bucket !== undefined) problems.push(`bucket ${quote(options.bucket)} is not a bucket name: ${bucket}`);
+/** Every problem with the options. */
+function storeOptionProblems(options: S3FileStoreOptions): OptionProblem[] {
+  if (options === null || typeof options !== "object") return [{ option: "options", problem: "are not an object" }];
+  const problems = bucketProblems("bucket", options.bucket);
   if (options.client !== undefined) {
-    if (!(options.client instanceof S3Client)) problems.push("client is not an S3Client");
-    if (options.region !== undefined || options.endpointUrl !== undefined) {
-      problems.push("region and endpointUrl cannot be given with client (configure the client instead)");
-    }
+    if (!(options.client instanceof S3Client)) problems.push({ option: "client", problem: "is not an S3Client" });
+    problems.push(...clashProblems(options, ["region", "endpointUrl"], "client", "configure the client instead"));
   }
-  if (options.region !== undefined && (typeof options.region !== "string" || options.region === "")) {
-    problems.push(`region ${quote(options.region)} is not a region name`);
-  }
-  if (options.endpointUrl !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(options.endpointUrl);
-    } catch {
-      url = undefined;
-    }
-    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
-      problems.push(`endpointUrl ${quote(redactUrl(options.endpointUrl))} is not an http(s) URL`);
-    } else if (url.username !== "" || url.password !== "") {
-      problems.push("endpointUrl must not carry credentials");
-    }
-  }
+  if (options.region !== undefined) problems.push(...regionProblems("region", options.region));
+  if (options.endpointUrl !== undefined) problems.push(...endpointUrlProblems("endpointUrl", options.endpointUrl));
   if (
     options.serverSideEncryption !== undefined && options.serverSideEncryption !== "AES256" &&
     options.serverSideEncryption !== "aws:kms"
   ) {
-    problems.push(`serverSideEncryption ${quote(options.serverSideEncryption)} is not "AES256" or "aws:kms"`);
+    problems.push({
+      option: "serverSideEncryption",
+      value: String(options.serverSideEncryption),
+      problem: 'is not "AES256" or "aws:kms"',
+    });
   }
   if (options.kmsKeyId !== undefined) {
-    if (typeof options.kmsKeyId !== "string" || options.kmsKeyId === "") problems.push("kmsKeyId is empty");
-    if (options.serverSideEncryption === "AES256") problems.push('kmsKeyId needs serverSideEncryption "aws:kms"');
-  }
-  const integer = (name: string, value: number | undefined, min: number, max: number) => {
-    if (value !== undefined && (!Number.isSafeInteger(value) || value < min || value > max)) {
-      problems.push(`${name} ${quote(value)} is not an integer from ${min} to ${max}`);
+    if (typeof options.kmsKeyId !== "string" || options.kmsKeyId === "") {
+      problems.push({ option: "kmsKeyId", problem: "is empty" });
     }
-  };
-  integer("multipartThresholdBytes", options.multipartThresholdBytes, 0, Number.MAX_SAFE_INTEGER);
-  integer("partSizeBytes", options.partSizeBytes, MIN_PART_BYTES, MAX_PART_BYTES);
-  integer("partConcurrency", options.partConcurrency, 1, 64);
-  const pageSize = options.pageSize === undefined ? undefined : pageSizeProblem(options.pageSize);
-  if (pageSize !== undefined) problems.push(`pageSize ${quote(options.pageSize)}: ${pageSize}`);
-  integer("copyPartSizeBytes", options.copyPartSizeBytes, MIN_PART_BYTES, MAX_PART_BYTES);
-  if (options.onEvent !== undefined && typeof options.onEvent !== "function") {
-    problems.push("onEvent is not a function");
+    if (options.serverSideEncryption === "AES256") {
+      problems.push({ option: "kmsKeyId", problem: 'needs serverSideEncryption "aws:kms"' });
+    }
   }
+  const integer = (name: keyof S3FileStoreOptions & string, min: number, max: number) => {
+    if (options[name] !== undefined) problems.push(...integerProblems(name, options[name], min, max));
+  };
+  integer("multipartThresholdBytes", 0, Number.MAX_SAFE_INTEGER);
+  integer("partSizeBytes", MIN_PART_BYTES, MAX_PART_BYTES);
+  integer("partConcurrency", 1, 64);
+  if (options.pageSize !== undefined) {
+    problems.push(...reasonProblems("pageSize", options.pageSize, pageSizeProblem(options.pageSize)));
+  }
+  integer("copyPartSizeBytes", MIN_PART_BYTES, MAX_PART_BYTES);
+  integer("rangeSizeBytes", 64 * 1024, GiB);
+  problems.push(...hookProblems("onEvent", options.onEvent));
   return problems;
+}
+
+/** What the middleware of a `PutObject` is handed on to (the SDK's `BuildHandler`). */
+type PutHandler = (
+  args: { input: PutObjectCommandInput; request: unknown },
+) => Promise<{ output: PutObjectCommandOutput; response: unknown }>;
+
+/** The chunks of `first`, then those of `rest`. */
+async function* chain(
+  first: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  rest: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  yield* first;
+  yield* rest;
+}
+
+/**
+ * A response body's chunks as the HTTP layer delivers them (plain views, not
+ * copies), checked to add up to its `Content-Length`. Ended early, it
+ * cancels the body, which closes the connection.
+ */
+async function* bodyChunks(
+  body: GetObjectCommandOutput["Body"],
+  length: number,
+  context: string,
+): AsyncGenerator<Uint8Array> {
+  let received = 0;
+  const reader = body?.transformToWebStream().getReader();
+  let finished = reader === undefined;
+  try {
+    while (reader !== undefined) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (error) {
+        finished = true;
+        throw toStoreError(error, `${context}: the body failed after ${received} bytes`, undefined);
+      }
+      if (next.done) break;
+      received += next.value.length;
+      yield new Uint8Array(next.value.buffer, next.value.byteOffset, next.value.length);
+    }
+    finished = true;
+  } finally {
+    if (!finished) await reader?.cancel().catch(() => {});
+  }
+  if (received !== length) {
+    throw new FileStoreError(`${context}: the body was cut short (${received} of ${length} bytes)`);
+  }
+}
+
+/** The same chunks; `done` is called once the last has been taken. */
+async function* thenCall(chunks: AsyncIterable<Uint8Array>, done: () => void): AsyncGenerator<Uint8Array> {
+  yield* chunks;
+  done();
+}
+
+/** The `held` chunks, then the rest of the source. */
+async function* prepended(held: Uint8Array[], rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield* held;
+  for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
+}
+
+/** The bytes of `parts`, `size` in all, in one buffer. */
+function concatBytes(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.length;
+  }
+  return bytes;
+}
+
+/** A {@linkcode FileStat} from a `HeadObject`. */
+function fileStat(path: string, head: HeadObjectCommandOutput): FileStat {
+  return {
+    path,
+    size: head.ContentLength ?? 0,
+    sha256: head.Metadata?.sha256,
+    lastModified: head.LastModified ?? new Date(0),
+    etag: head.ETag ?? "",
+  };
+}
+
+/** The expiry of a presigned URL, in seconds: the default, or one S3 allows. */
+function presignExpiry(value: unknown, context: string): number {
+  if (value === undefined) return DEFAULT_PRESIGN_SECONDS;
+  if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > MAX_PRESIGN_SECONDS) {
+    throw new InvalidInputError(
+      `${context}: expiresInSeconds ${quote(value)} is not an integer from 1 to ${MAX_PRESIGN_SECONDS} (7 days)`,
+    );
+  }
+  return value as number;
 }

@@ -18,12 +18,24 @@ import {
   type EnsureTablesOptions,
   rulesDataItems,
   type TableOutcome,
-  writeItems,
   type WriteItemsOptions,
 } from "./provision.ts";
 import { type TableDefinition, type TableName, tableName, TABLES } from "./tables.ts";
-import { type AwsTarget, clientTarget, describeAwsError, redactCredentials, safeCause } from "./aws_errors.ts";
-import { tableSuffixProblem } from "./config.ts";
+import {
+  awsErrorName,
+  type AwsTarget,
+  classifyAwsError,
+  clientTarget,
+  describeAwsError,
+  redactCredentials,
+  safeCause,
+} from "./aws_errors.ts";
+import { endpointUrlProblems, regionProblems, tableSuffixProblems, usageProblemText } from "./options.ts";
+import type { ICacheBackend } from "../core/protocols.ts";
+import { applyWork, planTarget as planTargetTables, planWork, type TablePlan, type TableWork } from "./seed_plan.ts";
+
+export type { PlannedItem, SeedAction, TablePlan } from "./seed_plan.ts";
+export { TABLES } from "./tables.ts";
 
 export {
   type CompleteRulesData,
@@ -100,6 +112,11 @@ export interface SeedPlan {
     /** Agent configurations. */
     agentConfigs: number;
   };
+  /**
+   * The day the rules were resolved for: 1 July of the latest IRS limits
+   * year (the newest year the data set serves, whatever today is).
+   */
+  resolvedAsOf: string;
   /** GLOBAL first, then each client with overrides, by id. */
   resolution: ClientResolution[];
 }
@@ -116,25 +133,29 @@ export interface SeedTableReport {
   ttlEnabled: boolean;
   /** How long ensuring the table took, in milliseconds. */
   ensureMs: number;
-  /** Items planned for the table. */
+  /** The table's plan against what the target held before the run. */
+  plan: TablePlan;
+  /** Items (rule versions) the plan creates or updates. */
   items: number;
-  /** Items that landed. */
+  /** Of those, how many landed. */
   written: number;
+  /** Items the plan deletes (with `prune`) that were deleted. */
+  deleted: number;
   /** How long writing took, in milliseconds. */
   writeMs: number;
-  /** Why writing failed, when it did. */
+  /** Why writing failed, when it did: every failure, one a line. */
   error?: string;
 }
 
 /** What a run did. */
 export interface SeedReport {
-  /** The plan the run carried out. */
+  /** The in-memory plan: the data set and its resolution. */
   plan: SeedPlan;
   /** One report per planned table, in definition order. */
   tables: SeedTableReport[];
-  /** Items that landed, across tables. */
+  /** Items (rule versions) created or updated, across tables. */
   written: number;
-  /** Items that did not land, across tables. */
+  /** Items the plan created, updated or deleted that did not land, across tables. */
   failed: number;
   /** How long the run took, in milliseconds. */
   elapsedMs: number;
@@ -144,6 +165,7 @@ export interface SeedReport {
 
 /** A step of a run, as it happens. */
 export type SeedProgress =
+  | { type: "plan"; tables: TablePlan[] }
   | { type: "table"; outcome: TableOutcome }
   | { type: "items"; report: SeedTableReport };
 
@@ -163,11 +185,38 @@ export interface RunSeedOptions extends SeedOptions {
    */
   ensure?: Pick<EnsureTablesOptions, "pollIntervalMs" | "activeTimeoutMs">;
   /**
-   * Called as each table is ensured and as each table's items are written.
+   * Called with the plan of every table once the target has been read, as
+   * each table is ensured and as each table's items are written.
    *
    * @default {undefined}
    */
   onProgress?: (progress: SeedProgress) => void;
+  /**
+   * Delete what the target holds and the seed data does not. Without it such
+   * items are kept and listed as `keep`.
+   *
+   * @default {false}
+   */
+  prune?: boolean;
+  /**
+   * Who the audit record of each rule change names.
+   *
+   * @default {"seed"}
+   */
+  actor?: string;
+  /**
+   * Why, for the audit record of each rule change.
+   *
+   * @default {"seed data"}
+   */
+  reason?: string;
+  /**
+   * The cache the agents share: each rule change invalidates its entry there
+   * before the run goes on, so no agent reads the old rule after the run.
+   *
+   * @default {undefined (no shared cache to invalidate)}
+   */
+  cache?: ICacheBackend;
 }
 
 /** Where to seed. */
@@ -183,7 +232,7 @@ export interface SeedTarget {
 }
 
 /**
- * Checks a table suffix (see {@linkcode tableSuffixProblem}): empty, or `-`,
+ * Checks a table suffix (see {@linkcode tableSuffixProblems}): empty, or `-`,
  * `_` or `.` then letters, digits, `_`, `-` and `.`, with every table name
  * within 255 characters.
  *
@@ -199,8 +248,8 @@ export interface SeedTarget {
  * ```
  */
 export function checkTableSuffix(suffix: string): string {
-  const problem = tableSuffixProblem(suffix);
-  if (problem !== undefined) throw new ConfigError(`Invalid table suffix ${quote(suffix)}: ${problem}`);
+  const [problem] = tableSuffixProblems("tableSuffix", suffix);
+  if (problem !== undefined) throw new ConfigError(usageProblemText("table suffix", problem));
   return suffix;
 }
 
@@ -245,7 +294,9 @@ function selectedTables(only: readonly TableName[] | undefined): readonly TableD
  * and a check that the data serves the agents. The data is loaded into a
  * {@linkcode MemoryRulesStore} and every calculation rule every step names is
  * resolved for GLOBAL and for each client with overrides (client first, then
- * the GLOBAL fallback), as are the validation rules of every field.
+ * the GLOBAL fallback), as are the validation rules of every field, as of
+ * 1 July of the latest IRS limits year (so the check does not depend on the
+ * day the seed runs).
  *
  * @param data A decoded data set (see `loadSeedData`).
  * @param options The suffix and the tables.
@@ -269,6 +320,10 @@ export async function planSeed(data: CompleteRulesData, options: SeedOptions = {
     items: itemsByTable.get(table.name) ?? 0,
   }));
   const planIds = [...new Set(data.pipelineSteps.map((step) => step.planId))].sort();
+  const years = data.irsLimits.map((limits) => limits.year);
+  const resolvedAsOf = years.length === 0
+    ? new Date().toISOString().slice(0, 10)
+    : `${String(Math.max(...years)).padStart(4, "0")}-07-01`;
   return {
     suffix,
     tables,
@@ -281,11 +336,16 @@ export async function planSeed(data: CompleteRulesData, options: SeedOptions = {
       irsYears: data.irsLimits.map((limits) => limits.year).sort((a, b) => a - b),
       agentConfigs: data.agentConfigs.length,
     },
-    resolution: await resolveRules(data, planIds),
+    resolvedAsOf,
+    resolution: await resolveRules(data, planIds, resolvedAsOf),
   };
 }
 
-async function resolveRules(data: CompleteRulesData, planIds: readonly string[]): Promise<ClientResolution[]> {
+async function resolveRules(
+  data: CompleteRulesData,
+  planIds: readonly string[],
+  asOf: string,
+): Promise<ClientResolution[]> {
   let store: MemoryRulesStore;
   try {
     store = new MemoryRulesStore(data);
@@ -312,7 +372,7 @@ async function resolveRules(data: CompleteRulesData, planIds: readonly string[])
         for (const step of await store.getPipeline(planId)) {
           result.steps++;
           for (const ruleId of step.calculationRules) {
-            const rule = await store.getCalculationRule(clientId, ruleId);
+            const rule = await store.getCalculationRule(clientId, ruleId, { asOf });
             result.lookups++;
             if (rule.scope === "GLOBAL") result.fromGlobal++;
             else result.fromClient++;
@@ -320,7 +380,7 @@ async function resolveRules(data: CompleteRulesData, planIds: readonly string[])
         }
       }
       for (const field of fields) {
-        const rules = await store.getValidationRules(clientId, field);
+        const rules = await store.getValidationRules(clientId, field, { asOf });
         if (rules.length === 0) continue;
         result.fields++;
         if (rules[0].scope === "CLIENT") result.fieldsOverridden++;
@@ -343,6 +403,7 @@ async function resolveRules(data: CompleteRulesData, planIds: readonly string[])
  *
  * @param target The region and, for a local endpoint, its URL.
  * @returns The client; the caller destroys it.
+ * @throws {ConfigError} When the region is not a region name, or the endpoint is not an http(s) URL or carries credentials.
  *
  * @example A client for moto
  * ```ts
@@ -353,6 +414,13 @@ async function resolveRules(data: CompleteRulesData, planIds: readonly string[])
  * ```
  */
 export function createSeedClient(target: SeedTarget): DynamoDBClient {
+  const [problem] = [
+    ...regionProblems("region", target.region),
+    ...(target.endpointUrl === undefined ? [] : endpointUrlProblems("endpointUrl", target.endpointUrl)),
+  ];
+  if (problem !== undefined) {
+    throw new ConfigError(usageProblemText(problem.option === "region" ? "region" : "endpoint URL", problem));
+  }
   return new DynamoDBClient({
     region: target.region,
     endpoint: target.endpointUrl,
@@ -360,28 +428,23 @@ export function createSeedClient(target: SeedTarget): DynamoDBClient {
   });
 }
 
-const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH"]);
-const REJECTED = new Set([
-  "UnrecognizedClientException",
-  "InvalidSignatureException",
-  "AccessDeniedException",
-  "ExpiredTokenException",
-  "InvalidClientTokenId",
-]);
-
-/** Why DynamoDB could not be used, in one line. */
+/** Why DynamoDB could not be used, in one line, from the one classification (`classifyAwsError`). */
 function reachProblem(error: unknown, target?: AwsTarget): string {
-  const { name, code, message } = error as { name?: string; code?: string; message?: string };
+  const { message } = error as { message?: string };
   const detail = redactCredentials(String(message ?? error).split("\n")[0]);
-  if (name === "CredentialsProviderError") {
-    return "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; " +
-      "any values work for a local endpoint)";
+  switch (classifyAwsError(error)) {
+    case "no-credentials":
+      return "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; " +
+        "any values work for a local endpoint)";
+    case "unreachable":
+    case "timed-out":
+      return `the endpoint is unreachable (${detail})`;
+    case "credentials-rejected":
+    case "access-denied":
+      return `AWS rejected the credentials (${awsErrorName(error)}: ${detail})`;
+    default:
+      return describeAwsError(error, [], target);
   }
-  if ((code !== undefined && UNREACHABLE.has(code)) || name === "TimeoutError") {
-    return `the endpoint is unreachable (${detail})`;
-  }
-  if (name !== undefined && REJECTED.has(name)) return `AWS rejected the credentials (${name}: ${detail})`;
-  return describeAwsError(error, [], target);
 }
 
 /** One cheap request first, so an unreachable endpoint or missing credentials is one clear error, not eight. */
@@ -396,16 +459,61 @@ async function preflight(client: DynamoDBClient, table: string): Promise<void> {
 }
 
 /**
- * Seeds DynamoDB: ensures the planned tables (created in parallel when
- * missing; an existing table is checked, never changed), then writes every
- * seed item with batched, retried puts. Running it again writes the same
- * items over themselves, so the tables end up the same. A table whose items
- * do not all land is reported, and the run goes on with the next table.
+ * Plans the seed against a target without changing it: reads the live
+ * tables (`DescribeTable` and `Scan` only, never a write) and says per table
+ * what {@linkcode runSeed} would create, update, leave unchanged, and what
+ * the target holds that the seed data does not (kept, or deleted with
+ * `prune`).
  *
  * @param client The DynamoDB client (see {@linkcode createSeedClient}).
  * @param data A decoded data set (see `loadSeedData`).
- * @param options The suffix, the tables, batching and a progress hook.
- * @returns The report; `ok` is true only when every item landed.
+ * @param options The suffix, the tables, and whether to prune.
+ * @returns One plan per table, in definition order.
+ * @throws {ConfigError} When the suffix is invalid.
+ * @throws {RulesStoreError} When DynamoDB is unreachable, the credentials are missing or rejected, or a read fails.
+ * @throws {CorruptItemError} When a stored item does not decode.
+ *
+ * @example The plan against a local endpoint
+ * ```ts
+ * import { createSeedClient, loadSeedData, planTarget } from "./seed.ts";
+ *
+ * const client = createSeedClient({ region: "us-east-1", endpointUrl: "http://127.0.0.1:4566" });
+ * for (const table of await planTarget(client, await loadSeedData("config"), { suffix: "-dev" })) {
+ *   console.log(table.tableName, table.counts);
+ * }
+ * client.destroy();
+ * ```
+ */
+export async function planTarget(
+  client: DynamoDBClient,
+  data: CompleteRulesData,
+  options: SeedOptions & { prune?: boolean } = {},
+): Promise<TablePlan[]> {
+  const suffix = checkTableSuffix(options.suffix ?? "");
+  const tables = selectedTables(options.only);
+  if (tables.length === 0) return [];
+  await preflight(client, tableName(tables[0].name, suffix));
+  return await planTargetTables(client, data, { suffix, tables, prune: options.prune });
+}
+
+/**
+ * Seeds DynamoDB like a plan: reads what the target holds (see
+ * {@linkcode planTarget}), reports the plan, ensures the planned tables
+ * (created in parallel when missing; an existing table is checked, never
+ * changed), then applies the plan. Rule versions are written one at a time
+ * through the audited write path of `DynamoDBRulesStore` (actor `seed`, the
+ * given reason; a correction names the revision read), each invalidating
+ * its entry in the shared `cache`; the other reference items are written in
+ * batches. What is unchanged is not written, so running it again on the
+ * same data changes nothing and writes no audit record. What the target
+ * holds and the seed data does not is kept unless `prune` (rule versions
+ * are always kept: the rules store removes none, which the report says).
+ * A table whose changes do not all land is reported, and the run goes on.
+ *
+ * @param client The DynamoDB client (see {@linkcode createSeedClient}).
+ * @param data A decoded data set (see `loadSeedData`).
+ * @param options The suffix, the tables, pruning, the audit actor and reason, the shared cache, batching and a progress hook.
+ * @returns The report; `ok` is true only when every change landed.
  * @throws {ConfigError} When the suffix is invalid, a rule does not resolve, or an existing table has the wrong key schema.
  * @throws {RulesStoreError} When DynamoDB is unreachable, the credentials are missing or rejected, or a table cannot be created.
  *
@@ -414,8 +522,8 @@ async function preflight(client: DynamoDBClient, table: string): Promise<void> {
  * import { createSeedClient, loadSeedData, runSeed } from "./seed.ts";
  *
  * const client = createSeedClient({ region: "us-east-1", endpointUrl: "http://127.0.0.1:4566" });
- * const report = await runSeed(client, await loadSeedData("config"), { suffix: "-dev" });
- * console.log(report.ok ? "seeded" : `${report.failed} items did not land`);
+ * const report = await runSeed(client, await loadSeedData("config"), { suffix: "-dev", reason: "config/ v2" });
+ * console.log(report.ok ? "seeded" : `${report.failed} changes did not land`);
  * client.destroy();
  * ```
  */
@@ -427,49 +535,58 @@ export async function runSeed(
   const started = performance.now();
   const plan = await planSeed(data, options);
   const { onProgress } = options;
-  if (plan.tables.length === 0) return { plan, tables: [], written: 0, failed: 0, elapsedMs: 0, ok: true };
+  const definitions = selectedTables(options.only);
+  if (definitions.length === 0) return { plan, tables: [], written: 0, failed: 0, elapsedMs: 0, ok: true };
   await preflight(client, plan.tables[0].tableName);
+  const work: TableWork[] = await planWork(client, data, {
+    suffix: plan.suffix,
+    tables: definitions,
+    prune: options.prune,
+  });
+  onProgress?.({ type: "plan", tables: work.map((table) => table.plan) });
   let outcomes: TableOutcome[];
   try {
     outcomes = await ensureTables(client, plan.suffix, {
       ...options.ensure,
-      tables: selectedTables(options.only),
+      tables: definitions,
       onTable: (outcome) => onProgress?.({ type: "table", outcome }),
     });
   } catch (error) {
     if (error instanceof BlueStarError) throw error;
     throw new RulesStoreError(`Failed to ensure the tables: ${reachProblem(error)}`, { cause: safeCause(error) });
   }
-  const itemsByTable = new Map(rulesDataItems(data).map(({ table, items }) => [table, items]));
   const tables: SeedTableReport[] = [];
-  for (const [index, planned] of plan.tables.entries()) {
+  let failed = 0;
+  for (const [index, table] of work.entries()) {
     const outcome = outcomes[index];
-    const items = itemsByTable.get(planned.name) ?? [];
+    const { counts } = table.plan;
+    const writeStarted = performance.now();
+    const applied = await applyWork(client, table, {
+      suffix: plan.suffix,
+      actor: options.actor ?? "seed",
+      reason: options.reason ?? "seed data",
+      cache: options.cache,
+      write: options.write,
+    });
+    const items = counts.create + counts.update;
+    failed += items - applied.written + (options.prune ? counts.delete - applied.deleted : 0);
     const report: SeedTableReport = {
-      name: planned.name,
-      tableName: planned.tableName,
+      name: table.plan.name,
+      tableName: table.plan.tableName,
       status: outcome.status,
       ttlEnabled: outcome.ttlEnabled,
       ensureMs: outcome.elapsedMs,
-      items: items.length,
-      written: 0,
-      writeMs: 0,
+      plan: table.plan,
+      items,
+      written: applied.written,
+      deleted: applied.deleted,
+      writeMs: Math.round(performance.now() - writeStarted),
+      ...(applied.errors.length === 0 ? {} : { error: applied.errors.join("\n") }),
     };
-    const writeStarted = performance.now();
-    try {
-      await writeItems(client, planned.tableName, items, {
-        ...options.write,
-        onWritten: (count) => report.written += count,
-      });
-    } catch (error) {
-      report.error = (error as Error).message;
-    }
-    report.writeMs = Math.round(performance.now() - writeStarted);
     tables.push(report);
     onProgress?.({ type: "items", report });
   }
   const written = tables.reduce((sum, table) => sum + table.written, 0);
-  const failed = plan.totalItems - written;
   return {
     plan,
     tables,

@@ -21,7 +21,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigError, quote } from "../core/errors.ts";
 import { GLOBAL_CLIENT_ID } from "../core/keys.ts";
+import { coversDay } from "../core/rules_logic.ts";
 import { type CompleteRulesData, decodeRulesData, problemText, type RulesDataProblem } from "../core/schema.ts";
+import { compareDecimals } from "../core/values.ts";
 
 export type { CompleteRulesData } from "../core/schema.ts";
 
@@ -202,12 +204,51 @@ function checkAgents(
 }
 
 /**
+ * The GLOBAL calculation-rule parameters that must equal a limit of the IRS
+ * limits of the year in effect on 1 July (mid-year: a version that covers
+ * only part of a year is still checked against that year's figure).
+ */
+const IRS_BOUND_PARAMETERS: ReadonlyArray<{ ruleId: string; parameter: string; limit: string }> = [
+  { ruleId: "FICA_SOCIAL_SECURITY", parameter: "wageBase", limit: "socialSecurityWageBase" },
+  { ruleId: "DEFERRAL_401K", parameter: "annualLimit", limit: "electiveDeferral" },
+];
+
+/** A GLOBAL wage base or deferral cap in effect on 1 July of a year must be that year's IRS figure. */
+function checkIrsBoundRules(
+  rulesPath: string,
+  limitsPath: string,
+  data: Pick<CompleteRulesData, "calculationRules" | "irsLimits">,
+  problems: string[],
+): void {
+  for (const { year, limits } of data.irsLimits) {
+    const midYear = `${String(year).padStart(4, "0")}-07-01`;
+    for (const { ruleId, parameter, limit } of IRS_BOUND_PARAMETERS) {
+      const expected = limits[limit];
+      const index = data.calculationRules.findIndex((rule) =>
+        rule.clientId === GLOBAL_CLIENT_ID && rule.ruleId === ruleId && coversDay(rule, midYear)
+      );
+      const actual = data.calculationRules[index]?.parameters[parameter];
+      if (expected === undefined || actual === undefined || compareDecimals(actual, expected) === 0) continue;
+      problems.push(
+        `${rulesPath} ${entryLabel("calculationRules", index, data.calculationRules[index])}: ${parameter} ${
+          quote(actual)
+        } in effect on ${midYear} differs from ${limit} ${quote(expected)} of year ${year} in ${limitsPath}`,
+      );
+    }
+  }
+}
+
+/**
  * Reads and checks the seed files of a directory. Beyond each record's
  * schema (types, decimals, rates in [0, 1], no repeated key), it checks that
  * every plan numbers its steps 100, 200, 300, ... with no gap or repeat, that
  * every calculation rule a step names has a GLOBAL definition, that every
- * agent a step names has a configuration, and that the IRS limits hold every
- * required year.
+ * agent a step names has a configuration, that the IRS limits hold every
+ * required year, and that the GLOBAL `FICA_SOCIAL_SECURITY` wage base and
+ * `DEFERRAL_401K` annual limit in effect on 1 July of each year equal that
+ * year's `socialSecurityWageBase` and `electiveDeferral`. Overlapping
+ * versions of one (client, rule) and impossible dates are refused by the
+ * schema.
  *
  * @param dir The directory that holds the five seed files, e.g. `"config"`.
  * @param options The years the IRS limits must hold.
@@ -249,6 +290,9 @@ export async function loadSeedData(dir: string, options: LoadSeedDataOptions = {
     }
   }
   if (raw.irsLimits !== undefined) checkYears(paths.irsLimits, raw.irsLimits, requiredYears, problems);
+  if (data.calculationRules !== undefined && data.irsLimits !== undefined) {
+    checkIrsBoundRules(paths.calculationRules, paths.irsLimits, data as CompleteRulesData, problems);
+  }
 
   if (problems.length > 0) {
     const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;

@@ -109,7 +109,62 @@ export function cacheContract(name: string, open: () => Promise<CacheUnderTest>)
         await assert.rejects(cache.get(key), InvalidInputError);
         await assert.rejects(cache.setex(key, 60, 1), InvalidInputError);
         await assert.rejects(cache.delete(key), InvalidInputError);
+        if (cache.getMany !== undefined) await assert.rejects(cache.getMany(["ok", key]), InvalidInputError);
+        if (cache.setexIfGeneration !== undefined) {
+          await assert.rejects(cache.setexIfGeneration(key, 60, 1, 0), InvalidInputError);
+        }
+        if (cache.invalidate !== undefined) await assert.rejects(cache.invalidate([key]), InvalidInputError);
       }
+    });
+
+    /** Keys that share a hash tag, as one read's keys do. */
+    const taggedKeys = (label: string) => {
+      const tag = `{${uniqueId(label)}}`;
+      return [`bluestar:${tag}:a`, `bluestar:${tag}:b`, `bluestar:${tag}:c`];
+    };
+
+    it("getMany() returns every key's value (null on a miss) and generation (0 before any invalidation), in order", async (t) => {
+      if (cache.getMany === undefined) return t.skip("the backend has no getMany()");
+      const [a, b, c] = taggedKeys("many");
+      await cache.setex(a, 60, { n: 1 });
+      await cache.setex(c, 60, [3]);
+      assert.deepEqual(await cache.getMany([a, b, c]), [
+        { value: { n: 1 }, generation: 0 },
+        { value: null, generation: 0 },
+        { value: [3], generation: 0 },
+      ]);
+      assert.deepEqual(await cache.getMany([]), []);
+    });
+
+    it("invalidate() drops each value and raises its generation by one; a missing key is no error", async (t) => {
+      if (cache.getMany === undefined || cache.invalidate === undefined) return t.skip("no fenced calls");
+      const [a, b] = taggedKeys("invalidate");
+      await cache.setex(a, 60, "v");
+      await cache.invalidate([a, b]);
+      await cache.invalidate([a]);
+      assert.deepEqual(await cache.getMany([a, b]), [{ value: null, generation: 2 }, { value: null, generation: 1 }]);
+      assert.equal(await cache.get(a), null);
+    });
+
+    it("setexIfGeneration() stores only while the key's generation is the one read, for its TTL", async (t) => {
+      if (cache.getMany === undefined || cache.invalidate === undefined || cache.setexIfGeneration === undefined) {
+        return t.skip("no fenced calls");
+      }
+      const [a, b] = taggedKeys("fenced");
+      const [{ generation }] = await cache.getMany([a]);
+      // A writer invalidates between the reader's lookup and its write-back: the old value stays out.
+      await cache.invalidate([a]);
+      assert.equal(await cache.setexIfGeneration(a, 60, "old", generation), false);
+      assert.equal(await cache.get(a), null);
+      const [now] = await cache.getMany([a]);
+      assert.equal(await cache.setexIfGeneration(a, 60, "new", now.generation), true);
+      assert.equal(await cache.get(a), "new");
+      assert.equal(await cache.setexIfGeneration(b, 1, { fresh: true }, 0), true);
+      assert.deepEqual(await cache.get(b), { fresh: true });
+      await subject.elapse(2100);
+      assert.equal(await cache.get(b), null);
+      await assert.rejects(cache.setexIfGeneration(a, 0, "x", now.generation), InvalidInputError);
+      assert.equal(await cache.get(a), "new");
     });
   });
 }

@@ -191,3 +191,16 @@ export function auditEntry(batchId: string, entryId: string, overrides: Partial<
     ...overrides,
   };
 }
+
+/** Deterministic pseudo-random bytes (every byte value occurs). */
+export function noise(length: number, seed = 0x9e3779b9): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed >>> 0;
+  for (let index = 0; index < length; index++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[index] = state & 0xff;
+  }
+  return bytes;
+}

@@ -2,16 +2,19 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
+  type CalculationRuleInput,
   ConflictError,
   InvalidInputError,
   IrsLimitsNotFoundError,
   type IRulesStore,
+  MAX_DESCRIPTION_BYTES,
   MAX_ERROR_BYTES,
   MAX_LABEL_BYTES,
   MAX_PAYLOAD_BYTES,
   PipelineNotFoundError,
   RuleNotFoundError,
   type RulesData,
+  type ValidationRuleInput,
 } from "../../mod.ts";
 import {
   auditEntry,
@@ -29,7 +32,24 @@ import {
 export interface RulesStoreUnderTest {
   store: IRulesStore;
   cleanup(): Promise<void>;
+  /**
+   * Another store on the same data, sharing the first one's cache when it
+   * has one (another process, as far as a reader can tell); the memory
+   * store, which has no cache, is its own peer.
+   */
+  peer?(): Promise<IRulesStore>;
+  /** Makes the next rule change fail while writing its audit record, so that the suite can check that neither lands. */
+  failNextRuleChangeAudit?(): void;
 }
+
+/** What the suite hands the backend's `open`. */
+export interface RulesStoreTestOptions {
+  /** The store's clock: the suite's "today" is a fixed day, so no test depends on when it runs. */
+  now: () => number;
+}
+
+/** The suite's "today": a day inside every fixture version that tests read without `asOf`. */
+export const CONTRACT_TODAY = "2026-06-15";
 
 /**
  * A call of every method that takes an id, with `bad` in the id's place.
@@ -45,6 +65,17 @@ export function callsWithId(store: IRulesStore, bad: string): Array<() => Promis
     () => store.getValidationRules("ACME", bad),
     () => store.getCalculationRule(bad, "FICA_SS"),
     () => store.getCalculationRule("ACME", bad),
+    () => store.getCalculationRule("ACME", bad, { asOf: "2025-06-13" }),
+    () => store.putCalculationRule({ ...calculationVersion(bad, "R", "2025-01-01", null) }, CHANGE),
+    () => store.putCalculationRule({ ...calculationVersion("ACME", bad, "2025-01-01", null) }, CHANGE),
+    () => store.putValidationRule(validationVersion(bad, "hours", "range", "2025-01-01", null), CHANGE),
+    () => store.putValidationRule(validationVersion("ACME", bad, "range", "2025-01-01", null), CHANGE),
+    () => store.putValidationRule(validationVersion("ACME", "hours", bad, "2025-01-01", null), CHANGE),
+    () => store.listCalculationRuleVersions(bad, "R"),
+    () => store.listCalculationRuleVersions("ACME", bad),
+    () => store.listValidationRuleVersions(bad, "hours"),
+    () => store.listValidationRuleVersions("ACME", bad),
+    () => store.listRuleChanges(bad),
     () => store.getBatchState(bad),
     () => store.saveBatchState(bad, batchState(bad)),
     () => store.saveProcessingResult(bad, "0100", processingResult(bad, "0100")),
@@ -57,6 +88,51 @@ export function callsWithId(store: IRulesStore, bad: string): Array<() => Promis
     () => store.getIrsLimits(bad as unknown as number),
     () => store.listBatchesByStatus(bad as never),
   ];
+}
+
+/** Who and why, for the changes the suite makes. */
+const CHANGE = { actor: "ops@example.com", reason: "contract suite" };
+
+/** One version of a calculation rule whose wage base tells the versions apart. */
+function calculationVersion(
+  clientId: string,
+  ruleId: string,
+  effectiveFrom: string,
+  effectiveTo: string | null,
+  wageBase = "1",
+): CalculationRuleInput {
+  return {
+    clientId,
+    ruleId,
+    ruleType: "percentage_up_to_wage_base",
+    description: `Version from ${effectiveFrom}`,
+    parameters: { rate: "0.062", wageBase },
+    effectiveFrom,
+    effectiveTo,
+  };
+}
+
+/** One version of a validation rule whose maximum tells the versions apart. */
+function validationVersion(
+  clientId: string,
+  field: string,
+  ruleId: string,
+  effectiveFrom: string,
+  effectiveTo: string | null,
+  max = "1",
+): ValidationRuleInput {
+  return {
+    clientId,
+    field,
+    ruleId,
+    ruleType: "range",
+    min: "0",
+    max,
+    severity: "error",
+    message: `Version from ${effectiveFrom}`,
+    effectiveFrom,
+    effectiveTo,
+  };
 }
 
 /** Text of exactly `bytes` UTF-8 bytes, of two-byte characters (and one "a" for an odd count). */
@@ -103,12 +179,15 @@ function writers(
  * @param name The backend's name.
  * @param open Creates a store loaded with the data (called once per suite).
  */
-export function rulesStoreContract(name: string, open: (data: RulesData) => Promise<RulesStoreUnderTest>): void {
+export function rulesStoreContract(
+  name: string,
+  open: (data: RulesData, options: RulesStoreTestOptions) => Promise<RulesStoreUnderTest>,
+): void {
   describe(`IRulesStore contract: ${name}`, () => {
     let subject: RulesStoreUnderTest;
     let store: IRulesStore;
     before(async () => {
-      subject = await open(RULES_FIXTURE);
+      subject = await open(RULES_FIXTURE, { now: () => Date.parse(`${CONTRACT_TODAY}T12:00:00Z`) });
       store = subject.store;
     });
     after(() => subject?.cleanup());
@@ -177,6 +256,7 @@ export function rulesStoreContract(name: string, open: (data: RulesData) => Prom
         parameters: { multiplier: "2", thresholdHours: "37.5", exact: DECIMAL_38 },
         effectiveFrom: "2024-01-01",
         effectiveTo: null,
+        revision: 1,
       });
     });
 
@@ -627,6 +707,8 @@ export function rulesStoreContract(name: string, open: (data: RulesData) => Prom
       assert.deepEqual(await store.getProcessingResults(batchId), []);
     });
 
+    rulesOverTime(() => subject);
+
     for (const [label, id] of BAD_IDS) {
       it(`every method rejects an id with ${label} with InvalidInputError`, async () => {
         for (const call of callsWithId(store, id as string)) {
@@ -638,5 +720,494 @@ export function rulesStoreContract(name: string, open: (data: RulesData) => Prom
         }
       });
     }
+  });
+}
+
+/**
+ * The "rules over time" part of the contract: reads as of a date on every
+ * boundary, the change rules, the audit trail of changes, history order and
+ * visibility across stores sharing a cache. Every test works on rules of its
+ * own (unique ids), in the one store of the suite.
+ *
+ * @param subjectOf The store under test (set once the suite's `before` ran).
+ */
+function rulesOverTime(subjectOf: () => RulesStoreUnderTest): void {
+  describe("rules over time", () => {
+    const store = () => subjectOf().store;
+    const wageBase = async (clientId: string, ruleId: string, asOf: string) =>
+      (await store().getCalculationRule(clientId, ruleId, { asOf })).parameters.wageBase;
+    const notFound = (clientId: string, ruleId: string, asOf: string) =>
+      assert.rejects(store().getCalculationRule(clientId, ruleId, { asOf }), (error: unknown) => {
+        assert.ok(error instanceof RuleNotFoundError, String(error));
+        assert.ok(error.message.includes(`"${ruleId}"`) && error.message.includes(`"${clientId}"`), error.message);
+        assert.ok(error.message.includes(asOf), error.message);
+        return true;
+      });
+
+    it("getCalculationRule() resolves on the first and last day of each version, in a gap, before the first and open-ended", async () => {
+      const ruleId = uniqueId("SS");
+      const clientId = uniqueId("client");
+      await store().putCalculationRule(
+        calculationVersion("GLOBAL", ruleId, "2024-01-01", "2024-12-31", "168600"),
+        CHANGE,
+      );
+      await store().putCalculationRule(
+        calculationVersion("GLOBAL", ruleId, "2025-01-01", "2025-12-31", "176100"),
+        CHANGE,
+      );
+      await store().putCalculationRule(calculationVersion("GLOBAL", ruleId, "2027-01-01", null, "190000"), CHANGE);
+      assert.equal(await wageBase(clientId, ruleId, "2024-01-01"), "168600");
+      assert.equal(await wageBase(clientId, ruleId, "2024-12-31"), "168600");
+      assert.equal(await wageBase(clientId, ruleId, "2025-01-01"), "176100");
+      assert.equal(await wageBase(clientId, ruleId, "2025-12-31"), "176100");
+      await notFound(clientId, ruleId, "2026-06-15");
+      await notFound(clientId, ruleId, "2023-12-31");
+      assert.equal(await wageBase(clientId, ruleId, "2027-01-01"), "190000");
+      assert.equal(await wageBase(clientId, ruleId, "9999-12-31"), "190000");
+      const rule = await store().getCalculationRule(clientId, ruleId, { asOf: "2025-06-13" });
+      assert.deepEqual(
+        [rule.scope, rule.clientId, rule.effectiveFrom, rule.effectiveTo, rule.revision],
+        ["GLOBAL", "GLOBAL", "2025-01-01", "2025-12-31", 1],
+      );
+    });
+
+    it("getCalculationRule() falls back to GLOBAL the day before a client's override starts and after it ends", async () => {
+      const ruleId = uniqueId("OT");
+      const clientId = uniqueId("client");
+      await store().putCalculationRule(calculationVersion("GLOBAL", ruleId, "2024-01-01", null, "40"), CHANGE);
+      await store().putCalculationRule(
+        calculationVersion(clientId, ruleId, "2025-07-01", "2025-12-31", "37.5"),
+        CHANGE,
+      );
+      assert.equal(await wageBase(clientId, ruleId, "2025-06-30"), "40");
+      const first = await store().getCalculationRule(clientId, ruleId, { asOf: "2025-07-01" });
+      assert.deepEqual([first.scope, first.clientId, first.parameters.wageBase], ["CLIENT", clientId, "37.5"]);
+      assert.equal(await wageBase(clientId, ruleId, "2025-12-31"), "37.5");
+      assert.equal(await wageBase(clientId, ruleId, "2026-01-01"), "40");
+      assert.equal(await wageBase(uniqueId("other"), ruleId, "2025-07-01"), "40");
+    });
+
+    it("reads without asOf resolve for today in UTC from the store's clock", async () => {
+      const ruleId = uniqueId("TODAY");
+      await store().putCalculationRule(calculationVersion("GLOBAL", ruleId, "2026-06-14", "2026-06-14", "14"), CHANGE);
+      await store().putCalculationRule(
+        calculationVersion("GLOBAL", ruleId, CONTRACT_TODAY, CONTRACT_TODAY, "15"),
+        CHANGE,
+      );
+      await store().putCalculationRule(calculationVersion("GLOBAL", ruleId, "2026-06-16", null, "16"), CHANGE);
+      assert.equal((await store().getCalculationRule("ACME", ruleId)).parameters.wageBase, "15");
+      const field = uniqueId("field");
+      await store().putValidationRule(validationVersion("GLOBAL", field, "r", "2026-06-16", null), CHANGE);
+      assert.deepEqual(await store().getValidationRules("ACME", field), []);
+      assert.equal((await store().getValidationRules("ACME", field, { asOf: "2026-06-16" })).length, 1);
+    });
+
+    it("asOf must be a calendar date YYYY-MM-DD: an impossible or malformed one is an InvalidInputError, never rolled over", async () => {
+      const bad: unknown[] = [
+        "2025-02-29",
+        "2024-13-01",
+        "2024-04-31",
+        "2024-6-1",
+        "20240601",
+        "2024-06-01T00:00:00Z",
+        "",
+        null,
+        20240601,
+      ];
+      for (const asOf of bad) {
+        for (
+          const read of [
+            () => store().getCalculationRule("ACME", "OVERTIME", { asOf: asOf as string }),
+            () => store().getValidationRules("ACME", "hours", { asOf: asOf as string }),
+          ]
+        ) {
+          await assert.rejects(read(), (error: unknown) => {
+            assert.ok(error instanceof InvalidInputError, `${JSON.stringify(asOf)}: ${error}`);
+            assert.match(error.message, /as-of date/);
+            return true;
+          });
+        }
+      }
+      assert.equal((await store().getCalculationRule("ACME", "OVERTIME", { asOf: "2024-02-29" })).scope, "CLIENT");
+    });
+
+    it("getValidationRules(): the client's rules in effect replace GLOBAL's; none in effect on either side is []", async () => {
+      const field = uniqueId("field");
+      const clientId = uniqueId("client");
+      await store().putValidationRule(validationVersion("GLOBAL", field, "a", "2024-01-01", null, "10"), CHANGE);
+      await store().putValidationRule(
+        validationVersion("GLOBAL", field, "b", "2024-01-01", "2024-12-31", "20"),
+        CHANGE,
+      );
+      await store().putValidationRule(validationVersion(clientId, field, "a", "2025-07-01", null, "30"), CHANGE);
+      const asOf = async (day: string) =>
+        (await store().getValidationRules(clientId, field, { asOf: day })).map((r) => [r.ruleId, r.scope, r.max]);
+      assert.deepEqual(await asOf("2023-12-31"), []);
+      assert.deepEqual(await asOf("2024-12-31"), [["a", "GLOBAL", "10"], ["b", "GLOBAL", "20"]]);
+      assert.deepEqual(await asOf("2025-06-30"), [["a", "GLOBAL", "10"]]);
+      assert.deepEqual(await asOf("2025-07-01"), [["a", "CLIENT", "30"]]);
+      const [rule] = await store().getValidationRules(clientId, field, { asOf: "2025-07-01" });
+      assert.deepEqual([rule.effectiveFrom, rule.effectiveTo, rule.revision], ["2025-07-01", null, 1]);
+    });
+
+    it("validation rules stored without dates apply from 0001-01-01, open-ended, at revision 1", async () => {
+      const [rule] = await store().getValidationRules("ACME", "hours", { asOf: "0001-01-01" });
+      assert.deepEqual([rule.effectiveFrom, rule.effectiveTo, rule.revision, rule.scope], [
+        "0001-01-01",
+        null,
+        1,
+        "CLIENT",
+      ]);
+    });
+
+    it("a new effectiveFrom closes an open-ended earlier version on the day before, in the same change", async () => {
+      const ruleId = uniqueId("CLOSE");
+      await store().putCalculationRule(calculationVersion("GLOBAL", ruleId, "2023-01-01", null, "1"), CHANGE);
+      const added = await store().putCalculationRule(
+        calculationVersion("GLOBAL", ruleId, "2024-03-01", null, "2"),
+        CHANGE,
+      );
+      assert.deepEqual([added.effectiveFrom, added.effectiveTo, added.revision, added.scope], [
+        "2024-03-01",
+        null,
+        1,
+        "GLOBAL",
+      ]);
+      const versions = await store().listCalculationRuleVersions("GLOBAL", ruleId);
+      assert.deepEqual(versions.map((v) => [v.effectiveFrom, v.effectiveTo, v.revision]), [
+        ["2023-01-01", "2024-02-29", 2],
+        ["2024-03-01", null, 1],
+      ]);
+      assert.equal(await wageBase("ACME", ruleId, "2024-02-29"), "1");
+      assert.equal(await wageBase("ACME", ruleId, "2024-03-01"), "2");
+      const changes = (await store().listRuleChanges("GLOBAL")).filter((c) => c.ruleId === ruleId);
+      assert.equal(changes.length, 2);
+      assert.deepEqual(
+        [
+          changes[1].closed?.before?.effectiveTo,
+          changes[1].closed?.after.effectiveTo,
+          changes[1].closed?.after.revision,
+        ],
+        [null, "2024-02-29", 2],
+      );
+      assert.equal(changes[0].closed, null);
+    });
+
+    it("the same goes per rule id within a field for validation rules", async () => {
+      const field = uniqueId("field");
+      await store().putValidationRule(validationVersion("GLOBAL", field, "a", "2024-01-01", null, "1"), CHANGE);
+      await store().putValidationRule(validationVersion("GLOBAL", field, "b", "2024-06-01", null, "5"), CHANGE);
+      await store().putValidationRule(validationVersion("GLOBAL", field, "a", "2025-01-01", null, "2"), CHANGE);
+      const versions = await store().listValidationRuleVersions("GLOBAL", field);
+      assert.deepEqual(versions.map((v) => [v.ruleId, v.effectiveFrom, v.effectiveTo, v.revision]), [
+        ["a", "2024-01-01", "2024-12-31", 2],
+        ["a", "2025-01-01", null, 1],
+        ["b", "2024-06-01", null, 1],
+      ]);
+    });
+
+    it("any other overlap is a ConflictError naming both ranges, and nothing changes", async () => {
+      const ruleId = uniqueId("OVERLAP");
+      const clientId = uniqueId("client");
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2024-01-01", "2024-12-31", "1"), CHANGE);
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2026-01-01", null, "3"), CHANGE);
+      const before = await store().listCalculationRuleVersions(clientId, ruleId);
+      const cases: Array<[string, string | null, string]> = [
+        ["2024-06-01", "2025-05-31", "2024-01-01..2024-12-31"],
+        ["2023-01-01", null, "2024-01-01..2024-12-31"],
+        ["2025-01-01", "2026-01-01", "2026-01-01..open"],
+        ["2023-06-01", "2024-01-01", "2024-01-01..2024-12-31"],
+      ];
+      for (const [from, to, stored] of cases) {
+        await assert.rejects(
+          store().putCalculationRule(calculationVersion(clientId, ruleId, from, to, "9"), CHANGE),
+          (error: unknown) => {
+            assert.ok(error instanceof ConflictError, `${from}..${to}: ${error}`);
+            assert.ok(error.message.includes(`${from}..${to ?? "open"}`), error.message);
+            assert.ok(error.message.includes(stored), error.message);
+            return true;
+          },
+        );
+      }
+      assert.deepEqual(await store().listCalculationRuleVersions(clientId, ruleId), before);
+      assert.equal((await store().listRuleChanges(clientId)).length, 2);
+      // A version in the gap fits.
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", "2025-12-31", "2"), CHANGE);
+      assert.equal(await wageBase(clientId, ruleId, "2025-12-31"), "2");
+    });
+
+    it("the same effectiveFrom corrects a version with the right expectedRevision; without it or a stale one it is a ConflictError", async () => {
+      const ruleId = uniqueId("FIX");
+      const clientId = uniqueId("client");
+      const v1 = await store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "100"), {
+        ...CHANGE,
+        expectedRevision: 0,
+      });
+      assert.equal(v1.revision, 1);
+      const conflicts: Array<[number | undefined, RegExp]> = [
+        [undefined, /revision 1.*expectedRevision 1/],
+        [0, /expected revision 0.*stored revision is 1/],
+        [2, /expected revision 2.*stored revision is 1/],
+      ];
+      for (const [expectedRevision, message] of conflicts) {
+        await assert.rejects(
+          store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "999"), {
+            ...CHANGE,
+            expectedRevision,
+          }),
+          (error: unknown) => {
+            assert.ok(error instanceof ConflictError, String(error));
+            assert.match(error.message, message);
+            return true;
+          },
+        );
+      }
+      assert.equal(await wageBase(clientId, ruleId, "2025-06-01"), "100");
+      const v2 = await store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "101"), {
+        ...CHANGE,
+        expectedRevision: 1,
+      });
+      assert.equal(v2.revision, 2);
+      assert.equal(await wageBase(clientId, ruleId, "2025-06-01"), "101");
+      await assert.rejects(
+        store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "102"), {
+          ...CHANGE,
+          expectedRevision: 1,
+        }),
+        ConflictError,
+      );
+      await assert.rejects(
+        store().putCalculationRule(calculationVersion(clientId, ruleId, "2026-01-01", null, "200"), {
+          ...CHANGE,
+          expectedRevision: 3,
+        }),
+        /no version from 2026-01-01 is stored/,
+      );
+      // A correction may not grow into another version either.
+      await store().putCalculationRule(
+        calculationVersion(clientId, ruleId, "2025-01-01", "2025-12-31", "101"),
+        { ...CHANGE, expectedRevision: 2 },
+      );
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2026-01-01", null, "200"), CHANGE);
+      await assert.rejects(
+        store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "101"), {
+          ...CHANGE,
+          expectedRevision: 3,
+        }),
+        /2025-01-01\.\.open overlaps the stored version 2026-01-01\.\.open/,
+      );
+      assert.deepEqual(
+        (await store().listCalculationRuleVersions(clientId, ruleId)).map((v) => [v.effectiveTo, v.revision]),
+        [["2025-12-31", 3], [null, 1]],
+      );
+    });
+
+    it("a malformed change is an InvalidInputError and nothing is stored", async () => {
+      const ruleId = uniqueId("BAD");
+      const clientId = uniqueId("client");
+      const good = calculationVersion(clientId, ruleId, "2025-01-01", null);
+      const cases: Array<[string, () => Promise<unknown>, RegExp]> = [
+        [
+          "ends before it starts",
+          () => store().putCalculationRule({ ...good, effectiveTo: "2024-12-31" }, CHANGE),
+          /ends on 2024-12-31, before it starts on 2025-01-01/,
+        ],
+        [
+          "an impossible day",
+          () => store().putCalculationRule({ ...good, effectiveFrom: "2025-02-29" }, CHANGE),
+          /effectiveFrom: the day "2025-02-29" does not exist/,
+        ],
+        ["no actor", () => store().putCalculationRule(good, { ...CHANGE, actor: "" }), /actor/],
+        [
+          "an actor over its limit",
+          () => store().putCalculationRule(good, { ...CHANGE, actor: textOfBytes(MAX_LABEL_BYTES + 1) }),
+          /actor: it is 4097 bytes/,
+        ],
+        ["no reason", () => store().putCalculationRule(good, { actor: "ops" } as never), /reason: it is missing/],
+        [
+          "a reason over its limit",
+          () => store().putCalculationRule(good, { ...CHANGE, reason: textOfBytes(MAX_DESCRIPTION_BYTES + 1) }),
+          /reason: it is 16385 bytes/,
+        ],
+        [
+          "a negative expected revision",
+          () => store().putCalculationRule(good, { ...CHANGE, expectedRevision: -1 }),
+          /expectedRevision/,
+        ],
+        [
+          "a fractional expected revision",
+          () => store().putCalculationRule(good, { ...CHANGE, expectedRevision: 1.5 }),
+          /expectedRevision/,
+        ],
+        ["no options", () => store().putCalculationRule(good, undefined as never), /rule_change_options/],
+        [
+          "an unknown field",
+          () => store().putCalculationRule({ ...good, revision: 1 } as never, CHANGE),
+          /revision: it is not a field/,
+        ],
+        [
+          "a validation rule ending before it starts",
+          () => store().putValidationRule(validationVersion(clientId, "f", "r", "2025-01-01", "2024-01-01"), CHANGE),
+          /before it starts/,
+        ],
+      ];
+      for (const [label, call, message] of cases) {
+        await assert.rejects(call(), (error: unknown) => {
+          assert.ok(error instanceof InvalidInputError, `${label}: ${error}`);
+          assert.match(error.message, message, label);
+          return true;
+        });
+      }
+      assert.deepEqual(await store().listCalculationRuleVersions(clientId, ruleId), []);
+      assert.deepEqual(await store().listRuleChanges(clientId), []);
+    });
+
+    it("every change has one audit record: actor, reason, when, the version before and after; listed in order per owner", async () => {
+      const ruleId = uniqueId("AUDIT");
+      const clientId = uniqueId("client");
+      const field = uniqueId("field");
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2024-01-01", null, "1"), {
+        actor: "alice",
+        reason: "first",
+      });
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "2"), {
+        actor: "bob",
+        reason: "second",
+      });
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "3"), {
+        actor: "carol",
+        reason: "third",
+        expectedRevision: 1,
+      });
+      await store().putValidationRule(validationVersion(clientId, field, "r", "2024-01-01", null), {
+        actor: "dave",
+        reason: "fourth",
+      });
+      const changes = await store().listRuleChanges(clientId);
+      assert.deepEqual(changes.map((c) => [c.kind, c.actor, c.reason, c.clientId]), [
+        ["calculation", "alice", "first", clientId],
+        ["calculation", "bob", "second", clientId],
+        ["calculation", "carol", "third", clientId],
+        ["validation", "dave", "fourth", clientId],
+      ]);
+      assert.ok(changes.every((c, i) => i === 0 || changes[i - 1].at <= c.at), "in time order");
+      assert.ok(changes.every((c) => !Number.isNaN(Date.parse(c.at)) && c.at.endsWith("Z")));
+      assert.equal(new Set(changes.map((c) => c.changeId)).size, 4);
+      const [first, second, third, fourth] = changes;
+      assert.ok(first.kind === "calculation" && third.kind === "calculation");
+      assert.equal(first.before, null);
+      assert.deepEqual([first.after.parameters, first.after.revision], [{ rate: "0.062", wageBase: "1" }, 1]);
+      assert.deepEqual([second.closed?.after.effectiveTo, second.after.effectiveFrom], ["2024-12-31", "2025-01-01"]);
+      assert.deepEqual(
+        [
+          third.before?.parameters.wageBase,
+          third.before?.revision,
+          third.after.parameters.wageBase,
+          third.after.revision,
+        ],
+        ["2", 1, "3", 2],
+      );
+      assert.ok(fourth.kind === "validation" && fourth.field === field && fourth.after.ruleId === "r");
+      // GLOBAL's changes are GLOBAL's, not every client's.
+      const globalRule = uniqueId("G");
+      await store().putCalculationRule(calculationVersion("GLOBAL", globalRule, "2024-01-01", null), CHANGE);
+      assert.equal((await store().listRuleChanges(clientId)).length, 4);
+      assert.equal((await store().listRuleChanges("GLOBAL")).filter((c) => c.ruleId === globalRule).length, 1);
+      assert.deepEqual(await store().listRuleChanges(uniqueId("nobody")), []);
+    });
+
+    it("a change whose audit record cannot be written leaves neither the change nor the record", async (t) => {
+      const subject = subjectOf();
+      if (subject.failNextRuleChangeAudit === undefined) return t.skip("the backend cannot fail an audit record");
+      const ruleId = uniqueId("ATOMIC");
+      const clientId = uniqueId("client");
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2024-01-01", null, "1"), CHANGE);
+      const versions = await store().listCalculationRuleVersions(clientId, ruleId);
+      for (
+        const [label, change] of [
+          [
+            "an added version",
+            () => store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "2"), CHANGE),
+          ],
+          [
+            "a correction",
+            () =>
+              store().putCalculationRule(calculationVersion(clientId, ruleId, "2024-01-01", null, "3"), {
+                ...CHANGE,
+                expectedRevision: 1,
+              }),
+          ],
+        ] as const
+      ) {
+        subject.failNextRuleChangeAudit();
+        await assert.rejects(
+          change(),
+          (error: unknown) => error instanceof Error && !(error instanceof ConflictError),
+          label,
+        );
+        assert.deepEqual(await store().listCalculationRuleVersions(clientId, ruleId), versions, label);
+        assert.equal((await store().listRuleChanges(clientId)).length, 1, label);
+        assert.equal(await wageBase(clientId, ruleId, "2025-06-01"), "1", label);
+      }
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "2"), CHANGE);
+      assert.equal((await store().listRuleChanges(clientId)).length, 2);
+    });
+
+    it("listCalculationRuleVersions() lists every version, closed ones included, in effectiveFrom order; [] for none", async () => {
+      const ruleId = uniqueId("HISTORY");
+      for (
+        const [from, to] of [["2026-01-01", "2026-12-31"], ["2024-01-01", "2024-12-31"], ["2025-01-01", "2025-12-31"]]
+      ) {
+        await store().putCalculationRule(calculationVersion("GLOBAL", ruleId, from, to), CHANGE);
+      }
+      const versions = await store().listCalculationRuleVersions("GLOBAL", ruleId);
+      assert.deepEqual(versions.map((v) => v.effectiveFrom), ["2024-01-01", "2025-01-01", "2026-01-01"]);
+      assert.ok(versions.every((v) => v.scope === "GLOBAL" && v.clientId === "GLOBAL"));
+      // A client's history is its own: no GLOBAL fallback.
+      assert.deepEqual(await store().listCalculationRuleVersions("ACME", ruleId), []);
+      assert.deepEqual(await store().listValidationRuleVersions("ACME", uniqueId("field")), []);
+    });
+
+    it("once a change returns, the next read sees it: in this store, and in another sharing its cache, for every client falling back to GLOBAL", async () => {
+      const peer = await subjectOf().peer?.() ?? store();
+      const ruleId = uniqueId("VISIBLE");
+      const field = uniqueId("field");
+      const [a, b] = [uniqueId("a"), uniqueId("b")];
+      await store().putCalculationRule(calculationVersion("GLOBAL", ruleId, "2024-01-01", null, "1"), CHANGE);
+      await store().putValidationRule(validationVersion("GLOBAL", field, "r", "2024-01-01", null, "1"), CHANGE);
+      const seen = async (reader: IRulesStore, clientId: string) => [
+        (await reader.getCalculationRule(clientId, ruleId, { asOf: "2025-06-01" })).parameters.wageBase,
+        (await reader.getValidationRules(clientId, field, { asOf: "2025-06-01" })).map((r) => `${r.scope}:${r.max}`)
+          .join(),
+      ];
+      for (const reader of [store(), peer]) {
+        for (const clientId of [a, b]) assert.deepEqual(await seen(reader, clientId), ["1", "GLOBAL:1"]);
+      }
+      // A GLOBAL correction reaches every client through one change.
+      await store().putCalculationRule(calculationVersion("GLOBAL", ruleId, "2024-01-01", null, "2"), {
+        ...CHANGE,
+        expectedRevision: 1,
+      });
+      await store().putValidationRule(validationVersion("GLOBAL", field, "r", "2024-01-01", null, "2"), {
+        ...CHANGE,
+        expectedRevision: 1,
+      });
+      for (const reader of [store(), peer]) {
+        for (const clientId of [a, b]) assert.deepEqual(await seen(reader, clientId), ["2", "GLOBAL:2"]);
+      }
+      // A client's new override replaces the cached emptiness of its own entry.
+      await store().putCalculationRule(calculationVersion(a, ruleId, "2025-01-01", null, "3"), CHANGE);
+      await store().putValidationRule(validationVersion(a, field, "r", "2025-01-01", null, "3"), CHANGE);
+      for (const reader of [store(), peer]) {
+        assert.deepEqual(await seen(reader, a), ["3", "CLIENT:3"]);
+        assert.deepEqual(await seen(reader, b), ["2", "GLOBAL:2"]);
+      }
+      // And a change made by the other store is seen here.
+      await peer.putCalculationRule(calculationVersion(a, ruleId, "2025-01-01", null, "4"), {
+        ...CHANGE,
+        expectedRevision: 1,
+      });
+      assert.deepEqual(await seen(store(), a), ["4", "CLIENT:3"]);
+    });
   });
 }

@@ -10,6 +10,7 @@ import {
   type ICacheBackend,
   InvalidInputError,
   MemoryCacheBackend,
+  RuleNotFoundError,
   RulesStoreError,
   tableName,
 } from "../../mod.ts";
@@ -23,11 +24,11 @@ useLocalAwsCredentials();
 const unreachable = await probe(AWS_ENDPOINT_URL);
 
 integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
-  rulesStoreContract("DynamoDBRulesStore (moto, no cache)", (data) => openStore(data));
+  rulesStoreContract("DynamoDBRulesStore (moto, no cache)", (data, options) => openStore(data, options));
 
   rulesStoreContract(
     "DynamoDBRulesStore (moto, MemoryCacheBackend)",
-    (data) => openStore(data, { cache: new MemoryCacheBackend() }),
+    (data, options) => openStore(data, { ...options, cache: new MemoryCacheBackend() }),
   );
 
   describe("DynamoDBRulesStore (moto): pagination", () => {
@@ -225,11 +226,17 @@ integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
       const suffix = uniqueSuffix("unseeded");
       const endpoint = new URL(AWS_ENDPOINT_URL).origin;
       const region = process.env.AWS_REGION!;
-      // Credentials in the endpoint URL never show.
+      // Credentials in the endpoint URL are refused (AWS endpoints never take them), and never shown.
       const withUser = new URL(AWS_ENDPOINT_URL);
       withUser.username = "admin";
       withUser.password = "pw-in-the-url";
-      const store = new DynamoDBRulesStore({ tableSuffix: suffix, region, endpointUrl: withUser.href });
+      assert.throws(() => new DynamoDBRulesStore({ tableSuffix: suffix, region, endpointUrl: withUser.href }), {
+        name: "ConfigError",
+        message: `Invalid DynamoDB rules store options: endpointUrl ${
+          JSON.stringify(`${withUser.protocol}//[redacted]@${withUser.host}${withUser.pathname}`)
+        } carries credentials (AWS credentials come from the environment, a profile or a role)`,
+      });
+      const store = new DynamoDBRulesStore({ tableSuffix: suffix, region, endpointUrl: AWS_ENDPOINT_URL });
       try {
         await assert.rejects(store.getPipeline("DEFAULT_BiWeeklyFri"), (error: unknown) => {
           assert.ok(error instanceof RulesStoreError);
@@ -310,6 +317,90 @@ integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
       assert.equal(subject.total(), 0);
       assert.deepEqual(warm, cold);
       assert.equal(warm[0].scope, "GLOBAL");
+      await store.close();
+    });
+
+    it("rules over time, counted on the wire: a cold read is one BatchGetItem for any date, a warm read none, a change invalidates", async () => {
+      const ruleId = uniqueId("YEARLY");
+      const field = uniqueId("field");
+      const writer = storeWith();
+      for (const [year, wageBase] of [[2024, "168600"], [2025, "176100"], [2026, "184500"]] as const) {
+        await writer.putCalculationRule({
+          clientId: "GLOBAL",
+          ruleId,
+          ruleType: "percentage_up_to_wage_base",
+          description: `Social Security ${year}`,
+          parameters: { rate: "0.062", wageBase },
+          effectiveFrom: `${year}-01-01`,
+          effectiveTo: `${year}-12-31`,
+        }, { actor: "test", reason: `IRS limits ${year}` });
+      }
+      await writer.putValidationRule({
+        clientId: "GLOBAL",
+        field,
+        ruleId: "r",
+        ruleType: "required",
+        severity: "warning",
+        message: "Required",
+        effectiveFrom: "2024-01-01",
+      }, { actor: "test", reason: "fallback" });
+      await writer.putValidationRule({
+        clientId: "ACME",
+        field,
+        ruleId: "r",
+        ruleType: "required",
+        severity: "error",
+        message: "Required",
+        effectiveFrom: "2025-07-01",
+      }, { actor: "test", reason: "override" });
+      const dates = ["2024-06-13", "2025-06-13", "2026-06-12", "2024-01-01", "2026-12-31"];
+      for (const clientId of ["ACME", "GLOBAL"]) {
+        const store = storeWith(new MemoryCacheBackend());
+        subject.requests.clear();
+        const [cold, ...others] = dates;
+        assert.equal((await store.getCalculationRule(clientId, ruleId, { asOf: cold })).parameters.wageBase, "168600");
+        assert.deepEqual(Object.fromEntries(subject.requests), { BatchGetItem: 1 }, `${clientId}: cold`);
+        subject.requests.clear();
+        const wageBases = [];
+        for (const asOf of others) {
+          wageBases.push((await store.getCalculationRule(clientId, ruleId, { asOf })).parameters.wageBase);
+        }
+        assert.deepEqual(wageBases, ["176100", "184500", "168600", "184500"]);
+        assert.equal(subject.total(), 0, `${clientId}: warm reads for other dates`);
+        await assert.rejects(store.getCalculationRule(clientId, ruleId, { asOf: "2027-01-01" }), RuleNotFoundError);
+        assert.equal(subject.total(), 0, `${clientId}: a date no version covers, answered from the cache`);
+        // Validation rules: the same.
+        subject.requests.clear();
+        await store.getValidationRules(clientId, field, { asOf: "2025-06-30" });
+        assert.deepEqual(Object.fromEntries(subject.requests), { BatchGetItem: 1 }, `${clientId}: cold validation`);
+        subject.requests.clear();
+        for (const asOf of ["2025-07-01", "2024-01-01", "2030-01-01"]) {
+          await store.getValidationRules(clientId, field, { asOf });
+        }
+        assert.equal(subject.total(), 0, `${clientId}: warm validation reads`);
+        await store.close();
+      }
+      // A change costs one consistent GetItem and one TransactWriteItems; the next read is cold again, once.
+      const cache = new MemoryCacheBackend();
+      const store = storeWith(cache);
+      await store.getCalculationRule("ACME", ruleId, { asOf: "2025-06-13" });
+      subject.requests.clear();
+      await store.putCalculationRule({
+        clientId: "GLOBAL",
+        ruleId,
+        ruleType: "percentage_up_to_wage_base",
+        description: "Social Security 2025, corrected",
+        parameters: { rate: "0.062", wageBase: "176100" },
+        effectiveFrom: "2025-01-01",
+        effectiveTo: "2025-12-31",
+      }, { actor: "test", reason: "correction", expectedRevision: 1 });
+      assert.deepEqual(Object.fromEntries(subject.requests), { GetItem: 1, TransactWriteItems: 1 });
+      subject.requests.clear();
+      const corrected = await store.getCalculationRule("ACME", ruleId, { asOf: "2025-06-13" });
+      assert.deepEqual([corrected.description, corrected.revision], ["Social Security 2025, corrected", 2]);
+      await store.getCalculationRule("ACME", ruleId, { asOf: "2024-06-13" });
+      assert.deepEqual(Object.fromEntries(subject.requests), { BatchGetItem: 1 });
+      await writer.close();
       await store.close();
     });
 

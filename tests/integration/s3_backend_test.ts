@@ -8,13 +8,21 @@ import { comparePaths } from "../../src/core/keys.ts";
 import { fileStoreContract } from "../contract/file_store_contract.ts";
 import { uniqueId } from "../contract/fixtures.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
-import { FOREIGN_KEYS, noise, openFileStore, putRaw, REGION, sameBytes } from "../support/s3.ts";
+import { corruptRaw, FOREIGN_KEYS, noise, openFileStore, putRaw, REGION, sameBytes } from "../support/s3.ts";
 
 const MiB = 1024 * 1024;
 
 integrationSuite("S3FileStore on the local AWS endpoint", await probe(AWS_ENDPOINT_URL), () => {
-  // A small page size, so the contract's listings cross pages.
-  fileStoreContract("S3FileStore", () => openFileStore({ pageSize: 7 }));
+  // A small page size, so the contract's listings cross pages; 5 MiB parts and 1 MiB ranges, so its streams do.
+  fileStoreContract("S3FileStore", async () => {
+    const opened = await openFileStore({
+      pageSize: 7,
+      multipartThresholdBytes: 5 * MiB,
+      partSizeBytes: 5 * MiB,
+      rangeSizeBytes: MiB,
+    });
+    return { ...opened, corrupt: (path, bytes) => corruptRaw(opened.admin, opened.bucket, path, bytes) };
+  });
 
   describe("S3FileStore beyond the contract", () => {
     const events: FileStoreEvent[] = [];

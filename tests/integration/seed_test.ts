@@ -26,7 +26,7 @@ import type { CompleteRulesData } from "../../src/core/schema.ts";
 import { DynamoDBRulesStore } from "../../src/persistence/dynamodb_backend.ts";
 import {
   agentConfigCodec,
-  calculationRuleCodec,
+  calculationRuleHistoryCodec,
   decodeItem,
   irsLimitsCodec,
   type Item,
@@ -142,24 +142,52 @@ integrationSuite("seed against DynamoDB (moto)", unreachable, () => {
     assert.ok(batchState !== undefined && BATCH_STATUS_INDEX.indexName === "status-updatedAt-index");
   });
 
-  it("writes every seed item: the count per table is the plan's", async () => {
+  it("writes every seed item, each rule version with its audit record: the count per table is the plan's", async () => {
     assert.equal(first.failed, 0);
-    for (const planned of first.plan.tables) {
+    for (const planned of first.plan.tables.filter((table) => table.name !== "audit-log")) {
       assert.equal(await countItems(client, planned.tableName), planned.items, planned.tableName);
     }
     const count = (name: string) => first.plan.tables.find((table) => table.name === name)!.items;
     assert.equal(count("processing-pipeline"), 26);
-    assert.equal(count("calculation-rules"), data.calculationRules.length);
+    assert.equal(
+      count("calculation-rules"),
+      new Set(data.calculationRules.map((rule) => `${rule.clientId}/${rule.ruleId}`)).size,
+    );
     assert.equal(count("irs-limits"), 3);
     assert.equal(count("agent-config"), 5);
-    assert.equal(count("audit-log"), 0);
+    const versions = data.calculationRules.length + data.validationRules.length;
+    assert.equal(first.written, 26 + versions + 3 + 5);
+    assert.equal(
+      await countItems(client, tableName("audit-log", suffix)),
+      versions,
+      "one audit record per rule version the seed added",
+    );
+    const store = new DynamoDBRulesStore({ tableSuffix: suffix, client });
+    try {
+      const changes = await store.listRuleChanges("GLOBAL");
+      assert.equal(
+        changes.length,
+        [...data.calculationRules, ...data.validationRules].filter((rule) => rule.clientId === "GLOBAL").length,
+      );
+      assert.ok(changes.every((change) => change.actor === "seed" && change.reason === "seed data"));
+      assert.ok(changes.every((change) => change.before === null && change.closed === null), "every one an addition");
+    } finally {
+      await store.close();
+    }
   });
 
-  it("a second run finds every table and leaves exactly the same items", async () => {
+  it("a second run finds every table and everything unchanged: no write, no audit record", async () => {
     const second = await runSeed(client, data, { suffix, ensure: { pollIntervalMs: 20 } });
     assert.equal(second.ok, true);
     assert.deepEqual(second.tables.map((table) => table.status), TABLES.map(() => "exists"));
-    assert.equal(second.written, first.written);
+    assert.equal(second.written, 0);
+    for (const table of second.tables) {
+      assert.deepEqual(
+        [table.plan.counts.create, table.plan.counts.update, table.plan.counts.keep],
+        [0, 0, 0],
+        table.tableName,
+      );
+    }
     assert.deepEqual(await scanEverything(), firstScan);
   });
 
@@ -181,7 +209,9 @@ integrationSuite("seed against DynamoDB (moto)", unreachable, () => {
       const { Item: found } = await documents.send(
         new GetCommand({ TableName: calculationTable, Key: itemKeys.calculationRule(clientId, ruleId) }),
       );
-      return found === undefined ? undefined : decodeItem(calculationRuleCodec, calculationTable, found as Item);
+      return found === undefined
+        ? undefined
+        : decodeItem(calculationRuleHistoryCodec, calculationTable, found as Item).versions.at(-1);
     };
     // The fallback, by hand: a client without an override has no item, GLOBAL's answers.
     assert.equal(await rule("NEWCO", "FICA_SOCIAL_SECURITY"), undefined);
@@ -267,11 +297,17 @@ integrationSuite("seed against DynamoDB (moto)", unreachable, () => {
     const once = await runScript(args);
     assert.equal(once.code, 0, once.stderr);
     assert.match(once.stdout, /^ {2}bucket .*: created$/m);
-    assert.match(once.stdout, /^Summary: 8 tables \(8 created, 0 existed\), all \d+ items written, in \d+\.\d s$/m);
+    assert.match(
+      once.stdout,
+      /^Summary: 8 tables \(8 created, 0 existed\), 77 created, 0 updated, 0 unchanged, 0 kept, 0 deleted, in \d+\.\d s$/m,
+    );
     const twice = await runScript(args);
     assert.equal(twice.code, 0, twice.stderr);
     assert.match(twice.stdout, /^ {2}bucket .*: exists$/m);
-    assert.match(twice.stdout, /^Summary: 8 tables \(0 created, 8 existed\), all \d+ items written, in \d+\.\d s$/m);
+    assert.match(
+      twice.stdout,
+      /^Summary: 8 tables \(0 created, 8 existed\), 0 created, 0 updated, 77 unchanged, 0 kept, 0 deleted, in \d+\.\d s$/m,
+    );
     assert.equal(twice.stderr, "");
     const s3 = adminClient();
     try {

@@ -1,13 +1,14 @@
 // Item 2: cache poisoning. Garbage, truncated JSON, values of the wrong
 // shape and values of another schema version are planted with a raw
 // node-redis client under the keys DynamoDBRulesStore reads (computed with
-// cacheKey); every read still returns the right value, from DynamoDB, and
-// the entry is repaired.
+// cacheKey, and ruleVersionsCacheKey for rules: one entry per owner, the
+// client's own versions and GLOBAL's); every read still returns the right
+// value, from DynamoDB, and the entry is repaired.
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { createClient, type RedisClientType } from "redis";
 import type { CacheEvent, RulesData } from "../../mod.ts";
-import { cacheKey, type CacheKind } from "../../src/core/keys.ts";
+import { cacheKey, type CacheKind, ruleVersionsCacheKey } from "../../src/core/keys.ts";
 import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/dynamodb_backend.ts";
 import { MemoryRulesStore } from "../../src/persistence/memory_backend.ts";
 import { RedisCacheBackend } from "../../src/persistence/redis_backend.ts";
@@ -19,13 +20,15 @@ import { overrideData } from "../support/rules_data.ts";
 
 const unreachable = (await probe(REDIS_URL)) ?? (await probe(AWS_ENDPOINT_URL));
 
-/** One cached read: its cache key's kind and ids, how to read it, and what it must return. */
+/** One cached entry: its kind and key, the read that looks it up, what the read returns and what the entry holds. */
 interface Target {
   name: string;
   kind: CacheKind;
-  ids: Array<string | number>;
+  key: string;
   read: (store: DynamoDBRulesStore) => Promise<unknown>;
   expected: unknown;
+  /** What the entry holds: the answer itself, or for rules the owner's versions. */
+  cached: unknown;
 }
 
 /**
@@ -34,11 +37,19 @@ interface Target {
  */
 type Poison = [label: string, (right: unknown, kind: CacheKind) => string | Uint8Array | undefined];
 
-/** The right value, changed by `change` (applied to each element of a list); as JSON. */
-function edit(right: unknown, change: (value: Record<string, unknown>) => void): string {
-  const copy = structuredClone(right);
-  for (const value of Array.isArray(copy) ? copy : [copy]) change(value as Record<string, unknown>);
-  return JSON.stringify(copy);
+/**
+ * The right value, changed by `change` (applied to each element of a list,
+ * and to each version of an owner's versions of a rule); as JSON, or
+ * `undefined` when the change changes nothing (an owner without versions).
+ */
+function edit(right: unknown, change: (value: Record<string, unknown>) => void): string | undefined {
+  const copy = structuredClone(right) as Record<string, unknown>;
+  const versions = copy !== null && typeof copy === "object" && !Array.isArray(copy)
+    ? (copy.versions ?? copy.rules) as unknown[] | undefined
+    : undefined;
+  for (const value of versions ?? (Array.isArray(copy) ? copy : [copy])) change(value as Record<string, unknown>);
+  const text = JSON.stringify(copy);
+  return text === JSON.stringify(right) ? undefined : text;
 }
 
 /** Turns every decimal string of a record into a number. */
@@ -81,8 +92,6 @@ integrationSuite("Reliability: cache poisoning", unreachable, () => {
   let cache: RedisCacheBackend;
   let store: DynamoDBRulesStore;
 
-  const keyOf = (target: Target) => cacheKey(suffix, target.kind, ...target.ids);
-
   /**
    * Plants each poison under every target's key, reads, and checks the read
    * is right, came from DynamoDB, was reported, and repaired the entry.
@@ -91,10 +100,10 @@ integrationSuite("Reliability: cache poisoning", unreachable, () => {
     for (const [label, poison] of poisons) {
       let applied = 0;
       for (const target of targets) {
-        const key = keyOf(target);
-        const planted = poison(target.expected, target.kind);
+        const key = target.key;
+        const planted = poison(target.cached, target.kind);
         if (planted === undefined) continue;
-        assert.notEqual(planted, JSON.stringify(target.expected), `${label} under ${target.name} changes nothing`);
+        assert.notEqual(planted, JSON.stringify(target.cached), `${label} under ${target.name} changes nothing`);
         applied++;
         await raw.set(key, typeof planted === "string" ? planted : Buffer.from(planted), {
           expiration: { type: "EX", value: 300 },
@@ -106,7 +115,7 @@ integrationSuite("Reliability: cache poisoning", unreachable, () => {
         const context = `${label} under ${target.name}`;
         assert.deepEqual(value, target.expected, context);
         assert.equal(dynamo.total(), 1, `${context}: the read went to DynamoDB once`);
-        assert.equal(storeEvents.filter((event) => event.type === "cache.hit").length, 0, context);
+        assert.ok(!storeEvents.some((event) => event.type === "cache.hit" && event.key === key), context);
         if (expectedReport === "store") {
           assert.ok(storeEvents.some((event) => event.type === "cache.corrupt" && event.key === key), context);
         } else {
@@ -117,7 +126,7 @@ integrationSuite("Reliability: cache poisoning", unreachable, () => {
           async () => {
             const text = await raw.get(key);
             assert.notEqual(text, null, context);
-            assert.deepEqual(JSON.parse(text!), target.expected, context);
+            assert.deepEqual(JSON.parse(text!), target.cached, context);
           },
           40,
           25,
@@ -143,33 +152,64 @@ integrationSuite("Reliability: cache poisoning", unreachable, () => {
       kind: CacheKind,
       ids: Array<string | number>,
       read: (store: MemoryRulesStore | DynamoDBRulesStore) => Promise<unknown>,
-    ) => targets.push({ name, kind, ids, read, expected: await read(reference) });
-    await add(
+    ) => {
+      const expected = await read(reference);
+      targets.push({ name, kind, key: cacheKey(suffix, kind, ...ids), read, expected, cached: expected });
+    };
+    /** A read of a rule whose entry under test is the owner's versions of it. */
+    const addRule = async (
+      name: string,
+      kind: "calculation" | "validation",
+      [owner, subject]: [string, string],
+      read: (store: MemoryRulesStore | DynamoDBRulesStore) => Promise<unknown>,
+    ) => {
+      const listed = kind === "calculation"
+        ? await reference.listCalculationRuleVersions(owner, subject)
+        : await reference.listValidationRuleVersions(owner, subject);
+      const versions = listed.map(({ scope: _, ...version }) => version);
+      const cached = kind === "calculation"
+        ? { clientId: owner, ruleId: subject, revision: versions.length === 0 ? 0 : 1, versions }
+        : { clientId: owner, field: subject, revision: versions.length === 0 ? 0 : 1, rules: versions };
+      const key = ruleVersionsCacheKey(suffix, kind, subject, owner);
+      targets.push({ name, kind, key, read, expected: await read(reference), cached });
+    };
+    await addRule(
       "a client override",
       "calculation",
       ["CLIENT_0", "RULE_0"],
       (s) => s.getCalculationRule("CLIENT_0", "RULE_0"),
     );
-    await add(
-      "a GLOBAL fallback",
+    await addRule(
+      "a GLOBAL fallback (GLOBAL's versions)",
       "calculation",
-      ["CLIENT_0", "RULE_1"],
+      ["GLOBAL", "RULE_1"],
       (s) => s.getCalculationRule("CLIENT_0", "RULE_1"),
     );
-    await add(
+    await addRule(
+      "a GLOBAL fallback (the client's cached emptiness)",
+      "calculation",
+      ["CLIENT_0", "RULE_3"],
+      (s) => s.getCalculationRule("CLIENT_0", "RULE_3"),
+    );
+    await addRule(
       "a GLOBAL rule read as GLOBAL",
       "calculation",
       ["GLOBAL", "FICA_SS"],
       (s) => s.getCalculationRule("GLOBAL", "FICA_SS"),
     );
     await add("a pipeline", "pipeline", ["PLAN_A"], (s) => s.getPipeline("PLAN_A"));
-    await add(
+    await addRule(
       "validation rules (override)",
       "validation",
       ["ACME", "hours"],
       (s) => s.getValidationRules("ACME", "hours"),
     );
-    await add("validation rules (fallback)", "validation", ["ACME", "ssn"], (s) => s.getValidationRules("ACME", "ssn"));
+    await addRule(
+      "validation rules (fallback)",
+      "validation",
+      ["GLOBAL", "ssn"],
+      (s) => s.getValidationRules("ACME", "ssn"),
+    );
     await add("IRS limits", "irs", [2026], (s) => s.getIrsLimits(2026));
     await add("an agent config", "agent", ["calculation"], (s) => s.getAgentConfig("calculation"));
 
@@ -266,12 +306,15 @@ integrationSuite("Reliability: cache poisoning", unreachable, () => {
     ], "store");
   });
 
-  it("values of another schema version under the v1 key (old shapes): every read is right, from DynamoDB", async () => {
+  it("values of another schema version under the current key (old shapes): every read is right, from DynamoDB", async () => {
     await poisonEveryTarget([
-      // What an older version might have cached: the stored record, or the item's encoding.
+      // What an older version might have cached: the answer itself (v1's rule entries), the stored record, or
+      // the item's encoding.
       ["the old shape of the kind", (right, kind) =>
         edit(right, (value) => {
-          if (kind === "calculation" || kind === "validation") delete value.scope;
+          if (kind === "calculation" || kind === "validation") {
+            value.scope = value.clientId === "GLOBAL" ? "GLOBAL" : "CLIENT";
+          }
           if (kind === "pipeline") value.step = `STEP#${String(value.step).padStart(4, "0")}`;
           if (kind === "irs") numbers(value.limits);
           if (kind === "agent") value.settings = JSON.stringify(value.settings);
@@ -300,7 +343,7 @@ integrationSuite("Reliability: cache poisoning", unreachable, () => {
         (right, kind) =>
           // Spliced in as text: JSON.stringify of the deep value would overflow Node's smaller stack.
           kind === "agent"
-            ? edit(right, (value) => value.settings = "DEEP").replace(
+            ? edit(right, (value) => value.settings = "DEEP")?.replace(
               '"settings":"DEEP"',
               `"settings":${deep(10_000, "1")}`,
             )
@@ -309,10 +352,10 @@ integrationSuite("Reliability: cache poisoning", unreachable, () => {
     ], "store");
   });
 
-  it("a poisoned bluestar:v0: key is never read and left alone; the v1 key gets the right value", async () => {
+  it("a poisoned key of the previous schema version (v1) is never read and left alone; the current key gets the right value", async () => {
     for (const target of targets) {
-      const current = cacheKey(suffix, target.kind, ...target.ids);
-      const old = current.replace(/^bluestar:v1:/, "bluestar:v0:");
+      const current = target.key;
+      const old = current.replace(/^bluestar:v2:/, "bluestar:v1:");
       assert.notEqual(old, current);
       await raw.del(current);
       await raw.set(old, '{"poisoned":true}', { expiration: { type: "EX", value: 300 } });
@@ -323,7 +366,7 @@ integrationSuite("Reliability: cache poisoning", unreachable, () => {
       assert.ok(storeEvents.some((event) => event.type === "cache.miss" && event.key === current), target.name);
       assert.ok(storeEvents.every((event) => !("key" in event) || event.key !== old), target.name);
       assert.equal(await raw.get(old), '{"poisoned":true}');
-      await eventually(async () => assert.deepEqual(JSON.parse((await raw.get(current)) ?? "null"), target.expected));
+      await eventually(async () => assert.deepEqual(JSON.parse((await raw.get(current)) ?? "null"), target.cached));
     }
   });
 });

@@ -7,7 +7,7 @@
 // destination, and the loser leaves no copy.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from "@aws-sdk/client-s3";
 import { ConflictError, FileNotFoundError, FileStoreError, type FileStoreEvent, type S3FileStore } from "../../mod.ts";
 import { comparePaths } from "../../src/core/keys.ts";
 import { uniqueId } from "../contract/fixtures.ts";
@@ -15,16 +15,7 @@ import { type FaultLog, injectFaults } from "../support/faults.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
 import { mapConcurrently } from "../../src/core/concurrency.ts";
 import { outcome } from "../support/rules_data.ts";
-import { noise, openFileStore, REGION, sameBytes } from "../support/s3.ts";
-
-function s3Error(name: string, status: number): S3ServiceException {
-  return new S3ServiceException({
-    name,
-    $fault: status >= 500 ? "server" : "client",
-    $metadata: { httpStatusCode: status },
-    message: `${name} (injected)`,
-  });
-}
+import { noise, openFileStore, REGION, s3Error, sameBytes } from "../support/s3.ts";
 
 integrationSuite("Reliability: S3 moves under failure", await probe(AWS_ENDPOINT_URL), () => {
   const events: FileStoreEvent[] = [];

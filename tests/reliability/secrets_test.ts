@@ -31,9 +31,9 @@ import {
 } from "../../mod.ts";
 import { main as seedMain, type SeedIo } from "../../scripts/seed_dynamodb.ts";
 import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/dynamodb_backend.ts";
-import { calculationRuleCodec } from "../../src/persistence/items.ts";
+import { calculationRuleHistoryCodec, groupCalculationRules } from "../../src/persistence/items.ts";
 import { ensureTables, writeItems } from "../../src/persistence/provision.ts";
-import { runSeed } from "../../src/persistence/seed.ts";
+import { createSeedClient, runSeed } from "../../src/persistence/seed.ts";
 import { auditEntry, batchState, RULES_FIXTURE, uniqueId } from "../contract/fixtures.ts";
 import { decodeSeed } from "../support/dynamodb.ts";
 import { AWS_ENDPOINT_URL, integrationSuite, probe } from "../support/gate.ts";
@@ -267,9 +267,7 @@ integrationSuite("Reliability: secrets stay secret", await probe(AWS_ENDPOINT_UR
                 writeItems(
                   client,
                   "bluestar-calculation-rules",
-                  RULES_FIXTURE.calculationRules!.map((rule) =>
-                    calculationRuleCodec.toItem({ ...rule, parameters: { ...rule.parameters } })
-                  ),
+                  groupCalculationRules(RULES_FIXTURE.calculationRules!).map(calculationRuleHistoryCodec.toItem),
                 ),
             ],
             ["ensureTables", () => ensureTables(client, "-secrets", { pollIntervalMs: 1, activeTimeoutMs: 100 })],
@@ -501,9 +499,21 @@ describe("Reliability: no URL, configuration or seed line shows a password", () 
       configErrorOf(() => new DynamoDBRulesStore({ endpointUrl: `ftp://admin:${URL_PASSWORD}@host` })),
       /endpointUrl "ftp:\/\/\[redacted\]@host" is not an http or https URL/,
     );
+    // An http(s) endpoint with userinfo is refused too (AWS endpoints never take it), shown redacted.
+    for (
+      const open of [
+        (endpointUrl: string) => new DynamoDBRulesStore({ endpointUrl }),
+        (endpointUrl: string) => new S3FileStore({ bucket: "bluestar-files", endpointUrl }),
+      ]
+    ) {
+      assert.match(
+        configErrorOf(() => open(`http://admin:${URL_PASSWORD}@127.0.0.1:4566`)),
+        /endpointUrl "http:\/\/\[redacted\]@127\.0\.0\.1:4566" carries credentials/,
+      );
+    }
     assert.match(
       configErrorOf(() => new S3FileStore({ bucket: "bluestar-files", endpointUrl: `ftp://admin:${URL_PASSWORD}@h` })),
-      /endpointUrl "ftp:\/\/\[redacted\]@h" is not an http\(s\) URL/,
+      /endpointUrl "ftp:\/\/\[redacted\]@h" is not an http or https URL/,
     );
     assert.match(
       configErrorOf(() => new RedisCacheBackend({ url: `redis://user:${URL_PASSWORD}@127.0.0.1:99999` })),
@@ -545,7 +555,7 @@ describe("Reliability: no URL, configuration or seed line shows a password", () 
     }
   });
 
-  it("the seed prints the endpoint with its userinfo redacted in a plan, a run and a usage error", async () => {
+  it("the seed refuses an endpoint with userinfo, for a plan and a run, showing it redacted; nothing is sent", async () => {
     const endpointUrl = `http://admin:${URL_PASSWORD}@127.0.0.1:4566`;
     const targets: Array<string | undefined> = [];
     const io = () => {
@@ -563,13 +573,16 @@ describe("Reliability: no URL, configuration or seed line shows a password", () 
       };
       return recorder;
     };
+    // AWS endpoints never take userinfo (requests are signed with the credential chain's): refused, not ignored.
+    const refused = /^Invalid endpoint URL "http:\/\/\[redacted\]@127\.0\.0\.1:4566": it carries credentials/;
     const plan = io();
-    assert.equal(await seedMain(["--config-dir", CONFIG_DIR, "--endpoint-url", endpointUrl, "--dry-run"], plan), 0);
-    assert.ok(plan.lines.some((line) => line.startsWith("Plan for DynamoDB http://[redacted]@127.0.0.1:4566 ")));
+    assert.equal(await seedMain(["--config-dir", CONFIG_DIR, "--endpoint-url", endpointUrl, "--dry-run"], plan), 2);
+    assert.match(plan.lines[0], refused);
     const run = io();
-    assert.equal(await seedMain(["--config-dir", CONFIG_DIR, "--endpoint-url", endpointUrl], run), 1);
-    assert.ok(run.lines.some((line) => line.startsWith("Seeding DynamoDB http://[redacted]@127.0.0.1:4566 ")));
-    assert.deepEqual(targets, [endpointUrl], "the client connects with the URL as given");
+    assert.equal(await seedMain(["--config-dir", CONFIG_DIR, "--endpoint-url", endpointUrl], run), 2);
+    assert.match(run.lines[0], refused);
+    assert.deepEqual(targets, [], "no client is created");
+    assert.throws(() => createSeedClient({ region: "us-east-1", endpointUrl }), { message: refused });
     const usage = io();
     assert.equal(await seedMain(["--endpoint-url", `ftp://admin:${URL_PASSWORD}@host`], usage), 2);
     assert.match(usage.lines[0], /^Invalid endpoint URL "ftp:\/\/\[redacted\]@host"/);

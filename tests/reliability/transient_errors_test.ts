@@ -18,7 +18,7 @@ import {
   updateBatchState,
 } from "../../mod.ts";
 import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/dynamodb_backend.ts";
-import { calculationRuleCodec } from "../../src/persistence/items.ts";
+import { calculationRuleHistoryCodec, groupCalculationRules } from "../../src/persistence/items.ts";
 import { writeItems } from "../../src/persistence/provision.ts";
 import { auditEntry, batchState, uniqueId } from "../contract/fixtures.ts";
 import { countingClient, createTables, deleteTables, storeWithFaults, uniqueSuffix } from "../support/dynamodb.ts";
@@ -113,7 +113,10 @@ integrationSuite("Reliability: throttling and transient errors", await probe(AWS
       );
       const unprocessed = leaveUnprocessed(client, (_, count) => (random() < 0.5 ? Math.ceil(count / 2) : count));
       try {
-        const items = Array.from({ length: 500 }, (_, index) => calculationRuleCodec.toItem(rule(index)));
+        const items = Array.from(
+          { length: 500 },
+          (_, index) => calculationRuleHistoryCodec.toItem(groupCalculationRules([rule(index)])[0]),
+        );
         const before = new Set(await keysOf(setup.client, table));
         const result = await writeItems(client, table, items, { concurrency: 4 });
         assert.equal(result.written, 500);
@@ -131,7 +134,10 @@ integrationSuite("Reliability: throttling and transient errors", await probe(AWS
       const { client } = countingClient({ maxAttempts: SDK_ATTEMPTS });
       const faults = injectFaults(client, () => ({ error: throttled() }));
       try {
-        const items = Array.from({ length: 100 }, (_, index) => calculationRuleCodec.toItem(rule(1000 + index)));
+        const items = Array.from(
+          { length: 100 },
+          (_, index) => calculationRuleHistoryCodec.toItem(groupCalculationRules([rule(1000 + index)])[0]),
+        );
         await assert.rejects(writeItems(client, table, items, { concurrency: 2 }), (error: unknown) => {
           givenUp("ProvisionedThroughputExceededException", SDK_ATTEMPTS)(error);
           assert.match((error as Error).message, /^Failed to write 100 of 100 items to table /);
@@ -149,7 +155,10 @@ integrationSuite("Reliability: throttling and transient errors", await probe(AWS
       const { client, requests } = countingClient({ maxAttempts: SDK_ATTEMPTS });
       leaveUnprocessed(client, () => 0);
       try {
-        const items = Array.from({ length: 30 }, (_, index) => calculationRuleCodec.toItem(rule(2000 + index)));
+        const items = Array.from(
+          { length: 30 },
+          (_, index) => calculationRuleHistoryCodec.toItem(groupCalculationRules([rule(2000 + index)])[0]),
+        );
         await assert.rejects(
           writeItems(client, table, items, { maxAttempts: 4, baseDelayMs: 1 }),
           (error: unknown) => {

@@ -3,10 +3,11 @@
 // a store on them (and another, with faults injected).
 import process from "node:process";
 import { DeleteTableCommand, DynamoDBClient, type DynamoDBClientConfig } from "@aws-sdk/client-dynamodb";
-import { InvalidInputError, type RulesData, tableName, TABLES } from "../../mod.ts";
+import { type CalculationRuleRecord, InvalidInputError, type RulesData, tableName, TABLES } from "../../mod.ts";
 import { type CompleteRulesData, decodeRulesData, problemText } from "../../src/core/schema.ts";
 import { DynamoDBRulesStore, type DynamoDBRulesStoreOptions } from "../../src/persistence/dynamodb_backend.ts";
 import { ensureTables, rulesDataItems, writeItems } from "../../src/persistence/provision.ts";
+import { calculationRuleHistoryCodec, groupCalculationRules, type Item } from "../../src/persistence/items.ts";
 import { type FaultLog, type FaultPlan, injectFaults } from "./faults.ts";
 import { AWS_ENDPOINT_URL, useLocalAwsCredentials } from "./gate.ts";
 
@@ -101,7 +102,13 @@ export async function openStore(
   data: RulesData,
   options: Omit<DynamoDBRulesStoreOptions, "client" | "tableSuffix"> = {},
 ): Promise<
-  CountingClient & { store: DynamoDBRulesStore; suffix: string; cleanup: () => Promise<void> }
+  CountingClient & {
+    store: DynamoDBRulesStore;
+    suffix: string;
+    cleanup: () => Promise<void>;
+    peer: () => Promise<DynamoDBRulesStore>;
+    failNextRuleChangeAudit: () => void;
+  }
 > {
   const counting = countingClient();
   const { client } = counting;
@@ -109,14 +116,45 @@ export async function openStore(
   await createTables(client, suffix, data);
   counting.requests.clear();
   const store = new DynamoDBRulesStore({ ...options, client, tableSuffix: suffix });
+  const peers: DynamoDBRulesStore[] = [];
+  let failAudit = false;
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const input = args.input as { TransactItems?: Array<{ Put?: { TableName?: string } }> };
+      if (failAudit && context.commandName === "TransactWriteItemsCommand" && input.TransactItems?.[1]?.Put) {
+        failAudit = false;
+        // The audit record's part of the transaction goes to a table that does not exist: the whole write fails.
+        const items = [...input.TransactItems];
+        items[1] = { ...items[1], Put: { ...items[1].Put, TableName: `bluestar-no-such-table${suffix}` } };
+        return next({ ...args, input: { ...input, TransactItems: items } });
+      }
+      return next(args);
+    },
+    { step: "initialize", name: "failRuleChangeAudit" },
+  );
   return {
     ...counting,
     store,
     suffix,
+    // Another process, as far as a reader can tell: its own store (and memo, and single flight), the same cache.
+    peer: () => {
+      const peer = new DynamoDBRulesStore({ ...options, client, tableSuffix: suffix });
+      peers.push(peer);
+      return Promise.resolve(peer);
+    },
+    failNextRuleChangeAudit: () => {
+      failAudit = true;
+    },
     cleanup: async () => {
       await store.close();
+      await Promise.all(peers.map((peer) => peer.close()));
       await deleteTables(client, suffix);
       client.destroy();
     },
   };
+}
+
+/** The stored item of one calculation rule version: its owner's item holding just that version. */
+export function calculationRuleItem(rule: CalculationRuleRecord): Item {
+  return calculationRuleHistoryCodec.toItem(groupCalculationRules([rule])[0]);
 }

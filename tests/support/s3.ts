@@ -6,10 +6,12 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { S3FileStore, type S3FileStoreOptions } from "../../mod.ts";
 import { uniqueId } from "../contract/fixtures.ts";
@@ -74,18 +76,16 @@ export async function putRaw(admin: S3Client, bucket: string, key: string, body:
   await admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
 }
 
-/** Deterministic pseudo-random bytes (every byte value occurs). */
-export function noise(length: number, seed = 0x9e3779b9): Uint8Array {
-  const bytes = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let index = 0; index < length; index++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    bytes[index] = state & 0xff;
-  }
-  return bytes;
+/**
+ * Replaces an object's bytes with the raw SDK, keeping its metadata (the
+ * store's SHA-256 among them): damage the store must notice.
+ */
+export async function corruptRaw(admin: S3Client, bucket: string, key: string, body: Uint8Array): Promise<void> {
+  const head = await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  await admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: head.Metadata }));
 }
+
+export { noise } from "../contract/fixtures.ts";
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -100,6 +100,13 @@ export interface OpenFileStore {
   files: S3FileStore;
   /** Another store on the same bucket, with the same options but this page size; `cleanup` closes it. */
   withPageSize(pageSize: number): S3FileStore;
+  /**
+   * A store with the same options on a bucket of its own with Object Lock
+   * enabled (created on the first call); `cleanup` closes it. Compliance-mode
+   * versions cannot be deleted before their date, so that bucket stays in
+   * moto until it restarts.
+   */
+  withRetention(): Promise<S3FileStore>;
   cleanup(): Promise<void>;
 }
 
@@ -116,6 +123,7 @@ export async function openFileStore(options: Omit<S3FileStoreOptions, "bucket"> 
   const where = options.client === undefined ? { region: REGION, endpointUrl: AWS_ENDPOINT_URL } : {};
   const files = new S3FileStore({ ...where, ...options, bucket });
   const others: S3FileStore[] = [];
+  let retaining: Promise<S3FileStore> | undefined;
   return {
     admin,
     bucket,
@@ -125,6 +133,14 @@ export async function openFileStore(options: Omit<S3FileStoreOptions, "bucket"> 
       others.push(other);
       return other;
     },
+    withRetention: () =>
+      retaining ??= (async () => {
+        const locked = uniqueId("bluestar-lock").toLowerCase().slice(0, 63);
+        await admin.send(new CreateBucketCommand({ Bucket: locked, ObjectLockEnabledForBucket: true }));
+        const other = new S3FileStore({ ...where, ...options, bucket: locked });
+        others.push(other);
+        return other;
+      })(),
     cleanup: async () => {
       files.close();
       for (const other of others) other.close();
@@ -135,4 +151,14 @@ export async function openFileStore(options: Omit<S3FileStoreOptions, "bucket"> 
       }
     },
   };
+}
+
+/** An S3 service error as the SDK throws it, for fault injection. */
+export function s3Error(name: string, status: number): S3ServiceException {
+  return new S3ServiceException({
+    name,
+    $fault: status >= 500 ? "server" : "client",
+    $metadata: { httpStatusCode: status },
+    message: `${name} (injected)`,
+  });
 }

@@ -150,7 +150,7 @@ describe("MemoryRulesStore sealing", () => {
     const path = auditSealPath("B1");
     await assert.rejects(files.write(path, "{}"), (error: unknown) => {
       assert.ok(error instanceof ConflictError);
-      assert.match(error.message, /is retained until/);
+      assert.match(error.message, /it is under an Object Lock retention \("COMPLIANCE" mode\) until/);
       return true;
     });
     await assert.rejects(files.move(path, "elsewhere.json"), ConflictError);

@@ -4,12 +4,18 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ConditionalCheckFailedException, DynamoDBClient, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
 import {
+  awsAttempts,
+  awsErrorName,
+  type AwsFailure,
+  awsHttpStatus,
   type AwsTarget,
+  classifyAwsError,
   clientTarget,
   describeAwsError,
   redactCredentials,
   safeCause,
 } from "../../src/persistence/aws_errors.ts";
+import { redactedError, redactSecrets } from "../../src/core/errors.ts";
 
 const TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJH+token==";
 
@@ -191,5 +197,74 @@ describe("aws_errors", () => {
       local.destroy();
       aws.destroy();
     });
+  });
+});
+
+describe("classifyAwsError(): one classification for the store, S3 and the seed", () => {
+  const sdk = (name: string, status?: number, extra: Record<string, unknown> = {}) =>
+    Object.assign(new Error(`${name} happened`), {
+      name,
+      ...(status === undefined ? {} : { $fault: "client", $metadata: { httpStatusCode: status, attempts: 2 } }),
+      ...extra,
+    });
+
+  it("names each kind of failure", () => {
+    const cases: Array<[unknown, AwsFailure]> = [
+      [sdk("CredentialsProviderError"), "no-credentials"],
+      [sdk("NoSuchBucket", 404), "no-such-bucket"],
+      [sdk("ResourceNotFoundException", 400), "no-such-table"],
+      [sdk("SignatureDoesNotMatch", 403), "credentials-rejected"],
+      [sdk("UnrecognizedClientException", 400), "credentials-rejected"],
+      [sdk("ExpiredTokenException", 400), "credentials-rejected"],
+      [sdk("AccessDenied", 403), "access-denied"],
+      [sdk("AccessDeniedException", 400), "access-denied"],
+      [sdk("Forbidden", 403), "access-denied"],
+      [sdk("PreconditionFailed", 412), "precondition"],
+      [sdk("SlowDown", 503), "throttled"],
+      [sdk("TimeoutError"), "timed-out"],
+      [sdk("AbortError"), "aborted"],
+      [sdk("Error", undefined, { code: "ECONNREFUSED" }), "unreachable"],
+      [sdk("Error", undefined, { code: "ENOTFOUND" }), "unreachable"],
+      [sdk("SyntaxError", undefined, { $response: { statusCode: 500 } }), "foreign-answer"],
+      [sdk("InternalError", 500), "refused"],
+      [new TypeError("bad config"), "client"],
+      ["a string", "client"],
+      [null, "client"],
+    ];
+    for (const [error, failure] of cases) assert.equal(classifyAwsError(error), failure, String(failure));
+  });
+
+  it("reads the name, status and attempts an SDK error carries, and none from what is not one", () => {
+    const error = sdk("SlowDown", 503);
+    assert.equal(awsErrorName(error), "SlowDown");
+    assert.equal(awsHttpStatus(error), 503);
+    assert.equal(awsAttempts(error), 2);
+    for (const value of [null, undefined, "x", {}]) {
+      assert.equal(awsErrorName(value), "Error");
+      assert.equal(awsHttpStatus(value), undefined);
+      assert.equal(awsAttempts(value), undefined);
+    }
+  });
+});
+
+describe("core secret scrubbing: redactSecrets() and redactedError()", () => {
+  it("replaces each secret, as given and URL-encoded, by [redacted]; skips empty ones", () => {
+    assert.equal(redactSecrets("pw p@ss p%40ss", ["p@ss", ""]), "pw [redacted] [redacted]");
+    assert.equal(redactSecrets("nothing here", []), "nothing here");
+  });
+
+  it("copies an error with its message redacted, a bare stack, the kept fields and a redacted cause", () => {
+    const inner = Object.assign(new Error("inner s3cret"), { code: "E1", rawPacket: new Uint8Array(4) });
+    const outer = Object.assign(new Error("outer s3cret", { cause: inner }), { name: "AuthError", code: "E2" });
+    const copy = redactedError(outer, (text) => redactSecrets(text, ["s3cret"]), ["code"]);
+    assert.equal(copy.name, "AuthError");
+    assert.equal(copy.message, "outer [redacted]");
+    assert.equal(copy.stack, "AuthError: outer [redacted]");
+    assert.equal((copy as { code?: unknown }).code, "E2");
+    const cause = copy.cause as Error & { code?: unknown; rawPacket?: unknown };
+    assert.equal(cause.message, "inner [redacted]");
+    assert.equal(cause.code, "E1");
+    assert.equal(cause.rawPacket, undefined);
+    assert.equal(redactedError(outer, (text) => text, [], 0).cause, undefined);
   });
 });

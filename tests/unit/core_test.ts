@@ -121,7 +121,7 @@ describe("keys", () => {
   });
 
   it("cacheKey() namespaces by schema version and environment, and parts cannot forge separators", () => {
-    assert.equal(cacheKey("-dev", "calculation", "ACME", "FICA"), "bluestar:v1:-dev:calculation:ACME:FICA");
+    assert.equal(cacheKey("-dev", "calculation", "ACME", "FICA"), "bluestar:v2:-dev:calculation:ACME:FICA");
     assert.notEqual(cacheKey("", "calculation", "a:b", "c"), cacheKey("", "calculation", "a", "b:c"));
     assert.notEqual(cacheKey("-dev", "irs", 2026), cacheKey("-prod", "irs", 2026));
     assert.doesNotMatch(cacheKey("", "calculation", "{tag}", "x"), /[{}]/);
@@ -148,21 +148,21 @@ describe("keys", () => {
       for (const key of [...one, ...two]) {
         assert.equal(checkCacheKey(key), key);
         assert.ok(new TextEncoder().encode(key).length <= MAX_CACHE_KEY_BYTES, key);
-        assert.ok(key.startsWith(`bluestar:v1:${namespace}:`), key);
+        assert.ok(key.startsWith(`bluestar:v2:${namespace}:`), key);
         keys.add(key);
       }
     }
     assert.equal(keys.size, longest.length * (2 + longest.length * 3));
-    assert.equal(cacheKey(namespace, "irs", 2026), `bluestar:v1:${namespace}:irs:2026`);
+    assert.equal(cacheKey(namespace, "irs", 2026), `bluestar:v2:${namespace}:irs:2026`);
   });
 
   it("cacheKey() keeps a key within the limit readable and hashes only one past it", () => {
-    const head = "bluestar:v1::calculation:";
+    const head = "bluestar:v2::calculation:";
     const fits = "a".repeat(MAX_CACHE_KEY_BYTES - head.length - 2);
     assert.equal(cacheKey("", "calculation", fits, "b"), `${head}${fits}:b`);
     const over = cacheKey("", "calculation", fits, "bc");
     assert.equal(over.length, MAX_CACHE_KEY_BYTES);
-    assert.match(over, /^bluestar:v1::calculation:a+#[0-9a-f]{64}$/);
+    assert.match(over, /^bluestar:v2::calculation:a+#[0-9a-f]{64}$/);
     // A hashed key holds "#", which every part percent-encodes: it never equals a readable key.
     assert.doesNotMatch(cacheKey("", "calculation", "#", "a#b"), /#/);
   });

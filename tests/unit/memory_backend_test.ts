@@ -1,16 +1,44 @@
 // The memory backends are the reference: they run every contract suite.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { InvalidInputError, MemoryCacheBackend, MemoryFileStore, MemoryRulesStore } from "../../mod.ts";
+import {
+  InvalidInputError,
+  MemoryCacheBackend,
+  MemoryFileStore,
+  MemoryRulesStore,
+  type RuleChange,
+  RulesStoreError,
+} from "../../mod.ts";
 import { cacheContract } from "../contract/cache_contract.ts";
 import { fileStoreContract } from "../contract/file_store_contract.ts";
 import { batchState, RULES_FIXTURE } from "../contract/fixtures.ts";
 import { rulesStoreContract } from "../contract/rules_store_contract.ts";
 
-rulesStoreContract(
-  "MemoryRulesStore",
-  (data) => Promise.resolve({ store: new MemoryRulesStore(data), cleanup: async () => {} }),
-);
+/** The reference store, with a rule change's audit record made to fail on demand. */
+class AuditFailingRulesStore extends MemoryRulesStore {
+  failNext = false;
+
+  protected override recordRuleChange(change: RuleChange): void {
+    if (this.failNext) {
+      this.failNext = false;
+      throw new RulesStoreError("Failed to record the rule change: injected failure");
+    }
+    super.recordRuleChange(change);
+  }
+}
+
+rulesStoreContract("MemoryRulesStore", (data, options) => {
+  const store = new AuditFailingRulesStore(data, options);
+  return Promise.resolve({
+    store,
+    cleanup: async () => {},
+    // No cache: every reader of the process reads the store itself.
+    peer: () => Promise.resolve(store),
+    failNextRuleChangeAudit: () => {
+      store.failNext = true;
+    },
+  });
+});
 
 cacheContract("MemoryCacheBackend", () => {
   let now = 1_000_000;
@@ -31,6 +59,7 @@ fileStoreContract(
     Promise.resolve({
       files: new MemoryFileStore({ pageSize: 7 }),
       withPageSize: (pageSize) => new MemoryFileStore({ pageSize }),
+      withRetention: () => Promise.resolve(new MemoryFileStore()),
       cleanup: async () => {},
     }),
 );

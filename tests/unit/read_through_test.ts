@@ -495,3 +495,102 @@ describe("ReadThroughCache", () => {
     });
   });
 });
+
+describe("ReadThroughCache.readMany() and invalidate()", () => {
+  const checks = [rateCheck("OWN"), rateCheck("GLOBAL")];
+  const check = (value: unknown, index: number) => checks[index](value);
+  const KEYS = ["{r}:own", "{r}:global"];
+  const OLD = [{ id: "OWN", rate: "1" }, { id: "GLOBAL", rate: "1" }];
+  const NEW = [{ id: "OWN", rate: "2" }, { id: "GLOBAL", rate: "2" }];
+  const always = () => true;
+
+  it("reads every entry in one getMany(); all cached is a hit and loads nothing, one missing loads all and writes back the missing", async () => {
+    const cache = new MemoryCacheBackend();
+    let getManys = 0;
+    const counted: ICacheBackend = {
+      get: (key) => cache.get(key),
+      setex: (key, ttl, value) => cache.setex(key, ttl, value),
+      delete: (key) => cache.delete(key),
+      getMany: (keys) => {
+        getManys++;
+        return cache.getMany(keys);
+      },
+      setexIfGeneration: (key, ttl, value, generation) => cache.setexIfGeneration(key, ttl, value, generation),
+      invalidate: (keys) => cache.invalidate(keys),
+    };
+    const { reads, types } = open(counted);
+    await cache.setex(KEYS[1], TTL_SECONDS, OLD[1]);
+    const load = loader(NEW);
+    assert.deepEqual(await reads.readMany("calculation", KEYS, check, load, always), NEW);
+    await reads.close();
+    assert.deepEqual(await cache.get(KEYS[0]), NEW[0]);
+    assert.deepEqual(await cache.get(KEYS[1]), OLD[1], "a cached entry is not rewritten");
+    assert.deepEqual(await reads.readMany("calculation", KEYS, check, load, always), [NEW[0], OLD[1]]);
+    assert.deepEqual([load.calls, getManys], [1, 2]);
+    assert.deepEqual(types(), ["cache.miss", "cache.hit", "cache.hit", "cache.hit"]);
+  });
+
+  it("an answer that is not to be cached is not written back", async () => {
+    const cache = new MemoryCacheBackend();
+    const { reads } = open(cache);
+    await reads.readMany("calculation", KEYS, check, loader(NEW), () => false);
+    await reads.close();
+    assert.deepEqual(await cache.getMany(KEYS), [{ value: null, generation: 0 }, { value: null, generation: 0 }]);
+  });
+
+  it("a reader that loaded before a change was invalidated never writes its old value back, in this process or another", async () => {
+    for (const where of ["same process", "another process"]) {
+      const cache = new MemoryCacheBackend();
+      const reader = open(cache);
+      const writer = where === "same process" ? reader : open(cache);
+      const loaded = gate();
+      // The reader misses, then loads from the source of truth what was there before the change.
+      const slow = loader(OLD, { gate: loaded.promise });
+      const stale = reader.reads.readMany("calculation", KEYS, check, slow, always);
+      await settleCallbacks();
+      assert.equal(slow.calls, 1, where);
+      // The change commits and is invalidated; only then does the reader's load return.
+      await writer.reads.invalidate("calculation", KEYS);
+      loaded.open();
+      assert.deepEqual(await stale, OLD, where);
+      await reader.reads.close();
+      assert.deepEqual(await cache.get(KEYS[0]), null, `${where}: the old value stayed out of the cache`);
+      assert.deepEqual(await cache.get(KEYS[1]), null, where);
+      const fresh = loader(NEW);
+      assert.deepEqual(await reader.reads.readMany("calculation", KEYS, check, fresh, always), NEW, where);
+      assert.equal(fresh.calls, 1, where);
+    }
+  });
+
+  it("a read that starts after invalidate() never joins a read that started before", async () => {
+    const { reads } = open(new MemoryCacheBackend());
+    const loaded = gate();
+    const before = reads.readMany("calculation", KEYS, check, loader(OLD, { gate: loaded.promise }), always);
+    await settleCallbacks();
+    await reads.invalidate("calculation", [KEYS[1]]);
+    const after = loader(NEW);
+    const afterChange = reads.readMany("calculation", KEYS, check, after, always);
+    loaded.open();
+    assert.deepEqual(await before, OLD);
+    assert.deepEqual(await afterChange, NEW);
+    assert.equal(after.calls, 1);
+  });
+
+  it("without a cache, readMany() loads; a failed getMany() loads and writes nothing back", async () => {
+    assert.deepEqual(await open(undefined).reads.readMany("calculation", KEYS, check, loader(NEW), always), NEW);
+    const failing = new ScriptedCache({ get: () => Promise.reject(new Error("down")) });
+    const { reads, events } = open(failing);
+    assert.deepEqual(await reads.readMany("calculation", KEYS, check, loader(NEW), always), NEW);
+    await reads.close();
+    assert.equal(failing.sets, 0);
+    assert.deepEqual(events.map((event) => event.type === "cache.error" && event.operation), ["getMany"]);
+  });
+
+  it("invalidate() reports a failing cache as cache.error and still resolves", async () => {
+    const broken = new ScriptedCache();
+    broken.delete = () => Promise.reject(new Error("down"));
+    const { reads, events } = open(broken);
+    await reads.invalidate("validation", KEYS);
+    assert.deepEqual(events.map((event) => event.type === "cache.error" && event.operation), ["invalidate"]);
+  });
+});

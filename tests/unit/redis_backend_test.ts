@@ -185,8 +185,9 @@ describe("RedisCacheBackend commands", () => {
     const cache = new RedisCacheBackend({ client, keyPrefix: "ns:", onEvent: (event) => events.push(event) });
     assert.equal(await cache.get("k"), null);
     assert.deepEqual(client.calls, [["GET", "ns:k"], ["DEL", "ns:k"]]);
-    assert.equal(events.length, 1);
-    const [event] = events;
+    const cacheEvents = events.filter((event) => event.type.startsWith("cache."));
+    assert.equal(cacheEvents.length, 1);
+    const [event] = cacheEvents;
     assert.ok(event.type === "cache.corrupt" && event.key === "k" && event.error instanceof SyntaxError);
   });
 
@@ -200,8 +201,9 @@ describe("RedisCacheBackend commands", () => {
     const events: CacheEvent[] = [];
     const cache = new RedisCacheBackend({ client, onEvent: (event) => events.push(event) });
     assert.equal(await cache.get("k"), null);
-    assert.deepEqual(events.map((event) => event.type), ["cache.corrupt", "cache.error"]);
-    const failure = events[1];
+    const cacheEvents = events.filter((event) => event.type.startsWith("cache."));
+    assert.deepEqual(cacheEvents.map((event) => event.type), ["cache.corrupt", "cache.error"]);
+    const failure = cacheEvents[1];
     assert.ok(failure.type === "cache.error");
     assert.equal(failure.key, "k");
     assert.equal(failure.error.message, 'Failed to delete cache key "k": Redis refused the command (READONLY)');
@@ -286,7 +288,8 @@ describe("RedisCacheBackend errors", () => {
       rejectsWith(/^Failed to get cache key "k": Redis is not connected \(ECONNREFUSED\)$/, refused),
     );
     assert.equal(client.calls.length, 1);
-    const [error] = events;
+    const cacheEvents = () => events.filter((event) => event.type.startsWith("cache."));
+    const [error] = cacheEvents();
     assert.ok(error.type === "cache.error");
     assert.equal(error.error.message, "Lost connection to Redis: Redis is unreachable (ECONNREFUSED)");
     assert.equal(error.error.cause, refused);
@@ -294,7 +297,7 @@ describe("RedisCacheBackend errors", () => {
     client.isReady = true;
     client.emit("ready");
     assert.equal(await cache.get("k"), "v");
-    assert.deepEqual(events.map((event) => event.type), ["cache.error", "cache.reconnect"]);
+    assert.deepEqual(cacheEvents().map((event) => event.type), ["cache.error", "cache.reconnect"]);
   });
 
   it("a call made while the first connection is being set up waits for it", async () => {

@@ -19,6 +19,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
+import { createHash } from "node:crypto";
 import {
   ConfigError,
   ConflictError,
@@ -146,7 +147,7 @@ describe("S3FileStore with a mocked S3Client", () => {
     it("rejects a body shorter than its Content-Length", async () => {
       s3.on(GetObjectCommand).resolves({
         ContentLength: 10,
-        Body: { transformToByteArray: () => Promise.resolve(Uint8Array.of(1, 2)) } as never,
+        Body: { transformToWebStream: () => ReadableStream.from([Uint8Array.of(1, 2)]) } as never,
       });
       await rejectsWith(open().read("a"), FileStoreError, undefined, /cut short \(2 of 10 bytes\)/);
     });
@@ -226,6 +227,121 @@ describe("S3FileStore with a mocked S3Client", () => {
       ]);
       assert.equal(s3.commandCalls(AbortMultipartUploadCommand).length, 0);
       assert.deepEqual(events.at(-1), { ...events.at(-1), type: "write", multipart: true, parts: 3 });
+    });
+  });
+
+  describe("writeStream()", () => {
+    const sha256 = (data: Uint8Array, encoding: "hex" | "base64") => createHash("sha256").update(data).digest(encoding);
+
+    it("stages a long stream in parts with their SHA-256, at most partConcurrency in flight, then copies it into place with the file's SHA-256", async () => {
+      let inFlight = 0;
+      let most = 0;
+      s3.on(CreateMultipartUploadCommand).callsFake((input) => ({ UploadId: `up-${input.Key}` }));
+      s3.on(UploadPartCommand).callsFake(async (input) => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        inFlight--;
+        return { ETag: `"p${input.PartNumber}"` };
+      });
+      s3.on(CompleteMultipartUploadCommand).resolves({ ETag: '"staged-5"' });
+      s3.on(UploadPartCopyCommand).callsFake((input) => ({ CopyPartResult: { ETag: `"c${input.PartNumber}"` } }));
+      s3.on(DeleteObjectCommand).resolves({});
+      const data = Uint8Array.from({ length: 21 * MiB + 1 }, (_, index) => (index * 31) & 0xff);
+      const store = open({ multipartThresholdBytes: 5 * MiB, partSizeBytes: 5 * MiB, partConcurrency: 2 });
+      async function* source() {
+        for (let start = 0; start < data.length; start += 777_777) yield data.subarray(start, start + 777_777);
+      }
+      await store.writeStream("out/big.bin", source());
+
+      const [staging, final] = s3.commandCalls(CreateMultipartUploadCommand).map((call) => call.args[0].input);
+      assert.match(staging.Key!, /^\.bluestar-staging\/\/[0-9a-f-]{36}$/);
+      assert.equal(staging.ChecksumAlgorithm, "SHA256");
+      assert.equal(staging.ServerSideEncryption, "AES256");
+      const parts = s3.commandCalls(UploadPartCommand).map((call) => call.args[0].input);
+      assert.deepEqual(parts.map((part) => (part.Body as Uint8Array).length), [
+        5 * MiB,
+        5 * MiB,
+        5 * MiB,
+        5 * MiB,
+        MiB + 1,
+      ]);
+      for (const part of parts) {
+        const start = (part.PartNumber! - 1) * 5 * MiB;
+        assert.equal(part.ChecksumSHA256, sha256(data.subarray(start, start + 5 * MiB), "base64"));
+      }
+      assert.equal(most, 2, "parts in flight");
+      const complete = s3.commandCalls(CompleteMultipartUploadCommand)[0].args[0].input;
+      assert.deepEqual(complete.MultipartUpload?.Parts?.map((part) => part.PartNumber), [1, 2, 3, 4, 5]);
+      assert.ok(complete.MultipartUpload?.Parts?.every((part) => part.ChecksumSHA256 !== undefined));
+      assert.equal(final.Key, "out/big.bin");
+      assert.deepEqual(final.Metadata, { sha256: sha256(data, "hex") });
+      const copyComplete = s3.commandCalls(CompleteMultipartUploadCommand)[1].args[0].input;
+      assert.equal(copyComplete.IfNoneMatch, undefined, "a write replaces the file");
+      assert.equal(s3.commandCalls(UploadPartCopyCommand)[0].args[0].input.CopySourceIfMatch, '"staged-5"');
+      assert.deepEqual(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.Key), [staging.Key]);
+      assert.deepEqual(events.at(-1), { ...events.at(-1), type: "write", bytes: data.length, parts: 5 });
+    });
+
+    it("a short stream goes up in one PutObject with its SHA-256, no staging", async () => {
+      s3.on(PutObjectCommand).resolves({});
+      await open().writeStream("in/a.csv", ReadableStream.from([Uint8Array.of(1, 2), Uint8Array.of(3)]));
+      const put = s3.commandCalls(PutObjectCommand)[0].args[0].input;
+      assert.equal(put.Key, "in/a.csv");
+      assert.deepEqual(put.Metadata, { sha256: sha256(Uint8Array.of(1, 2, 3), "hex") });
+      assert.equal(put.ChecksumSHA256, sha256(Uint8Array.of(1, 2, 3), "base64"));
+      assert.equal(s3.commandCalls(CreateMultipartUploadCommand).length, 0);
+    });
+
+    it("reports a staging object it could not delete, and the write stands", async () => {
+      s3.on(CreateMultipartUploadCommand).resolves({ UploadId: "up" });
+      s3.on(UploadPartCommand).resolves({ ETag: '"p"' });
+      s3.on(CompleteMultipartUploadCommand).resolves({ ETag: '"x"' });
+      s3.on(UploadPartCopyCommand).resolves({ CopyPartResult: { ETag: '"c"' } });
+      s3.on(DeleteObjectCommand).rejects(accessDenied());
+      await open({ multipartThresholdBytes: 0 }).writeStream(
+        "in/a.csv",
+        ReadableStream.from([Uint8Array.of(1), Uint8Array.of(2)]),
+      );
+      assert.ok(events.some((event) => event.type === "staging-left" && event.path === "in/a.csv"));
+      assert.equal(events.at(-1)?.type, "write");
+    });
+  });
+
+  describe("delete()", () => {
+    it("refuses a file under a retention (checked first), and sends no delete", async () => {
+      s3.on(HeadObjectCommand).resolves({
+        ETag: '"e"',
+        ObjectLockMode: "COMPLIANCE",
+        ObjectLockRetainUntilDate: new Date("2099-01-01T00:00:00Z"),
+      });
+      await rejectsWith(
+        open().delete("audit/seal.json"),
+        FileStoreError,
+        undefined,
+        'Failed to delete file "audit/seal.json" from bucket "bkt": it is under an Object Lock retention ' +
+          '("COMPLIANCE" mode) until "2099-01-01T00:00:00.000Z"; it is kept',
+      );
+      assert.equal(s3.commandCalls(DeleteObjectCommand).length, 0);
+    });
+
+    it("deletes only the file it checked (If-Match its ETag); a rewrite meanwhile keeps the file", async () => {
+      s3.on(HeadObjectCommand).resolves({
+        ETag: '"e"',
+        ObjectLockMode: "GOVERNANCE",
+        ObjectLockRetainUntilDate: new Date(0),
+      });
+      s3.on(DeleteObjectCommand).rejects(serviceError("PreconditionFailed", 412));
+      await rejectsWith(
+        open().delete("a.csv"),
+        FileStoreError,
+        undefined,
+        /it was rewritten during the delete and is kept/,
+      );
+      assert.deepEqual(s3.commandCalls(DeleteObjectCommand)[0].args[0].input, {
+        Bucket: "bkt",
+        Key: "a.csv",
+        IfMatch: '"e"',
+      });
     });
   });
 

@@ -15,10 +15,11 @@ import {
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
   ResourceNotFoundException,
+  ScanCommand,
   UpdateTimeToLiveCommand,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import { unmarshall } from "@aws-sdk/util-dynamodb";
+import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import { ConfigError, RulesStoreError } from "../../src/core/errors.ts";
 import type { CompleteRulesData } from "../../src/core/schema.ts";
 import { AGENT_NAMES } from "../../src/core/types.ts";
@@ -78,6 +79,9 @@ function fakeDynamo(options: { refuse?: string } = {}) {
       table!.ttl = command.input.TimeToLiveSpecification!.AttributeName;
       return Promise.resolve({});
     }
+    if (command instanceof ScanCommand) {
+      return Promise.resolve({ Items: [...table!.items.values()].map((item) => marshall(item)) });
+    }
     if (command instanceof BatchWriteItemCommand) {
       const unprocessed: Record<string, WriteRequest[]> = {};
       for (const [name, requests] of Object.entries(command.input.RequestItems!)) {
@@ -86,6 +90,11 @@ function fakeDynamo(options: { refuse?: string } = {}) {
           continue;
         }
         for (const request of requests) {
+          if (request.DeleteRequest !== undefined) {
+            const key = unmarshall(request.DeleteRequest.Key!);
+            tables.get(name)!.items.delete(`${key.PK}|${key.SK}`);
+            continue;
+          }
           const item = unmarshall(request.PutRequest!.Item!);
           tables.get(name)!.items.set(`${item.PK}|${item.SK}`, item);
         }
@@ -161,6 +170,38 @@ describe("loadSeedData(): the config/ files", () => {
     assert.equal(rule("GLOBAL", "DEFERRAL_401K").annualLimit, "24500");
     assert.equal(rule("GLOBAL", "HSA_CONTRIBUTION").selfOnlyLimit, "4400");
     assert.equal(rule("ACME_CORP", "OVERTIME").thresholdHours, "37.5");
+  });
+
+  it("holds the year-bound GLOBAL rules for 2024, 2025 and 2026, each closed on 31 December", () => {
+    const versions = (ruleId: string) =>
+      data.calculationRules.filter((r) => r.clientId === "GLOBAL" && r.ruleId === ruleId)
+        .sort((a, b) => a.effectiveFrom.localeCompare(b.effectiveFrom))
+        .map((r) => [r.effectiveFrom, r.effectiveTo, r.parameters]);
+    assert.deepEqual(versions("FICA_SOCIAL_SECURITY"), [
+      ["2024-01-01", "2024-12-31", { rate: "0.062", wageBase: "168600" }],
+      ["2025-01-01", "2025-12-31", { rate: "0.062", wageBase: "176100" }],
+      ["2026-01-01", "2026-12-31", { rate: "0.062", wageBase: "184500" }],
+    ]);
+    assert.deepEqual(versions("DEFERRAL_401K"), [
+      ["2024-01-01", "2024-12-31", { annualLimit: "23000", catchUpAge50: "7500" }],
+      ["2025-01-01", "2025-12-31", { annualLimit: "23500", catchUpAge50: "7500", catchUpAge60To63: "11250" }],
+      ["2026-01-01", "2026-12-31", { annualLimit: "24500", catchUpAge50: "8000", catchUpAge60To63: "11250" }],
+    ]);
+    assert.deepEqual(versions("HSA_CONTRIBUTION").map(([from, , p]) => [from, p]), [
+      ["2024-01-01", { selfOnlyLimit: "4150", familyLimit: "8300", catchUpAge55: "1000" }],
+      ["2025-01-01", { selfOnlyLimit: "4300", familyLimit: "8550", catchUpAge55: "1000" }],
+      ["2026-01-01", { selfOnlyLimit: "4400", familyLimit: "8750", catchUpAge55: "1000" }],
+    ]);
+    assert.deepEqual(versions("ROTH_CATCH_UP").map(([from, to, p]) => [from, to, p]), [
+      ["2025-01-01", "2025-12-31", { wageThreshold: "145000" }],
+      ["2026-01-01", "2026-12-31", { wageThreshold: "150000" }],
+    ]);
+    for (const ruleId of ["FICA_MEDICARE", "ADDITIONAL_MEDICARE", "FUTA", "OVERTIME"]) {
+      assert.deepEqual(versions(ruleId).map(([from, to]) => [from, to]), [["2024-01-01", null]], ruleId);
+    }
+    const acme = data.calculationRules.filter((r) => r.clientId === "ACME_CORP" && r.ruleId === "OVERTIME");
+    assert.deepEqual(acme.map((r) => [r.effectiveFrom, r.effectiveTo]), [["2025-07-01", null]]);
+    assert.ok(data.validationRules.every((r) => r.effectiveFrom !== undefined), "every validation rule is dated");
   });
 
   it("holds the IRS limits of 2024, 2025 and 2026, leaving out the cells that have no figure", () => {
@@ -314,6 +355,56 @@ describe("loadSeedData(): bad seed files", () => {
     );
   });
 
+  it("overlapping versions of one client's rule name the file and both entries", async () => {
+    const dir = await badConfig(SEED_FILES.calculationRules, (rules) => {
+      // The 2025 wage base (entry [9]) now runs into 2026, the year of entry [0].
+      rules[9].effectiveTo = "2026-01-31";
+    });
+    await rejects(
+      dir,
+      /calculation_rules\.json entry \[9\] \(GLOBAL FICA_SOCIAL_SECURITY\): its range 2025-01-01\.\.2026-01-31 overlaps 2026-01-01\.\.2026-12-31 of entry \[0\]/,
+    );
+  });
+
+  it("overlapping versions of one validation rule name the file and both entries", async () => {
+    const dir = await badConfig(SEED_FILES.validationRules, (rules) => {
+      rules.push({ ...rules[0], effectiveFrom: "2025-01-01" });
+    });
+    await rejects(
+      dir,
+      /validation_rules\.json entry \[\d+\] \(GLOBAL employeeId employee_id_required\): its range 2025-01-01\.\.open overlaps 2024-01-01\.\.open of entry \[0\]/,
+    );
+  });
+
+  it("a GLOBAL wage base in effect on 1 July that differs from that year's IRS limit names both files", async () => {
+    const dir = await badConfig(SEED_FILES.calculationRules, (rules) => {
+      rules[9].parameters.wageBase = "176000";
+    });
+    await rejects(
+      dir,
+      /calculation_rules\.json entry \[9\] \(GLOBAL FICA_SOCIAL_SECURITY\): wageBase "176000" in effect on 2025-07-01 differs from socialSecurityWageBase "176100" of year 2025 in .*irs_limits\.json/,
+    );
+  });
+
+  it("a GLOBAL 401(k) deferral in effect on 1 July that differs from that year's IRS limit is named", async () => {
+    const dir = await badConfig(SEED_FILES.irsLimits, (years) => {
+      years.find((limits) => limits.year === 2024)!.limits.electiveDeferral = "22500";
+    });
+    await rejects(
+      dir,
+      /calculation_rules\.json entry \[12\] \(GLOBAL DEFERRAL_401K\): annualLimit "23000" in effect on 2024-07-01 differs from electiveDeferral "22500" of year 2024/,
+    );
+  });
+
+  it("a client's own wage base is not held to the IRS limits, and equal decimals in other forms pass", async () => {
+    const dir = await badConfig(SEED_FILES.calculationRules, (rules) => {
+      rules[9].parameters.wageBase = "176100.00";
+      rules.push({ ...rules[9], clientId: "ACME_CORP", parameters: { rate: "0.062", wageBase: "1" } });
+    });
+    const data = await loadSeedData(dir);
+    assert.equal(data.calculationRules.length, 17);
+  });
+
   it("a seed file saved with a UTF-8 byte-order mark loads like one without", async () => {
     const dir = await badConfig(SEED_FILES.agentConfigs, (configs) => `\ufeff${JSON.stringify(configs)}`);
     const withMark = await loadSeedData(dir);
@@ -373,7 +464,12 @@ describe("planSeed()", () => {
     assert.deepEqual(plan.tables.map((table) => table.tableName), TABLES.map((t) => `bluestar-${t.name}-dev`));
     const count = Object.fromEntries(plan.tables.map((table) => [table.name, table.items]));
     assert.equal(count["processing-pipeline"], 26);
-    assert.equal(count["calculation-rules"], data.calculationRules.length);
+    const calculationItems = new Set(data.calculationRules.map((rule) => `${rule.clientId}/${rule.ruleId}`));
+    assert.equal(
+      count["calculation-rules"],
+      calculationItems.size,
+      "one item per client and rule, every version in it",
+    );
     assert.equal(count["irs-limits"], 3);
     assert.equal(count["agent-config"], 5);
     assert.equal(count["audit-log"], 0);
@@ -488,42 +584,113 @@ describe("writeItems(): batches of 25 with UnprocessedItems retried", () => {
   });
 });
 
-describe("runSeed() on a fake DynamoDB", () => {
-  it("creates the tables, writes every item, and a second run leaves the same items", async () => {
+/** The tables whose items the fake can take: the rule tables are written through the rules store (see the integration tests). */
+const PLAIN_TABLES = TABLES.map((table) => table.name).filter((name) => !name.endsWith("-rules"));
+
+describe("runSeed() on a fake DynamoDB (the tables without rules)", () => {
+  it("creates the tables, writes every item, and a second run finds everything unchanged and writes nothing", async () => {
     const data = await loadSeedData(CONFIG_DIR);
     const fake = fakeDynamo();
     const progress: string[] = [];
     const first = await runSeed(fake.client, data, {
       suffix: "-t",
+      only: PLAIN_TABLES,
       ensure: { pollIntervalMs: 1 },
       onProgress: (event) => progress.push(event.type),
     });
     assert.equal(first.ok, true);
     assert.equal(first.failed, 0);
-    assert.equal(first.written, first.plan.totalItems);
+    assert.equal(first.written, 26 + 3 + 5);
     assert.deepEqual(new Set(first.tables.map((table) => table.status)), new Set(["created"]));
-    assert.equal(fake.tables.size, 8);
+    assert.equal(fake.tables.size, 6);
     assert.equal(fake.tables.get("bluestar-processing-results-t")!.ttl, "expiresAt");
-    assert.equal(progress.filter((type) => type === "table").length, 8);
+    assert.equal(progress[0], "plan", "the plan is reported before anything is written");
+    assert.equal(progress.filter((type) => type === "table").length, 6);
     const snapshot = JSON.stringify([...fake.tables].map(([name, table]) => [name, [...table.items]]));
 
-    const second = await runSeed(fake.client, data, { suffix: "-t", ensure: { pollIntervalMs: 1 } });
+    const writesBefore = fake.sent.filter((sent) => sent.name === "BatchWriteItemCommand").length;
+    const second = await runSeed(fake.client, data, {
+      suffix: "-t",
+      only: PLAIN_TABLES,
+      ensure: { pollIntervalMs: 1 },
+    });
     assert.equal(second.ok, true);
+    assert.equal(second.written, 0);
     assert.deepEqual(new Set(second.tables.map((table) => table.status)), new Set(["exists"]));
+    const pipeline = second.tables.find((table) => table.name === "processing-pipeline")!;
+    assert.deepEqual(pipeline.plan.counts, { create: 0, update: 0, unchanged: 26, keep: 0, delete: 0 });
     assert.equal(JSON.stringify([...fake.tables].map(([name, table]) => [name, [...table.items]])), snapshot);
-    assert.equal(fake.sent.filter((sent) => sent.name === "CreateTableCommand").length, 8);
+    assert.equal(fake.sent.filter((sent) => sent.name === "BatchWriteItemCommand").length, writesBefore);
+    assert.equal(fake.sent.filter((sent) => sent.name === "CreateTableCommand").length, 6);
     assert.equal(fake.sent.filter((sent) => sent.name === "UpdateTimeToLiveCommand").length, 1);
+  });
+
+  it("updates what changed, keeps what is no longer in the seed data, and deletes it with prune", async () => {
+    const data = await loadSeedData(CONFIG_DIR);
+    const fake = fakeDynamo();
+    const only = ["irs-limits", "agent-config"] as const;
+    await runSeed(fake.client, data, { only, ensure: { pollIntervalMs: 1 } });
+    const changed: CompleteRulesData = {
+      ...data,
+      irsLimits: [
+        ...data.irsLimits.filter((limits) => limits.year !== 2024),
+        { year: 2023, limits: { electiveDeferral: "22500" } },
+      ].map((limits) =>
+        limits.year === 2026 ? { ...limits, limits: { ...limits.limits, iraCatchUp: "1200" } } : limits
+      ),
+    };
+    const kept = await runSeed(fake.client, changed, { only, ensure: { pollIntervalMs: 1 } });
+    const irs = kept.tables.find((table) => table.name === "irs-limits")!;
+    assert.deepEqual(irs.plan.items.filter((item) => item.action !== "unchanged"), [
+      { action: "create", label: "year 2023" },
+      { action: "keep", label: "year 2024" },
+      { action: "update", label: "year 2026" },
+    ]);
+    assert.equal(irs.written, 2);
+    assert.equal(fake.tables.get("bluestar-irs-limits")!.items.size, 4, "without prune the 2024 limits stay");
+
+    const pruned = await runSeed(fake.client, changed, { only, prune: true, ensure: { pollIntervalMs: 1 } });
+    const prunedIrs = pruned.tables.find((table) => table.name === "irs-limits")!;
+    assert.deepEqual(prunedIrs.plan.counts, { create: 0, update: 0, unchanged: 3, keep: 0, delete: 1 });
+    assert.equal(prunedIrs.deleted, 1);
+    assert.equal(pruned.ok, true);
+    assert.deepEqual([...fake.tables.get("bluestar-irs-limits")!.items.keys()].sort(), [
+      "YEAR#2023|LIMITS",
+      "YEAR#2025|LIMITS",
+      "YEAR#2026|LIMITS",
+    ]);
+  });
+
+  it("a live table that cannot be read stops the plan with the table named, before any write", async () => {
+    const data = await loadSeedData(CONFIG_DIR);
+    const sent: string[] = [];
+    const client = fakeClient((command) => {
+      sent.push(command.constructor.name);
+      if (command instanceof DescribeTableCommand) return Promise.resolve({ Table: { TableStatus: "ACTIVE" } });
+      return Promise.reject(
+        Object.assign(new Error("Throughput exceeded"), { name: "ProvisionedThroughputExceededException" }),
+      );
+    });
+    await assert.rejects(
+      runSeed(client, data, { only: ["irs-limits"] }),
+      (error: unknown) =>
+        error instanceof RulesStoreError && /^Failed to read table "bluestar-irs-limits": /.test(error.message),
+    );
+    assert.deepEqual(new Set(sent), new Set(["DescribeTableCommand", "ScanCommand"]));
   });
 
   it("reports the items that did not land and goes on with the other tables", async () => {
     const data = await loadSeedData(CONFIG_DIR);
-    const fake = fakeDynamo({ refuse: "bluestar-calculation-rules" });
-    const report = await runSeed(fake.client, data, { write: { maxAttempts: 2, sleep: () => Promise.resolve() } });
+    const fake = fakeDynamo({ refuse: "bluestar-irs-limits" });
+    const report = await runSeed(fake.client, data, {
+      only: PLAIN_TABLES,
+      write: { maxAttempts: 2, sleep: () => Promise.resolve() },
+    });
     assert.equal(report.ok, false);
-    assert.equal(report.failed, data.calculationRules.length);
-    const calculation = report.tables.find((table) => table.name === "calculation-rules")!;
-    assert.equal(calculation.written, 0);
-    assert.match(calculation.error!, /^Failed to write 9 of 9 items to table "bluestar-calculation-rules"/);
+    assert.equal(report.failed, 3);
+    const irs = report.tables.find((table) => table.name === "irs-limits")!;
+    assert.equal(irs.written, 0);
+    assert.match(irs.error!, /^Failed to write 3 of 3 items to table "bluestar-irs-limits"/);
     assert.equal(fake.tables.get("bluestar-agent-config")!.items.size, 5);
   });
 });
@@ -539,6 +706,9 @@ describe("scripts/seed_dynamodb.ts: the command line", () => {
       only: undefined,
       s3Bucket: undefined,
       dryRun: false,
+      prune: false,
+      reason: "Seeded from config",
+      redisUrl: undefined,
     });
     assert.equal(
       parseSeedArgs([], { AWS_REGION: "eu-west-1" }).region,
@@ -571,6 +741,18 @@ describe("scripts/seed_dynamodb.ts: the command line", () => {
     assert.equal(parseSeedArgs(["-h"]).help, true);
   });
 
+  it("parseSeedArgs() reads --prune, --reason and --redis-url, the last defaulting to BLUESTAR_REDIS_URL", () => {
+    const command = parseSeedArgs(
+      ["--region", "us-east-1", "--prune", "--reason", "Ticket 42", "--redis-url", "redis://cache:6379"],
+      { BLUESTAR_REDIS_URL: "redis://other:6379" },
+    );
+    assert.deepEqual([command.prune, command.reason, command.redisUrl], [true, "Ticket 42", "redis://cache:6379"]);
+    assert.equal(parseSeedArgs([], { BLUESTAR_REDIS_URL: "redis://other:6379" }).redisUrl, "redis://other:6379");
+    assert.equal(parseSeedArgs(["--config-dir", "/srv/seed"]).reason, "Seeded from /srv/seed");
+    assert.throws(() => parseSeedArgs(["--redis-url", "http://cache"]), /Invalid Redis URL "http:\/\/cache"/);
+    assert.throws(() => parseSeedArgs(["--reason", ""]), /--reason is empty/);
+  });
+
   it("parseSeedArgs() rejects unknown flags, stray arguments, missing values and bad values", () => {
     assert.throws(() => parseSeedArgs(["--endpoint"]), /Invalid arguments: Unknown option '--endpoint'/);
     assert.throws(() => parseSeedArgs(["seed"]), /Invalid arguments: .*positional/i);
@@ -584,7 +766,7 @@ describe("scripts/seed_dynamodb.ts: the command line", () => {
     // Not a URL: it could hold a password anywhere, so none of it is shown.
     assert.throws(
       () => parseSeedArgs(["--endpoint-url", "localhost:4566"]),
-      /Invalid endpoint URL "\[redacted\]": it is not an http\(s\) URL \(like "http:\/\/127\.0\.0\.1:4566"\)/,
+      /Invalid endpoint URL "\[redacted\]": it is not an http or https URL \(like "http:\/\/127\.0\.0\.1:4566"\)/,
     );
   });
 
@@ -647,28 +829,36 @@ describe("scripts/seed_dynamodb.ts: the command line", () => {
     );
   });
 
-  it("--dry-run with a target plans and sends nothing", async () => {
+  it("--dry-run with a target reads the target, plans, and sends no write", async () => {
     const fake = fakeDynamo();
     const io = recordingIo({ createClient: () => fake.client });
     const code = await main(["--config-dir", CONFIG_DIR, "--endpoint-url", "http://127.0.0.1:4566", "--dry-run"], io);
-    assert.equal(code, 0);
-    assert.deepEqual(fake.sent, []);
-    assert.match(io.stdout.join("\n"), /Plan for DynamoDB http:\/\/127\.0\.0\.1:4566 \(region us-east-1\)/);
+    assert.equal(code, 0, io.stderr.join("\n"));
+    assert.deepEqual(new Set(fake.sent.map((sent) => sent.name)), new Set(["DescribeTableCommand"]));
+    const output = io.stdout.join("\n");
+    assert.match(
+      output,
+      /Plan for DynamoDB http:\/\/127\.0\.0\.1:4566 \(region us-east-1\), table suffix "" \(dry run, read-only\)/,
+    );
+    assert.match(output, /bluestar-irs-limits +missing, create it; 3 to create, 0 to update, 0 unchanged/);
+    assert.match(output, /^ +create: GLOBAL FICA_SOCIAL_SECURITY 2025-01-01\.\.2025-12-31$/m);
+    assert.match(io.stdout.at(-1)!, /^Summary: plan only, nothing written: 8 tables, \d+ to create, 0 to update/);
   });
 
   it("seeds a target, printing progress per table and a summary; exits 1 when items do not land", async () => {
+    const only = ["--only", PLAIN_TABLES.join(",")];
     const good = recordingIo({ createClient: () => fakeDynamo().client });
-    assert.equal(await main(["--config-dir", CONFIG_DIR, "--endpoint-url", "http://127.0.0.1:4566"], good), 0);
+    assert.equal(await main(["--config-dir", CONFIG_DIR, "--endpoint-url", "http://127.0.0.1:4566", ...only], good), 0);
     assert.match(good.stdout.join("\n"), /table bluestar-audit-log: created \(\d+ ms\)/);
     assert.match(good.stdout.join("\n"), /items bluestar-processing-pipeline: 26 of 26 written \(\d+ ms\)/);
     assert.match(
       good.stdout.at(-1)!,
-      /^Summary: 8 tables \(8 created, 0 existed\), all \d+ items written, in \d+\.\d s$/,
+      /^Summary: 6 tables \(6 created, 0 existed\), 34 created, 0 updated, 0 unchanged, 0 kept, 0 deleted, in \d+\.\d s$/,
     );
 
     const bad = recordingIo({ createClient: () => fakeDynamo({ refuse: "bluestar-irs-limits" }).client });
-    assert.equal(await main(["--config-dir", CONFIG_DIR, "--region", "us-east-1"], bad), 1);
-    assert.match(bad.stdout.at(-1)!, /^Summary: 8 tables .*, \d+ of \d+ items written, 3 did not land, in/);
+    assert.equal(await main(["--config-dir", CONFIG_DIR, "--region", "us-east-1", ...only], bad), 1);
+    assert.match(bad.stdout.at(-1)!, /^Summary: 6 tables .*, 34 created, .*, 3 did not land, in/);
     assert.match(bad.stderr.join("\n"), /Failed to write 3 of 3 items to table "bluestar-irs-limits"/);
   });
 });
