@@ -12,7 +12,7 @@ import {
   IntegrityError,
   InvalidInputError,
 } from "../../mod.ts";
-import { BAD_PATHS, noise, uniqueId } from "./fixtures.ts";
+import { BAD_PATHS, noise, streamOf, uniqueId } from "./fixtures.ts";
 import { outcome } from "../support/rules_data.ts";
 
 /** A file store, and how to dispose of it. */
@@ -310,7 +310,7 @@ export function fileStoreContract(name: string, open: () => Promise<FileStoreUnd
     it("writeStream() takes a web ReadableStream and replaces a file", async () => {
       const path = `${uniqueId("root")}/web.csv`;
       await files.write(path, "old");
-      await files.writeStream(path, ReadableStream.from([utf8.encode("id,hours\n"), utf8.encode("1,80\n")]));
+      await files.writeStream(path, streamOf([utf8.encode("id,hours\n"), utf8.encode("1,80\n")]));
       assert.deepEqual(await files.read(path), utf8.encode("id,hours\n1,80\n"));
     });
 
