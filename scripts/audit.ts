@@ -154,7 +154,9 @@ export function parseAuditArgs(
     ? []
     : integerProblems("--retention-days", retentionDays, 1, MAX_SEAL_RETENTION_DAYS);
   if (retentionProblem !== undefined) {
-    throw new ConfigError(usageProblemText("retention days", { ...retentionProblem, value: retention }));
+    throw new ConfigError(
+      usageProblemText("retention days", { ...retentionProblem, value: retention }, "--retention-days"),
+    );
   }
   const { endpointUrl, region } = parseTarget(values, env);
   if (region === undefined) throw invalid("give --endpoint-url or --region (the audit trail is on DynamoDB)");

@@ -147,6 +147,28 @@ export function classifyAwsError(error: unknown): AwsFailure {
 }
 
 /**
+ * Whether a failed request got a 5xx answer the SDK could not read as the
+ * service's (no `$fault`): the SDK's retry strategy does not retry it (moto
+ * answers so when concurrent updates of one DynamoDB item race inside it).
+ *
+ * @param error What the SDK threw.
+ * @returns Whether it is such an answer.
+ *
+ * @example An unread 500
+ * ```ts
+ * import { isUnreadServerAnswer } from "./aws_errors.ts";
+ *
+ * console.assert(isUnreadServerAnswer(Object.assign(new Error("x"), { $response: { statusCode: 500 } })));
+ * console.assert(!isUnreadServerAnswer(Object.assign(new Error("x"), { $fault: "server", $response: { statusCode: 500 } })));
+ * ```
+ */
+export function isUnreadServerAnswer(error: unknown): boolean {
+  const answer = error as { $fault?: unknown; $response?: { statusCode?: unknown } } | null | undefined;
+  const status = answer?.$response?.statusCode;
+  return answer?.$fault === undefined && typeof status === "number" && status >= 500;
+}
+
+/**
  * An SDK error's name (the service's exception name, such as
  * `"ProvisionedThroughputExceededException"`), or `"Error"` when it has none.
  *

@@ -129,7 +129,14 @@ import {
   WRITE_ID_ATTRIBUTE,
 } from "./items.ts";
 import { BATCH_STATUS_INDEX, type TableName, tableName, TABLES } from "./tables.ts";
-import { awsErrorName, type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
+import {
+  awsErrorName,
+  type AwsTarget,
+  clientTarget,
+  describeAwsError,
+  isUnreadServerAnswer,
+  safeCause,
+} from "./aws_errors.ts";
 import { ReadThroughCache, type ReadThroughEvent } from "./read_through.ts";
 import { type AuditSealOptions, readSealCopy, sealOptionProblems, writeSealCopy } from "./audit_seals.ts";
 import {
@@ -1021,7 +1028,8 @@ export class DynamoDBRulesStore implements IRulesStore {
       try {
         return await this.#send<Output>(action, "UpdateItem", command.input.TableName!, command, conflict);
       } catch (error) {
-        if (!isUnreadServerError(error) || attempt >= CLAIM_MAX_ATTEMPTS) throw error;
+        const cause = (error as { cause?: unknown } | null)?.cause;
+        if (!isUnreadServerAnswer(cause) || attempt >= CLAIM_MAX_ATTEMPTS) throw error;
         await sleep(backoffDelay(UNPROCESSED_BACKOFF, attempt));
       }
     }
@@ -1668,16 +1676,6 @@ const FENCE_ATTRIBUTE = "fence";
 
 /** How often a claim's update is sent when its answer cannot be read. */
 const CLAIM_MAX_ATTEMPTS = 5;
-
-/**
- * Whether a failed request got a 5xx answer the SDK could not read as
- * DynamoDB's (no `$fault`): the SDK's retry strategy does not retry it.
- */
-function isUnreadServerError(error: unknown): boolean {
-  const cause = (error as { cause?: { $fault?: unknown; $response?: { statusCode?: unknown } } } | null)?.cause;
-  const status = cause?.$response?.statusCode;
-  return cause?.$fault === undefined && typeof status === "number" && status >= 500;
-}
 
 /** Whether an item under `ENTRY#` is an entry, not a seal's fence. */
 function isEntry(item: Item): boolean {
