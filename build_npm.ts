@@ -34,15 +34,21 @@ async function sources(folder: string): Promise<string[]> {
 await rm(out, { recursive: true, force: true });
 /**
  * The package's commands: name -> source. Each is a thin file in scripts/bin/
- * that runs a script with the package's own defaults; a `bluestar-audit`
- * command goes here when its script exists.
+ * that runs a script with the package's own defaults.
  */
 const BIN: Record<string, string> = {
   "bluestar-seed": "scripts/bin/bluestar_seed.ts",
   "bluestar-rules": "scripts/bin/bluestar_rules.ts",
+  "bluestar-audit": "scripts/bin/bluestar_audit.ts",
 };
 /** The scripts the commands run, and what they share. */
-const SCRIPTS = ["scripts/seed_dynamodb.ts", "scripts/rules.ts", "scripts/cli.ts", "scripts/bin/shipped.ts"];
+const SCRIPTS = [
+  "scripts/seed_dynamodb.ts",
+  "scripts/rules.ts",
+  "scripts/audit.ts",
+  "scripts/cli.ts",
+  "scripts/bin/shipped.ts",
+];
 const emittedJs = (source: string) => `esm/${source.replace(/\.ts$/, ".js")}`;
 
 const files = [

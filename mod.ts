@@ -86,7 +86,24 @@ export type {
   ValidationRuleVersion,
   VersionChange,
 } from "./src/core/types.ts";
-export { AGENT_NAMES, BATCH_STATUSES, EARLIEST_EFFECTIVE_DATE } from "./src/core/types.ts";
+export { AGENT_NAMES, BATCH_STATUSES, EARLIEST_EFFECTIVE_DATE, MAX_UPDATE_KEYS } from "./src/core/types.ts";
+export type { FileWriteOptions } from "./src/core/types.ts";
+export {
+  AUDIT_ENTRY_ENCODING,
+  AUDIT_SEAL_FORMAT,
+  auditEntryDigest,
+  type AuditSeal,
+  type AuditSealDocument,
+  auditTrailRoot,
+  type AuditVerification,
+  canonicalAuditEntry,
+  DEFAULT_SEAL_RETENTION_DAYS,
+  type SealAuditTrailOptions,
+  type SealedEntry,
+  storedAuditFields,
+} from "./src/core/audit.ts";
+export { auditSealPath } from "./src/core/keys.ts";
+export type { AuditSealOptions } from "./src/persistence/audit_seals.ts";
 export {
   calculationRuleHistory,
   explainCalculationRule,

@@ -104,6 +104,15 @@ describe(`the npm package on Node ${process.version}`, () => {
     assert.match(help.stdout, /bluestar-rules \.\.\./);
   });
 
+  it("npx bluestar-audit --help prints the audit command's usage; bad usage exits 2", async () => {
+    const help = await run("npx", ["--no-install", "bluestar-audit", "--help"]);
+    assertClean(help, "npx bluestar-audit --help");
+    assert.match(help.stdout, /^Usage: deno task audit seal .*\n.*\n\s+bluestar-audit \.\.\./);
+    const bad = await run("npx", ["--no-install", "bluestar-audit", "unseal"]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /Usage: deno task audit/);
+  });
+
   it("npx bluestar-seed seeds a fresh environment on the local endpoint, and the Node agent runs on it", async () => {
     const seed = await run("npx", [
       "--no-install",

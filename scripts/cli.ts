@@ -1,6 +1,7 @@
 /**
- * What the command-line scripts share: reading string options whose values
- * start with `-`, and the DynamoDB target the flags choose.
+ * What the command-line scripts share (`seed_dynamodb.ts`, `rules.ts`,
+ * `audit.ts`): reading string options whose values start with `-`, the
+ * DynamoDB target the flags choose, usage errors, and process wiring.
  *
  * @module
  */
@@ -123,7 +124,23 @@ export async function runWhenMain(
 ): Promise<void> {
   const isMain = (meta as { main?: boolean }).main ??
     (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === meta.url);
-  if (isMain) process.exitCode = await main(process.argv.slice(2), processIo());
+  if (isMain) await runCommand(main);
+}
+
+/**
+ * Runs a command's `main` on this process (its output and environment) and
+ * sets the exit code; the npm package's commands call it directly.
+ *
+ * @param main The command.
+ * @param argv The arguments.
+ * @default argv This process's arguments after the script name.
+ * @returns When the command is done.
+ */
+export async function runCommand(
+  main: (argv: readonly string[], io: CommandIo) => Promise<number>,
+  argv: readonly string[] = process.argv.slice(2),
+): Promise<void> {
+  process.exitCode = await main(argv, processIo());
 }
 
 /**

@@ -12,7 +12,7 @@
 
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { type CommandIo, processIo } from "../cli.ts";
+import { type CommandIo, runCommand } from "../cli.ts";
 
 /** The seed data beside the package's scripts: `config/` in a checkout, `esm/config/` in the npm package. */
 const SHIPPED_CONFIG_DIR = fileURLToPath(new URL("../../config/", import.meta.url));
@@ -29,5 +29,5 @@ export async function runWithShippedConfig(
 ): Promise<void> {
   const argv = process.argv.slice(2);
   const hasConfigDir = argv.some((arg) => arg === "--config-dir" || arg.startsWith("--config-dir="));
-  process.exitCode = await main(hasConfigDir ? argv : [...argv, "--config-dir", SHIPPED_CONFIG_DIR], processIo());
+  await runCommand(main, hasConfigDir ? argv : [...argv, "--config-dir", SHIPPED_CONFIG_DIR]);
 }

@@ -161,7 +161,15 @@ export const itemKeys = {
   },
   /** One audit entry: `BATCH#{batchId}` / `ENTRY#{entryId}`. */
   auditEntry(batchId: string, entryId: string): ItemKey {
-    return { PK: itemKeys.batchPartition(batchId), SK: `ENTRY#${checkId("audit entry id", entryId)}` };
+    return { PK: itemKeys.batchPartition(batchId), SK: `${AUDIT_ENTRY_PREFIX}${checkId("audit entry id", entryId)}` };
+  },
+  /**
+   * The seal of a batch's audit trail: `BATCH#{batchId}` / `SEAL`, beside its
+   * entries (`ENTRY#...`), so a batch id can never reach another partition
+   * kind of the audit-log table (rule changes live under `RULES#...`).
+   */
+  auditSeal(batchId: string): ItemKey {
+    return { PK: itemKeys.batchPartition(batchId), SK: "SEAL" };
   },
   /** Partition of the audited changes of one owner's rules (a client or GLOBAL): `RULES#{clientId}`. */
   ruleChangesPartition(clientId: string): string {
@@ -179,6 +187,30 @@ export const itemKeys = {
     return { PK: `AGENT#${checkId("agent", agent)}`, SK: "CONFIG" };
   },
 } as const;
+
+/** The sort-key prefix of audit entries: what a listing of a batch's trail queries. */
+export const AUDIT_ENTRY_PREFIX = "ENTRY#";
+
+/**
+ * Where the seal copy of a batch lives in a file store:
+ * `audit-seals/{batchId}.json`, the id percent-encoded (a `/` in it would
+ * otherwise make folders, and `..` a path stores refuse).
+ *
+ * @param batchId The batch.
+ * @returns The path.
+ * @throws {InvalidInputError} When the batch id is not valid.
+ *
+ * @example A batch id with a slash stays one file
+ * ```ts
+ * import { auditSealPath } from "@bluestar/persistence";
+ *
+ * console.assert(auditSealPath("B1") === "audit-seals/B1.json");
+ * console.assert(auditSealPath("2026/11") === "audit-seals/2026%2F11.json");
+ * ```
+ */
+export function auditSealPath(batchId: string): string {
+  return `audit-seals/${encodeURIComponent(checkId("batch id", batchId))}.json`;
+}
 
 /** What a cache key caches. */
 export type CacheKind = "pipeline" | "validation" | "calculation" | "irs" | "agent";

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { AuditSeal, AuditVerification, SealAuditTrailOptions } from "./audit.ts";
 import type {
   AgentConfig,
   AuditEntry,
@@ -13,6 +14,7 @@ import type {
   BatchStatus,
   CalculationRule,
   CalculationRuleInput,
+  FileWriteOptions,
   IrsLimits,
   PipelineStep,
   ProcessingResult,
@@ -206,10 +208,34 @@ export interface IRulesStore {
    * updates or deletes an entry.
    *
    * @param entry The entry.
-   * @throws {ConflictError} When the batch already has an entry with that id; the first entry stays as it was.
+   * @throws {ConflictError} When the batch already has an entry with that id (the first entry stays as it was), or its trail is sealed (or being sealed); decided atomically with the append.
    * @throws {InvalidInputError} When the entry is malformed.
    */
   appendAuditEntry(entry: AuditEntry): Promise<void>;
+
+  /**
+   * Seals a batch's audit trail: the SHA-256 Merkle root over its entries in
+   * listing order (see `auditTrailRoot`), stored once in the audit-log table
+   * and, where the store has a file store for seals, as
+   * `audit-seals/{batchId}.json` with retention. From the moment sealing
+   * starts no entry can be appended.
+   *
+   * @param batchId The batch.
+   * @param options Who seals.
+   * @returns The seal.
+   * @throws {ConflictError} When the batch is already sealed.
+   * @throws {InvalidInputError} When the batch id or the actor is not valid.
+   */
+  sealAuditTrail(batchId: string, options: SealAuditTrailOptions): Promise<AuditSeal>;
+
+  /**
+   * Recomputes a batch's root from its stored entries and compares it with
+   * the seal in the table and the seal copy in the file store.
+   *
+   * @param batchId The batch.
+   * @returns `{ ok: true, seal }`, or `{ ok: false, problems }`, each problem naming what it found (an entry changed, inserted or removed, a seal missing, the two seals disagreeing, no file store configured).
+   */
+  verifyAuditTrail(batchId: string): Promise<AuditVerification>;
 
   /**
    * A batch's audit trail, every page of it, ordered by timestamp, then id.
@@ -458,9 +484,23 @@ export interface IFileStore {
    *
    * @param path The path.
    * @param data The content.
+   * @param options Retention (`retainUntil`): create-only, and no replacing or deleting before then.
    * @throws {FileStoreError} When the write fails; a failed write leaves no partial file.
+   * @throws {ConflictError} When the file is retained, or `retainUntil` is given and a file is at the path.
    */
-  write(path: string, data: Uint8Array | string): Promise<void>;
+  write(path: string, data: Uint8Array | string, options?: FileWriteOptions): Promise<void>;
+
+  /**
+   * A retained file's bytes as first written: where the store keeps versions
+   * (an S3 bucket with versioning, as Object Lock requires), the oldest
+   * version of the path, which a later plain write cannot replace; elsewhere
+   * the file.
+   *
+   * @param path The path.
+   * @returns The bytes.
+   * @throws {FileNotFoundError} When there is no such file.
+   */
+  readRetained(path: string): Promise<Uint8Array>;
 
   /**
    * Moves a file: afterwards `dst` has the content and `src` is gone. Moving

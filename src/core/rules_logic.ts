@@ -6,7 +6,7 @@
  */
 
 import { ConflictError, InvalidInputError, quote, RuleNotFoundError } from "./errors.ts";
-import { GLOBAL_CLIENT_ID } from "./keys.ts";
+import { checkId, GLOBAL_CLIENT_ID } from "./keys.ts";
 import type {
   AuditEntry,
   BatchState,
@@ -19,7 +19,7 @@ import type {
   ValidationRuleVersion,
   VersionChange,
 } from "./types.ts";
-import { BATCH_STATUSES } from "./types.ts";
+import { BATCH_STATUSES, MAX_UPDATE_KEYS } from "./types.ts";
 
 /**
  * A stored rule with its `scope`: `GLOBAL` when the GLOBAL partition
@@ -120,6 +120,34 @@ export function checkBatchStatus(status: unknown): asserts status is BatchStatus
     throw new InvalidInputError(
       `Invalid batch status ${quote(status)}: it is not one of ${BATCH_STATUSES.join(", ")}`,
     );
+  }
+}
+
+/**
+ * The `updateKeys` of a state written with an idempotency key: the key
+ * appended, the last `MAX_UPDATE_KEYS` kept.
+ *
+ * @param keys The keys the state carries.
+ * @param key The write's key.
+ * @returns The keys to store.
+ */
+export function withUpdateKey(keys: readonly string[] | undefined, key: string): string[] {
+  return [...(keys ?? []).filter((known) => known !== key), key].slice(-MAX_UPDATE_KEYS);
+}
+
+/**
+ * Checks an idempotency key, when there is one.
+ *
+ * @param action The action, for the message.
+ * @param key The candidate key.
+ * @throws {InvalidInputError} When it is not a valid id.
+ */
+export function checkIdempotencyKey(action: string, key: unknown): void {
+  if (key === undefined) return;
+  try {
+    checkId("idempotency key", key);
+  } catch (error) {
+    throw new InvalidInputError(`Failed to ${action}: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -38,7 +38,8 @@ import type {
   ValidationRuleType,
   ValidationRuleVersion,
 } from "./types.ts";
-import { AGENT_NAMES, BATCH_STATUSES, EARLIEST_EFFECTIVE_DATE } from "./types.ts";
+import type { SealAuditTrailOptions } from "./audit.ts";
+import { AGENT_NAMES, BATCH_STATUSES, EARLIEST_EFFECTIVE_DATE, MAX_UPDATE_KEYS } from "./types.ts";
 import { type EffectiveRange, rangeOrderProblem, rangesOverlap, rangeText } from "./rules_logic.ts";
 import {
   canonicalDecimal,
@@ -545,6 +546,9 @@ export const ruleChangeOptionsSchema: Schema<RuleChangeOptions> = schema("rule c
   expectedRevision: { optional: integer(0, Number.MAX_SAFE_INTEGER) },
 });
 
+/** The options of `sealAuditTrail`: the actor with the free-text limit of an audit entry's actor. */
+export const sealAuditTrailOptionsSchema: Schema<SealAuditTrailOptions> = schema("seal options", { actor: label });
+
 /** A rule change's input, decoded: the version to store and the change's options. */
 export interface RulePut<V> {
   /** The action, for messages (`'put calculation rule "R" for client "C" from 2025-01-01'`). */
@@ -675,7 +679,17 @@ export const batchStateSchema: Schema<BatchState> = schema("batch state", {
   version: integer(1, Number.MAX_SAFE_INTEGER),
   updatedAt: timestamp,
   data: jsonObject,
+  updateKeys: { optional: updateKeys },
 });
+
+/** A batch state's remembered idempotency keys: ids, at most MAX_UPDATE_KEYS. */
+function updateKeys(value: unknown, path: string, problems: Problem[]): string[] {
+  const keys = arrayOf(id)(value, path, problems);
+  if (Array.isArray(keys) && keys.length > MAX_UPDATE_KEYS) {
+    problems.push({ path, message: `it holds ${keys.length} keys, more than ${MAX_UPDATE_KEYS}` });
+  }
+  return keys;
+}
 
 /** A processing result. */
 export const processingResultSchema: Schema<ProcessingResult> = schema("processing result", {

@@ -291,7 +291,17 @@ export interface BatchState {
   updatedAt: string;
   /** Agent-specific state. */
   data: JsonObject;
+  /**
+   * The idempotency keys of the last {@linkcode MAX_UPDATE_KEYS} writes that
+   * carried one, oldest first: how a retried update is recognised (see
+   * {@linkcode SaveBatchStateOptions.idempotencyKey}). Keep it when you
+   * build the next state from a read one (`updateBatchState` does).
+   */
+  updateKeys?: string[];
 }
+
+/** How many idempotency keys a batch state remembers. */
+export const MAX_UPDATE_KEYS = 64;
 
 /** Options of `saveBatchState`. */
 export interface SaveBatchStateOptions {
@@ -304,6 +314,32 @@ export interface SaveBatchStateOptions {
    * @default {undefined}
    */
   expectedVersion?: number;
+  /**
+   * Exactly once: the key of this logical update (an id, at most 256 bytes).
+   * When the stored state already remembers the key in its `updateKeys`,
+   * the update landed before (its answer was lost, or another writer built
+   * on it) and this write changes nothing and succeeds. Otherwise the state
+   * is written with the key appended to its `updateKeys` (the last
+   * {@linkcode MAX_UPDATE_KEYS} kept). Omitted: no check, and `updateKeys`
+   * is stored as given.
+   *
+   * @default {undefined}
+   */
+  idempotencyKey?: string;
+}
+
+/** Options of `IFileStore.write`. */
+export interface FileWriteOptions {
+  /**
+   * Retention: the file is created only where none is (else a
+   * `ConflictError`), and nobody can replace or delete it before this time.
+   * `S3FileStore` enforces it with Object Lock in compliance mode where the
+   * bucket has Object Lock enabled (elsewhere S3 keeps no retention, and
+   * only the create-only write holds).
+   *
+   * @default {undefined (no retention)}
+   */
+  retainUntil?: Date;
 }
 
 /** The outcome of one step of one batch. */

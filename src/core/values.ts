@@ -273,3 +273,64 @@ export function deepFreeze<T>(value: T): T {
   for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
   return value;
 }
+
+/**
+ * Checks a `retainUntil` write option.
+ *
+ * @param path The path, for the message.
+ * @param retainUntil The candidate.
+ * @returns The date, or `undefined` for none.
+ * @throws {InvalidInputError} When it is not a valid `Date`.
+ */
+export function checkRetainUntil(path: string, retainUntil: unknown): Date | undefined {
+  if (retainUntil === undefined) return undefined;
+  if (!(retainUntil instanceof Date) || Number.isNaN(retainUntil.getTime())) {
+    throw new InvalidInputError(`Failed to write file ${quote(path)}: retainUntil ${quote(retainUntil)} is not a Date`);
+  }
+  return retainUntil;
+}
+
+/** What S3 says about an object's Object Lock (`HeadObject`, `GetObject`). */
+export interface ObjectLockState {
+  /** The retention mode, when the object has one. */
+  ObjectLockMode?: string;
+  /** Until when the retention holds. */
+  ObjectLockRetainUntilDate?: Date;
+  /** `"ON"` under a legal hold. */
+  ObjectLockLegalHoldStatus?: string;
+}
+
+/**
+ * Why an object may not be deleted or replaced now, from its Object Lock
+ * state: a retention that has not run out, or a legal hold. The one place
+ * that reads the lock, so every refusal says the same: `S3FileStore` judges
+ * S3's answer with it, `MemoryFileStore` the lock a retained write left.
+ *
+ * A versioned bucket (every bucket with Object Lock is) lets a plain
+ * `DeleteObject` through even then: it only adds a delete marker, so the
+ * file vanishes from reads while its bytes stay locked. The store checks
+ * this first and refuses instead, so a locked file stays readable.
+ *
+ * @param state The object's lock fields.
+ * @param now The time to judge the retention at.
+ * @returns The reason (`it is under an Object Lock retention (COMPLIANCE mode) until ...`), or `undefined`.
+ *
+ * @example A retention that has not run out
+ * ```ts
+ * import { objectLockProblem } from "./values.ts";
+ *
+ * const state = { ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: new Date("2033-01-01T00:00:00Z") };
+ * console.assert(objectLockProblem(state, new Date("2026-01-01T00:00:00Z"))?.includes("2033-01-01") === true);
+ * ```
+ */
+export function objectLockProblem(state: ObjectLockState, now: Date): string | undefined {
+  const reasons: string[] = [];
+  const until = state.ObjectLockRetainUntilDate;
+  if (state.ObjectLockMode !== undefined && until !== undefined && until.getTime() > now.getTime()) {
+    reasons.push(
+      `an Object Lock retention (${quote(state.ObjectLockMode)} mode) until ${quote(until.toISOString())}`,
+    );
+  }
+  if (state.ObjectLockLegalHoldStatus === "ON") reasons.push("an Object Lock legal hold");
+  return reasons.length === 0 ? undefined : `it is under ${reasons.join(" and ")}`;
+}

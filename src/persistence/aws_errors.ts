@@ -147,6 +147,28 @@ export function classifyAwsError(error: unknown): AwsFailure {
 }
 
 /**
+ * Whether a failed request got a 5xx answer the SDK could not read as the
+ * service's (no `$fault`): the SDK's retry strategy does not retry it (moto
+ * answers so when concurrent updates of one DynamoDB item race inside it).
+ *
+ * @param error What the SDK threw.
+ * @returns Whether it is such an answer.
+ *
+ * @example An unread 500
+ * ```ts
+ * import { isUnreadServerAnswer } from "./aws_errors.ts";
+ *
+ * console.assert(isUnreadServerAnswer(Object.assign(new Error("x"), { $response: { statusCode: 500 } })));
+ * console.assert(!isUnreadServerAnswer(Object.assign(new Error("x"), { $fault: "server", $response: { statusCode: 500 } })));
+ * ```
+ */
+export function isUnreadServerAnswer(error: unknown): boolean {
+  const answer = error as { $fault?: unknown; $response?: { statusCode?: unknown } } | null | undefined;
+  const status = answer?.$response?.statusCode;
+  return answer?.$fault === undefined && typeof status === "number" && status >= 500;
+}
+
+/**
  * An SDK error's name (the service's exception name, such as
  * `"ProvisionedThroughputExceededException"`), or `"Error"` when it has none.
  *
@@ -359,48 +381,4 @@ function showsSecrets(value: unknown, secrets: readonly string[], depth: number,
 
 function textShowsSecrets(text: string, secrets: readonly string[]): boolean {
   return redactCredentials(text, secrets) !== text;
-}
-
-/** What S3 says about an object's Object Lock (`HeadObject`, `GetObject`). */
-export interface ObjectLockState {
-  /** The retention mode, when the object has one. */
-  ObjectLockMode?: string;
-  /** Until when the retention holds. */
-  ObjectLockRetainUntilDate?: Date;
-  /** `"ON"` under a legal hold. */
-  ObjectLockLegalHoldStatus?: string;
-}
-
-/**
- * Why an object may not be deleted or replaced now, from its Object Lock
- * state: a retention that has not run out, or a legal hold. The one place
- * that reads the lock, so every refusal says the same.
- *
- * A versioned bucket (every bucket with Object Lock is) lets a plain
- * `DeleteObject` through even then: it only adds a delete marker, so the
- * file vanishes from reads while its bytes stay locked. The store checks
- * this first and refuses instead, so a locked file stays readable.
- *
- * @param state The object's lock fields.
- * @param now The time to judge the retention at.
- * @returns The reason (`it is under an Object Lock retention (COMPLIANCE mode) until ...`), or `undefined`.
- *
- * @example A retention that has not run out
- * ```ts
- * import { objectLockProblem } from "./aws_errors.ts";
- *
- * const state = { ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: new Date("2033-01-01T00:00:00Z") };
- * console.assert(objectLockProblem(state, new Date("2026-01-01T00:00:00Z"))?.includes("2033-01-01") === true);
- * ```
- */
-export function objectLockProblem(state: ObjectLockState, now: Date): string | undefined {
-  const reasons: string[] = [];
-  const until = state.ObjectLockRetainUntilDate;
-  if (state.ObjectLockMode !== undefined && until !== undefined && until.getTime() > now.getTime()) {
-    reasons.push(
-      `an Object Lock retention (${quote(state.ObjectLockMode)} mode) until ${quote(until.toISOString())}`,
-    );
-  }
-  if (state.ObjectLockLegalHoldStatus === "ON") reasons.push("an Object Lock legal hold");
-  return reasons.length === 0 ? undefined : `it is under ${reasons.join(" and ")}`;
 }

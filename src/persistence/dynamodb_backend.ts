@@ -16,6 +16,7 @@ import {
   type QueryCommandInput,
   TransactWriteCommand,
   type TranslateConfig,
+  UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import {
   BlueStarError,
@@ -31,6 +32,7 @@ import {
 } from "../core/errors.ts";
 import { guardHook } from "../core/hooks.ts";
 import {
+  AUDIT_ENTRY_PREFIX,
   cacheKey,
   type CacheKind,
   GLOBAL_CLIENT_ID,
@@ -38,7 +40,21 @@ import {
   itemKeys,
   ruleVersionsCacheKey,
 } from "../core/keys.ts";
-import type { ICacheBackend, IInvalidationBus, IRulesStore } from "../core/protocols.ts";
+import {
+  auditEntryDigest,
+  type AuditSeal,
+  type AuditSealDocument,
+  type AuditVerification,
+  compareWithSeals,
+  DEFAULT_SEAL_RETENTION_DAYS,
+  type SealAuditTrailOptions,
+  sealDocument,
+  type SealedEntry,
+  sealOf,
+  sealProblem,
+  unfinishedSeal,
+} from "../core/audit.ts";
+import type { ICacheBackend, IFileStore, IInvalidationBus, IRulesStore } from "../core/protocols.ts";
 import {
   agentConfigSchema,
   asOfDay,
@@ -53,12 +69,14 @@ import {
   type Problem,
   processingResultSchema,
   type RulePut,
+  sealAuditTrailOptionsSchema,
 } from "../core/schema.ts";
 import {
   calculationVersionAsOf,
   changeClock,
   checkBatchStatus,
   checkExpectedVersion,
+  checkIdempotencyKey,
   compareAuditEntries,
   compareBatchesByRecency,
   compareRuleChanges,
@@ -69,6 +87,7 @@ import {
   scoped,
   todayUtc,
   validationRulesAsOf,
+  withUpdateKey,
 } from "../core/rules_logic.ts";
 import type {
   AgentConfig,
@@ -93,6 +112,7 @@ import type {
 import { type Backoff, backoffDelay, sleep } from "../core/time.ts";
 import { deepFreeze } from "../core/values.ts";
 import { type CallEnd, endedOk, endedWith, reportEnd } from "../core/call_end.ts";
+import { mapConcurrently } from "../core/concurrency.ts";
 import {
   agentConfigCodec,
   auditEntryCodec,
@@ -111,8 +131,16 @@ import {
   WRITE_ID_ATTRIBUTE,
 } from "./items.ts";
 import { BATCH_STATUS_INDEX, type TableName, tableName, TABLES } from "./tables.ts";
-import { awsErrorName, type AwsTarget, clientTarget, describeAwsError, safeCause } from "./aws_errors.ts";
+import {
+  awsErrorName,
+  type AwsTarget,
+  clientTarget,
+  describeAwsError,
+  isUnreadServerAnswer,
+  safeCause,
+} from "./aws_errors.ts";
 import { ReadThroughCache, type ReadThroughEvent } from "./read_through.ts";
+import { type AuditSealOptions, readSealCopy, sealOptionProblems, writeSealCopy } from "./audit_seals.ts";
 import {
   clashProblems,
   DEFAULT_CACHE_TTL_SECONDS,
@@ -130,7 +158,13 @@ import {
 } from "./options.ts";
 
 /** The DynamoDB operations the store sends. */
-export type DynamoDBOperation = "GetItem" | "BatchGetItem" | "Query" | "PutItem" | "TransactWriteItems";
+export type DynamoDBOperation =
+  | "GetItem"
+  | "BatchGetItem"
+  | "Query"
+  | "PutItem"
+  | "UpdateItem"
+  | "TransactWriteItems";
 
 /**
  * What a {@linkcode DynamoDBRulesStore} reports through its `onEvent` hook.
@@ -166,7 +200,7 @@ export type RulesStoreEvent =
 export type RulesStoreMethod = keyof IRulesStore;
 
 /** Options of {@linkcode DynamoDBRulesStore}. */
-export interface DynamoDBRulesStoreOptions {
+export interface DynamoDBRulesStoreOptions extends AuditSealOptions {
   /**
    * The environment suffix of the table names (`bluestar-{name}{suffix}`), and
    * the namespace of the cache keys: empty, or `-`, `_` or `.` then letters,
@@ -329,9 +363,14 @@ function translateConfig(): TranslateConfig {
  *   `RULES#{clientId}` partition of the audit-log table.
  * - `getIrsLimits`, `getAgentConfig`, `getBatchState`: one `GetItem`
  *   (batch state strongly consistent).
- * - `saveBatchState` with `expectedVersion`, `appendAuditEntry`: one
+ * - `saveBatchState` with `expectedVersion` or `idempotencyKey`: one
  *   conditional `PutItem`; losing the condition is a `ConflictError` and
- *   changes nothing. Nothing updates or deletes an audit entry. Each such
+ *   changes nothing (or, when the stored state remembers the key, nothing
+ *   and success). `appendAuditEntry`: a claim on the batch's seal item
+ *   (`UpdateItem`), the entry's conditional `PutItem`, the claim removed.
+ *   Nothing updates or deletes an audit entry.
+ * - `sealAuditTrail`, `verifyAuditTrail`: see each; the seal copy goes to
+ *   `sealFiles` through `IFileStore` only. Each such
  *   write stores a random write token (attribute `writeId`, never returned
  *   by a read), the same on every SDK retry of the call: when an attempt
  *   landed but its answer was lost (a 500, a reset connection) and the
@@ -419,6 +458,8 @@ export class DynamoDBRulesStore implements IRulesStore {
   #today = { day: "", endsAt: -Infinity };
   /** The last `asOf` that passed its check, for the hot path. */
   #checkedAsOf = "";
+  readonly #sealFiles: IFileStore | undefined;
+  readonly #sealRetentionDays: number;
   readonly #now: () => number;
   readonly #changeTime: () => string;
   #closed = false;
@@ -441,6 +482,8 @@ export class DynamoDBRulesStore implements IRulesStore {
     if (problems.length > 0) {
       throw new ConfigError(`Invalid DynamoDB rules store options: ${optionProblemsText(problems)}`);
     }
+    this.#sealFiles = options.sealFiles;
+    this.#sealRetentionDays = options.sealRetentionDays ?? DEFAULT_SEAL_RETENTION_DAYS;
 
     this.#tables = Object.fromEntries(
       TABLES.map((table) => [table.name, tableName(table.name, tableSuffix)]),
@@ -799,24 +842,42 @@ export class DynamoDBRulesStore implements IRulesStore {
       const action = `save batch state ${quote(batchId)}`;
       const copy = decodeInput(batchStateSchema, state, action);
       const expectedVersion = options?.expectedVersion;
+      const idempotencyKey = options?.idempotencyKey;
       checkExpectedVersion(action, batchId, copy, expectedVersion);
+      checkIdempotencyKey(action, idempotencyKey);
+      if (idempotencyKey !== undefined) copy.updateKeys = withUpdateKey(copy.updateKeys, idempotencyKey);
       const table = this.#tables["batch-state"];
       const item = batchStateCodec.toItem(copy);
-      if (expectedVersion === undefined) {
+      if (expectedVersion === undefined && idempotencyKey === undefined) {
         await this.#put(action, table, item);
-      } else {
-        const storedVersion = (stored: StoredItem | undefined) => Number(stored?.version?.N ?? 0);
-        await this.#put(action, table, item, {
-          ...(expectedVersion === 0 ? { ConditionExpression: "attribute_not_exists(PK)" } : {
-            ConditionExpression: "#version = :expected",
-            ExpressionAttributeNames: { "#version": "version" },
-            ExpressionAttributeValues: { ":expected": expectedVersion },
-          }),
-          conflict: (stored) => `expected version ${expectedVersion}, stored version is ${storedVersion(stored)}`,
-          // Every conditional save raises the version, so only a later version can have replaced this one.
-          replaces: (stored) => storedVersion(stored) > copy.version,
-        });
+        return;
       }
+      const storedVersion = (stored: StoredItem | undefined) => Number(stored?.version?.N ?? 0);
+      const clauses: string[] = [];
+      const names: Record<string, string> = {};
+      const values: Record<string, unknown> = {};
+      if (expectedVersion === 0) clauses.push("attribute_not_exists(PK)");
+      if (expectedVersion !== undefined && expectedVersion > 0) {
+        clauses.push("#version = :expected");
+        names["#version"] = "version";
+        values[":expected"] = expectedVersion;
+      }
+      if (idempotencyKey !== undefined) {
+        // A state that remembers the key already has this update in it.
+        clauses.push("(attribute_not_exists(#updateKeys) OR NOT contains(#updateKeys, :key))");
+        names["#updateKeys"] = "updateKeys";
+        values[":key"] = idempotencyKey;
+      }
+      await this.#put(action, table, item, {
+        ConditionExpression: clauses.join(" AND "),
+        ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+        ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+        conflict: (stored) => `expected version ${expectedVersion}, stored version is ${storedVersion(stored)}`,
+        // Every conditional save raises the version, so only a later version can have replaced this one.
+        replaces: (stored) => expectedVersion !== undefined && storedVersion(stored) > copy.version,
+        applied: (stored) =>
+          idempotencyKey !== undefined && (stored.updateKeys?.L ?? []).some((key) => key?.S === idempotencyKey),
+      });
     });
   }
 
@@ -934,9 +995,21 @@ export class DynamoDBRulesStore implements IRulesStore {
   }
 
   /**
-   * {@linkcode IRulesStore.appendAuditEntry}: one `PutItem` on condition that
-   * the id is free; never cached.
+   * {@linkcode IRulesStore.appendAuditEntry}: three single-item writes, so
+   * that the append and a seal are decided on one item each (never cached):
    *
+   * 1. A claim: an `UpdateItem` of the batch's seal item setting
+   *    `claim#{entryId}`, on condition that the item has no `state` (no
+   *    seal started). A sealed or sealing trail refuses here.
+   * 2. The entry's `PutItem` on condition that its key is free. A seal that
+   *    started after the claim fences each claim it finds by putting a
+   *    `fence` item at the entry's key first: of the fence and the entry,
+   *    exactly one lands, so the entry is either covered by the seal or
+   *    refused as sealed.
+   * 3. The claim removed (`UpdateItem`) once the put landed or was refused;
+   *    should that fail, the claim stays and costs the next seal one fence.
+   *
+   * @throws {ConflictError} When the id is taken, or the trail is sealed or being sealed.
    * @throws {RulesStoreError} When DynamoDB fails.
    *
    * @example Append an entry
@@ -960,18 +1033,82 @@ export class DynamoDBRulesStore implements IRulesStore {
       const action = `append audit entry ${quote((entry as Partial<AuditEntry> | null)?.entryId)}`;
       const copy = decodeInput(auditEntrySchema, entry, action);
       itemKeys.auditEntry(copy.batchId, copy.entryId);
-      // Nothing replaces an entry: a stored one that is not this call's means this call's never landed.
-      await this.#put(action, this.#tables["audit-log"], auditEntryCodec.toItem(copy), {
-        ConditionExpression: "attribute_not_exists(PK)",
-        conflict: () => `batch ${quote(copy.batchId)} already has an entry with that id`,
-        replaces: () => false,
-      });
+      const table = this.#tables["audit-log"];
+      const head = itemKeys.auditSeal(copy.batchId);
+      const sealed = `the audit trail of batch ${quote(copy.batchId)} is sealed`;
+      const claim = { "#claim": `${CLAIM_PREFIX}${copy.entryId}` };
+      await this.#updateSealItem(
+        action,
+        new UpdateCommand({
+          TableName: table,
+          Key: head,
+          UpdateExpression: "SET #claim = :claimed",
+          ConditionExpression: "attribute_not_exists(#state)",
+          ExpressionAttributeNames: { ...claim, "#state": "state" },
+          ExpressionAttributeValues: { ":claimed": true },
+        }),
+        () => sealed,
+      );
+      try {
+        // Nothing replaces an entry: a stored one that is not this call's means this call's never landed.
+        await this.#put(action, table, auditEntryCodec.toItem(copy), {
+          ConditionExpression: "attribute_not_exists(PK)",
+          conflict: (stored) =>
+            stored?.[FENCE_ATTRIBUTE] !== undefined
+              ? sealed
+              : `batch ${quote(copy.batchId)} already has an entry with that id`,
+          replaces: () => false,
+        });
+      } catch (error) {
+        // A put that may still land keeps its claim, so that a seal fences it; a refused one is settled.
+        if (error instanceof ConflictError) await this.#unclaim(action, table, head, claim);
+        throw error;
+      }
+      await this.#unclaim(action, table, head, claim);
     });
+  }
+
+  /** Removes an append's claim; should that fail, the claim stays and costs the next seal one refused fence. */
+  async #unclaim(action: string, table: string, head: ItemKey, claim: Record<string, string>): Promise<void> {
+    try {
+      await this.#updateSealItem(
+        action,
+        new UpdateCommand({
+          TableName: table,
+          Key: head,
+          UpdateExpression: "REMOVE #claim",
+          ExpressionAttributeNames: claim,
+        }),
+      );
+    } catch {
+      // The append's outcome is decided; a claim left behind changes nothing but the next seal's work.
+    }
+  }
+
+  /**
+   * Sends an `UpdateItem` of the seal item, again after a backoff (up to
+   * `CLAIM_MAX_ATTEMPTS` in all) when the answer was a 5xx the SDK could
+   * not read as DynamoDB's, which its retry strategy does not retry (moto
+   * answers so when concurrent updates of one item race inside it). Setting
+   * or removing a claim, and starting a seal, are idempotent, so sending
+   * them again is safe.
+   */
+  async #updateSealItem<Output>(action: string, command: UpdateCommand, conflict?: () => string): Promise<Output> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#send<Output>(action, "UpdateItem", command.input.TableName!, command, conflict);
+      } catch (error) {
+        const cause = (error as { cause?: unknown } | null)?.cause;
+        if (!isUnreadServerAnswer(cause) || attempt >= CLAIM_MAX_ATTEMPTS) throw error;
+        await sleep(backoffDelay(UNPROCESSED_BACKOFF, attempt));
+      }
+    }
   }
 
   /**
    * {@linkcode IRulesStore.listAuditEntries}: one strongly consistent `Query`
-   * per 1 MB page, every page followed; never cached.
+   * of the batch's `ENTRY#` items per 1 MB page, every page followed; never
+   * cached.
    *
    * @throws {CorruptItemError} When a stored entry does not decode.
    * @throws {RulesStoreError} When DynamoDB fails.
@@ -988,8 +1125,184 @@ export class DynamoDBRulesStore implements IRulesStore {
     return this.#run("listAuditEntries", async () => {
       const partition = itemKeys.batchPartition(batchId);
       const action = `list audit entries of batch ${quote(batchId)}`;
-      return (await this.#queryPartition(action, auditEntryCodec, partition, true)).sort(compareAuditEntries);
+      const table = this.#tables["audit-log"];
+      const items = (await this.#queryAll(action, auditEntriesQuery(table, partition))).filter(isEntry);
+      return items.map((item) => decodeStored(auditEntryCodec, table, item)).sort(compareAuditEntries);
     });
+  }
+
+  /**
+   * {@linkcode IRulesStore.sealAuditTrail}, in four steps, each of which a
+   * rerun after a failure completes:
+   *
+   * 1. A conditional `UpdateItem` of the seal item to state `sealing`: from
+   *    here every append's claim is refused. A seal item already `sealed` is
+   *    a `ConflictError`; one still `sealing` (an earlier seal that failed)
+   *    is taken over. The item comes back with the claims of appends that
+   *    may still be in flight.
+   * 2. A fence (`PutItem` on condition the key is free) at each claimed
+   *    entry's key: the entry landed first and is covered, or it never will.
+   * 3. A strongly consistent `Query` of the entries, each hashed as stored
+   *    (see `auditEntryDigest`), and with `sealFiles`, the seal copy written
+   *    create-only with retention (an identical copy already there is kept).
+   * 4. A conditional `UpdateItem` to state `sealed` with the root.
+   *
+   * @throws {ConflictError} When the batch is already sealed.
+   * @throws {RulesStoreError} When DynamoDB fails (the seal item may stay `sealing`: seal again).
+   * @throws {FileStoreError} When the seal copy cannot be written (likewise).
+   *
+   * @example Seal a batch's trail
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const seal = await rules.sealAuditTrail("B1", { actor: "auditor@example.com" });
+   * console.log(seal.entryCount, seal.root);
+   * ```
+   */
+  sealAuditTrail(batchId: string, options: SealAuditTrailOptions): Promise<AuditSeal> {
+    return this.#run("sealAuditTrail", async () => {
+      const key = itemKeys.auditSeal(batchId);
+      const action = `seal the audit trail of batch ${quote(batchId)}`;
+      const { actor } = decodeInput(sealAuditTrailOptionsSchema, options, action);
+      const table = this.#tables["audit-log"];
+      const started = await this.#updateSealItem<{ Attributes?: Item }>(
+        action,
+        new UpdateCommand({
+          TableName: table,
+          Key: key,
+          UpdateExpression: "SET #state = :sealing, batchId = :batchId",
+          // A seal item still `sealing` is an unfinished seal (or this call's own attempt whose answer was lost).
+          ConditionExpression: "attribute_not_exists(#state) OR #state = :sealing",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: { ":sealing": "sealing", ":batchId": batchId },
+          ReturnValues: "ALL_NEW",
+        }),
+        () => "it is already sealed",
+      );
+      await this.#fenceClaims(action, table, batchId, started.Attributes ?? {});
+      let document = sealDocument(batchId, await this.#auditLeaves(action, batchId), actor, new Date().toISOString());
+      if (this.#sealFiles !== undefined) {
+        document = await writeSealCopy(this.#sealFiles, document, this.#sealRetentionDays);
+      }
+      await this.#finishSeal(action, table, document);
+      return sealOf(document);
+    });
+  }
+
+  /**
+   * Step 2 of a seal: a fence at the key of each entry whose append claimed
+   * before the seal started and may not have landed yet. A fence refused
+   * because the entry is there is the entry landing first: it is covered.
+   */
+  async #fenceClaims(action: string, table: string, batchId: string, sealItem: Item): Promise<void> {
+    const claimed = Object.keys(sealItem).filter((name) => name.startsWith(CLAIM_PREFIX));
+    await mapConcurrently(claimed, 16, async (name) => {
+      const key = itemKeys.auditEntry(batchId, name.slice(CLAIM_PREFIX.length));
+      try {
+        await this.#send(
+          action,
+          "PutItem",
+          table,
+          new PutCommand({
+            TableName: table,
+            Item: { ...key, [FENCE_ATTRIBUTE]: "sealed" },
+            ConditionExpression: "attribute_not_exists(PK)",
+          }),
+          () => "the entry landed first",
+        );
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+      }
+    });
+  }
+
+  /** Step 4 of a seal: `sealing` to `sealed`, exactly once even when the SDK retried it. */
+  async #finishSeal(action: string, table: string, document: AuditSealDocument): Promise<void> {
+    const writeId = randomUUID();
+    try {
+      await this.#send(
+        action,
+        "UpdateItem",
+        table,
+        new UpdateCommand({
+          TableName: table,
+          Key: itemKeys.auditSeal(document.batchId),
+          UpdateExpression:
+            "SET #state = :sealed, batchId = :batchId, entryCount = :count, #root = :root, sealedAt = :at, actor = :actor, #format = :format, #writeId = :writeId",
+          ConditionExpression: "#state = :sealing",
+          ExpressionAttributeNames: {
+            "#state": "state",
+            "#root": "root",
+            "#format": "format",
+            "#writeId": WRITE_ID_ATTRIBUTE,
+          },
+          ExpressionAttributeValues: {
+            ":sealed": "sealed",
+            ":sealing": "sealing",
+            ":batchId": document.batchId,
+            ":count": document.entryCount,
+            ":root": document.root,
+            ":at": document.sealedAt,
+            ":actor": document.actor,
+            ":format": document.format,
+            ":writeId": writeId,
+          },
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+        () => "another seal finished first",
+      );
+    } catch (error) {
+      if (error instanceof ConflictError && storedItem(error.cause)?.[WRITE_ID_ATTRIBUTE]?.S === writeId) return;
+      throw error;
+    }
+  }
+
+  /**
+   * {@linkcode IRulesStore.verifyAuditTrail}: one strongly consistent
+   * `GetItem` of the seal item, a strongly consistent `Query` of the
+   * entries (hashed as stored, every attribute but the write token), and a
+   * read of the seal copy's retained version; never cached.
+   *
+   * @throws {RulesStoreError} When DynamoDB fails.
+   * @throws {FileStoreError} When the file store fails.
+   *
+   * @example Verify a batch's trail
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const verification = await rules.verifyAuditTrail("B1");
+   * if (!verification.ok) console.error(verification.problems.join("\n"));
+   * ```
+   */
+  verifyAuditTrail(batchId: string): Promise<AuditVerification> {
+    return this.#run("verifyAuditTrail", async () => {
+      const key = itemKeys.auditSeal(batchId);
+      const action = `verify the audit trail of batch ${quote(batchId)}`;
+      const table = this.#tables["audit-log"];
+      const [sealItem, leaves, copy] = await Promise.all([
+        this.#getItem(action, table, key, true),
+        this.#auditLeaves(action, batchId),
+        readSealCopy(this.#sealFiles, batchId),
+      ]);
+      return compareWithSeals(batchId, leaves, tableSeal(batchId, sealItem), copy);
+    });
+  }
+
+  /** Every entry of a batch as stored, in listing order: its id (from its key) and its leaf hash. */
+  async #auditLeaves(action: string, batchId: string): Promise<SealedEntry[]> {
+    const table = this.#tables["audit-log"];
+    const items = await this.#queryAll(action, auditEntriesQuery(table, itemKeys.batchPartition(batchId)));
+    return items
+      .filter(isEntry)
+      .map((item) => {
+        const { PK: _, SK, [WRITE_ID_ATTRIBUTE]: __, ...fields } = item;
+        const entryId = String(SK).slice(AUDIT_ENTRY_PREFIX.length);
+        return { entryId, timestamp: String(fields.timestamp), digest: auditEntryDigest(fields) };
+      })
+      .sort((a, b) => compareText(a.timestamp, b.timestamp) || compareText(a.entryId, b.entryId))
+      .map(({ entryId, digest }) => ({ entryId, digest }));
   }
 
   /**
@@ -1268,13 +1581,13 @@ export class DynamoDBRulesStore implements IRulesStore {
     action: string,
     operation: DynamoDBOperation,
     table: string,
-    command: BatchGetCommand | GetCommand | PutCommand | QueryCommand | TransactWriteCommand,
+    command: BatchGetCommand | GetCommand | PutCommand | QueryCommand | TransactWriteCommand | UpdateCommand,
     conflict?: (error: unknown) => string,
   ): Promise<Output> {
     if (this.#reporting) this.#emit({ type: "dynamodb.request", operation, table });
     const started = performance.now();
     try {
-      // One call site for four command types: the overloads of `send` take one at a time.
+      // One call site for six command types: the overloads of `send` take one at a time.
       const output = await this.#documents.send(command as GetCommand) as unknown as Output;
       if (this.#reporting) this.#emit({ type: "dynamodb.response", operation, table, ...endedOk(started) });
       return output;
@@ -1323,7 +1636,7 @@ export class DynamoDBRulesStore implements IRulesStore {
       await this.#send(action, "PutItem", table, new PutCommand({ TableName: table, Item: item }));
       return;
     }
-    const { conflict, replaces, ...expression } = condition;
+    const { conflict, replaces, applied: _, ...expression } = condition;
     const writeId = randomUUID();
     const command = new PutCommand({
       TableName: table,
@@ -1338,6 +1651,7 @@ export class DynamoDBRulesStore implements IRulesStore {
       if (!(error instanceof ConflictError)) throw error;
       const stored = storedItem(error.cause);
       if (stored?.[WRITE_ID_ATTRIBUTE]?.S === writeId) return;
+      if (stored !== undefined && condition.applied?.(stored)) return;
       const landed = attempts.mayHaveLanded();
       if (landed !== undefined && stored !== undefined && replaces(stored)) {
         throw new RulesStoreError(
@@ -1490,7 +1804,7 @@ function lostToAnotherWriter(error: unknown): boolean {
 }
 
 /** A stored item as a lost condition returns it: raw attribute values (the document client leaves them so). */
-type StoredItem = Record<string, { S?: unknown; N?: unknown } | undefined>;
+type StoredItem = Record<string, { S?: unknown; N?: unknown; L?: Array<{ S?: unknown } | undefined> } | undefined>;
 
 /** A conditional put: its condition, and what a lost condition means. */
 interface PutCondition {
@@ -1501,6 +1815,49 @@ interface PutCondition {
   conflict(stored: StoredItem | undefined): string;
   /** Whether the stored item can have replaced this write's own, had an earlier attempt of it landed. */
   replaces(stored: StoredItem): boolean;
+  /** Whether the stored item shows that this write landed before (it remembers its idempotency key). */
+  applied?(stored: StoredItem): boolean;
+}
+
+/** The attribute name prefix of an append's claim on the seal item. */
+const CLAIM_PREFIX = "claim#";
+/** The attribute of a fence: the item a seal puts at a claimed entry's key, so that the entry cannot land after it. */
+const FENCE_ATTRIBUTE = "fence";
+
+/** How often a claim's update is sent when its answer cannot be read. */
+const CLAIM_MAX_ATTEMPTS = 5;
+
+/** Whether an item under `ENTRY#` is an entry, not a seal's fence. */
+function isEntry(item: Item): boolean {
+  return item[FENCE_ATTRIBUTE] === undefined;
+}
+
+/** The query of a batch's audit entries: its `ENTRY#` items, not its seal. */
+function auditEntriesQuery(table: string, partition: string): QueryCommandInput {
+  return {
+    TableName: table,
+    KeyConditionExpression: "PK = :pk AND begins_with(SK, :entries)",
+    ExpressionAttributeValues: { ":pk": partition, ":entries": AUDIT_ENTRY_PREFIX },
+    ConsistentRead: true,
+  };
+}
+
+/** The seal in the seal item, or the sentence saying why there is none to use. */
+function tableSeal(batchId: string, item: Item | undefined): AuditSeal | string | undefined {
+  // A seal item without a state holds only the claims of appends in flight.
+  if (item === undefined || item.state === undefined) return undefined;
+  if (item.state === "sealing") return unfinishedSeal(batchId);
+  const seal = {
+    batchId: item.batchId,
+    entryCount: item.entryCount === undefined ? undefined : Number(String(item.entryCount)),
+    root: item.root,
+    sealedAt: item.sealedAt,
+    actor: item.actor,
+  };
+  const problem = item.state === "sealed" ? sealProblem(seal) : `its state ${quote(item.state)} is not "sealed"`;
+  return problem === undefined
+    ? seal as AuditSeal
+    : `The seal of batch ${quote(batchId)} in the audit-log table is corrupt: ${problem}`;
 }
 
 /** The stored item a lost condition returned (`ReturnValuesOnConditionCheckFailure: ALL_OLD`). */
@@ -1611,6 +1968,7 @@ function storeOptionProblems(options: DynamoDBRulesStoreOptions): OptionProblem[
       ? []
       : secondsProblems("staleIfErrorSeconds", options.staleIfErrorSeconds, "non-negative")),
     ...invalidationBusProblems("invalidationBus", options.invalidationBus),
+    ...sealOptionProblems(options),
   ];
   if (options.client !== undefined) {
     const client = options.client as Partial<DynamoDBClient> | null;

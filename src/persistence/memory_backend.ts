@@ -50,6 +50,7 @@ import {
   problemText,
   processingResultSchema,
   type RulePut,
+  sealAuditTrailOptionsSchema,
 } from "../core/schema.ts";
 import type {
   AgentConfig,
@@ -59,6 +60,7 @@ import type {
   CalculationRule,
   CalculationRuleInput,
   CalculationRuleVersion,
+  FileWriteOptions,
   IrsLimits,
   PipelineStep,
   ProcessingResult,
@@ -71,12 +73,21 @@ import type {
   ValidationRuleInput,
   ValidationRuleVersion,
 } from "../core/types.ts";
-import { copyBytes, deepFreeze, encodeCacheWrite, toBytes } from "../core/values.ts";
+import {
+  checkRetainUntil,
+  copyBytes,
+  deepFreeze,
+  encodeCacheWrite,
+  objectLockProblem,
+  type ObjectLockState,
+  toBytes,
+} from "../core/values.ts";
 import {
   calculationRuleAsOf,
   changeClock,
   checkBatchStatus,
   checkExpectedVersion,
+  checkIdempotencyKey,
   compareAuditEntries,
   compareBatchesByRecency,
   compareRuleChanges,
@@ -87,8 +98,23 @@ import {
   scoped,
   todayUtc,
   validationRulesAsOf,
+  withUpdateKey,
 } from "../core/rules_logic.ts";
+import {
+  auditEntryDigest,
+  type AuditSeal,
+  type AuditVerification,
+  compareWithSeals,
+  DEFAULT_SEAL_RETENTION_DAYS,
+  type SealAuditTrailOptions,
+  sealDocument,
+  sealOf,
+  storedAuditFields,
+  unfinishedSeal,
+} from "../core/audit.ts";
+import { type AuditSealOptions, readSealCopy, sealOptionProblems, writeSealCopy } from "./audit_seals.ts";
 import { groupCalculationRules, groupValidationRules } from "./items.ts";
+import { hookProblems, optionProblemsText } from "./options.ts";
 
 /** Items by partition key, then sort key: the shape of a DynamoDB table. */
 class Table<T> {
@@ -116,8 +142,8 @@ class Table<T> {
   }
 }
 
-/** Options of {@linkcode MemoryRulesStore}. */
-export interface MemoryRulesStoreOptions {
+/** Options of {@linkcode MemoryRulesStore}: the clock, where seal copies go, and how long they are retained. */
+export interface MemoryRulesStoreOptions extends AuditSealOptions {
   /**
    * The clock, in epoch milliseconds: "today" for reads without `asOf`, and
    * the time of rule changes. Inject one so tests do not depend on the day.
@@ -167,6 +193,10 @@ export class MemoryRulesStore implements IRulesStore {
   readonly #results = new Table<ProcessingResult>();
   readonly #audit = new Table<AuditEntry>();
   readonly #agentConfigs = new Table<AgentConfig>();
+  /** Each batch's seal, or `"sealing"` from the moment sealing starts: what refuses appends. */
+  readonly #seals = new Map<string, AuditSeal | "sealing">();
+  readonly #sealFiles: IFileStore | undefined;
+  readonly #sealRetentionDays: number;
   readonly #now: () => number;
   readonly #changeTime: () => string;
 
@@ -174,13 +204,18 @@ export class MemoryRulesStore implements IRulesStore {
    * Creates a store serving a copy of the data.
    *
    * @param data The reference data to serve, checked like the seed files.
-   * @param options The clock.
+   * @param options The clock, and seal copies: the file store and the retention.
    * @throws {InvalidInputError} Listing every problem, when the data does not decode.
-   * @throws {ConfigError} When `now` is not a function.
+   * @throws {ConfigError} Listing every problem, when an option is malformed.
    */
   constructor(data: RulesData = {}, options: MemoryRulesStoreOptions = {}) {
+    const problems = [...hookProblems("now", options?.now), ...sealOptionProblems(options ?? {})];
+    if (problems.length > 0) {
+      throw new ConfigError(`Invalid memory rules store options: ${optionProblemsText(problems)}`);
+    }
+    this.#sealFiles = options?.sealFiles;
+    this.#sealRetentionDays = options?.sealRetentionDays ?? DEFAULT_SEAL_RETENTION_DAYS;
     const now = options?.now ?? Date.now;
-    if (typeof now !== "function") throw new ConfigError("Invalid memory rules store options: now is not a function");
     this.#now = now;
     this.#changeTime = changeClock(now);
     const decoded = decodeRulesData(data);
@@ -303,7 +338,12 @@ export class MemoryRulesStore implements IRulesStore {
       const copy = decodeInput(batchStateSchema, state, action);
       // `?.`: a null `options` is no options, as for the DynamoDB store.
       const expectedVersion = options?.expectedVersion;
+      const idempotencyKey = options?.idempotencyKey;
       checkExpectedVersion(action, batchId, copy, expectedVersion);
+      checkIdempotencyKey(action, idempotencyKey);
+      // A key the stored state remembers: this update landed before, so it is not applied again.
+      if (idempotencyKey !== undefined && this.#batchStates.get(key)?.updateKeys?.includes(idempotencyKey)) return;
+      if (idempotencyKey !== undefined) copy.updateKeys = withUpdateKey(copy.updateKeys, idempotencyKey);
       if (expectedVersion !== undefined) {
         const storedVersion = this.#batchStates.get(key)?.version ?? 0;
         if (storedVersion !== expectedVersion) {
@@ -354,8 +394,50 @@ export class MemoryRulesStore implements IRulesStore {
       if (this.#audit.get(key) !== undefined) {
         throw new ConflictError(`Failed to ${action}: batch ${quote(copy.batchId)} already has an entry with that id`);
       }
+      if (this.#seals.has(copy.batchId)) {
+        throw new ConflictError(`Failed to ${action}: the audit trail of batch ${quote(copy.batchId)} is sealed`);
+      }
       this.#audit.put(key, copy);
     });
+  }
+
+  async sealAuditTrail(batchId: string, options: SealAuditTrailOptions): Promise<AuditSeal> {
+    itemKeys.auditSeal(batchId);
+    const action = `seal the audit trail of batch ${quote(batchId)}`;
+    const { actor } = decodeInput(sealAuditTrailOptionsSchema, options, action);
+    const stored = this.#seals.get(batchId);
+    if (typeof stored === "object") throw new ConflictError(`Failed to ${action}: it is already sealed`);
+    // Appends stop here, before anything is awaited; an unfinished seal ("sealing") is completed by the next one.
+    this.#seals.set(batchId, "sealing");
+    const entries = this.#audit.query(itemKeys.batchPartition(batchId)).sort(compareAuditEntries);
+    let document = sealDocument(
+      batchId,
+      entries.map((entry) => ({ entryId: entry.entryId, digest: auditEntryDigest(storedAuditFields(entry)) })),
+      actor,
+      new Date().toISOString(),
+    );
+    if (this.#sealFiles !== undefined) {
+      document = await writeSealCopy(this.#sealFiles, document, this.#sealRetentionDays);
+    }
+    if (typeof this.#seals.get(batchId) === "object") {
+      throw new ConflictError(`Failed to ${action}: it is already sealed`);
+    }
+    const seal = sealOf(document);
+    this.#seals.set(batchId, seal);
+    return { ...seal };
+  }
+
+  async verifyAuditTrail(batchId: string): Promise<AuditVerification> {
+    itemKeys.auditSeal(batchId);
+    const entries = this.#audit.query(itemKeys.batchPartition(batchId)).sort(compareAuditEntries);
+    const stored = this.#seals.get(batchId);
+    const copy = await readSealCopy(this.#sealFiles, batchId);
+    return compareWithSeals(
+      batchId,
+      entries.map((entry) => ({ entryId: entry.entryId, digest: auditEntryDigest(storedAuditFields(entry)) })),
+      stored === "sealing" ? unfinishedSeal(batchId) : stored,
+      copy,
+    );
   }
 
   listAuditEntries(batchId: string): Promise<AuditEntry[]> {
@@ -565,10 +647,16 @@ export class MemoryFileStore implements IFileStore {
     });
   }
 
-  write(path: string, data: Uint8Array | string): Promise<void> {
+  write(path: string, data: Uint8Array | string, options: FileWriteOptions = {}): Promise<void> {
     return settle(() => {
       checkPath(path);
-      this.#files.set(path, storedFile(toBytes(data, path)));
+      const retainUntil = checkRetainUntil(path, options?.retainUntil);
+      const bytes = toBytes(data, path);
+      this.#refuseLocked(`Failed to write file ${quote(path)}`, path);
+      if (retainUntil !== undefined && this.#files.has(path)) {
+        throw new ConflictError(`Failed to write retained file ${quote(path)}: a file is at the path`);
+      }
+      this.#files.set(path, storedFile(bytes, retainUntil));
     });
   }
 
@@ -592,6 +680,7 @@ export class MemoryFileStore implements IFileStore {
       bytes.set(part, offset);
       offset += part.length;
     }
+    this.#refuseLocked(`Failed to write file ${quote(path)}`, path);
     this.#files.set(path, storedFile(bytes));
   }
 
@@ -614,8 +703,24 @@ export class MemoryFileStore implements IFileStore {
 
   delete(path: string): Promise<void> {
     return settle(() => {
-      this.#files.delete(checkPath(path));
+      const lock = this.#files.get(checkPath(path))?.lock;
+      const locked = lock === undefined ? undefined : objectLockProblem(lock, new Date());
+      // As S3FileStore refuses it: a delete marker would hide a file whose bytes stay locked.
+      if (locked !== undefined) throw new FileStoreError(`Failed to delete file ${quote(path)}: ${locked}; it is kept`);
+      this.#files.delete(path);
     });
+  }
+
+  readRetained(path: string): Promise<Uint8Array> {
+    // Nothing replaces a retained file here, so the file is its first version.
+    return this.read(path);
+  }
+
+  /** Refuses to replace or move a file under a retention that has not run out. */
+  #refuseLocked(context: string, path: string): void {
+    const lock = this.#files.get(path)?.lock;
+    const locked = lock === undefined ? undefined : objectLockProblem(lock, new Date());
+    if (locked !== undefined) throw new ConflictError(`${context}: ${locked}`);
   }
 
   move(src: string, dst: string): Promise<void> {
@@ -627,14 +732,15 @@ export class MemoryFileStore implements IFileStore {
         throw new FileNotFoundError(`Failed to move file ${quote(src)} to ${quote(dst)}: the source does not exist`);
       }
       if (src === dst) return;
+      this.#refuseLocked(`Failed to move file ${quote(src)} to ${quote(dst)}`, src);
       // A move never replaces a file: one that is there was put there by someone else.
       if (this.#files.has(dst)) {
         throw new ConflictError(
           `Failed to move file ${quote(src)} to ${quote(dst)}: the destination exists; the source is kept`,
         );
       }
-      // The content and its checksum move together; the move is a new write of the destination.
-      this.#files.set(dst, { ...data, lastModified: Date.now() });
+      // The content and its checksum move together; the move is a new write of the destination (with no lock).
+      this.#files.set(dst, { ...data, lock: undefined, lastModified: Date.now() });
       this.#files.delete(src);
     });
   }
@@ -673,12 +779,16 @@ interface StoredFile {
   sha256: string;
   etag: string;
   lastModified: number;
+  /** A write with `retainUntil`: the compliance-mode lock S3 Object Lock would hold. */
+  lock?: ObjectLockState;
 }
 
-function storedFile(bytes: Uint8Array): StoredFile {
+function storedFile(bytes: Uint8Array, retainUntil?: Date): StoredFile {
   const sha256 = sha256Hex(bytes);
   // S3's ETag of a single-part upload is a quoted MD5 (32 hex digits): the same shape, from the SHA-256.
-  return { bytes, sha256, etag: `"${sha256.slice(0, 32)}"`, lastModified: Date.now() };
+  const file: StoredFile = { bytes, sha256, etag: `"${sha256.slice(0, 32)}"`, lastModified: Date.now() };
+  if (retainUntil !== undefined) file.lock = { ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: retainUntil };
+  return file;
 }
 
 /** How much of a file one chunk of `readStream` carries. */

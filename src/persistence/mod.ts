@@ -36,6 +36,14 @@ export interface PersistenceOptions extends PersistenceSettings {
   data?: RulesData;
   /** Receives every backend's events (cache fallbacks, corrupt entries, retries). */
   onEvent?: (event: PersistenceEvent) => void;
+  /**
+   * How long seal copies of audit trails are retained, in days (see
+   * `AuditSealOptions.sealRetentionDays`). Seal copies go to `files`, at
+   * `audit-seals/{batchId}.json`.
+   *
+   * @default {1552}
+   */
+  sealRetentionDays?: number;
 }
 
 /** The wired backends. */
@@ -94,7 +102,7 @@ export interface Persistence {
  * ```
  */
 export function createPersistence(options?: PersistenceOptions): Persistence {
-  const { env, data, onEvent, ...settings }: PersistenceOptions = options ?? {};
+  const { env, data, onEvent, sealRetentionDays, ...settings }: PersistenceOptions = options ?? {};
   // The configuration shows the Redis URL redacted; the cache connects with it as given.
   const { config, redisUrl } = resolveConnections(settings, env);
   const cluster = config.redisClusterNodes;
@@ -103,11 +111,12 @@ export function createPersistence(options?: PersistenceOptions): Persistence {
 
   if (config.backend === "memory") {
     const cache = redis ?? new MemoryCacheBackend();
+    const files = new MemoryFileStore();
     return {
       config,
-      rules: new MemoryRulesStore(data),
+      rules: new MemoryRulesStore(data, { sealFiles: files, sealRetentionDays }),
       cache,
-      files: new MemoryFileStore(),
+      files,
       close: async () => {
         await redis?.close();
       },
@@ -120,6 +129,7 @@ export function createPersistence(options?: PersistenceOptions): Persistence {
   const bus = where === null || localCache === null
     ? undefined
     : new RedisInvalidationBus({ ...where, namespace: config.tableSuffix, onEvent });
+  const files = new S3FileStore({ ...aws, bucket: config.s3Bucket!, onEvent });
   const rules = new DynamoDBRulesStore({
     ...aws,
     tableSuffix: config.tableSuffix,
@@ -128,8 +138,9 @@ export function createPersistence(options?: PersistenceOptions): Persistence {
     localCache: localCache ?? false,
     invalidationBus: bus,
     onEvent,
+    sealFiles: files,
+    sealRetentionDays,
   });
-  const files = new S3FileStore({ ...aws, bucket: config.s3Bucket!, onEvent });
   return {
     config,
     rules,

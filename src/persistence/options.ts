@@ -385,6 +385,36 @@ export function hookProblems(option: string, hook: unknown): OptionProblem[] {
 }
 
 /**
+ * The rule for an object option that must bring some methods (a file
+ * store, say), when given.
+ *
+ * @param option The name the value came by.
+ * @param value The candidate object.
+ * @param what What it must be, in words (`a file store`).
+ * @param methods The methods it must have.
+ * @returns Its problems (none when valid or absent).
+ *
+ * @example Check a file store
+ * ```ts
+ * import { methodsProblems, optionProblemText } from "./options.ts";
+ *
+ * const [problem] = methodsProblems("sealFiles", {}, "a file store", ["write", "readRetained"]);
+ * console.assert(optionProblemText(problem) === "sealFiles is not a file store (it has no write and readRetained)");
+ * ```
+ */
+export function methodsProblems(
+  option: string,
+  value: unknown,
+  what: string,
+  methods: readonly string[],
+): OptionProblem[] {
+  if (value === undefined) return [];
+  const object = value as Record<string, unknown> | null;
+  const complete = methods.every((method) => typeof object?.[method] === "function");
+  return complete ? [] : [{ option, problem: `is not ${what} (it has no ${methods.join(" and ")})` }];
+}
+
+/**
  * The options of a group that cannot come with another one (settings a
  * given client brings itself).
  *

@@ -31,9 +31,11 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
+  GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
   type PutObjectCommandOutput,
@@ -68,6 +70,7 @@ import {
   stagingKey,
 } from "../core/keys.ts";
 import type { FileSource, FileStat, IFileStore } from "../core/protocols.ts";
+import type { FileWriteOptions } from "../core/types.ts";
 import {
   integrityError,
   pullStream,
@@ -76,13 +79,12 @@ import {
   SourceFailure,
   verifiedChunks,
 } from "../core/streams.ts";
-import { toBytes } from "../core/values.ts";
+import { checkRetainUntil, objectLockProblem, toBytes } from "../core/values.ts";
 import {
   awsAttempts,
   awsErrorName,
   awsHttpStatus,
   classifyAwsError,
-  objectLockProblem,
   redactCredentials,
   safeCause,
 } from "./aws_errors.ts";
@@ -420,6 +422,8 @@ export class S3FileStore implements IFileStore {
   readonly #copyPartSize: number;
   readonly #rangeSize: number;
   readonly #emit: (event: FileStoreEvent) => void;
+  /** Whether the bucket has Object Lock enabled, asked once, on the first retained write. */
+  #objectLock: Promise<boolean> | undefined;
   #closed = false;
 
   /**
@@ -561,15 +565,26 @@ export class S3FileStore implements IFileStore {
    * in parts; if any part fails the upload is aborted, so neither a partial
    * file nor orphaned parts remain.
    *
+   * With `retainUntil`, the file goes up in one `PutObject` with
+   * `If-None-Match: *` (create-only), and where the bucket has Object Lock
+   * enabled (asked once per store with `GetObjectLockConfiguration`) with
+   * `ObjectLockMode: COMPLIANCE` and `ObjectLockRetainUntilDate`: S3 then
+   * refuses to delete or overwrite that version before the date, to
+   * everyone. A bucket without Object Lock keeps no retention: only the
+   * create-only write holds. Read it back with {@linkcode readRetained}.
+   *
    * @param path The path.
    * @param data The content: bytes or a string. Bytes are sent as they are,
    *   without a copy, so leave them unchanged until the returned promise settles.
+   * @param options Retention.
    * @returns Nothing, once the file is stored.
-   * @throws {InvalidInputError} When the path or the content is not valid; nothing is sent.
+   * @throws {InvalidInputError} When the path, the content or `retainUntil` is not valid; nothing is sent.
+   * @throws {ConflictError} When `retainUntil` is given and a file is at the path.
    * @throws {FileStoreError} When the write fails; the file at the path is as it was.
    */
-  async write(path: string, data: Uint8Array | string): Promise<void> {
+  async write(path: string, data: Uint8Array | string, options: FileWriteOptions = {}): Promise<void> {
     checkPath(path);
+    const retainUntil = checkRetainUntil(path, options?.retainUntil);
     // Bytes go up as they are, not copied: a copy would double the memory of a
     // large write. A string is encoded; anything else is an InvalidInputError.
     const bytes = data instanceof Uint8Array ? data : toBytes(data, path);
@@ -578,14 +593,71 @@ export class S3FileStore implements IFileStore {
       this.#checkOpen(context);
       const started = performance.now();
       const digest = createHash("sha256").update(bytes).digest();
-      if (bytes.length <= this.#multipartThreshold) {
-        await this.#put(path, bytes, digest, context);
+      // A retained file goes up in one PutObject: S3 takes the retention and the create-only condition there.
+      if (retainUntil !== undefined || bytes.length <= this.#multipartThreshold) {
+        await this.#put(path, bytes, digest, context, retainUntil);
         this.#emitWrite(path, bytes.length, 1, started);
         return;
       }
       const partSize = Math.max(this.#partSize, Math.ceil(bytes.length / MAX_PARTS));
       await this.#upload(path, bytes, { sha256: digest.toString("hex") }, partSize, context);
       this.#emitWrite(path, bytes.length, Math.ceil(bytes.length / partSize), started);
+    });
+  }
+
+  /**
+   * A retained file's bytes as first written: the oldest version of the key
+   * (`ListObjectVersions`, then `GetObject` of that version). In a bucket
+   * with Object Lock (which needs versioning) a plain write over a retained
+   * file adds a newer version and a delete adds a delete marker, but the
+   * locked version stays, and this reads it. In a bucket without versions
+   * it is the file.
+   *
+   * @param path The path.
+   * @returns A copy of the bytes.
+   * @throws {InvalidInputError} When the path is not valid; nothing is sent.
+   * @throws {FileNotFoundError} When the key has no version.
+   * @throws {FileStoreError} When S3 fails or refuses.
+   */
+  async readRetained(path: string): Promise<Uint8Array> {
+    checkPath(path);
+    const context = `Failed to read retained file ${quote(path)} from bucket ${quote(this.#bucket)}`;
+    return await this.#failing("read", path, performance.now(), async () => {
+      this.#checkOpen(context);
+      let oldest: string | undefined;
+      let keyMarker: string | undefined;
+      let versionMarker: string | undefined;
+      try {
+        do {
+          const page = await this.#client.send(
+            new ListObjectVersionsCommand({
+              Bucket: this.#bucket,
+              Prefix: path,
+              KeyMarker: keyMarker,
+              VersionIdMarker: versionMarker,
+            }),
+          );
+          // Versions of a key are listed newest first: the last one seen is the oldest.
+          for (const version of page.Versions ?? []) if (version.Key === path) oldest = version.VersionId;
+          keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+          versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+        } while (keyMarker !== undefined);
+      } catch (error) {
+        throw toStoreError(error, context, undefined);
+      }
+      if (oldest === undefined) throw new FileNotFoundError(`${context}: it does not exist`);
+      try {
+        const response = await this.#client.send(
+          new GetObjectCommand({
+            Bucket: this.#bucket,
+            Key: path,
+            ...(oldest === "null" ? {} : { VersionId: oldest }),
+          }),
+        );
+        return response.Body === undefined ? new Uint8Array() : await response.Body.transformToByteArray();
+      } catch (error) {
+        throw toStoreError(error, context, `${context}: it does not exist`);
+      }
     });
   }
 
@@ -651,6 +723,19 @@ export class S3FileStore implements IFileStore {
         throw error;
       }
     });
+  }
+
+  /** Whether the bucket has Object Lock enabled; a failed answer is asked again next time. */
+  #hasObjectLock(context: string): Promise<boolean> {
+    this.#objectLock ??= this.#client.send(new GetObjectLockConfigurationCommand({ Bucket: this.#bucket })).then(
+      (output) => output.ObjectLockConfiguration?.ObjectLockEnabled === "Enabled",
+      (error) => {
+        if (awsErrorName(error) === "ObjectLockConfigurationNotFoundError") return false;
+        this.#objectLock = undefined;
+        throw toStoreError(error, `${context}: cannot tell whether the bucket has Object Lock`, undefined);
+      },
+    );
+    return this.#objectLock;
   }
 
   /**
@@ -1257,7 +1342,9 @@ export class S3FileStore implements IFileStore {
   }
 
   /** One `PutObject` of a whole file, its SHA-256 in the metadata and as S3's checksum of the request. */
-  async #put(path: string, bytes: Uint8Array, digest: Buffer, context: string): Promise<void> {
+  async #put(path: string, bytes: Uint8Array, digest: Buffer, context: string, retainUntil?: Date): Promise<void> {
+    // Retained: create-only, and where the bucket has Object Lock, compliance-mode retention until the date.
+    const lock = retainUntil !== undefined && await this.#hasObjectLock(context);
     try {
       await this.#client.send(
         new PutObjectCommand({
@@ -1267,10 +1354,16 @@ export class S3FileStore implements IFileStore {
           ...this.#encryption,
           Metadata: { sha256: digest.toString("hex") },
           ChecksumSHA256: digest.toString("base64"),
+          ...(retainUntil === undefined ? {} : { IfNoneMatch: "*" }),
+          // S3 wants the checksum algorithm named on a locked upload; a given ChecksumSHA256 alone does not name it.
+          ...(lock
+            ? { ChecksumAlgorithm: "SHA256", ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: retainUntil }
+            : {}),
         }),
       );
     } catch (error) {
-      throw toStoreError(error, context, undefined);
+      if (retainUntil === undefined || !isConditionFailure(error)) throw toStoreError(error, context, undefined);
+      throw new ConflictError(`${context}: a file is at the path`, { cause: safeCause(error) });
     }
   }
 

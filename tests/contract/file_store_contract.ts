@@ -12,7 +12,7 @@ import {
   IntegrityError,
   InvalidInputError,
 } from "../../mod.ts";
-import { BAD_PATHS, noise, uniqueId } from "./fixtures.ts";
+import { BAD_PATHS, noise, streamOf, uniqueId } from "./fixtures.ts";
 import { outcome } from "../support/rules_data.ts";
 
 /** A file store, and how to dispose of it. */
@@ -26,6 +26,12 @@ export interface FileStoreUnderTest {
    * backend's storage cannot be reached (memory).
    */
   corrupt?(path: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * A store of the same backend whose storage keeps a write's `retainUntil`
+   * (S3: a bucket with Object Lock enabled; memory: any store); `cleanup`
+   * disposes of it as far as its retention allows.
+   */
+  withRetention(): Promise<IFileStore>;
   cleanup(): Promise<void>;
 }
 
@@ -304,7 +310,7 @@ export function fileStoreContract(name: string, open: () => Promise<FileStoreUnd
     it("writeStream() takes a web ReadableStream and replaces a file", async () => {
       const path = `${uniqueId("root")}/web.csv`;
       await files.write(path, "old");
-      await files.writeStream(path, ReadableStream.from([utf8.encode("id,hours\n"), utf8.encode("1,80\n")]));
+      await files.writeStream(path, streamOf([utf8.encode("id,hours\n"), utf8.encode("1,80\n")]));
       assert.deepEqual(await files.read(path), utf8.encode("id,hours\n1,80\n"));
     });
 
@@ -414,6 +420,22 @@ export function fileStoreContract(name: string, open: () => Promise<FileStoreUnd
       assert.equal(await files.exists(`${root}/a.csv`), false);
       await assert.rejects(files.read(`${root}/a.csv`), FileNotFoundError);
       assert.deepEqual(await files.listFiles(`${root}/`), [`${root}/b.csv`]);
+    });
+
+    it("a file written with retainUntil is create-only, and delete() refuses it until then; it stays readable", async () => {
+      const retaining = await subject.withRetention();
+      const path = `${uniqueId("root")}/retained.json`;
+      const retainUntil = new Date(Date.now() + 3_600_000);
+      await retaining.write(path, "sealed", { retainUntil });
+      await assert.rejects(retaining.write(path, "other", { retainUntil }), ConflictError);
+      await assert.rejects(retaining.delete(path), (error: unknown) => {
+        assert.ok(error instanceof FileStoreError);
+        assert.match(error.message, /it is under an Object Lock retention \("COMPLIANCE" mode\) until .*; it is kept$/);
+        return true;
+      });
+      assert.equal(await retaining.exists(path), true);
+      assert.deepEqual(await retaining.read(path), utf8.encode("sealed"));
+      assert.deepEqual(await retaining.readRetained(path), utf8.encode("sealed"));
     });
 
     it("move() keeps the file's SHA-256, and reads of the moved file are verified", async () => {

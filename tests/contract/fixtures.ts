@@ -204,3 +204,17 @@ export function noise(length: number, seed = 0x9e3779b9): Uint8Array {
   }
   return bytes;
 }
+
+/**
+ * A web stream of the chunks, in order. `ReadableStream.from` would do, but
+ * TypeScript's DOM library (which the npm build checks the tests against)
+ * does not declare it.
+ */
+export function streamOf(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+      controller.close();
+    },
+  });
+}

@@ -100,6 +100,13 @@ export interface OpenFileStore {
   files: S3FileStore;
   /** Another store on the same bucket, with the same options but this page size; `cleanup` closes it. */
   withPageSize(pageSize: number): S3FileStore;
+  /**
+   * A store with the same options on a bucket of its own with Object Lock
+   * enabled (created on the first call); `cleanup` closes it. Compliance-mode
+   * versions cannot be deleted before their date, so that bucket stays in
+   * moto until it restarts.
+   */
+  withRetention(): Promise<S3FileStore>;
   cleanup(): Promise<void>;
 }
 
@@ -116,6 +123,7 @@ export async function openFileStore(options: Omit<S3FileStoreOptions, "bucket"> 
   const where = options.client === undefined ? { region: REGION, endpointUrl: AWS_ENDPOINT_URL } : {};
   const files = new S3FileStore({ ...where, ...options, bucket });
   const others: S3FileStore[] = [];
+  let retaining: Promise<S3FileStore> | undefined;
   return {
     admin,
     bucket,
@@ -125,6 +133,14 @@ export async function openFileStore(options: Omit<S3FileStoreOptions, "bucket"> 
       others.push(other);
       return other;
     },
+    withRetention: () =>
+      retaining ??= (async () => {
+        const locked = uniqueId("bluestar-lock").toLowerCase().slice(0, 63);
+        await admin.send(new CreateBucketCommand({ Bucket: locked, ObjectLockEnabledForBucket: true }));
+        const other = new S3FileStore({ ...where, ...options, bucket: locked });
+        others.push(other);
+        return other;
+      })(),
     cleanup: async () => {
       files.close();
       for (const other of others) other.close();

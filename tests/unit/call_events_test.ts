@@ -6,7 +6,7 @@ import { EventEmitter } from "node:events";
 import { after, afterEach, describe, it } from "node:test";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { ListObjectsV2Command, NoSuchKey, S3Client } from "@aws-sdk/client-s3";
-import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import {
   CacheError,
@@ -101,6 +101,21 @@ describe("DynamoDBRulesStore call and response events", () => {
     assertEnd(response, "ok");
     assert.equal(response.awsError, undefined);
     assertEnd(ofType("call")[0], "ok");
+  });
+
+  it("sealAuditTrail() and verifyAuditTrail() end with a call event of their own name; the seal's UpdateItems too", async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: {} });
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    ddb.on(GetCommand).resolves({});
+    const store = openStore();
+    await store.sealAuditTrail("B1", { actor: "auditor" });
+    const updates = ofType("dynamodb.response").filter((event) => event.operation === "UpdateItem");
+    assert.equal(updates.length, 2, "the seal started and finished");
+    for (const update of updates) assertEnd(update, "ok");
+    await store.verifyAuditTrail("B1");
+    const calls = ofType("call");
+    assert.deepEqual(calls.map((call) => call.method), ["sealAuditTrail", "verifyAuditTrail"]);
+    for (const call of calls) assertEnd(call, "ok");
   });
 
   it("a call refused before any request, or on a closed store, still reports its end", async () => {

@@ -59,6 +59,7 @@ fileStoreContract(
     Promise.resolve({
       files: new MemoryFileStore({ pageSize: 7 }),
       withPageSize: (pageSize) => new MemoryFileStore({ pageSize }),
+      withRetention: () => Promise.resolve(new MemoryFileStore()),
       cleanup: async () => {},
     }),
 );

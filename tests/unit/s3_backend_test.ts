@@ -30,7 +30,7 @@ import {
   S3FileStore,
   type S3FileStoreOptions,
 } from "../../mod.ts";
-import { BAD_PATHS } from "../contract/fixtures.ts";
+import { BAD_PATHS, streamOf } from "../contract/fixtures.ts";
 import { bucketNameProblem } from "../../src/core/keys.ts";
 import { resolveConfig } from "../../src/persistence/config.ts";
 import { parseSeedArgs } from "../../scripts/seed_dynamodb.ts";
@@ -147,7 +147,7 @@ describe("S3FileStore with a mocked S3Client", () => {
     it("rejects a body shorter than its Content-Length", async () => {
       s3.on(GetObjectCommand).resolves({
         ContentLength: 10,
-        Body: { transformToWebStream: () => ReadableStream.from([Uint8Array.of(1, 2)]) } as never,
+        Body: { transformToWebStream: () => streamOf([Uint8Array.of(1, 2)]) } as never,
       });
       await rejectsWith(open().read("a"), FileStoreError, undefined, /cut short \(2 of 10 bytes\)/);
     });
@@ -284,7 +284,7 @@ describe("S3FileStore with a mocked S3Client", () => {
 
     it("a short stream goes up in one PutObject with its SHA-256, no staging", async () => {
       s3.on(PutObjectCommand).resolves({});
-      await open().writeStream("in/a.csv", ReadableStream.from([Uint8Array.of(1, 2), Uint8Array.of(3)]));
+      await open().writeStream("in/a.csv", streamOf([Uint8Array.of(1, 2), Uint8Array.of(3)]));
       const put = s3.commandCalls(PutObjectCommand)[0].args[0].input;
       assert.equal(put.Key, "in/a.csv");
       assert.deepEqual(put.Metadata, { sha256: sha256(Uint8Array.of(1, 2, 3), "hex") });
@@ -300,7 +300,7 @@ describe("S3FileStore with a mocked S3Client", () => {
       s3.on(DeleteObjectCommand).rejects(accessDenied());
       await open({ multipartThresholdBytes: 0 }).writeStream(
         "in/a.csv",
-        ReadableStream.from([Uint8Array.of(1), Uint8Array.of(2)]),
+        streamOf([Uint8Array.of(1), Uint8Array.of(2)]),
       );
       assert.ok(events.some((event) => event.type === "staging-left" && event.path === "in/a.csv"));
       assert.equal(events.at(-1)?.type, "write");
