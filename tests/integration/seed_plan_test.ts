@@ -232,6 +232,27 @@ integrationSuite("seed as a plan against DynamoDB (moto) and Redis", unreachable
           ["seed", "HSA history pruned", "HSA_CONTRIBUTION", "2025-01-01", null],
         ],
       );
+      // `deno task rules history` on the live tables prints each removal.
+      const history = await runScript(
+        "rules",
+        [
+          "history",
+          "--client",
+          "GLOBAL",
+          "--rule",
+          "HSA_CONTRIBUTION",
+          "--endpoint-url",
+          AWS_ENDPOINT_URL,
+          "--table-suffix",
+          suffix,
+        ],
+        { ...process.env, NO_COLOR: "1" },
+      );
+      assert.equal(history.code, 0, history.stderr);
+      assert.match(
+        history.stdout,
+        /^ {4}change {3}\S+ {2}seed: removed 2024-01-01\.\.2024-12-31 \(revision 1\); reason: HSA history pruned$/m,
+      );
       // The same data again: nothing left to prune.
       const again = await runSeed(client, without, { suffix, only: ["calculation-rules"], prune: true });
       assert.deepEqual(again.tables[0].plan.counts, { create: 0, update: 0, unchanged: 14, keep: 0, delete: 0 });
