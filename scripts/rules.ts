@@ -172,7 +172,9 @@ function printNeighbours(partition: PartitionVersions, title: string, io: Comman
 }
 
 function changeText(change: CalculationRuleChange): string {
-  const what = change.before === null
+  const what = change.after === null
+    ? `removed ${rangeText(change.before!)} (revision ${change.before!.revision})`
+    : change.before === null
     ? `added ${rangeText(change.after)}`
     : `corrected ${rangeText(change.after)} (revision ${change.before.revision} to ${change.after.revision})`;
   const closed = change.closed === null

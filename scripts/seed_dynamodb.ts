@@ -66,7 +66,7 @@ Options:
   --dry-run            read the target (read-only), print its plan, change nothing
   --prune              delete what the target holds and the seed files do not
                        (without it such items are kept and listed); rule
-                       versions are always kept
+                       versions through the audited removal
   --reason TEXT        the reason the audit record of each rule change gives
                        (default: "Seeded from DIR", DIR the config directory)
   --redis-url URL      the Redis cache the agents share: each rule change

@@ -115,6 +115,56 @@ export interface IRulesStore {
   putValidationRule(rule: ValidationRuleInput, options: RuleChangeOptions): Promise<ValidationRule>;
 
   /**
+   * Removes one version of a calculation rule, with its audit record (whose
+   * `after` is `null`), atomically. The neighbouring versions stay as they
+   * are: the days the version covered fall back to GLOBAL (or to no rule).
+   * An owner left without versions reads as one that never had any.
+   *
+   * Once it returns, every read of this store, and of every store sharing
+   * its cache, sees the removal.
+   *
+   * @param clientId The owner: a client id or `"GLOBAL"`.
+   * @param ruleId The rule.
+   * @param effectiveFrom The first day of the version, `YYYY-MM-DD`.
+   * @param options Who (`actor`) and why (`reason`), and `expectedRevision`, required: the stored version's revision.
+   * @returns The removed version, with its `revision` and `scope`.
+   * @throws {RuleNotFoundError} When no such version is stored; the message names client, rule and day.
+   * @throws {ConflictError} When `expectedRevision` is missing or not the stored revision; nothing changes.
+   * @throws {InvalidInputError} When an id, the date, the actor or the reason is malformed; nothing changes.
+   */
+  removeCalculationRuleVersion(
+    clientId: string,
+    ruleId: string,
+    effectiveFrom: string,
+    options: RuleChangeOptions,
+  ): Promise<CalculationRule>;
+
+  /**
+   * Removes one version of one validation rule, identified by client, field,
+   * rule id and `effectiveFrom`, with its audit record, atomically; the same
+   * rules as {@linkcode IRulesStore.removeCalculationRuleVersion}. When the
+   * client has no rule of the field in effect on a day any more, GLOBAL's
+   * answer for that day.
+   *
+   * @param clientId The owner: a client id or `"GLOBAL"`.
+   * @param field The field.
+   * @param ruleId The rule id within the field.
+   * @param effectiveFrom The first day of the version, `YYYY-MM-DD`.
+   * @param options Who (`actor`) and why (`reason`), and `expectedRevision`, required: the stored version's revision.
+   * @returns The removed version, with its `revision` and `scope`.
+   * @throws {RuleNotFoundError} When no such version is stored; the message names client, rule and day.
+   * @throws {ConflictError} When `expectedRevision` is missing or not the stored revision; nothing changes.
+   * @throws {InvalidInputError} When an id, the date, the actor or the reason is malformed; nothing changes.
+   */
+  removeValidationRuleVersion(
+    clientId: string,
+    field: string,
+    ruleId: string,
+    effectiveFrom: string,
+    options: RuleChangeOptions,
+  ): Promise<ValidationRule>;
+
+  /**
    * Every version of a client's (or GLOBAL's) own calculation rule, closed
    * ones included, in `effectiveFrom` order: the rule's history. No GLOBAL
    * fallback.

@@ -302,7 +302,7 @@ export function compareVersions(a: Version, b: Version): number {
 export interface VersionPlan<V> {
   /** Every version after the change, in {@linkcode compareVersions} order. */
   versions: V[];
-  /** The version added or corrected, before and after. */
+  /** The version added, corrected or removed, before and after. */
   change: VersionChange<V>;
   /** The open-ended earlier version closed the day before, before and after, or `null`. */
   closed: { before: V; after: V } | null;
@@ -389,6 +389,43 @@ export function planVersionChange<V extends Version>(
   };
 }
 
+/**
+ * Plans the removal of one version from an owner's stored versions: the
+ * version of `ruleId` from `effectiveFrom`, when `expectedRevision` is its
+ * revision. The neighbouring versions stay as they are (the days it covered
+ * fall back to GLOBAL, or to no rule). Pure, as {@linkcode planVersionChange}.
+ *
+ * @param action The action, for messages (`'remove calculation rule "R" for client "C" from 2025-01-01'`).
+ * @param stored The owner's stored versions (all rule ids of the item).
+ * @param ruleId The rule id of the version.
+ * @param effectiveFrom The first day of the version.
+ * @param expectedRevision The caller's expected revision: required.
+ * @returns The versions after the removal; the change's `after` is `null`.
+ * @throws {RuleNotFoundError} When no such version is stored; the message names client, rule and day.
+ * @throws {ConflictError} When `expectedRevision` is missing or not the stored revision.
+ */
+export function planVersionRemoval<V extends Version>(
+  action: string,
+  stored: readonly V[],
+  ruleId: string,
+  effectiveFrom: string,
+  expectedRevision: number | undefined,
+): VersionPlan<V> {
+  const existing = stored.find((v) => v.ruleId === ruleId && v.effectiveFrom === effectiveFrom);
+  if (existing === undefined) {
+    throw new RuleNotFoundError(`Failed to ${action}: no version from ${effectiveFrom} is stored`);
+  }
+  if (expectedRevision !== existing.revision) {
+    const expected = expectedRevision === undefined ? "no expectedRevision" : `expected revision ${expectedRevision}`;
+    throw new ConflictError(
+      `Failed to ${action}: ${expected} for the version ${
+        rangeText(existing)
+      }, stored revision is ${existing.revision}`,
+    );
+  }
+  return { versions: stored.filter((v) => v !== existing), change: { before: existing, after: null }, closed: null };
+}
+
 /** Who made a change, why and when, and its id. */
 export interface ChangeStamp {
   /** The change's id. */
@@ -402,7 +439,10 @@ export interface ChangeStamp {
 }
 
 function scopedChange<V extends Version>(change: VersionChange<V>) {
-  return { before: change.before === null ? null : scoped(change.before), after: scoped(change.after) };
+  return {
+    before: change.before === null ? null : scoped(change.before),
+    after: change.after === null ? null : scoped(change.after),
+  };
 }
 
 /**
@@ -413,7 +453,8 @@ function scopedChange<V extends Version>(change: VersionChange<V>) {
  * @returns The record; of kind `validation` when the versions are validation rules.
  */
 export function ruleChangeOf<V extends Version>(plan: VersionPlan<V>, stamp: ChangeStamp): RuleChange {
-  const after = plan.change.after;
+  // A removal has no version after: the version it removed names the rule.
+  const after = (plan.change.after ?? plan.change.before)!;
   const common = { ...stamp, clientId: after.clientId, ruleId: after.ruleId };
   const versions = { ...scopedChange(plan.change), closed: plan.closed === null ? null : scopedChange(plan.closed) };
   // V is one kind of version or the other, and only validation rules have a field.

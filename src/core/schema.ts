@@ -512,7 +512,7 @@ const calculationRuleChangeSchema: Schema<CalculationRuleChange> = schema("rule 
   ...ruleChangeFields,
   kind: oneOf(["calculation"] as const),
   before: nullable(calculationRuleField),
-  after: calculationRuleField,
+  after: nullable(calculationRuleField),
   closed: nullable(object({ before: nullable(calculationRuleField), after: calculationRuleField })),
 });
 
@@ -521,7 +521,7 @@ const validationRuleChangeSchema: Schema<ValidationRuleChange> = schema("rule ch
   kind: oneOf(["validation"] as const),
   field: id,
   before: nullable(validationRuleField),
-  after: validationRuleField,
+  after: nullable(validationRuleField),
   closed: nullable(object({ before: nullable(validationRuleField), after: validationRuleField })),
 });
 
@@ -615,6 +615,91 @@ export function decodeValidationRulePut(rule: unknown, options: unknown): RulePu
     }),
     (v) => `validation rule ${quote(v.ruleId)} of field ${quote(v.field)} for client ${quote(v.clientId)}`,
   );
+}
+
+/** The input of a rule version removal, decoded: which version, and the change's options. */
+export interface RuleRemoval {
+  /** The action, for messages (`'remove calculation rule "R" for client "C" from 2025-01-01'`). */
+  action: string;
+  /** The owner: a client id or `"GLOBAL"`. */
+  clientId: string;
+  /** The item's subject: the rule id of a calculation rule, the field of a validation rule. */
+  subject: string;
+  /** The rule id. */
+  ruleId: string;
+  /** The first day of the version to remove, `YYYY-MM-DD`. */
+  effectiveFrom: string;
+  /** The options, checked. */
+  options: RuleChangeOptions;
+}
+
+const calculationRemovalSchema = schema<{ clientId: string; ruleId: string; effectiveFrom: string }>(
+  "calculation rule version",
+  { clientId: id, ruleId: id, effectiveFrom: date },
+);
+const validationRemovalSchema = schema<{ clientId: string; field: string; ruleId: string; effectiveFrom: string }>(
+  "validation rule version",
+  { clientId: id, field: id, ruleId: id, effectiveFrom: date },
+);
+
+/**
+ * Decodes the input of `removeCalculationRuleVersion`.
+ *
+ * @param clientId The owner.
+ * @param ruleId The rule.
+ * @param effectiveFrom The version's first day.
+ * @param options The change's options.
+ * @returns The version's identity and the options, and the action for messages.
+ * @throws {InvalidInputError} Listing every problem, when an id, the date or the options do not decode.
+ */
+export function decodeCalculationRuleRemoval(
+  clientId: unknown,
+  ruleId: unknown,
+  effectiveFrom: unknown,
+  options: unknown,
+): RuleRemoval {
+  const draft = `remove calculation rule ${quote(ruleId)} for client ${quote(clientId)} from ${quote(effectiveFrom)}`;
+  const key = decodeInput(calculationRemovalSchema, { clientId, ruleId, effectiveFrom }, draft);
+  const action = `remove calculation rule ${quote(key.ruleId)} for client ${
+    quote(key.clientId)
+  } from ${key.effectiveFrom}`;
+  return { action, ...key, subject: key.ruleId, options: decodeInput(ruleChangeOptionsSchema, options, action) };
+}
+
+/**
+ * Decodes the input of `removeValidationRuleVersion`.
+ *
+ * @param clientId The owner.
+ * @param field The field.
+ * @param ruleId The rule id within the field.
+ * @param effectiveFrom The version's first day.
+ * @param options The change's options.
+ * @returns The version's identity and the options, and the action for messages.
+ * @throws {InvalidInputError} Listing every problem, when an id, the date or the options do not decode.
+ */
+export function decodeValidationRuleRemoval(
+  clientId: unknown,
+  field: unknown,
+  ruleId: unknown,
+  effectiveFrom: unknown,
+  options: unknown,
+): RuleRemoval {
+  const what = (f: unknown, r: unknown, c: unknown) =>
+    `remove validation rule ${quote(r)} of field ${quote(f)} for client ${quote(c)}`;
+  const key = decodeInput(
+    validationRemovalSchema,
+    { clientId, field, ruleId, effectiveFrom },
+    `${what(field, ruleId, clientId)} from ${quote(effectiveFrom)}`,
+  );
+  const action = `${what(key.field, key.ruleId, key.clientId)} from ${key.effectiveFrom}`;
+  return {
+    action,
+    clientId: key.clientId,
+    subject: key.field,
+    ruleId: key.ruleId,
+    effectiveFrom: key.effectiveFrom,
+    options: decodeInput(ruleChangeOptionsSchema, options, action),
+  };
 }
 
 /**

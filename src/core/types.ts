@@ -182,7 +182,7 @@ export interface RuleReadOptions {
   asOf?: string;
 }
 
-/** Options of an audited rule change (`putCalculationRule`, `putValidationRule`). */
+/** Options of an audited rule change (`putCalculationRule`, `putValidationRule`, `removeCalculationRuleVersion`, `removeValidationRuleVersion`). */
 export interface RuleChangeOptions {
   /** Who makes the change: a user or a service account (at most 4 KiB of UTF-8, as an audit entry's `actor`). */
   actor: string;
@@ -191,7 +191,8 @@ export interface RuleChangeOptions {
   /**
    * For a correction (a version with the same `effectiveFrom` is stored):
    * the stored version's `revision`, required. For a new version: omitted,
-   * or `0` to insist that none with that `effectiveFrom` is stored.
+   * or `0` to insist that none with that `effectiveFrom` is stored. For a
+   * removal: the stored version's `revision`, required.
    *
    * @default {undefined}
    */
@@ -202,8 +203,8 @@ export interface RuleChangeOptions {
 export interface VersionChange<T> {
   /** The version as it was, or `null` when the change added it. */
   before: T | null;
-  /** The version as it is after the change. */
-  after: T;
+  /** The version as it is after the change, or `null` when the change removed it. */
+  after: T | null;
 }
 
 /** What an audited rule change record holds in common. */
@@ -227,7 +228,7 @@ export interface CalculationRuleChange extends RuleChangeBase, VersionChange<Cal
   /** A calculation rule changed. */
   kind: "calculation";
   /** The open-ended earlier version the change closed on the day before its `effectiveFrom`, or `null`. */
-  closed: VersionChange<CalculationRule> | null;
+  closed: (VersionChange<CalculationRule> & { after: CalculationRule }) | null;
 }
 
 /** An audited change of a validation rule. */
@@ -237,7 +238,7 @@ export interface ValidationRuleChange extends RuleChangeBase, VersionChange<Vali
   /** The field of the rule. */
   field: string;
   /** The open-ended earlier version the change closed on the day before its `effectiveFrom`, or `null`. */
-  closed: VersionChange<ValidationRule> | null;
+  closed: (VersionChange<ValidationRule> & { after: ValidationRule }) | null;
 }
 
 /** One audited rule change: who, why, when, and the version before and after. */

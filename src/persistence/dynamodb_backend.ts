@@ -61,14 +61,17 @@ import {
   auditEntrySchema,
   batchStateSchema,
   decodeCalculationRulePut,
+  decodeCalculationRuleRemoval,
   type Decoded,
   decodeInput,
   decodeValidationRulePut,
+  decodeValidationRuleRemoval,
   irsLimitsSchema,
   pipelineStepSchema,
   type Problem,
   processingResultSchema,
   type RulePut,
+  type RuleRemoval,
   sealAuditTrailOptionsSchema,
 } from "../core/schema.ts";
 import {
@@ -82,11 +85,13 @@ import {
   compareRuleChanges,
   compareText,
   planVersionChange,
+  planVersionRemoval,
   ruleChangeOf,
   ruleNotFound,
   scoped,
   todayUtc,
   validationRulesAsOf,
+  type VersionPlan,
   withUpdateKey,
 } from "../core/rules_logic.ts";
 import type {
@@ -718,6 +723,82 @@ export class DynamoDBRulesStore implements IRulesStore {
     return this.#run(
       "putValidationRule",
       () => this.#change(validationVersions, decodeValidationRulePut(rule, options)),
+    );
+  }
+
+  /**
+   * {@linkcode IRulesStore.removeCalculationRuleVersion}: as
+   * {@linkcode DynamoDBRulesStore.putCalculationRule}, the item without the
+   * version written with the audit record in one `TransactWriteItems`. An
+   * owner's item left without versions stays, empty, so its revision keeps
+   * fencing later writers.
+   *
+   * @throws {RuleNotFoundError} When no such version is stored; nothing changes.
+   * @throws {ConflictError} When `expectedRevision` is missing or stale; nothing changes.
+   * @throws {InvalidInputError} When an id, the date or the options are malformed; nothing is sent.
+   * @throws {RulesStoreError} When DynamoDB fails, or other writers won 40 times in a row; nothing changes.
+   *
+   * @example Remove a version entered by mistake
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * const [version] = await rules.listCalculationRuleVersions("ACME", "FICA_MEDICARE");
+   * await rules.removeCalculationRuleVersion("ACME", "FICA_MEDICARE", version.effectiveFrom, {
+   *   actor: "ops@example.com",
+   *   reason: "Entered for the wrong client",
+   *   expectedRevision: version.revision,
+   * });
+   * ```
+   */
+  removeCalculationRuleVersion(
+    clientId: string,
+    ruleId: string,
+    effectiveFrom: string,
+    options: RuleChangeOptions,
+  ): Promise<CalculationRule> {
+    return this.#run(
+      "removeCalculationRuleVersion",
+      () => this.#remove(calculationVersions, decodeCalculationRuleRemoval(clientId, ruleId, effectiveFrom, options)),
+    );
+  }
+
+  /**
+   * {@linkcode IRulesStore.removeValidationRuleVersion}: as
+   * {@linkcode DynamoDBRulesStore.removeCalculationRuleVersion}, on the item
+   * of the owner's rules for the field.
+   *
+   * @throws {RuleNotFoundError} When no such version is stored; nothing changes.
+   * @throws {ConflictError} When `expectedRevision` is missing or stale; nothing changes.
+   * @throws {InvalidInputError} When an id, the date or the options are malformed; nothing is sent.
+   * @throws {RulesStoreError} When DynamoDB fails, or other writers won 40 times in a row; nothing changes.
+   *
+   * @example Remove a client's overtime warning version
+   * ```ts
+   * import { DynamoDBRulesStore } from "@bluestar/persistence";
+   *
+   * const rules = new DynamoDBRulesStore({ tableSuffix: "-dev" });
+   * await rules.removeValidationRuleVersion("ACME", "hours", "hours_range", "2025-07-01", {
+   *   actor: "ops@example.com",
+   *   reason: "Contract amendment 7 withdrawn",
+   *   expectedRevision: 1,
+   * });
+   * ```
+   */
+  removeValidationRuleVersion(
+    clientId: string,
+    field: string,
+    ruleId: string,
+    effectiveFrom: string,
+    options: RuleChangeOptions,
+  ): Promise<ValidationRule> {
+    return this.#run(
+      "removeValidationRuleVersion",
+      () =>
+        this.#remove(
+          validationVersions,
+          decodeValidationRuleRemoval(clientId, field, ruleId, effectiveFrom, options),
+        ),
     );
   }
 
@@ -1512,13 +1593,44 @@ export class DynamoDBRulesStore implements IRulesStore {
     spec: VersionsSpec<H>,
     { action, version, options }: RulePut<V>,
   ): Promise<V & { scope: RuleScope }> {
-    const owner = version.clientId;
-    const subject = spec.subjectOf(version as V);
+    const plan = await this.#apply<H, V>(
+      spec,
+      version.clientId,
+      spec.subjectOf(version as V),
+      { action, options },
+      (stored) => planVersionChange(action, stored, version, options.expectedRevision),
+    );
+    return scoped(plan.change.after!);
+  }
+
+  /** Applies one planned removal, as {@linkcode DynamoDBRulesStore.#change} applies a put. */
+  async #remove<H extends CalculationRuleHistory | ValidationRuleGroup, V extends Versions<H>>(
+    spec: VersionsSpec<H>,
+    { action, clientId, subject, ruleId, effectiveFrom, options }: RuleRemoval,
+  ): Promise<V & { scope: RuleScope }> {
+    const plan = await this.#apply<H, V>(
+      spec,
+      clientId,
+      subject,
+      { action, options },
+      (stored) => planVersionRemoval(action, stored, ruleId, effectiveFrom, options.expectedRevision),
+    );
+    return scoped(plan.change.before!);
+  }
+
+  /** The loop of {@linkcode DynamoDBRulesStore.#change}: plans on the item read, writes it with the audit record. */
+  async #apply<H extends CalculationRuleHistory | ValidationRuleGroup, V extends Versions<H>>(
+    spec: VersionsSpec<H>,
+    owner: string,
+    subject: string,
+    { action, options }: { action: string; options: RuleChangeOptions },
+    planOn: (stored: V[]) => VersionPlan<V>,
+  ): Promise<VersionPlan<V>> {
     const table = this.#tables[spec.codec.table];
     const auditTable = this.#tables["audit-log"];
     for (let attempt = 1;; attempt++) {
       const stored = await this.#history(spec, owner, subject);
-      const plan = planVersionChange(action, spec.versionsOf(stored) as V[], version, options.expectedRevision);
+      const plan = planOn(spec.versionsOf(stored) as V[]);
       const changeId = randomUUID();
       const stamp = { changeId, at: this.#changeTime(), actor: options.actor, reason: options.reason };
       const record = ruleChangeOf(plan, stamp);
@@ -1567,7 +1679,7 @@ export class DynamoDBRulesStore implements IRulesStore {
         continue;
       }
       await this.#reads.invalidate(spec.kind, [this.#versionsKey(spec, owner, subject)]);
-      return scoped(plan.change.after);
+      return plan;
     }
   }
 

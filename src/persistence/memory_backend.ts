@@ -44,12 +44,15 @@ import {
   batchStateSchema,
   type CompleteRulesData,
   decodeCalculationRulePut,
+  decodeCalculationRuleRemoval,
   decodeInput,
   decodeRulesData,
   decodeValidationRulePut,
+  decodeValidationRuleRemoval,
   problemText,
   processingResultSchema,
   type RulePut,
+  type RuleRemoval,
   sealAuditTrailOptionsSchema,
 } from "../core/schema.ts";
 import type {
@@ -93,11 +96,13 @@ import {
   compareRuleChanges,
   compareText,
   planVersionChange,
+  planVersionRemoval,
   ruleChangeOf,
   ruleNotFound,
   scoped,
   todayUtc,
   validationRulesAsOf,
+  type VersionPlan,
   withUpdateKey,
 } from "../core/rules_logic.ts";
 import {
@@ -285,6 +290,53 @@ export class MemoryRulesStore implements IRulesStore {
     { action, version, options }: RulePut<V>,
   ): V & { scope: CalculationRule["scope"] } {
     const plan = planVersionChange(action, table.get(key) ?? [], version, options.expectedRevision);
+    this.#apply(table, key, plan, options);
+    return scoped(plan.change.after!);
+  }
+
+  removeCalculationRuleVersion(
+    clientId: string,
+    ruleId: string,
+    effectiveFrom: string,
+    options: RuleChangeOptions,
+  ): Promise<CalculationRule> {
+    return settle(() => {
+      const removal = decodeCalculationRuleRemoval(clientId, ruleId, effectiveFrom, options);
+      return this.#remove(this.#calculationRules, itemKeys.calculationRule(removal.clientId, removal.subject), removal);
+    });
+  }
+
+  removeValidationRuleVersion(
+    clientId: string,
+    field: string,
+    ruleId: string,
+    effectiveFrom: string,
+    options: RuleChangeOptions,
+  ): Promise<ValidationRule> {
+    return settle(() => {
+      const removal = decodeValidationRuleRemoval(clientId, field, ruleId, effectiveFrom, options);
+      return this.#remove(this.#validationRules, itemKeys.validationRules(removal.clientId, removal.subject), removal);
+    });
+  }
+
+  /** Plans a removal against the stored versions and applies it as {@linkcode MemoryRulesStore.#put} does. */
+  #remove<V extends CalculationRuleVersion | ValidationRuleVersion>(
+    table: Table<V[]>,
+    key: ItemKey,
+    { action, ruleId, effectiveFrom, options }: RuleRemoval,
+  ): V & { scope: CalculationRule["scope"] } {
+    const plan = planVersionRemoval(action, table.get(key) ?? [], ruleId, effectiveFrom, options.expectedRevision);
+    this.#apply(table, key, plan, options);
+    return scoped(plan.change.before!);
+  }
+
+  /** Records a planned change's audit record, then stores its versions. */
+  #apply<V extends CalculationRuleVersion | ValidationRuleVersion>(
+    table: Table<V[]>,
+    key: ItemKey,
+    plan: VersionPlan<V>,
+    options: RuleChangeOptions,
+  ): void {
     const stamp = {
       changeId: crypto.randomUUID(),
       at: this.#changeTime(),
@@ -294,7 +346,6 @@ export class MemoryRulesStore implements IRulesStore {
     // The audit record first: when it cannot be written, the versions stay as they were.
     this.recordRuleChange(ruleChangeOf(plan, stamp));
     table.put(key, plan.versions);
-    return scoped(plan.change.after);
   }
 
   /**

@@ -21,6 +21,7 @@ import type { CompleteRulesData } from "../core/schema.ts";
 import type {
   CalculationRuleRecord,
   CalculationRuleVersion,
+  RuleChangeOptions,
   ValidationRuleRecord,
   ValidationRuleVersion,
 } from "../core/types.ts";
@@ -88,10 +89,11 @@ export type Operation =
   | { kind: "put"; key: ItemKey; item: Item }
   | { kind: "delete"; key: ItemKey }
   | { kind: "calculation"; version: CalculationRuleRecord; expectedRevision: number }
-  | { kind: "validation"; version: ValidationRuleRecord; expectedRevision: number };
+  | { kind: "validation"; version: ValidationRuleRecord; expectedRevision: number }
+  | { kind: "removal"; version: CalculationRuleVersion | ValidationRuleVersion; expectedRevision: number };
 
 /** A change of one rule version, through the audited path. */
-type RuleOperation = Extract<Operation, { kind: "calculation" | "validation" }>;
+type RuleOperation = Extract<Operation, { kind: "calculation" | "validation" | "removal" }>;
 
 /** A table plan and the operations that carry it out. */
 export interface TableWork {
@@ -99,8 +101,6 @@ export interface TableWork {
   plan: TablePlan;
   /** The changes, each with the plan entry it carries out. */
   operations: Array<{ entry: PlannedItem; operation: Operation }>;
-  /** What `prune` would delete and the rules store cannot (rule versions). */
-  unprunable: PlannedItem[];
 }
 
 /** A JSON text of a value with every object's keys sorted: equal values, equal texts. */
@@ -216,12 +216,13 @@ function planItems<T>(
     }
     return planned;
   });
-  return { items, operations, unprunable: [] };
+  return { items, operations };
 }
 
 /**
  * Rule versions: compared without their revision; a change is a put of one
- * version through the audited path (a correction names the stored revision).
+ * version through the audited path (a correction names the stored revision),
+ * a deletion the audited removal of the stored version (naming its revision).
  */
 function planVersions<V extends CalculationRuleVersion | ValidationRuleVersion, R>(
   wanted: ReadonlyArray<{ id: string; label: string; value: Omit<V, "revision">; record: R }>,
@@ -236,20 +237,23 @@ function planVersions<V extends CalculationRuleVersion | ValidationRuleVersion, 
     label: labelOf(version),
     value: withoutRevision(version),
     revision: version.revision,
+    version,
   }));
   const operations: TableWork["operations"] = [];
-  const unprunable: PlannedItem[] = [];
   const items = compare(wanted, live, prune).map(({ action, wanted: w, stored: s, label }) => {
     const planned = { action, label };
     if (action === "create" || action === "update") {
       const operation = { kind, version: w!.record, expectedRevision: s?.revision ?? 0 } as Operation;
       operations.push({ entry: planned, operation });
     } else if (action === "delete") {
-      unprunable.push(planned);
+      operations.push({
+        entry: planned,
+        operation: { kind: "removal", version: s!.version, expectedRevision: s!.revision },
+      });
     }
     return planned;
   });
-  return { items, operations, unprunable };
+  return { items, operations };
 }
 
 const calculationLabel = (v: { clientId: string; ruleId: string; effectiveFrom: string; effectiveTo: string | null }) =>
@@ -313,7 +317,7 @@ async function planTable(
     }
     default:
       // Batch state, results and the audit trail: the seed never writes them, so never reads them either.
-      work = { items: [], operations: [], unprunable: [] };
+      work = { items: [], operations: [] };
   }
   const counts = emptyCounts();
   for (const item of work.items) counts[item.action]++;
@@ -394,11 +398,24 @@ export interface AppliedTable {
   errors: string[];
 }
 
+/** Removes one stored rule version through the audited path. */
+function removeVersion(
+  store: DynamoDBRulesStore,
+  version: CalculationRuleVersion | ValidationRuleVersion,
+  options: RuleChangeOptions,
+): Promise<unknown> {
+  const { clientId, ruleId, effectiveFrom } = version;
+  return "field" in version
+    ? store.removeValidationRuleVersion(clientId, version.field, ruleId, effectiveFrom, options)
+    : store.removeCalculationRuleVersion(clientId, ruleId, effectiveFrom, options);
+}
+
 /**
  * Carries out one table's plan. Rule versions go through the rules store one
- * at a time, corrections before additions and each in `effectiveFrom` order
- * (so a version the seed data now closes is closed before the next one is
- * added); plain items are written and deleted in batches.
+ * at a time: removals (with prune) first, then corrections, then additions,
+ * each in `effectiveFrom` order (so a version the seed data now closes is
+ * closed before the next one is added); plain items are written and deleted
+ * in batches.
  *
  * @param client The DynamoDB client.
  * @param work The table's plan and operations.
@@ -411,15 +428,9 @@ export async function applyWork(client: DynamoDBClient, work: TableWork, options
   const puts = work.operations.flatMap(({ operation }) => operation.kind === "put" ? [operation.item] : []);
   const deletes = work.operations.flatMap(({ operation }) => operation.kind === "delete" ? [operation.key] : []);
   const rules = work.operations.filter((entry): entry is { entry: PlannedItem; operation: RuleOperation } =>
-    entry.operation.kind === "calculation" || entry.operation.kind === "validation"
+    entry.operation.kind === "calculation" || entry.operation.kind === "validation" ||
+    entry.operation.kind === "removal"
   );
-  for (const planned of work.unprunable) {
-    result.errors.push(
-      `Failed to delete ${planned.label} from table ${
-        quote(table)
-      }: the rules store removes no rule version; it is kept`,
-    );
-  }
   if (deletes.length > 0) {
     try {
       result.deleted = (await deleteItems(client, table, deletes, options.write)).written;
@@ -446,13 +457,21 @@ export async function applyWork(client: DynamoDBClient, work: TableWork, options
       if (event.type === "cache.error") cacheErrors.push(event.error.message);
     },
   });
-  // Corrections first, additions after, each by effectiveFrom (none: the earliest date).
+  // Removals first (a version moved to another date leaves room for its successor), then corrections, then
+  // additions, each by effectiveFrom (none: the earliest date).
   const order = ({ operation }: { operation: RuleOperation }) =>
-    `${operation.expectedRevision === 0 ? 1 : 0}${operation.version.effectiveFrom ?? ""}`;
+    `${operation.kind === "removal" ? 0 : operation.expectedRevision === 0 ? 2 : 1}${
+      operation.version.effectiveFrom ?? ""
+    }`;
   const changes = { actor: options.actor, reason: options.reason };
   try {
     for (const { entry, operation } of [...rules].sort((a, b) => (order(a) < order(b) ? -1 : 1))) {
       try {
+        if (operation.kind === "removal") {
+          await removeVersion(store, operation.version, { ...changes, expectedRevision: operation.expectedRevision });
+          result.deleted++;
+          continue;
+        }
         if (operation.kind === "calculation") {
           await store.putCalculationRule(operation.version, {
             ...changes,

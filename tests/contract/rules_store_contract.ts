@@ -71,6 +71,11 @@ export function callsWithId(store: IRulesStore, bad: string): Array<() => Promis
     () => store.putValidationRule(validationVersion(bad, "hours", "range", "2025-01-01", null), CHANGE),
     () => store.putValidationRule(validationVersion("ACME", bad, "range", "2025-01-01", null), CHANGE),
     () => store.putValidationRule(validationVersion("ACME", "hours", bad, "2025-01-01", null), CHANGE),
+    () => store.removeCalculationRuleVersion(bad, "R", "2025-01-01", { ...CHANGE, expectedRevision: 1 }),
+    () => store.removeCalculationRuleVersion("ACME", bad, "2025-01-01", { ...CHANGE, expectedRevision: 1 }),
+    () => store.removeValidationRuleVersion(bad, "hours", "r", "2025-01-01", { ...CHANGE, expectedRevision: 1 }),
+    () => store.removeValidationRuleVersion("ACME", bad, "r", "2025-01-01", { ...CHANGE, expectedRevision: 1 }),
+    () => store.removeValidationRuleVersion("ACME", "hours", bad, "2025-01-01", { ...CHANGE, expectedRevision: 1 }),
     () => store.listCalculationRuleVersions(bad, "R"),
     () => store.listCalculationRuleVersions("ACME", bad),
     () => store.listValidationRuleVersions(bad, "hours"),
@@ -1106,18 +1111,18 @@ function rulesOverTime(subjectOf: () => RulesStoreUnderTest): void {
       const [first, second, third, fourth] = changes;
       assert.ok(first.kind === "calculation" && third.kind === "calculation");
       assert.equal(first.before, null);
-      assert.deepEqual([first.after.parameters, first.after.revision], [{ rate: "0.062", wageBase: "1" }, 1]);
-      assert.deepEqual([second.closed?.after.effectiveTo, second.after.effectiveFrom], ["2024-12-31", "2025-01-01"]);
+      assert.deepEqual([first.after!.parameters, first.after!.revision], [{ rate: "0.062", wageBase: "1" }, 1]);
+      assert.deepEqual([second.closed?.after.effectiveTo, second.after!.effectiveFrom], ["2024-12-31", "2025-01-01"]);
       assert.deepEqual(
         [
           third.before?.parameters.wageBase,
           third.before?.revision,
-          third.after.parameters.wageBase,
-          third.after.revision,
+          third.after!.parameters.wageBase,
+          third.after!.revision,
         ],
         ["2", 1, "3", 2],
       );
-      assert.ok(fourth.kind === "validation" && fourth.field === field && fourth.after.ruleId === "r");
+      assert.ok(fourth.kind === "validation" && fourth.field === field && fourth.after!.ruleId === "r");
       // GLOBAL's changes are GLOBAL's, not every client's.
       const globalRule = uniqueId("G");
       await store().putCalculationRule(calculationVersion("GLOBAL", globalRule, "2024-01-01", null), CHANGE);
@@ -1218,6 +1223,194 @@ function rulesOverTime(subjectOf: () => RulesStoreUnderTest): void {
         expectedRevision: 1,
       });
       assert.deepEqual(await seen(store(), a), ["4", "CLIENT:3"]);
+    });
+
+    it("removeCalculationRuleVersion() with the stored revision removes the version: gone from the history, its days fall back to GLOBAL, then to no rule; one audit record with after null", async () => {
+      const ruleId = uniqueId("REMOVE");
+      const clientId = uniqueId("client");
+      await store().putCalculationRule(calculationVersion("GLOBAL", ruleId, "2024-01-01", null, "1"), CHANGE);
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2024-01-01", "2024-12-31", "2"), CHANGE);
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "3"), CHANGE);
+      const removal = { actor: "pruner@example.com", reason: "no longer in config", expectedRevision: 1 };
+      const removed = await store().removeCalculationRuleVersion(clientId, ruleId, "2025-01-01", removal);
+      assert.deepEqual(
+        [removed.scope, removed.clientId, removed.effectiveFrom, removed.revision, removed.parameters.wageBase],
+        ["CLIENT", clientId, "2025-01-01", 1, "3"],
+      );
+      assert.deepEqual((await store().listCalculationRuleVersions(clientId, ruleId)).map((v) => v.effectiveFrom), [
+        "2024-01-01",
+      ]);
+      assert.equal(await wageBase(clientId, ruleId, "2024-06-01"), "2");
+      assert.equal(
+        await wageBase(clientId, ruleId, "2025-06-01"),
+        "1",
+        "the removed version's days fall back to GLOBAL",
+      );
+      // The last version: the client reads as one that never had any.
+      await store().removeCalculationRuleVersion(clientId, ruleId, "2024-01-01", removal);
+      assert.deepEqual(await store().listCalculationRuleVersions(clientId, ruleId), []);
+      assert.equal((await store().getCalculationRule(clientId, ruleId, { asOf: "2024-06-01" })).scope, "GLOBAL");
+      await store().removeCalculationRuleVersion("GLOBAL", ruleId, "2024-01-01", removal);
+      await notFound(clientId, ruleId, "2024-06-01");
+      const changes = await store().listRuleChanges(clientId);
+      assert.equal(changes.length, 4);
+      const last = changes[3];
+      assert.ok(last.kind === "calculation");
+      assert.deepEqual(
+        [
+          last.actor,
+          last.reason,
+          last.ruleId,
+          last.before?.effectiveFrom,
+          last.before?.revision,
+          last.after,
+          last.closed,
+        ],
+        ["pruner@example.com", "no longer in config", ruleId, "2024-01-01", 1, null, null],
+      );
+      assert.equal(
+        (await store().listRuleChanges("GLOBAL")).filter((c) => c.ruleId === ruleId && c.after === null).length,
+        1,
+      );
+      // A removed version can be added again, as new.
+      const again = await store().putCalculationRule(
+        calculationVersion(clientId, ruleId, "2025-01-01", null, "5"),
+        CHANGE,
+      );
+      assert.equal(again.revision, 1);
+    });
+
+    it("removeValidationRuleVersion() removes one rule id's version; the field's days fall back to GLOBAL's rules", async () => {
+      const field = uniqueId("field");
+      const clientId = uniqueId("client");
+      await store().putValidationRule(validationVersion("GLOBAL", field, "r", "2024-01-01", null, "1"), CHANGE);
+      await store().putValidationRule(validationVersion(clientId, field, "r", "2025-01-01", null, "2"), CHANGE);
+      await store().putValidationRule(validationVersion(clientId, field, "s", "2026-01-01", null, "3"), CHANGE);
+      const rules = async (asOf: string) =>
+        (await store().getValidationRules(clientId, field, { asOf })).map((r) => `${r.scope}:${r.ruleId}:${r.max}`);
+      assert.deepEqual(await rules("2025-06-01"), ["CLIENT:r:2"]);
+      const removed = await store().removeValidationRuleVersion(clientId, field, "r", "2025-01-01", {
+        ...CHANGE,
+        expectedRevision: 1,
+      });
+      assert.deepEqual([removed.scope, removed.ruleId, removed.field, removed.max], ["CLIENT", "r", field, "2"]);
+      assert.deepEqual(await rules("2025-06-01"), ["GLOBAL:r:1"]);
+      assert.deepEqual(await rules("2026-06-01"), ["CLIENT:s:3"]);
+      assert.deepEqual((await store().listValidationRuleVersions(clientId, field)).map((v) => v.ruleId), ["s"]);
+      const last = (await store().listRuleChanges(clientId)).at(-1)!;
+      assert.ok(last.kind === "validation");
+      assert.deepEqual([last.field, last.ruleId, last.before?.effectiveFrom, last.after], [
+        field,
+        "r",
+        "2025-01-01",
+        null,
+      ]);
+    });
+
+    it("a removal without the stored revision, or with a stale one, is a ConflictError and nothing changes", async () => {
+      const ruleId = uniqueId("REMOVE");
+      const field = uniqueId("field");
+      const clientId = uniqueId("client");
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "1"), CHANGE);
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null, "2"), {
+        ...CHANGE,
+        expectedRevision: 1,
+      });
+      await store().putValidationRule(validationVersion(clientId, field, "r", "2025-01-01", null, "1"), CHANGE);
+      const versions = await store().listCalculationRuleVersions(clientId, ruleId);
+      const fieldVersions = await store().listValidationRuleVersions(clientId, field);
+      for (
+        const [label, remove] of [
+          ["no revision", () => store().removeCalculationRuleVersion(clientId, ruleId, "2025-01-01", CHANGE)],
+          [
+            "a stale revision",
+            () =>
+              store().removeCalculationRuleVersion(clientId, ruleId, "2025-01-01", { ...CHANGE, expectedRevision: 1 }),
+          ],
+          [
+            "no revision, validation",
+            () => store().removeValidationRuleVersion(clientId, field, "r", "2025-01-01", CHANGE),
+          ],
+          [
+            "a stale revision, validation",
+            () =>
+              store().removeValidationRuleVersion(clientId, field, "r", "2025-01-01", {
+                ...CHANGE,
+                expectedRevision: 2,
+              }),
+          ],
+        ] as const
+      ) {
+        await assert.rejects(remove(), (error: unknown) => {
+          assert.ok(error instanceof ConflictError, `${label}: ${error}`);
+          assert.match(error.message, /stored revision is [12]/, label);
+          return true;
+        });
+      }
+      assert.deepEqual(await store().listCalculationRuleVersions(clientId, ruleId), versions);
+      assert.deepEqual(await store().listValidationRuleVersions(clientId, field), fieldVersions);
+      assert.equal(await wageBase(clientId, ruleId, "2025-06-01"), "2");
+      assert.equal((await store().listRuleChanges(clientId)).length, 3);
+    });
+
+    it("removing a version that is not stored is a RuleNotFoundError naming client, rule and day, and records nothing", async () => {
+      const ruleId = uniqueId("REMOVE");
+      const field = uniqueId("field");
+      const clientId = uniqueId("client");
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2025-01-01", null), CHANGE);
+      const options = { ...CHANGE, expectedRevision: 1 };
+      for (
+        const [label, remove, rule] of [
+          ["another day", () => store().removeCalculationRuleVersion(clientId, ruleId, "2025-01-02", options), ruleId],
+          [
+            "no item",
+            () => store().removeCalculationRuleVersion(clientId, `${ruleId}X`, "2025-01-02", options),
+            `${ruleId}X`,
+          ],
+          [
+            "no validation rule",
+            () => store().removeValidationRuleVersion(clientId, field, "r", "2025-01-02", options),
+            "r",
+          ],
+        ] as const
+      ) {
+        await assert.rejects(remove(), (error: unknown) => {
+          assert.ok(error instanceof RuleNotFoundError, `${label}: ${error}`);
+          for (const part of [`"${clientId}"`, `"${rule}"`, "2025-01-02"]) {
+            assert.ok(error.message.includes(part), error.message);
+          }
+          return true;
+        });
+      }
+      assert.equal((await store().listRuleChanges(clientId)).length, 1);
+      assert.equal((await store().listCalculationRuleVersions(clientId, ruleId)).length, 1);
+    });
+
+    it("once a removal returns, the next read sees it: in this store, and in another sharing its cache", async () => {
+      const peer = await subjectOf().peer?.() ?? store();
+      const ruleId = uniqueId("UNSEEN");
+      const field = uniqueId("field");
+      const clientId = uniqueId("client");
+      await store().putCalculationRule(calculationVersion("GLOBAL", ruleId, "2024-01-01", null, "1"), CHANGE);
+      await store().putValidationRule(validationVersion("GLOBAL", field, "r", "2024-01-01", null, "1"), CHANGE);
+      await store().putCalculationRule(calculationVersion(clientId, ruleId, "2024-01-01", null, "2"), CHANGE);
+      await store().putValidationRule(validationVersion(clientId, field, "r", "2024-01-01", null, "2"), CHANGE);
+      const seen = async (reader: IRulesStore) => [
+        (await reader.getCalculationRule(clientId, ruleId, { asOf: "2025-06-01" })).parameters.wageBase,
+        (await reader.getValidationRules(clientId, field, { asOf: "2025-06-01" })).map((r) => `${r.scope}:${r.max}`)
+          .join(),
+      ];
+      // Both readers have the client's override cached.
+      for (const reader of [store(), peer]) assert.deepEqual(await seen(reader), ["2", "CLIENT:2"]);
+      const options = { ...CHANGE, expectedRevision: 1 };
+      await store().removeCalculationRuleVersion(clientId, ruleId, "2024-01-01", options);
+      await store().removeValidationRuleVersion(clientId, field, "r", "2024-01-01", options);
+      for (const reader of [store(), peer]) assert.deepEqual(await seen(reader), ["1", "GLOBAL:1"]);
+      // GLOBAL's removal by the other store reaches this one's client, left with no own versions.
+      await peer.removeCalculationRuleVersion("GLOBAL", ruleId, "2024-01-01", options);
+      await peer.removeValidationRuleVersion("GLOBAL", field, "r", "2024-01-01", options);
+      await notFound(clientId, ruleId, "2025-06-01");
+      assert.deepEqual(await store().getValidationRules(clientId, field, { asOf: "2025-06-01" }), []);
     });
   });
 }

@@ -1,12 +1,14 @@
 // The seed as a plan against the local AWS endpoint (moto) and the shared
 // Redis: a dry run sends no write command (counted on the client), a changed
 // config is applied through the audited rule path and reaches a reader with
-// a warm Redis cache at once, what left the config is kept, and a re-run
+// a warm Redis cache at once, what left the config is kept (removed, audited,
+// with prune), and a re-run
 // changes nothing.
 import assert from "node:assert/strict";
 import process from "node:process";
 import { after, before, it } from "node:test";
 import { DeleteTableCommand, type DynamoDBClient, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
+import { RuleNotFoundError } from "../../src/core/errors.ts";
 import type { ICacheBackend } from "../../src/core/protocols.ts";
 import type { CompleteRulesData } from "../../src/core/schema.ts";
 import { DynamoDBRulesStore, type RulesStoreEvent } from "../../src/persistence/dynamodb_backend.ts";
@@ -187,35 +189,78 @@ integrationSuite("seed as a plan against DynamoDB (moto) and Redis", unreachable
     );
   });
 
-  it("a rule version no longer in the data set is kept and listed; with prune it is reported, not deleted", async () => {
+  it("a rule version no longer in the data set is kept and listed; with prune it is removed through the audited path", async () => {
     const without: CompleteRulesData = {
       ...data,
       calculationRules: data.calculationRules.filter((rule) =>
         !(rule.ruleId === "HSA_CONTRIBUTION" && rule.effectiveFrom < "2026-01-01")
       ),
     };
-    const kept = await runSeed(client, without, { suffix, only: ["calculation-rules"] });
-    assert.equal(kept.ok, true);
-    const labels = kept.tables[0].plan.items.filter((item) => item.action === "keep").map((item) => item.label);
-    assert.deepEqual(labels, [
-      "GLOBAL HSA_CONTRIBUTION 2024-01-01..2024-12-31",
-      "GLOBAL HSA_CONTRIBUTION 2025-01-01..2025-12-31",
-    ]);
-    const pruned = await runSeed(client, without, { suffix, only: ["calculation-rules"], prune: true });
-    assert.equal(pruned.ok, false, "the rules store removes no version: prune cannot do what it was asked");
-    assert.deepEqual(pruned.tables[0].plan.counts, { create: 0, update: 0, unchanged: 14, keep: 0, delete: 2 });
-    assert.match(
-      pruned.tables[0].error!,
-      /^Failed to delete GLOBAL HSA_CONTRIBUTION 2024-01-01\.\.2024-12-31 from table "bluestar-calculation-rules-seedplan-\S+": the rules store removes no rule version; it is kept$/m,
-    );
-    assert.equal(pruned.failed, 2);
     const store = new DynamoDBRulesStore({ tableSuffix: suffix, client });
     try {
-      assert.equal(
-        (await store.listCalculationRuleVersions("GLOBAL", "HSA_CONTRIBUTION")).length,
-        3,
-        "nothing deleted",
+      const kept = await runSeed(client, without, { suffix, only: ["calculation-rules"] });
+      assert.equal(kept.ok, true);
+      const changes = (await store.listRuleChanges("GLOBAL")).length;
+      const labels = kept.tables[0].plan.items.filter((item) => item.action === "keep").map((item) => item.label);
+      assert.deepEqual(labels, [
+        "GLOBAL HSA_CONTRIBUTION 2024-01-01..2024-12-31",
+        "GLOBAL HSA_CONTRIBUTION 2025-01-01..2025-12-31",
+      ]);
+      assert.equal((await store.listCalculationRuleVersions("GLOBAL", "HSA_CONTRIBUTION")).length, 3, "kept");
+
+      const pruned = await runSeed(client, without, {
+        suffix,
+        only: ["calculation-rules"],
+        prune: true,
+        reason: "HSA history pruned",
+      });
+      assert.equal(pruned.ok, true, pruned.tables[0].error);
+      assert.deepEqual(pruned.tables[0].plan.counts, { create: 0, update: 0, unchanged: 14, keep: 0, delete: 2 });
+      assert.equal(pruned.tables[0].deleted, 2);
+      assert.equal(pruned.failed, 0);
+      const left = await store.listCalculationRuleVersions("GLOBAL", "HSA_CONTRIBUTION");
+      assert.deepEqual(left.map((v) => v.effectiveFrom), ["2026-01-01"]);
+      await assert.rejects(
+        store.getCalculationRule("ACME_CORP", "HSA_CONTRIBUTION", { asOf: "2025-06-13" }),
+        RuleNotFoundError,
       );
+      const removals = (await store.listRuleChanges("GLOBAL")).slice(changes);
+      assert.deepEqual(
+        removals.map((c) => [c.actor, c.reason, c.ruleId, c.before?.effectiveFrom, c.after]),
+        [
+          ["seed", "HSA history pruned", "HSA_CONTRIBUTION", "2024-01-01", null],
+          ["seed", "HSA history pruned", "HSA_CONTRIBUTION", "2025-01-01", null],
+        ],
+      );
+      // `deno task rules history` on the live tables prints each removal.
+      const history = await runScript(
+        "rules",
+        [
+          "history",
+          "--client",
+          "GLOBAL",
+          "--rule",
+          "HSA_CONTRIBUTION",
+          "--endpoint-url",
+          AWS_ENDPOINT_URL,
+          "--table-suffix",
+          suffix,
+        ],
+        { ...process.env, NO_COLOR: "1" },
+      );
+      assert.equal(history.code, 0, history.stderr);
+      assert.match(
+        history.stdout,
+        /^ {4}change {3}\S+ {2}seed: removed 2024-01-01\.\.2024-12-31 \(revision 1\); reason: HSA history pruned$/m,
+      );
+      // The same data again: nothing left to prune.
+      const again = await runSeed(client, without, { suffix, only: ["calculation-rules"], prune: true });
+      assert.deepEqual(again.tables[0].plan.counts, { create: 0, update: 0, unchanged: 14, keep: 0, delete: 0 });
+      // And the full data set brings them back, as new versions.
+      const restored = await runSeed(client, data, { suffix, only: ["calculation-rules"] });
+      assert.equal(restored.ok, true);
+      assert.equal(restored.tables[0].plan.counts.create, 2);
+      assert.equal((await store.listCalculationRuleVersions("GLOBAL", "HSA_CONTRIBUTION")).length, 3);
     } finally {
       await store.close();
     }

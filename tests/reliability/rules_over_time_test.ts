@@ -172,15 +172,15 @@ integrationSuite("Reliability: rules over time on DynamoDB", await probe(AWS_END
         .filter((change): change is CalculationRuleChange => change.ruleId === ruleId && change.kind === "calculation");
       assert.equal(changes.length, succeeded.length);
       const returned = succeeded.map(stateOf).sort();
-      assert.deepEqual(changes.map((change) => stateOf(change.after)).sort(), returned);
+      assert.deepEqual(changes.map((change) => stateOf(change.after!)).sort(), returned);
 
       // No change lost: replayed in order, each record's "before" is the state the one before left, and the
       // replay ends where the table is.
       const replay = new Map<string, string>();
       for (const change of changes) {
         const before = change.before === null ? undefined : stateOf(change.before);
-        assert.equal(before, replay.get(change.after.effectiveFrom), `change ${change.changeId}: before`);
-        replay.set(change.after.effectiveFrom, stateOf(change.after));
+        assert.equal(before, replay.get(change.after!.effectiveFrom), `change ${change.changeId}: before`);
+        replay.set(change.after!.effectiveFrom, stateOf(change.after!));
         if (change.closed !== null) {
           assert.equal(stateOf(change.closed.before!), replay.get(change.closed.after.effectiveFrom));
           replay.set(change.closed.after.effectiveFrom, stateOf(change.closed.after));
@@ -191,7 +191,7 @@ integrationSuite("Reliability: rules over time on DynamoDB", await probe(AWS_END
 
       // No reader saw a state no change wrote, nor a version that does not cover the day it asked for.
       const written = new Set(
-        changes.flatMap((change) => change.closed === null ? [change.after] : [change.after, change.closed.after])
+        changes.flatMap((change) => change.closed === null ? [change.after!] : [change.after!, change.closed.after])
           .map(stateOf),
       );
       assert.ok(observed.length >= READERS, `only ${observed.length} reads answered`);
