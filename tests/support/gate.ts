@@ -10,8 +10,12 @@ export const AWS_ENDPOINT_URL: string = process.env.BLUESTAR_AWS_ENDPOINT_URL ??
 /** The local Redis. */
 export const REDIS_URL: string = process.env.BLUESTAR_REDIS_URL ?? "redis://127.0.0.1:6379";
 
-/** The nodes of the local Redis Cluster (`.ci/redis_cluster` starts it). */
-export const REDIS_CLUSTER_NODES: string[] = (process.env.BLUESTAR_REDIS_CLUSTER_NODES ??
+/**
+ * The nodes of the local Redis Cluster (`.ci/redis_cluster` starts it). Not
+ * `BLUESTAR_REDIS_CLUSTER_NODES`: that one configures `createPersistence()`,
+ * which refuses it beside `BLUESTAR_REDIS_URL`.
+ */
+export const REDIS_CLUSTER_NODES: string[] = (process.env.BLUESTAR_TEST_REDIS_CLUSTER_NODES ??
   "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003").split(",").map((node) => node.trim());
 
 /** Whether an unreachable service fails the run instead of skipping. */
