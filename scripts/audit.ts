@@ -11,8 +11,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { type CommandIo, commandOrUsage, joinDashValues, parseTarget, runWhenMain } from "./cli.ts";
+import { type CommandIo, commandOrUsage, parseCommandLine, parseTarget, runWhenMain } from "./cli.ts";
 import { type AuditSeal, MAX_SEAL_RETENTION_DAYS } from "../src/core/audit.ts";
 import { BlueStarError, ConfigError, quote } from "../src/core/errors.ts";
 import { checkId } from "../src/core/keys.ts";
@@ -73,19 +72,6 @@ export interface AuditCommand {
   retentionDays?: number;
 }
 
-/** The target options that take a value, whose value may start with `-` (a table suffix does). */
-const STRING_OPTIONS = new Set([
-  "--batch",
-  "--actor",
-  "--all-sealed-since",
-  "--endpoint-url",
-  "--region",
-  "--table-suffix",
-  "--s3-bucket",
-  "--retention-days",
-]);
-const FLAGS = new Set([...STRING_OPTIONS, "--help", "-h"]);
-
 /**
  * Parses the command line (strict: an unknown flag or a stray argument is an error).
  *
@@ -98,27 +84,20 @@ export function parseAuditArgs(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>> = {},
 ): AuditCommand {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: joinDashValues(argv, STRING_OPTIONS, FLAGS),
-      strict: true,
-      allowPositionals: true,
-      options: {
-        batch: { type: "string" },
-        actor: { type: "string" },
-        "all-sealed-since": { type: "string" },
-        "endpoint-url": { type: "string" },
-        region: { type: "string" },
-        "table-suffix": { type: "string", default: "" },
-        "s3-bucket": { type: "string" },
-        "retention-days": { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (error) {
-    throw new ConfigError(`Invalid arguments: ${(error as Error).message.split("\n")[0]}`);
-  }
+  const parsed = parseCommandLine(argv, {
+    allowPositionals: true,
+    options: {
+      batch: { type: "string" },
+      actor: { type: "string" },
+      "all-sealed-since": { type: "string" },
+      "endpoint-url": { type: "string" },
+      region: { type: "string" },
+      "table-suffix": { type: "string", default: "" },
+      "s3-bucket": { type: "string" },
+      "retention-days": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
   const { values, positionals } = parsed;
   const invalid = (message: string) => new ConfigError(`Invalid arguments: ${message}`);
   if (values.help) return { help: true, action: "verify", region: "", suffix: "" };

@@ -9,6 +9,7 @@
 import { stat } from "node:fs/promises";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConfigError, quote } from "../src/core/errors.ts";
 import { endpointUrlProblems, regionProblems, usageProblemText } from "../src/persistence/options.ts";
 
@@ -39,6 +40,33 @@ export function joinDashValues(
     }
   }
   return args;
+}
+
+/**
+ * Parses a command line strictly (an unknown flag, a missing value, or a
+ * stray argument where `allowPositionals` is off is a `ConfigError`). The
+ * values of options that take one may start with `-` (a table suffix does):
+ * see {@linkcode joinDashValues}.
+ *
+ * @param argv The arguments after the script name.
+ * @param config `parseArgs`'s configuration without `args` and `strict`.
+ * @returns What `parseArgs` returns.
+ * @throws {ConfigError} When the arguments do not parse.
+ */
+export function parseCommandLine<const T extends ParseArgsConfig & { options: object }>(
+  argv: readonly string[],
+  config: T,
+): ReturnType<typeof parseArgs<T & { args: string[]; strict: true }>> {
+  const options = Object.entries(config.options as Record<string, { type: string; short?: string }>);
+  const valued = new Set(options.filter(([, option]) => option.type === "string").map(([name]) => `--${name}`));
+  const flags = new Set(
+    options.flatMap(([name, option]) => [`--${name}`, ...(option.short ? [`-${option.short}`] : [])]),
+  );
+  try {
+    return parseArgs({ ...config, args: joinDashValues(argv, valued, flags), strict: true });
+  } catch (error) {
+    throw new ConfigError(`Invalid arguments: ${(error as Error).message.split("\n")[0]}`);
+  }
 }
 
 /** The DynamoDB target the flags choose. */

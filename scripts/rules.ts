@@ -18,7 +18,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { BlueStarError, ConfigError, redactUrl } from "../src/core/errors.ts";
 import type { IRulesStore } from "../src/core/protocols.ts";
 import { rangeText } from "../src/core/rules_logic.ts";
@@ -28,7 +27,7 @@ import { DynamoDBRulesStore } from "../src/persistence/dynamodb_backend.ts";
 import { MemoryRulesStore } from "../src/persistence/memory_backend.ts";
 import { checkTableSuffix } from "../src/persistence/seed.ts";
 import { loadSeedData } from "../src/persistence/seed_data.ts";
-import { checkDirectory, type CommandIo, commandOrUsage, joinDashValues, parseTarget, runWhenMain } from "./cli.ts";
+import { checkDirectory, type CommandIo, commandOrUsage, parseCommandLine, parseTarget, runWhenMain } from "./cli.ts";
 
 /** The usage text. */
 export const USAGE: string = `Usage: deno task rules explain --client ID --rule ID [--as-of YYYY-MM-DD] [target]
@@ -80,17 +79,6 @@ export interface RulesCommand {
   configDir: string;
 }
 
-const STRING_OPTIONS = new Set([
-  "--client",
-  "--rule",
-  "--as-of",
-  "--endpoint-url",
-  "--region",
-  "--table-suffix",
-  "--config-dir",
-]);
-const FLAGS = new Set([...STRING_OPTIONS, "--help", "-h"]);
-
 /**
  * Parses the command line (strict: an unknown flag, a stray argument or a
  * missing `--client` or `--rule` is an error).
@@ -104,26 +92,19 @@ export function parseRulesArgs(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>> = {},
 ): RulesCommand {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: joinDashValues(argv, STRING_OPTIONS, FLAGS),
-      strict: true,
-      allowPositionals: true,
-      options: {
-        client: { type: "string" },
-        rule: { type: "string" },
-        "as-of": { type: "string" },
-        "endpoint-url": { type: "string" },
-        region: { type: "string" },
-        "table-suffix": { type: "string", default: "" },
-        "config-dir": { type: "string", default: "config" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (error) {
-    throw new ConfigError(`Invalid arguments: ${(error as Error).message.split("\n")[0]}`);
-  }
+  const parsed = parseCommandLine(argv, {
+    allowPositionals: true,
+    options: {
+      client: { type: "string" },
+      rule: { type: "string" },
+      "as-of": { type: "string" },
+      "endpoint-url": { type: "string" },
+      region: { type: "string" },
+      "table-suffix": { type: "string", default: "" },
+      "config-dir": { type: "string", default: "config" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
   const { values, positionals } = parsed;
   const command = {
     help: values.help,

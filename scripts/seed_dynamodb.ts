@@ -18,9 +18,8 @@
 
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
-import { parseArgs } from "node:util";
 import { BlueStarError, ConfigError, quote, redactUrl } from "../src/core/errors.ts";
-import { checkDirectory, type CommandIo, commandOrUsage, joinDashValues, parseTarget, runWhenMain } from "./cli.ts";
+import { checkDirectory, type CommandIo, commandOrUsage, parseCommandLine, parseTarget, runWhenMain } from "./cli.ts";
 import { bucketProblems, usageProblemText } from "../src/persistence/options.ts";
 import { ensureBucket } from "../src/persistence/provision.ts";
 import { loadSeedData } from "../src/persistence/seed_data.ts";
@@ -108,18 +107,6 @@ export interface SeedCommand {
   redisUrl?: string;
 }
 
-const STRING_OPTIONS = new Set([
-  "--endpoint-url",
-  "--region",
-  "--table-suffix",
-  "--config-dir",
-  "--only",
-  "--s3-bucket",
-  "--reason",
-  "--redis-url",
-]);
-const FLAGS = new Set([...STRING_OPTIONS, "--dry-run", "--prune", "--help", "-h"]);
-
 function checkRedisUrl(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   let protocol: string | undefined;
@@ -150,29 +137,22 @@ export function parseSeedArgs(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>> = {},
 ): SeedCommand {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: joinDashValues(argv, STRING_OPTIONS, FLAGS),
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "endpoint-url": { type: "string" },
-        region: { type: "string" },
-        "table-suffix": { type: "string", default: "" },
-        "config-dir": { type: "string", default: "config" },
-        only: { type: "string", multiple: true },
-        "s3-bucket": { type: "string" },
-        "dry-run": { type: "boolean", default: false },
-        prune: { type: "boolean", default: false },
-        reason: { type: "string" },
-        "redis-url": { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-  } catch (error) {
-    throw new ConfigError(`Invalid arguments: ${(error as Error).message.split("\n")[0]}`);
-  }
+  const { values } = parseCommandLine(argv, {
+    allowPositionals: false,
+    options: {
+      "endpoint-url": { type: "string" },
+      region: { type: "string" },
+      "table-suffix": { type: "string", default: "" },
+      "config-dir": { type: "string", default: "config" },
+      only: { type: "string", multiple: true },
+      "s3-bucket": { type: "string" },
+      "dry-run": { type: "boolean", default: false },
+      prune: { type: "boolean", default: false },
+      reason: { type: "string" },
+      "redis-url": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
   for (const option of ["config-dir", "s3-bucket", "reason", "redis-url"] as const) {
     if (values[option] === "") throw new ConfigError(`Invalid arguments: --${option} is empty`);
   }
