@@ -389,6 +389,26 @@ export interface ICacheBackend {
    * @throws {CacheError} When the cache cannot be reached.
    */
   invalidate?(keys: readonly string[]): Promise<void>;
+
+  /**
+   * Replaces a key's value with the one its writer just stored in the
+   * source of truth, atomically: raises the key's generation (as
+   * {@linkcode ICacheBackend.invalidate} does, so no write-back of a value
+   * read before lands afterwards), then stores the value only when its
+   * `version` is above every version written through for the key so far,
+   * and otherwise drops the cached value (a writer whose call ran late never
+   * puts back a value older than another writer's). Readers of the key find
+   * the new value at once instead of a miss.
+   *
+   * @param key The key.
+   * @param ttlSeconds How long the value lives: a positive integer.
+   * @param value A JSON value.
+   * @param version The value's version in the source of truth (a rule item's revision): a positive integer.
+   * @returns Whether the value was stored (`false`: a newer version was written through before; the key is dropped).
+   * @throws {CacheError} When the cache cannot be reached.
+   * @throws {InvalidInputError} When the key, the TTL, the value or the version is not usable; nothing is sent.
+   */
+  writeThrough?(key: string, ttlSeconds: number, value: unknown, version: number): Promise<boolean>;
 }
 
 /** What {@linkcode ICacheBackend.getMany} is to tell besides values and generations. */
@@ -471,6 +491,18 @@ export interface IInvalidationBus {
    * @returns Whether the bus is live now.
    */
   isLive(): boolean;
+
+  /**
+   * Until when the bus counts as live without a new message: when the last
+   * message arrived plus the heartbeat, on the bus's clock
+   * (`performance.now()` unless one was injected). The hot path of a read
+   * compares it with the clock reading it already took, so a bus must run
+   * on the same clock as the stores it serves; when it has passed, the
+   * reader asks {@linkcode IInvalidationBus.isLive}.
+   *
+   * @returns The deadline; `-Infinity` when nothing was heard (or before first use).
+   */
+  liveUntil(): number;
 
   /**
    * Stops the heartbeat and closes the connections.

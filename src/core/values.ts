@@ -178,6 +178,24 @@ function jsonProblemAt(value: unknown, path: string, ancestors: Set<object>): st
 export const MAX_TTL_SECONDS = 2_147_483_647;
 
 /**
+ * Checks the version of a write-through (see `ICacheBackend.writeThrough`):
+ * a positive safe integer, so that it compares exactly in Redis' Lua.
+ *
+ * @param key The cache key, for the message.
+ * @param version The version.
+ * @returns The version as decimal text.
+ * @throws {InvalidInputError} When the version is not a positive safe integer.
+ */
+export function cacheVersionText(key: string, version: number): string {
+  if (!Number.isSafeInteger(version) || version < 1) {
+    throw new InvalidInputError(
+      `Failed to write through cache key ${quote(key)}: version ${quote(version)} is not a positive integer`,
+    );
+  }
+  return String(version);
+}
+
+/**
  * Checks a cache write and encodes its value, before anything is sent.
  *
  * @param key The cache key.

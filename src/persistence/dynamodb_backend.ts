@@ -395,8 +395,9 @@ function translateConfig(): TranslateConfig {
  * Caching (with a `cache`): `getPipeline`, `getValidationRules` and
  * `getCalculationRule` (per owner: the client's own versions, an empty list
  * when it has no override, and GLOBAL's, read in one `getMany` round trip,
- * keyed by `ruleVersionsCacheKey`; a change invalidates its owner's entry
- * before it returns, and write-backs are fenced by the key's generation),
+ * keyed by `ruleVersionsCacheKey`; a change writes its owner's entry
+ * through before it returns, fenced by the item's revision, and write-backs
+ * are fenced by the key's generation),
  * `getIrsLimits` and `getAgentConfig` read through the cache, keyed by
  * `cacheKey(tableSuffix, kind, ...ids)`, for `cacheTtlSeconds`. Batch state,
  * processing results and the audit trail are never cached. "Not found" is
@@ -662,7 +663,9 @@ export class DynamoDBRulesStore implements IRulesStore {
    * correction whose revision went stale is a `ConflictError`. Each write
    * carries a `ClientRequestToken` and its audit record's id: when an answer
    * is lost, the record tells whether the change landed, so a change is
-   * never applied twice. Then the owner's cache entry is invalidated.
+   * never applied twice. Then the owner's cache entry is written through
+   * (the new item, fenced by its revision) and the change published on the
+   * invalidation bus.
    *
    * @throws {ConflictError} When the version overlaps another, or a correction's `expectedRevision` is missing or stale; nothing changes.
    * @throws {InvalidInputError} When the rule or the options are malformed; nothing is sent.
@@ -1440,12 +1443,14 @@ export class DynamoDBRulesStore implements IRulesStore {
     const memoKind = calculationVersions.memoKind;
     const globalKey = this.#knownKey(memoKind, ruleId, GLOBAL_CLIENT_ID);
     if (globalKey === undefined) return undefined;
-    const global = this.#reads.local<CalculationRuleHistory>("calculation", globalKey);
+    const now = this.#reads.localNow();
+    if (now === undefined) return undefined;
+    const global = this.#reads.localAt<CalculationRuleHistory>("calculation", globalKey, now);
     if (global === undefined) return undefined;
     let own: CalculationRuleHistory | undefined;
     if (clientId !== GLOBAL_CLIENT_ID) {
       const ownKey = this.#knownKey(memoKind, ruleId, clientId);
-      own = ownKey === undefined ? undefined : this.#reads.local<CalculationRuleHistory>("calculation", ownKey);
+      own = ownKey === undefined ? undefined : this.#reads.localAt<CalculationRuleHistory>("calculation", ownKey, now);
       if (own === undefined) return undefined;
     }
     return this.#calculationRuleAsOf(own, global, asOf ?? this.#todayUtc());
@@ -1586,7 +1591,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * Applies one planned rule change: reads the item, plans the change on
    * it, and writes the item (on condition of the revision read) with the
    * audit record in one transaction; plans again when another writer's
-   * change landed first. Invalidates the owner's cache entry before it
+   * change landed first. Writes the owner's cache entry through before it
    * returns.
    */
   async #change<H extends CalculationRuleHistory | ValidationRuleGroup, V extends Versions<H>>(
@@ -1678,7 +1683,15 @@ export class DynamoDBRulesStore implements IRulesStore {
         await sleep(backoffDelay(CHANGE_BACKOFF, attempt));
         continue;
       }
-      await this.#reads.invalidate(spec.kind, [this.#versionsKey(spec, owner, subject)]);
+      const key = this.#versionsKey(spec, owner, subject);
+      const written = decodeStored(spec.codec, table, item);
+      // The item as it now stands (its revision was the condition) goes to the cache for the readers the
+      // bus tells; an owner left with no version is only invalidated (a rule with none is never cached).
+      if (spec.versionsOf(written).length > 0) {
+        await this.#reads.writeThrough(spec.kind, key, written, stored.revision + 1);
+      } else {
+        await this.#reads.invalidate(spec.kind, [key]);
+      }
       return plan;
     }
   }

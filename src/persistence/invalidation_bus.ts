@@ -242,6 +242,16 @@ export class RedisInvalidationBus implements IInvalidationBus {
   }
 
   /**
+   * {@linkcode IInvalidationBus.liveUntil}: the last message heard plus the
+   * heartbeat, on the bus's clock.
+   *
+   * @returns The deadline; `-Infinity` before the first message.
+   */
+  liveUntil(): number {
+    return this.#lastHeard + this.#heartbeatMs;
+  }
+
+  /**
    * Stops the heartbeat and destroys the connections. Closing twice is harmless.
    *
    * @returns When closed.

@@ -87,13 +87,14 @@ export class LocalTier {
    * The live value of a key, and marks it most recently used.
    *
    * @param key The key.
+   * @param now The tier's clock now, when the caller has read it (a hit of several keys reads it once).
    * @returns The frozen value, or `undefined` when there is none or it expired (it is dropped).
    */
-  get(key: string): unknown {
+  get(key: string, now: number = this.#clock.now()): unknown {
     const entries = this.#entries;
     const entry = entries.get(key);
     if (entry === undefined) return undefined;
-    if (entry.expiresAt <= this.#clock.now()) {
+    if (entry.expiresAt <= now) {
       entries.delete(key);
       return undefined;
     }
@@ -145,15 +146,16 @@ export class LocalTier {
    * Whether a key has a live entry, without marking it used.
    *
    * @param key The key.
+   * @param now The tier's clock now, when the caller has read it.
    * @returns Whether {@linkcode LocalTier.get} would answer it now.
    */
-  has(key: string): boolean {
-    return this.#live(key) !== undefined;
+  has(key: string, now: number = this.#clock.now()): boolean {
+    return this.#live(key, now) !== undefined;
   }
 
-  #live(key: string): Entry | undefined {
+  #live(key: string, now: number = this.#clock.now()): Entry | undefined {
     const entry = this.#entries.get(key);
-    return entry === undefined || entry.expiresAt <= this.#clock.now() ? undefined : entry;
+    return entry === undefined || entry.expiresAt <= now ? undefined : entry;
   }
 
   /**

@@ -77,6 +77,7 @@ import type {
   ValidationRuleVersion,
 } from "../core/types.ts";
 import {
+  cacheVersionText,
   checkRetainUntil,
   copyBytes,
   deepFreeze,
@@ -534,6 +535,8 @@ export class MemoryCacheBackend implements ICacheBackend {
   readonly #entries = new Map<string, { json: string; expiresAt: number }>();
   /** How often each key was invalidated; a key never invalidated has none. */
   readonly #generations = new Map<string, number>();
+  /** The highest version written through per key. */
+  readonly #versions = new Map<string, number>();
   readonly #now: () => number;
 
   /**
@@ -607,11 +610,26 @@ export class MemoryCacheBackend implements ICacheBackend {
   invalidate(keys: readonly string[]): Promise<void> {
     return settle(() => {
       keys.forEach(checkCacheKey);
-      for (const key of keys) {
-        this.#entries.delete(key);
-        this.#generations.set(key, (this.#generations.get(key) ?? 0) + 1);
-      }
+      for (const key of keys) this.#invalidate(key);
     });
+  }
+
+  writeThrough(key: string, ttlSeconds: number, value: unknown, version: number): Promise<boolean> {
+    return settle(() => {
+      const json = encodeCacheWrite(key, ttlSeconds, value);
+      cacheVersionText(key, version);
+      this.#invalidate(key);
+      if (version <= (this.#versions.get(key) ?? 0)) return false;
+      this.#versions.set(key, version);
+      this.#entries.set(key, { json, expiresAt: this.#now() + ttlSeconds * 1000 });
+      return true;
+    });
+  }
+
+  /** Drops a key's value and raises its generation. */
+  #invalidate(key: string): void {
+    this.#entries.delete(key);
+    this.#generations.set(key, (this.#generations.get(key) ?? 0) + 1);
   }
 
   /** The value of a live entry, parsed, or `null`; an expired entry is dropped. */

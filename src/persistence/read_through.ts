@@ -30,14 +30,14 @@ import { describeAwsError } from "./aws_errors.ts";
 import { LocalTier } from "./local_tier.ts";
 
 /** A call the read-through cache sends to its cache backend. */
-export type CacheOperation = "get" | "setex" | "getMany" | "setexIfGeneration" | "invalidate";
+export type CacheOperation = "get" | "setex" | "getMany" | "setexIfGeneration" | "invalidate" | "writeThrough";
 
 /**
  * What a {@linkcode ReadThroughCache} reports. Each lookup reports exactly
  * one of `cache.hit`, `cache.miss`, `cache.corrupt` and `cache.error` (with
  * `operation: "get"` or `"getMany"`) per key; a failed write-back reports
  * one `cache.error` (`"setex"` or `"setexIfGeneration"`), a failed
- * invalidation one (`"invalidate"`).
+ * invalidation one (`"invalidate"` or `"writeThrough"`).
  *
  * - `cache.hit`: a cached value was served; nothing was loaded. `tier` says
  *   which tier answered: `"local"` (in-process) or `"redis"` (the cache backend).
@@ -203,6 +203,7 @@ export class ReadThroughCache {
   readonly #flights = new SingleFlight();
   readonly #pendingWrites = new Set<Promise<void>>();
   readonly #onEvent: ((event: ReadThroughEvent) => void) | undefined;
+  readonly #clock: Clock;
   /** Moves on every invalidation: a read that started before one keeps nothing in process. */
   #epoch = 0;
   /** Moves when the bus comes back after a silence: a read that started before keeps nothing in process. */
@@ -217,6 +218,7 @@ export class ReadThroughCache {
     // The store passes a guarded hook; one given directly is guarded here.
     this.#onEvent = options.onEvent === undefined ? undefined : guardHook(options.onEvent);
     const clock = options.clock ?? SYSTEM_CLOCK;
+    this.#clock = clock;
     this.#remote = options.cache === undefined ? undefined : new RemoteTier(options.cache, {
       ttlSeconds: options.ttlSeconds,
       timeoutMs: options.timeoutMs,
@@ -305,10 +307,38 @@ export class ReadThroughCache {
    * @returns The frozen answer, or `undefined`.
    */
   local<T>(kind: CacheKind, key: string): T | undefined {
-    const local = this.#local;
-    if (local === undefined || (this.#bus !== undefined && !this.#bus.isLive())) return undefined;
+    const now = this.localNow();
+    return now === undefined ? undefined : this.localAt<T>(kind, key, now);
+  }
+
+  /**
+   * The clock reading of an in-process hit, when the in-process tier may
+   * answer now (there is one, and its bus is live), else `undefined`. A hit
+   * of several entries reads the clock once: this, then
+   * {@linkcode ReadThroughCache.localAt} per entry.
+   *
+   * @returns The clock's `now()`, or `undefined`.
+   */
+  localNow(): number | undefined {
+    if (this.#local === undefined) return undefined;
+    const now = this.#clock.now();
+    const bus = this.#bus;
+    // The bus's deadline first: asking it whether it is live reads its clock again.
+    return bus === undefined || now <= bus.liveUntil() || bus.isLive() ? now : undefined;
+  }
+
+  /**
+   * The in-process tier's answer at a clock reading from
+   * {@linkcode ReadThroughCache.localNow}, reported as a hit.
+   *
+   * @param kind What is read (named in the event).
+   * @param key The cache key.
+   * @param now The reading `localNow()` returned.
+   * @returns The frozen answer, or `undefined`.
+   */
+  localAt<T>(kind: CacheKind, key: string, now: number): T | undefined {
     const started = this.#onEvent === undefined ? 0 : performance.now();
-    const value = local.get(key);
+    const value = this.#local?.get(key, now);
     if (value === undefined) return undefined;
     if (this.#onEvent !== undefined) this.#onEvent({ type: "cache.hit", kind, key, tier: LOCAL, ...endedOk(started) });
     return value as T;
@@ -338,6 +368,29 @@ export class ReadThroughCache {
   }
 
   /**
+   * Invalidates one entry after its writer stored a new value in the source
+   * of truth, as {@linkcode ReadThroughCache.invalidate} does, except that
+   * the cache tier keeps the new value (fenced by `version`, see
+   * `ICacheBackend.writeThrough`; a backend without it just invalidates),
+   * and the bus publishes only once the cache call is over: the processes
+   * that drop the key read the new value back from the cache tier, not from
+   * the source of truth. This process's in-process tier does not keep the
+   * value: a late writer's older value must never land in it.
+   *
+   * @param kind What changed (named in events).
+   * @param key The cache key.
+   * @param value The value as the source of truth now holds it (what a load would return).
+   * @param version Its version there: a positive integer that grows with every change.
+   * @returns When the cache call is over and the bus published; failures are reported (`cache.error`, operation `writeThrough`), never thrown.
+   */
+  async writeThrough(kind: CacheKind, key: string, value: unknown, version: number): Promise<void> {
+    this.#flights.forget([key]);
+    this.#drop([key]);
+    await this.#remote?.writeThrough(kind, key, value, version);
+    await this.#bus?.publish([key]);
+  }
+
+  /**
    * Waits for the write-backs started so far (each bounded by the timeout).
    * Reads still work afterwards; the caller stops sending them.
    *
@@ -356,12 +409,12 @@ export class ReadThroughCache {
 
   /** Every entry from the in-process tier, or `undefined` when one is missing (or the tier may not answer). */
   #localMany<T>(kind: CacheKind, keys: readonly string[]): T[] | undefined {
-    const local = this.#local;
-    if (local === undefined || (this.#bus !== undefined && !this.#bus.isLive())) return undefined;
+    const now = this.localNow();
+    if (now === undefined) return undefined;
     for (const key of keys) {
-      if (!local.has(key)) return undefined;
+      if (!this.#local!.has(key, now)) return undefined;
     }
-    return keys.map((key) => this.local<T>(kind, key)!);
+    return keys.map((key) => this.localAt<T>(kind, key, now)!);
   }
 
   async #cachedOrLoaded<T>(
@@ -757,6 +810,13 @@ class RemoteTier {
     return this.#call("invalidate", kind, keys.join(", "), send);
   }
 
+  /** Replaces an entry with its writer's value, fenced by version (a backend without the method: invalidates it). */
+  writeThrough(kind: CacheKind, key: string, value: unknown, version: number): Promise<unknown> {
+    const backend = this.#backend;
+    if (backend.writeThrough === undefined) return this.invalidate(kind, [key]);
+    return this.#call("writeThrough", kind, key, () => backend.writeThrough!(key, this.#ttlSeconds, value, version));
+  }
+
   #call(operation: CacheOperation, kind: CacheKind, key: string, send: () => Promise<unknown>): Promise<unknown> {
     const started = performance.now();
     let answer: Promise<unknown>;
@@ -784,7 +844,9 @@ class RemoteTier {
   }
 
   #deadlineOf(operation: CacheOperation): number {
-    return operation === "invalidate" ? Math.max(MIN_INVALIDATE_TIMEOUT_MS, this.#timeoutMs) : this.#timeoutMs;
+    return operation === "invalidate" || operation === "writeThrough"
+      ? Math.max(MIN_INVALIDATE_TIMEOUT_MS, this.#timeoutMs)
+      : this.#timeoutMs;
   }
 
   #fail(operation: CacheOperation, kind: CacheKind, key: string, started: number, error: CacheError): void {

@@ -17,7 +17,7 @@ import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
 import { type Backoff, backoffDelay, Deadlines, Pending } from "../core/time.ts";
 import type { CachedEntry, CacheEntry, CacheEntryDetails, ICacheBackend } from "../core/protocols.ts";
 import { type CallEnd, reportEnd } from "../core/call_end.ts";
-import { encodeCacheWrite } from "../core/values.ts";
+import { cacheVersionText, encodeCacheWrite } from "../core/values.ts";
 import {
   clusterNodesProblems,
   hookProblems,
@@ -228,6 +228,7 @@ const MGET = 3;
 const SET_IF_GENERATION = 4;
 const INVALIDATE = 5;
 const PTTL = 6;
+const WRITE_THROUGH = 7;
 type Op =
   | typeof GET
   | typeof SET
@@ -235,7 +236,8 @@ type Op =
   | typeof MGET
   | typeof SET_IF_GENERATION
   | typeof INVALIDATE
-  | typeof PTTL;
+  | typeof PTTL
+  | typeof WRITE_THROUGH;
 
 /** The action each command performs, for messages. */
 const ACTIONS: readonly string[] = [
@@ -246,8 +248,9 @@ const ACTIONS: readonly string[] = [
   "cache key",
   "invalidate cache key",
   "get the TTL of cache key",
+  "write through cache key",
 ];
-const COMMANDS: readonly RedisCommand[] = ["GET", "SET", "DEL", "MGET", "EVAL", "EVAL", "PTTL"];
+const COMMANDS: readonly RedisCommand[] = ["GET", "SET", "DEL", "MGET", "EVAL", "EVAL", "PTTL", "EVAL"];
 
 /**
  * Where a key's generation lives: the key, then NUL (which no cache key
@@ -255,6 +258,9 @@ const COMMANDS: readonly RedisCommand[] = ["GET", "SET", "DEL", "MGET", "EVAL", 
  * tag, so on a Redis Cluster it shares the key's slot.
  */
 const GENERATION_SUFFIX = "\u0000gen";
+
+/** Where the highest version written through for a key lives, as its generation does (same hash tag). */
+const VERSION_SUFFIX = "\u0000ver";
 
 /** How long a generation outlives its last invalidation: far longer than any read between a lookup and its write-back. */
 const GENERATION_TTL_SECONDS = 86_400;
@@ -264,6 +270,21 @@ const SET_IF_GENERATION_SCRIPT = `if (redis.call("GET", KEYS[2]) or "0") == ARGV
   redis.call("SET", KEYS[1], ARGV[2], "EX", ARGV[3])
   return 1
 end
+return 0`;
+
+/**
+ * Raises the generation, then stores the value and its version when the
+ * version is above the highest one written through, else drops the value;
+ * in one step. The version outlives the value as the generation does.
+ */
+const WRITE_THROUGH_SCRIPT = `redis.call("INCR", KEYS[2])
+redis.call("EXPIRE", KEYS[2], ARGV[4])
+if tonumber(ARGV[1]) > tonumber(redis.call("GET", KEYS[3]) or "0") then
+  redis.call("SET", KEYS[1], ARGV[2], "EX", ARGV[3])
+  redis.call("SET", KEYS[3], ARGV[1], "EX", ARGV[4])
+  return 1
+end
+redis.call("DEL", KEYS[1])
 return 0`;
 
 /** Drops the value and raises the generation, in one step. */
@@ -608,6 +629,26 @@ export class RedisCacheBackend implements ICacheBackend {
   }
 
   /**
+   * {@linkcode ICacheBackend.writeThrough} in one script run (`EVAL`): the
+   * generation raised, then the value stored when its version is above the
+   * highest one written through for the key (kept beside the generation,
+   * in the key's slot), else the value dropped.
+   *
+   * @param key The key (the prefix is added).
+   * @param ttlSeconds How long the value lives: a positive integer.
+   * @param value A JSON value.
+   * @param version The value's version in the source of truth: a positive integer.
+   * @returns Whether the value was stored.
+   * @throws {CacheError} When Redis cannot be reached, refuses or does not answer in time.
+   * @throws {InvalidInputError} When the key, the TTL, the value or the version is not usable; nothing is sent.
+   */
+  async writeThrough(key: string, ttlSeconds: number, value: unknown, version: number): Promise<boolean> {
+    const json = encodeCacheWrite(key, ttlSeconds, value);
+    const versionText = cacheVersionText(key, version);
+    return Number(await this.#exec(WRITE_THROUGH, key, json, ttlSeconds, [versionText])) === 1;
+  }
+
+  /**
    * Closes the backend: later calls fail with a {@linkcode CacheError}. A
    * client the backend created is destroyed (calls still in flight fail) and
    * its socket ended at any point of a connection: still connecting (TCP,
@@ -740,6 +781,11 @@ export class RedisCacheBackend implements ICacheBackend {
         return this.#command("eval")(SET_IF_GENERATION_SCRIPT, {
           keys: [redisKey, redisKey + GENERATION_SUFFIX],
           arguments: [extra![0], json, String(ttl)],
+        });
+      case WRITE_THROUGH:
+        return this.#command("eval")(WRITE_THROUGH_SCRIPT, {
+          keys: [redisKey, redisKey + GENERATION_SUFFIX, redisKey + VERSION_SUFFIX],
+          arguments: [extra![0], json, String(ttl), String(GENERATION_TTL_SECONDS)],
         });
       default:
         return this.#command("eval")(INVALIDATE_SCRIPT, {

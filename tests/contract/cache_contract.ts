@@ -114,6 +114,9 @@ export function cacheContract(name: string, open: () => Promise<CacheUnderTest>)
           await assert.rejects(cache.setexIfGeneration(key, 60, 1, 0), InvalidInputError);
         }
         if (cache.invalidate !== undefined) await assert.rejects(cache.invalidate([key]), InvalidInputError);
+        if (cache.writeThrough !== undefined) {
+          await assert.rejects(cache.writeThrough(key, 60, 1, 1), InvalidInputError);
+        }
       }
     });
 
@@ -165,6 +168,39 @@ export function cacheContract(name: string, open: () => Promise<CacheUnderTest>)
       assert.equal(await cache.get(b), null);
       await assert.rejects(cache.setexIfGeneration(a, 0, "x", now.generation), InvalidInputError);
       assert.equal(await cache.get(a), "new");
+    });
+
+    it("writeThrough() stores a newer version and raises the generation; an older one only drops the value", async (t) => {
+      if (cache.getMany === undefined || cache.writeThrough === undefined || cache.setexIfGeneration === undefined) {
+        return t.skip("no write-through");
+      }
+      const [a, b] = taggedKeys("through");
+      await cache.setex(a, 60, { revision: 1 });
+      const [{ generation }] = await cache.getMany([a]);
+      assert.equal(await cache.writeThrough(a, 60, { revision: 3 }, 3), true);
+      assert.deepEqual(await cache.getMany([a]), [{ value: { revision: 3 }, generation: generation + 1 }]);
+      // A reader that looked the key up before the write cannot put its older value back.
+      assert.equal(await cache.setexIfGeneration(a, 60, { revision: 1 }, generation), false);
+      // The writer of revision 2 runs late: its value never replaces revision 3, and the key is dropped.
+      assert.equal(await cache.writeThrough(a, 60, { revision: 2 }, 2), false);
+      assert.deepEqual(await cache.getMany([a]), [{ value: null, generation: generation + 2 }]);
+      assert.equal(await cache.writeThrough(a, 60, { revision: 3 }, 3), false, "an equal version is not newer");
+      assert.equal(await cache.writeThrough(a, 60, { revision: 4 }, 4), true);
+      assert.deepEqual(await cache.get(a), { revision: 4 });
+      // It lives for its TTL, and a bad argument changes nothing.
+      assert.equal(await cache.writeThrough(b, 1, "short", 1), true);
+      await subject.elapse(2100);
+      assert.equal(await cache.get(b), null);
+      for (const version of [0, -1, 1.5, Number.NaN, 2 ** 53]) {
+        await assert.rejects(cache.writeThrough(a, 60, "x", version), (error: Error) => {
+          assert.ok(error instanceof InvalidInputError);
+          assert.match(error.message, /^Failed to write through cache key ".*": version .* is not a positive integer$/);
+          return true;
+        });
+      }
+      await assert.rejects(cache.writeThrough(a, 0, "x", 9), InvalidInputError);
+      await assert.rejects(cache.writeThrough(a, 60, () => 1, 9), InvalidInputError);
+      assert.deepEqual(await cache.getMany([a]), [{ value: { revision: 4 }, generation: generation + 4 }]);
     });
   });
 }

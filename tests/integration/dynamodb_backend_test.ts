@@ -320,7 +320,7 @@ integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
       await store.close();
     });
 
-    it("rules over time, counted on the wire: a cold read is one BatchGetItem for any date, a warm read none, a change invalidates", async () => {
+    it("rules over time, counted on the wire: a cold read is one BatchGetItem for any date, a warm read none, a change writes through", async () => {
       const ruleId = uniqueId("YEARLY");
       const field = uniqueId("field");
       const writer = storeWith();
@@ -380,7 +380,8 @@ integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
         assert.equal(subject.total(), 0, `${clientId}: warm validation reads`);
         await store.close();
       }
-      // A change costs one consistent GetItem and one TransactWriteItems; the next read is cold again, once.
+      // A change costs one consistent GetItem and one TransactWriteItems, and writes its owner's entry through:
+      // the next reads find the new version in the cache.
       const cache = new MemoryCacheBackend();
       const store = storeWith(cache);
       await store.getCalculationRule("ACME", ruleId, { asOf: "2025-06-13" });
@@ -399,7 +400,7 @@ integrationSuite("DynamoDBRulesStore on moto", unreachable, () => {
       const corrected = await store.getCalculationRule("ACME", ruleId, { asOf: "2025-06-13" });
       assert.deepEqual([corrected.description, corrected.revision], ["Social Security 2025, corrected", 2]);
       await store.getCalculationRule("ACME", ruleId, { asOf: "2024-06-13" });
-      assert.deepEqual(Object.fromEntries(subject.requests), { BatchGetItem: 1 });
+      assert.equal(subject.total(), 0, "read from the entry the change wrote through");
       await writer.close();
       await store.close();
     });

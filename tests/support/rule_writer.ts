@@ -8,7 +8,8 @@
 //
 // The change is an audited `putCalculationRule`: a correction of the version
 // the rule has from 2026-01-01 (or a new version when it has none), which
-// invalidates the owner's entry in Redis and, through the bus, in every process.
+// writes the owner's entry through to Redis and then drops it, through the
+// bus, from every process's in-process tier.
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";

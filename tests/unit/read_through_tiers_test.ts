@@ -37,6 +37,9 @@ class FakeBus implements IInvalidationBus {
   isLive(): boolean {
     return this.live;
   }
+  liveUntil(): number {
+    return this.live ? Infinity : -Infinity;
+  }
   close(): Promise<void> {
     return Promise.resolve();
   }
@@ -121,6 +124,64 @@ describe("ReadThroughCache tiers", () => {
     assert.deepEqual(bus.published, [["k"]]);
     assert.equal((await reads.read("calculation", "k", check, truth.load)).rate, "0.07");
     assert.deepEqual(tiers(), ["cache.miss", "cache.miss"]);
+  });
+
+  it("writeThrough() caches the writer's value before the bus publishes it: the next read is a Redis hit", async () => {
+    const bus = new FakeBus();
+    const { reads, cache, tiers } = open({ bus });
+    const truth = source();
+    await reads.read("calculation", "k", check, truth.load);
+    await reads.close();
+    // The cache answers late: the bus must still wait for it.
+    const writeThrough = cache.writeThrough.bind(cache);
+    cache.writeThrough = async (...call) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return writeThrough(...call);
+    };
+    const cachedWhenPublished: unknown[] = [];
+    const publish = bus.publish.bind(bus);
+    bus.publish = async (keys) => {
+      cachedWhenPublished.push(await cache.get("k"));
+      return publish(keys);
+    };
+    truth.rate = "0.07";
+    await reads.writeThrough("calculation", "k", { id: "FICA", rate: "0.07" }, 2);
+    assert.deepEqual(cachedWhenPublished, [{ id: "FICA", rate: "0.07" }]);
+    assert.deepEqual(bus.published, [["k"]]);
+    assert.equal((await reads.read("calculation", "k", check, truth.load)).rate, "0.07");
+    assert.equal(truth.loads, 1);
+    assert.deepEqual(tiers(), ["cache.miss", "hit:redis"]);
+    // An older writer's late call drops the entry rather than put its value back: the next read loads.
+    await reads.writeThrough("calculation", "k", { id: "FICA", rate: "0.065" }, 1);
+    assert.equal(await cache.get("k"), null);
+    assert.equal((await reads.read("calculation", "k", check, truth.load)).rate, "0.07");
+    assert.equal(truth.loads, 2);
+  });
+
+  it("writeThrough() on a backend without it invalidates the key, and a failure is reported, never thrown", async () => {
+    const memory = new MemoryCacheBackend();
+    const events: ReadThroughEvent[] = [];
+    const plain = {
+      get: memory.get.bind(memory),
+      setex: memory.setex.bind(memory),
+      delete: memory.delete.bind(memory),
+      invalidate: memory.invalidate.bind(memory),
+    };
+    const reads = new ReadThroughCache({ cache: plain, ttlSeconds: 300, timeoutMs: 50 });
+    await memory.setex("k", 300, { id: "FICA", rate: "0.062" });
+    await reads.writeThrough("calculation", "k", { id: "FICA", rate: "0.07" }, 2);
+    assert.equal(await memory.get("k"), null);
+    const failing = new ReadThroughCache({
+      cache: { ...plain, writeThrough: () => Promise.reject(new Error("READONLY")) },
+      ttlSeconds: 300,
+      timeoutMs: 50,
+      onEvent: (event) => events.push(event),
+    });
+    await failing.writeThrough("calculation", "k", { id: "FICA", rate: "0.07" }, 3);
+    assert.deepEqual(
+      events.map((event) => event.type === "cache.error" && [event.operation, event.error.code, event.key]),
+      [["writeThrough", "CACHE_ERROR", "k"]],
+    );
   });
 
   it("keys another process published are dropped from the local tier", async () => {
