@@ -1554,12 +1554,12 @@ export class DynamoDBRulesStore implements IRulesStore {
     const owners = clientId === GLOBAL_CLIENT_ID ? [GLOBAL_CLIENT_ID] : [clientId, GLOBAL_CLIENT_ID];
     const keys = owners.map((owner) => this.#versionsKey(spec, owner, subject));
     const table = this.#tables[spec.codec.table];
-    const action = `read ${spec.what} ${quote(subject)} for client ${quote(clientId)}`;
     return this.#reads.readMany(
       spec.kind,
       keys,
       (value, index) => checkHistory(spec, value, owners[index], subject),
       async () => {
+        const action = `read ${spec.what} ${quote(subject)} for client ${quote(clientId)}`;
         const items = await this.#batchGet(action, table, owners.map((owner) => spec.itemKey(owner, subject)));
         return items.map((item, index) =>
           item === undefined ? spec.empty(owners[index], subject) : decodeStored(spec.codec, table, item)

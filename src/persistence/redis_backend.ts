@@ -293,6 +293,14 @@ redis.call("INCR", KEYS[2])
 redis.call("EXPIRE", KEYS[2], ARGV[1])
 return 1`;
 
+/**
+ * The command options of the clients the backend creates: no node-redis
+ * timeout of its own (5 s by default, an `AbortSignal.timeout` timer per
+ * command, a tenth of a hit's CPU under Deno), since every command is already
+ * bounded by `commandTimeoutMs` here.
+ */
+const NO_CLIENT_TIMEOUT = { timeout: 0 };
+
 /** Why a call could not be sent. */
 type NotReady = "closed" | "offline" | "timeout";
 
@@ -413,6 +421,7 @@ export class RedisCacheBackend implements ICacheBackend {
       if (options.password !== undefined) this.#secrets.push(String(options.password));
       cluster = createCluster({
         rootNodes: options.clusterNodes.map((node) => ({ url: `redis://${node}` })),
+        commandOptions: NO_CLIENT_TIMEOUT,
         defaults: {
           username: options.username,
           password: options.password,
@@ -574,26 +583,30 @@ export class RedisCacheBackend implements ICacheBackend {
     keys.forEach(checkCacheKey);
     if (keys.length === 0) return [];
     // The PTTLs go out in the same tick as the MGET: node-redis pipelines them into one round trip.
-    const [reply, ...pttls] = await Promise.all([
-      this.#exec(MGET, keys[0], "", 0, keys),
-      ...(withTtl ? keys.map((key) => this.#exec(PTTL, key, "", 0)) : []),
-    ]);
+    const [reply, ...pttls] = withTtl
+      ? await Promise.all([this.#exec(MGET, keys[0], "", 0, keys), ...keys.map((key) => this.#exec(PTTL, key, "", 0))])
+      : [await this.#exec(MGET, keys[0], "", 0, keys)];
     const replies = Array.isArray(reply) ? reply : [];
     const corrupt: Array<Promise<void>> = [];
     const entries = keys.map((key, index): CacheEntry<T> => {
-      const generation = Number(replies[keys.length + index] ?? 0);
-      const ttl = withTtl ? { ttlMs: remainingMs(pttls[index]) } : undefined;
+      const entry: CacheEntry<T> = { value: null, generation: Number(replies[keys.length + index] ?? 0) };
       const stored = replies[index];
-      if (stored === null || stored === undefined) return { value: null, generation, ...ttl };
+      if (stored === null || stored === undefined) {
+        if (withTtl) entry.ttlMs = remainingMs(pttls[index]);
+        return entry;
+      }
       const text = typeof stored === "string" ? stored : textOf(stored);
       try {
-        return { value: JSON.parse(text) as T, generation, ...ttl, ...(details.text === true ? { text } : undefined) };
+        entry.value = JSON.parse(text) as T;
       } catch (error) {
         corrupt.push(this.#dropCorrupt(key, error));
-        return { value: null, generation };
+        return entry;
       }
+      if (withTtl) entry.ttlMs = remainingMs(pttls[index]);
+      if (details.text === true) entry.text = text;
+      return entry;
     });
-    await Promise.all(corrupt);
+    if (corrupt.length > 0) await Promise.all(corrupt);
     return entries;
   }
 
@@ -899,6 +912,7 @@ export class RedisCacheBackend implements ICacheBackend {
       password: target.password,
       database: target.db,
       disableOfflineQueue: true,
+      commandOptions: NO_CLIENT_TIMEOUT,
     }) as unknown as CommandClient;
     client.on("error", this.#onClientError);
     client.on("ready", this.#onClientReady);
