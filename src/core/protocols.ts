@@ -425,6 +425,14 @@ export interface CacheEntryDetails {
    * @default {false}
    */
   text?: boolean;
+  /**
+   * Each key's generation. `false`: not read, every entry's `generation` is
+   * 0; for a lookup that serves only hits (a write-back needs the
+   * generation, read before its load).
+   *
+   * @default {true}
+   */
+  generations?: boolean;
 }
 
 /** A cached value and its key's generation (see {@linkcode ICacheBackend.getMany}). */

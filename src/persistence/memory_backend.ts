@@ -585,7 +585,7 @@ export class MemoryCacheBackend implements ICacheBackend {
       keys.forEach(checkCacheKey);
       return keys.map((key) => {
         const value = this.#live(key) as T | null;
-        const generation = this.#generations.get(key) ?? 0;
+        const generation = details.generations === false ? 0 : this.#generations.get(key) ?? 0;
         const entry = this.#entries.get(key);
         if (value === null || entry === undefined) return { value, generation };
         return {

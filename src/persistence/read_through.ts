@@ -35,9 +35,11 @@ export type CacheOperation = "get" | "setex" | "getMany" | "setexIfGeneration" |
 /**
  * What a {@linkcode ReadThroughCache} reports. Each lookup reports exactly
  * one of `cache.hit`, `cache.miss`, `cache.corrupt` and `cache.error` (with
- * `operation: "get"` or `"getMany"`) per key; a failed write-back reports
- * one `cache.error` (`"setex"` or `"setexIfGeneration"`), a failed
- * invalidation one (`"invalidate"` or `"writeThrough"`).
+ * `operation: "get"` or `"getMany"`) per key; a lookup that must load
+ * reads the generations in a second `getMany`, whose failure reports one
+ * more `cache.error`; a failed write-back reports one `cache.error`
+ * (`"setex"` or `"setexIfGeneration"`), a failed invalidation one
+ * (`"invalidate"` or `"writeThrough"`).
  *
  * - `cache.hit`: a cached value was served; nothing was loaded. `tier` says
  *   which tier answered: `"local"` (in-process) or `"redis"` (the cache backend).
@@ -157,7 +159,8 @@ const LOCAL: CacheTier = "local";
 /** A remote lookup's entry of one key, as `readMany` sees it: the value, its generation, how long it has left. */
 interface ManyEntry {
   value: unknown;
-  generation: number;
+  /** `undefined`: not read (every entry was a hit), or its read failed. */
+  generation: number | undefined;
   ttlMs: number;
 }
 
@@ -488,7 +491,7 @@ export class ReadThroughCache {
         return;
       }
       // Without the lookup's generation (no cache, or the lookup failed), a write-back could undo a change: none is made.
-      if (remote !== undefined && entry !== undefined && epoch === this.#epoch) {
+      if (remote !== undefined && entry?.generation !== undefined && epoch === this.#epoch) {
         this.#rememberText(key, values[index]);
         this.#track(remote.setexIfGeneration(kind, key, values[index], entry.generation));
       }
@@ -499,8 +502,9 @@ export class ReadThroughCache {
 
   /**
    * One round trip for every key: each entry checked (a hit's `value` is
-   * the frozen answer, else `undefined`), each key reporting one event; or
-   * `FAILED` (reported by the tier).
+   * the frozen answer, else `undefined`), each key reporting one event;
+   * when one is not a hit, a second for the generations; or `FAILED`
+   * (reported by the tier).
    */
   async #lookUpMany<T>(
     remote: RemoteTier,
@@ -509,11 +513,11 @@ export class ReadThroughCache {
     check: (value: unknown, index: number) => Decoded<T>,
   ): Promise<ManyEntry[] | typeof FAILED> {
     const started = performance.now();
-    const found = await remote.getMany(kind, keys, this.#local !== undefined);
+    const found = await remote.getMany(kind, keys, this.#local !== undefined, false);
     if (found === FAILED) return FAILED;
-    return keys.map((key, index) => {
-      const { value, generation, ttlMs, text } = found[index];
-      const entry: ManyEntry = { value: undefined, generation, ttlMs: ttlMs ?? Infinity };
+    const entries = keys.map((key, index) => {
+      const { value, ttlMs, text } = found[index];
+      const entry: ManyEntry = { value: undefined, generation: undefined, ttlMs: ttlMs ?? Infinity };
       if (value === null || value === undefined) {
         this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
         return entry;
@@ -527,6 +531,12 @@ export class ReadThroughCache {
       }
       return entry;
     });
+    if (entries.every((entry) => entry.value !== undefined)) return entries;
+    // A hit needs no generation, a write-back does: read them only now, still before the load, so that an
+    // invalidation after this read refuses the write-back. Failed (reported): nothing is written back.
+    const generations = await remote.getMany(kind, keys, false, true);
+    if (generations !== FAILED) entries.forEach((entry, index) => (entry.generation = generations[index].generation));
+    return entries;
   }
 
   #redisHit<T>(
@@ -773,14 +783,15 @@ class RemoteTier {
   }
 
   /**
-   * The values and generations of several keys in one round trip (with
-   * `withTtl`, how long each has left), or `FAILED`. A backend without
-   * `getMany` is asked key by key, every generation 0.
+   * The values of several keys in one round trip, with `generations` their
+   * generations, with `withTtl` how long each has left; or `FAILED`. A
+   * backend without `getMany` is asked key by key, every generation 0.
    */
   getMany(
     kind: CacheKind,
     keys: readonly string[],
     withTtl: boolean,
+    generations: boolean,
   ): Promise<Array<CacheEntry<unknown>> | typeof FAILED> {
     const backend = this.#backend;
     const send = backend.getMany === undefined
@@ -788,7 +799,7 @@ class RemoteTier {
         Promise.all(
           keys.map(async (key) => ({ value: await backend.get(key), generation: 0 }) as CacheEntry<unknown>),
         )
-      : () => backend.getMany!(keys, { ttl: withTtl, text: true });
+      : () => backend.getMany!(keys, { ttl: withTtl, text: true, generations });
     return this.#call("getMany", kind, keys.join(", "), send) as Promise<Array<CacheEntry<unknown>> | typeof FAILED>;
   }
 

@@ -229,6 +229,7 @@ const SET_IF_GENERATION = 4;
 const INVALIDATE = 5;
 const PTTL = 6;
 const WRITE_THROUGH = 7;
+const MGET_VALUES = 8;
 type Op =
   | typeof GET
   | typeof SET
@@ -237,7 +238,8 @@ type Op =
   | typeof SET_IF_GENERATION
   | typeof INVALIDATE
   | typeof PTTL
-  | typeof WRITE_THROUGH;
+  | typeof WRITE_THROUGH
+  | typeof MGET_VALUES;
 
 /** The action each command performs, for messages. */
 const ACTIONS: readonly string[] = [
@@ -249,8 +251,9 @@ const ACTIONS: readonly string[] = [
   "invalidate cache key",
   "get the TTL of cache key",
   "write through cache key",
+  "get cache keys",
 ];
-const COMMANDS: readonly RedisCommand[] = ["GET", "SET", "DEL", "MGET", "EVAL", "EVAL", "PTTL", "EVAL"];
+const COMMANDS: readonly RedisCommand[] = ["GET", "SET", "DEL", "MGET", "EVAL", "EVAL", "PTTL", "EVAL", "MGET"];
 
 /**
  * Where a key's generation lives: the key, then NUL (which no cache key
@@ -568,24 +571,26 @@ export class RedisCacheBackend implements ICacheBackend {
 
   /**
    * Several values and the generation of each key in ONE `MGET` (of the
-   * keys and their generation keys). A value that is not JSON is a miss,
+   * keys and their generation keys; of the keys alone without
+   * `generations`). A value that is not JSON is a miss,
    * reported and deleted. On a Redis Cluster the keys of one call must share
    * a hash tag (`{...}`), as the rules store's keys of one read do.
    *
    * @param keys The keys (the prefix is added).
-   * @param details `ttl`: learn each entry's remaining TTL (`PTTL`, pipelined with the `MGET`); `text`: return each entry's stored text.
+   * @param details `ttl`: learn each entry's remaining TTL (`PTTL`, pipelined with the `MGET`); `text`: return each entry's stored text; `generations: false`: read no generation (each is 0).
    * @returns One entry per key, in order.
    * @throws {CacheError} When Redis cannot be reached, refuses (`CROSSSLOT`) or does not answer in time.
    * @throws {InvalidInputError} When a key is not usable; nothing is sent.
    */
   async getMany<T = unknown>(keys: readonly string[], details: CacheEntryDetails = {}): Promise<Array<CacheEntry<T>>> {
     const withTtl = details.ttl === true;
+    const mget = details.generations === false ? MGET_VALUES : MGET;
     keys.forEach(checkCacheKey);
     if (keys.length === 0) return [];
     // The PTTLs go out in the same tick as the MGET: node-redis pipelines them into one round trip.
     const [reply, ...pttls] = withTtl
-      ? await Promise.all([this.#exec(MGET, keys[0], "", 0, keys), ...keys.map((key) => this.#exec(PTTL, key, "", 0))])
-      : [await this.#exec(MGET, keys[0], "", 0, keys)];
+      ? await Promise.all([this.#exec(mget, keys[0], "", 0, keys), ...keys.map((key) => this.#exec(PTTL, key, "", 0))])
+      : [await this.#exec(mget, keys[0], "", 0, keys)];
     const replies = Array.isArray(reply) ? reply : [];
     const corrupt: Array<Promise<void>> = [];
     const entries = keys.map((key, index): CacheEntry<T> => {
@@ -790,6 +795,8 @@ export class RedisCacheBackend implements ICacheBackend {
         const keys = extra!.map((key) => this.#prefix + key);
         return this.#command("mGet")([...keys, ...keys.map((key) => key + GENERATION_SUFFIX)]);
       }
+      case MGET_VALUES:
+        return this.#command("mGet")(extra!.map((key) => this.#prefix + key));
       case SET_IF_GENERATION:
         return this.#command("eval")(SET_IF_GENERATION_SCRIPT, {
           keys: [redisKey, redisKey + GENERATION_SUFFIX],

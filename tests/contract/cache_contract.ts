@@ -147,6 +147,12 @@ export function cacheContract(name: string, open: () => Promise<CacheUnderTest>)
       await cache.invalidate([a]);
       assert.deepEqual(await cache.getMany([a, b]), [{ value: null, generation: 2 }, { value: null, generation: 1 }]);
       assert.equal(await cache.get(a), null);
+      // A lookup for hits alone reads no generation.
+      await cache.setex(a, 60, "w");
+      assert.deepEqual(await cache.getMany([a, b], { generations: false }), [
+        { value: "w", generation: 0 },
+        { value: null, generation: 0 },
+      ]);
     });
 
     it("setexIfGeneration() stores only while the key's generation is the one read, for its TTL", async (t) => {
