@@ -5,17 +5,19 @@
 //   deno task build:npm && node npm/esm/bench/file_streams.js [MiB]
 //
 // MiB (default 1024) is the size of the streamed file; `read` is measured on
-// a quarter of it. FILE_STREAMS_PART_MIB, FILE_STREAMS_CONCURRENCY and
-// FILE_STREAMS_RANGE_MIB set the store's partSizeBytes, partConcurrency and
-// rangeSizeBytes (in MiB) instead of the defaults. Each scenario runs in a fresh process, so one scenario's
-// heap never inflates the next one's numbers. RSS is sampled every 5 ms; the
-// report gives the RSS just before the operation and the peak above it. Run
-// it only against your own endpoint: it stores the file there (about 1.25
-// times MiB).
+// a quarter of it. The last scenario is the floor under `readStream`: the
+// same ranged GetObjects through the SDK alone, each chunk dropped.
+// FILE_STREAMS_PART_MIB, FILE_STREAMS_CONCURRENCY and FILE_STREAMS_RANGE_MIB
+// set the store's partSizeBytes, partConcurrency and rangeSizeBytes (in MiB)
+// instead of the defaults. Each scenario runs in a fresh process, so one
+// scenario's heap never inflates the next one's numbers. RSS is sampled
+// every 5 ms; the report gives the RSS just before the operation and the
+// peak above it. Run it only against your own endpoint: it stores the files
+// there (about 1.25 times MiB) and deletes them and the bucket at the end.
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, DeleteBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { S3FileStore } from "../mod.ts";
 import { AWS_ENDPOINT_URL, probe, useLocalAwsCredentials } from "../tests/support/gate.ts";
 
@@ -60,15 +62,33 @@ const SCENARIOS: Record<string, (store: S3FileStore) => Promise<number>> = {
     return bytes;
   },
   [`read ${readSize / MiB} MiB`]: async (store) => (await store.read("big/read.bin")).length,
+  [`SDK ranged GetObject ${size / MiB} MiB (floor)`]: async () => {
+    const range = tuning().rangeSizeBytes ?? 8 * MiB;
+    let bytes = 0;
+    for (let first = 0; first < size; first += range) {
+      const response = await client.send(
+        new GetObjectCommand({
+          Bucket: benchBucket(),
+          Key: "big/stream.bin",
+          Range: `bytes=${first}-${first + range - 1}`,
+        }),
+      );
+      const reader = response.Body!.transformToWebStream().getReader();
+      for (let next = await reader.read(); !next.done; next = await reader.read()) bytes += next.value.length;
+    }
+    if (bytes !== size) throw new Error(`read ${bytes} bytes`);
+    return bytes;
+  },
 };
 
 useLocalAwsCredentials();
 const client = new S3Client({ region: "us-east-1", endpoint: AWS_ENDPOINT_URL, forcePathStyle: true });
 const scenario = process.env.FILE_STREAMS_SCENARIO;
+const benchBucket = () => process.env.FILE_STREAMS_BUCKET!;
 
 if (scenario !== undefined) {
   // Child: one scenario, its numbers as JSON on the last line.
-  const store = new S3FileStore({ bucket: process.env.FILE_STREAMS_BUCKET!, client, ...tuning() });
+  const store = new S3FileStore({ bucket: benchBucket(), client, ...tuning() });
   // The SDK loads most of its code on the first requests: warm it up, so that is not counted.
   await store.writeStream("warm-up.bin", source(MiB));
   for await (const _ of await store.readStream("warm-up.bin"));
@@ -87,8 +107,8 @@ if (scenario !== undefined) {
   if (unreachable !== undefined) throw new Error(`This needs the local AWS endpoint: ${unreachable}`);
   const bucket = `bluestar-streams-${crypto.randomUUID()}`;
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  await new S3FileStore({ bucket, client }).writeStream("big/read.bin", source(readSize));
-  client.destroy();
+  const store = new S3FileStore({ bucket, client });
+  await store.writeStream("big/read.bin", source(readSize));
   const self = fileURLToPath(import.meta.url);
   const args = "Deno" in globalThis ? ["run", "-A", self] : [self];
   console.log(`${runtime}, ${AWS_ENDPOINT_URL}`);
@@ -111,4 +131,7 @@ if (scenario !== undefined) {
     const mb = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
     console.log(`| ${name} | ${mb(before)} | ${mb(peak)} | ${mb(peak - before)} | ${Math.round(ms)} ms |`);
   }
+  for (const path of ["big/read.bin", "big/stream.bin", "warm-up.bin"]) await store.delete(path);
+  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+  client.destroy();
 }

@@ -46,7 +46,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import {
   BlueStarError,
   ConfigError,
@@ -695,23 +695,20 @@ export class S3FileStore implements IFileStore {
       try {
         this.#checkOpen(context);
         const started = performance.now();
-        // Up to the threshold the source is held (copied: a producer may reuse its buffer) and goes up in one
-        // PutObject, as `write` would send it.
-        const head: Uint8Array[] = [];
-        let size = 0;
+        // Up to the threshold the source is held (copied, straight into the buffers of the parts it would go up
+        // in: a producer may reuse its buffer) and goes up in one PutObject, as `write` would send it.
+        const parts = new PartBuffers(this.#partSize, this.#partConcurrency + 1);
         let next = await chunks.next();
-        for (; next.done !== true && size <= this.#multipartThreshold; next = await chunks.next()) {
-          head.push(new Uint8Array(next.value));
-          size += next.value.length;
+        for (; next.done !== true && parts.size <= this.#multipartThreshold; next = await chunks.next()) {
+          parts.append(next.value, 0, next.value.length);
         }
         if (next.done === true) {
-          const bytes = concatBytes(head, size);
-          await this.#put(path, bytes, createHash("sha256").update(bytes).digest(), context);
-          this.#emitWrite(path, size, 1, started);
+          const bytes = parts.contents();
+          await this.#put(path, bytes, parts.hash.digest(), context);
+          this.#emitWrite(path, bytes.length, 1, started);
           return;
         }
-        head.push(next.value);
-        const staged = await this.#stagedUpload(path, prepended(head, chunks), context);
+        const staged = await this.#stagedUpload(path, parts, prepended(next.value, chunks), context);
         this.#emitWrite(path, staged.size, staged.parts, started);
       } catch (error) {
         // The producer learns the write is off (a source that failed, or ended, ignores it). Not awaited: a
@@ -1412,12 +1409,13 @@ export class S3FileStore implements IFileStore {
    */
   async #stagedUpload(
     path: string,
+    held: PartBuffers,
     chunks: AsyncIterable<Uint8Array>,
     context: string,
   ): Promise<{ size: number; parts: number }> {
     const staging = stagingKey(crypto.randomUUID());
     try {
-      const uploaded = await this.#uploadParts(staging, chunks, context);
+      const uploaded = await this.#uploadParts(staging, held, chunks, context);
       const source = { $metadata: {}, ContentLength: uploaded.size, ETag: uploaded.etag };
       await this.#copyToNewKey(staging, path, source, context, { sha256: uploaded.sha256 });
       return uploaded;
@@ -1431,16 +1429,18 @@ export class S3FileStore implements IFileStore {
   }
 
   /**
-   * A multipart upload of chunks of unknown total length: they are copied
-   * into parts of `partSizeBytes`, each sent with its SHA-256
-   * (`ChecksumSHA256`, which S3 checks) as soon as it is full, at most
-   * `partConcurrency` at once; reading the source waits for a free slot, so
-   * at most `partConcurrency + 1` parts are held. On any failure the parts
-   * in flight are let settle and the upload is aborted. What the source
-   * threw (a `SourceFailure`, an `InvalidInputError`) comes out as it is.
+   * A multipart upload of chunks of unknown total length, after those
+   * already in `parts`: they are copied into parts of `partSizeBytes`, each
+   * sent with its SHA-256 (`ChecksumSHA256`, which S3 checks) as soon as it
+   * is full, at most `partConcurrency` at once; reading the source waits for
+   * a free slot, so at most `partConcurrency + 1` parts are held (their
+   * buffers reused). On any failure the parts in flight are let settle and
+   * the upload is aborted. What the source threw (a `SourceFailure`, an
+   * `InvalidInputError`) comes out as it is.
    */
   async #uploadParts(
     key: string,
+    parts: PartBuffers,
     chunks: AsyncIterable<Uint8Array>,
     context: string,
   ): Promise<{ etag: string | undefined; size: number; parts: number; sha256: string }> {
@@ -1472,40 +1472,39 @@ export class S3FileStore implements IFileStore {
             ChecksumSHA256: checksum,
           }),
         ).then(
-          (response) => void completed.push({ PartNumber: partNumber, ETag: response.ETag, ChecksumSHA256: checksum }),
+          (response) => {
+            completed.push({ PartNumber: partNumber, ETag: response.ETag, ChecksumSHA256: checksum });
+            parts.release(bytes);
+          },
           (error: unknown) => void (failure ??= { error }),
         ).finally(() => inFlight.delete(part));
         inFlight.add(part);
       };
-      const hash = createHash("sha256");
-      let part = new Uint8Array(this.#partSize);
-      let filled = 0;
-      let parts = 0;
-      let size = 0;
-      const flush = async () => {
-        if (++parts > MAX_PARTS) {
+      let sent = 0;
+      const flush = async (bytes: Uint8Array) => {
+        if (++sent > MAX_PARTS) {
           throw new FileStoreError(
             `${context}: the source is longer than ${MAX_PARTS} parts of ${this.#partSize} bytes (raise partSizeBytes)`,
           );
         }
-        send(filled === part.length ? part : part.subarray(0, filled), parts);
+        send(bytes, sent);
         while (inFlight.size >= this.#partConcurrency && failure === undefined) await Promise.race(inFlight);
         if (failure !== undefined) throw failure.error;
-        part = new Uint8Array(this.#partSize);
-        filled = 0;
       };
+      const flushFull = async () => {
+        for (let full = parts.takeFull(); full !== undefined; full = parts.takeFull()) await flush(full);
+      };
+      await flushFull();
       for await (const chunk of chunks) {
-        hash.update(chunk);
-        size += chunk.length;
+        // A part at a time, so a long chunk does not fill more buffers than the parts in flight.
         for (let offset = 0; offset < chunk.length;) {
-          const taken = Math.min(chunk.length - offset, part.length - filled);
-          part.set(chunk.subarray(offset, offset + taken), filled);
-          filled += taken;
-          offset += taken;
-          if (filled === part.length) await flush();
+          offset = parts.append(chunk, offset, parts.room(chunk.length - offset));
+          await flushFull();
         }
       }
-      if (filled > 0 || parts === 0) await flush();
+      const last = parts.takeRest();
+      // The source is longer than the threshold, so there is at least one part.
+      if (last !== undefined) await flush(last);
       await Promise.all(inFlight);
       if (failure !== undefined) throw failure.error;
       completed.sort((a, b) => a.PartNumber - b.PartNumber);
@@ -1517,7 +1516,7 @@ export class S3FileStore implements IFileStore {
           MultipartUpload: { Parts: completed },
         }),
       );
-      return { etag: done.ETag, size, parts, sha256: hash.digest("hex") };
+      return { etag: done.ETag, size: parts.size, parts: sent, sha256: parts.hash.digest("hex") };
     } catch (error) {
       // No part may land after the abort: let those in flight settle first.
       await Promise.allSettled(inFlight);
@@ -1852,22 +1851,91 @@ async function* thenCall(chunks: AsyncIterable<Uint8Array>, done: () => void): A
   done();
 }
 
-/** The `held` chunks, then the rest of the source. */
-async function* prepended(held: Uint8Array[], rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
-  yield* held;
+/** The `first` chunk, then the rest of the source. */
+async function* prepended(first: Uint8Array, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield first;
   for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
 }
 
-/** The bytes of `parts`, `size` in all, in one buffer. */
-function concatBytes(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
+/**
+ * Bytes copied into buffers of one part's size, with their SHA-256 so far:
+ * the parts of a multipart upload. A buffer handed back once its part is
+ * sent is reused (up to `keep` buffers): a fresh one per part would be
+ * garbage the collector frees late (it is memory outside the JS heap), so
+ * several parts' worth beyond those in flight would stay resident.
+ */
+class PartBuffers {
+  /** The SHA-256 of every byte appended. */
+  readonly hash: Hash = createHash("sha256");
+  /** How many bytes were appended. */
+  size = 0;
+  readonly #partSize: number;
+  readonly #keep: number;
+  readonly #full: Uint8Array[] = [];
+  readonly #free: Uint8Array[] = [];
+  #current: Uint8Array | undefined;
+  #filled = 0;
+
+  constructor(partSize: number, keep: number) {
+    this.#partSize = partSize;
+    this.#keep = keep;
   }
-  return bytes;
+
+  /** How many of `wanted` bytes fit in the part being filled. */
+  room(wanted: number): number {
+    return Math.min(wanted, this.#partSize - this.#filled);
+  }
+
+  /** Copies `length` bytes of `chunk` from `offset` on; returns the offset after them. */
+  append(chunk: Uint8Array, offset: number, length: number): number {
+    this.hash.update(chunk.subarray(offset, offset + length));
+    this.size += length;
+    for (const end = offset + length; offset < end;) {
+      this.#current ??= this.#free.pop() ?? new Uint8Array(this.#partSize);
+      const taken = Math.min(end - offset, this.#partSize - this.#filled);
+      this.#current.set(chunk.subarray(offset, offset + taken), this.#filled);
+      this.#filled += taken;
+      offset += taken;
+      if (this.#filled === this.#partSize) {
+        this.#full.push(this.#current);
+        this.#current = undefined;
+        this.#filled = 0;
+      }
+    }
+    return offset;
+  }
+
+  /** The oldest full part not yet taken. */
+  takeFull(): Uint8Array | undefined {
+    return this.#full.shift();
+  }
+
+  /** The part being filled, if it has any bytes (taken once). */
+  takeRest(): Uint8Array | undefined {
+    const rest = this.#filled === 0 ? undefined : this.#current?.subarray(0, this.#filled);
+    this.#current = undefined;
+    this.#filled = 0;
+    return rest;
+  }
+
+  /** Hands back the buffer of a part that was sent (a view of it). */
+  release(part: Uint8Array): void {
+    // The last part (shorter) is not reused: nothing follows it.
+    if (part.length === this.#partSize && this.#free.length < this.#keep) this.#free.push(part);
+  }
+
+  /** Every byte appended, in one buffer (the part being filled itself when that is all). */
+  contents(): Uint8Array {
+    const rest = this.takeRest() ?? new Uint8Array();
+    if (this.#full.length === 0) return rest;
+    const bytes = new Uint8Array(this.size);
+    let offset = 0;
+    for (const part of [...this.#full.splice(0), rest]) {
+      bytes.set(part, offset);
+      offset += part.length;
+    }
+    return bytes;
+  }
 }
 
 /** A {@linkcode FileStat} from a `HeadObject`. */
