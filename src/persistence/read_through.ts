@@ -630,17 +630,19 @@ class SingleFlight {
   run<T>(id: string, keys: readonly string[], start: () => Promise<T>): Promise<T> {
     const existing = this.#flights.get(id);
     if (existing !== undefined) return existing.promise as Promise<T>;
-    const flight: Flight = { promise: Promise.resolve(), keys };
-    flight.promise = (async () => {
-      try {
-        return await start();
-      } finally {
-        // Before the promise settles, so nobody joins a finished flight; a forgotten one may have a successor.
-        if (this.#flights.get(id) === flight) this.#flights.delete(id);
-      }
-    })();
+    let started: Promise<T>;
+    try {
+      started = start();
+    } catch (error) {
+      started = Promise.reject(error);
+    }
+    // Left before the promise settles, so nobody joins a finished flight; a forgotten one may have a successor.
+    const promise = started.finally(() => {
+      if (this.#flights.get(id) === flight) this.#flights.delete(id);
+    });
+    const flight: Flight = { promise, keys };
     this.#flights.set(id, flight);
-    return flight.promise as Promise<T>;
+    return promise;
   }
 
   /** Reads that start from now on never join a flight covering any of the keys (it may answer from before). */
