@@ -299,8 +299,8 @@ return 1`;
 /**
  * The command options of the clients the backend creates: no node-redis
  * timeout of its own (5 s by default, an `AbortSignal.timeout` timer per
- * command, a tenth of a hit's CPU under Deno), since every command is already
- * bounded by `commandTimeoutMs` here.
+ * command, a cost on every hit), since every command is already bounded by
+ * `commandTimeoutMs` here.
  */
 const NO_CLIENT_TIMEOUT = { timeout: 0 };
 

@@ -1858,7 +1858,8 @@ async function* prepended(first: Uint8Array, rest: AsyncIterator<Uint8Array>): A
 }
 
 /**
- * Bytes copied into buffers of one part's size, with their SHA-256 so far:
+ * Bytes copied into buffers of one part's size (the first grows to it),
+ * with their SHA-256 so far:
  * the parts of a multipart upload. A buffer handed back once its part is
  * sent is reused (up to `keep` buffers): a fresh one per part would be
  * garbage the collector frees late (it is memory outside the JS heap), so
@@ -1875,6 +1876,8 @@ class PartBuffers {
   readonly #free: Uint8Array[] = [];
   #current: Uint8Array | undefined;
   #filled = 0;
+  /** How many parts were filled so far. */
+  #filledParts = 0;
 
   constructor(partSize: number, keep: number) {
     this.#partSize = partSize;
@@ -1891,18 +1894,40 @@ class PartBuffers {
     this.hash.update(chunk.subarray(offset, offset + length));
     this.size += length;
     for (const end = offset + length; offset < end;) {
-      this.#current ??= this.#free.pop() ?? new Uint8Array(this.#partSize);
       const taken = Math.min(end - offset, this.#partSize - this.#filled);
-      this.#current.set(chunk.subarray(offset, offset + taken), this.#filled);
+      const current = this.#bufferFor(this.#filled + taken);
+      current.set(chunk.subarray(offset, offset + taken), this.#filled);
       this.#filled += taken;
       offset += taken;
       if (this.#filled === this.#partSize) {
-        this.#full.push(this.#current);
+        this.#full.push(current);
         this.#current = undefined;
         this.#filled = 0;
+        this.#filledParts++;
       }
     }
     return offset;
+  }
+
+  /**
+   * The buffer of the part being filled, with room for `needed` bytes. Until
+   * a first part is full it starts small and doubles up to a part's size, so
+   * a small file never costs a whole part's buffer; later parts take a spare
+   * buffer or a full-size one.
+   */
+  #bufferFor(needed: number): Uint8Array {
+    const current = this.#current;
+    if (current !== undefined && current.length >= needed) return current;
+    let buffer: Uint8Array;
+    if (current !== undefined) {
+      buffer = new Uint8Array(Math.min(this.#partSize, Math.max(needed, 2 * current.length)));
+      buffer.set(current.subarray(0, this.#filled));
+    } else {
+      buffer = this.#free.pop() ??
+        new Uint8Array(this.#filledParts > 0 ? this.#partSize : Math.min(this.#partSize, Math.max(needed, 64 * 1024)));
+    }
+    this.#current = buffer;
+    return buffer;
   }
 
   /** The oldest full part not yet taken. */
