@@ -6,7 +6,8 @@
 //
 // MiB (default 1024) is the size of the streamed file; `read` is measured on
 // a quarter of it. The last scenario is the floor under `readStream`: the
-// same ranged GetObjects through the SDK alone, each chunk dropped.
+// same ranged GetObjects through the SDK alone (with the HTTP layer the
+// store's own client has: GETs through fetch on Deno), each chunk dropped.
 // FILE_STREAMS_PART_MIB, FILE_STREAMS_CONCURRENCY and FILE_STREAMS_RANGE_MIB
 // set the store's partSizeBytes, partConcurrency and rangeSizeBytes (in MiB)
 // instead of the defaults. Each scenario runs in a fresh process, so one
@@ -19,6 +20,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { CreateBucketCommand, DeleteBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { S3FileStore } from "../mod.ts";
+import { ownRequestHandler } from "../src/persistence/s3_http.ts";
 import { AWS_ENDPOINT_URL, probe, useLocalAwsCredentials } from "../tests/support/gate.ts";
 
 const MiB = 1024 * 1024;
@@ -82,13 +84,25 @@ const SCENARIOS: Record<string, (store: S3FileStore) => Promise<number>> = {
 };
 
 useLocalAwsCredentials();
-const client = new S3Client({ region: "us-east-1", endpoint: AWS_ENDPOINT_URL, forcePathStyle: true });
+const requestHandler = ownRequestHandler();
+const client = new S3Client({
+  region: "us-east-1",
+  endpoint: AWS_ENDPOINT_URL,
+  forcePathStyle: true,
+  ...(requestHandler === undefined ? {} : { requestHandler }),
+});
 const scenario = process.env.FILE_STREAMS_SCENARIO;
 const benchBucket = () => process.env.FILE_STREAMS_BUCKET!;
 
 if (scenario !== undefined) {
   // Child: one scenario, its numbers as JSON on the last line.
-  const store = new S3FileStore({ bucket: benchBucket(), client, ...tuning() });
+  // The store makes its own client, as an application's would.
+  const store = new S3FileStore({
+    bucket: benchBucket(),
+    region: "us-east-1",
+    endpointUrl: AWS_ENDPOINT_URL,
+    ...tuning(),
+  });
   // The SDK loads most of its code on the first requests: warm it up, so that is not counted.
   await store.writeStream("warm-up.bin", source(MiB));
   for await (const _ of await store.readStream("warm-up.bin"));
@@ -100,6 +114,7 @@ if (scenario !== undefined) {
   const ms = performance.now() - started;
   clearInterval(sampler);
   peak = Math.max(peak, process.memoryUsage.rss());
+  store.close();
   client.destroy();
   console.log(JSON.stringify({ before, peak, ms, bytes }));
 } else {

@@ -17,6 +17,9 @@
  * - Listings skip keys the store would refuse (written by other tools:
  *   `dir/` folder markers, `a//b`, `./x`, control characters) and report each
  *   through the event hook, so every listed path can be read.
+ * - `read` fills one buffer of the file's size, with BYOB reads where the
+ *   HTTP layer's bodies are byte streams (the client the store creates on
+ *   Deno sends its `GET`s through `fetch` for that, see `s3_http.ts`).
  * - Every SDK error comes out as a {@linkcode FileStoreError} (or
  *   {@linkcode FileNotFoundError}, or for a move that lost to a file in its
  *   way {@linkcode ConflictError}) with the SDK error as `cause`.
@@ -99,6 +102,7 @@ import {
   reasonProblems,
   regionProblems,
 } from "./options.ts";
+import { ownRequestHandler } from "./s3_http.ts";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -138,7 +142,8 @@ export interface S3FileStoreOptions {
    * An existing client to use instead of creating one. {@linkcode S3FileStore.close}
    * leaves it open: whoever made it closes it.
    *
-   * @default {undefined} A client is created from `region` and `endpointUrl`, with credentials from the standard AWS chain.
+   * @default {undefined} A client is created from `region` and `endpointUrl`, with credentials from the standard AWS chain
+   *   (on Deno, its `GET`s go through `fetch`, whose byte-stream bodies `read` fills its buffer from directly).
    */
   client?: S3Client;
   /**
@@ -457,9 +462,11 @@ export class S3FileStore implements IFileStore {
       this.#client = options.client;
       this.#ownsClient = false;
     } else {
+      const requestHandler = ownRequestHandler();
       this.#client = new S3Client({
         ...(options.region === undefined ? {} : { region: options.region }),
         ...(options.endpointUrl === undefined ? {} : { endpoint: options.endpointUrl, forcePathStyle: true }),
+        ...(requestHandler === undefined ? {} : { requestHandler }),
       });
       this.#ownsClient = true;
     }
@@ -489,14 +496,10 @@ export class S3FileStore implements IFileStore {
     return await this.#failing("read", path, performance.now(), async () => {
       this.#checkOpen(context);
       const started = performance.now();
-      const file = await this.#open(path, context, undefined);
-      // One buffer of the known size, filled as the chunks arrive: nothing else holds the file.
-      const bytes = new Uint8Array(file.size);
-      let offset = 0;
-      for await (const chunk of file.chunks) {
-        bytes.set(chunk, offset);
-        offset += chunk.length;
-      }
+      const file = await this.#open(path, context, undefined, true);
+      // The chunks land in the file's one buffer as they are taken: nothing else holds the file.
+      for await (const _ of file.chunks);
+      const bytes = file.buffer!.bytes;
       this.#emit({
         type: "read",
         bucket: this.#bucket,
@@ -533,7 +536,7 @@ export class S3FileStore implements IFileStore {
       this.#checkOpen(context);
       const started = performance.now();
       const abort = new AbortController();
-      const file = await this.#open(path, context, abort.signal);
+      const file = await this.#open(path, context, abort.signal, false);
       const done = () =>
         this.#emit({
           type: "read",
@@ -1230,22 +1233,26 @@ export class S3FileStore implements IFileStore {
   /**
    * Opens a file for reading range by range: its first range, then the
    * others as they are asked for, each `If-Match` the first one's ETag, all
-   * checked against the stored SHA-256 (see `verifiedChunks`).
+   * checked against the stored SHA-256 (see `verifiedChunks`). `buffered`
+   * reads every range into one {@linkcode FileBuffer} of the file's size
+   * (the chunks are views of it); otherwise the chunks are the HTTP layer's.
    */
   async #open(
     path: string,
     context: string,
     signal: AbortSignal | undefined,
-  ): Promise<{ size: number; chunks: AsyncGenerator<Uint8Array> }> {
+    buffered: boolean,
+  ): Promise<{ size: number; chunks: AsyncGenerator<Uint8Array>; buffer: FileBuffer | undefined }> {
     const first = await this.#range(path, 0, undefined, context, signal);
-    const rest = this.#ranges(path, first.length, first.size, first.etag, context, signal);
+    const buffer = buffered ? new FileBuffer(first.size) : undefined;
+    const rest = this.#ranges(path, first.length, first.size, first.etag, context, signal, buffer);
     const chunks = verifiedChunks(
-      chain(first.body, rest),
+      chain(bodyChunks(first.body, first.length, context, buffer), rest),
       first.size,
       first.sha256,
       (found) => integrityError(context, found),
     );
-    return { size: first.size, chunks };
+    return { size: first.size, chunks, buffer };
   }
 
   /** The ranges of a file from `offset` on, each requested when the last has been taken. */
@@ -1256,17 +1263,18 @@ export class S3FileStore implements IFileStore {
     etag: string | undefined,
     context: string,
     signal: AbortSignal | undefined,
+    buffer: FileBuffer | undefined,
   ): AsyncGenerator<Uint8Array> {
     for (let first = offset; first < size;) {
       const range = await this.#range(path, first, etag ?? "*", context, signal);
       if (range.length === 0) throw new FileStoreError(`${context}: S3 sent no bytes from offset ${first}`);
-      yield* range.body;
+      yield* bodyChunks(range.body, range.length, context, buffer);
       first += range.length;
     }
   }
 
   /**
-   * One ranged `GetObject` from `first`: its bytes, the file's size (from
+   * One ranged `GetObject` from `first`: its body, the file's size (from
    * `Content-Range`, or the whole body's length when the range was
    * ignored), ETag and stored SHA-256. `etag` makes every range after the
    * first ask for the file the first one came from. An empty file (a 416
@@ -1280,7 +1288,7 @@ export class S3FileStore implements IFileStore {
     signal: AbortSignal | undefined,
   ): Promise<
     {
-      body: Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+      body: GetObjectCommandOutput["Body"];
       length: number;
       size: number;
       etag: string | undefined;
@@ -1303,7 +1311,7 @@ export class S3FileStore implements IFileStore {
         const head = await this.#head(path, context);
         if (head === undefined) throw new FileNotFoundError(`${context}: it does not exist`);
         return {
-          body: [],
+          body: undefined,
           length: 0,
           size: head.ContentLength ?? 0,
           etag: head.ETag,
@@ -1319,7 +1327,7 @@ export class S3FileStore implements IFileStore {
     const length = response.ContentLength ?? 0;
     const total = /\/(\d+)$/.exec(response.ContentRange ?? "")?.[1];
     return {
-      body: bodyChunks(response.Body, length, context),
+      body: response.Body,
       length,
       size: total === undefined ? first + length : Number(total),
       etag: response.ETag,
@@ -1811,30 +1819,82 @@ async function* chain(
 }
 
 /**
- * A response body's chunks as the HTTP layer delivers them (plain views, not
- * copies), checked to add up to its `Content-Length`. Ended early, it
- * cancels the body, which closes the connection.
+ * The one buffer a whole-file read fills, range after range. A BYOB read
+ * hands its buffer back as a new `ArrayBuffer` over the same memory (the
+ * one passed in is detached): `buffer` is always the live one.
+ */
+class FileBuffer {
+  buffer: ArrayBuffer;
+  /** How many bytes from the start are filled. */
+  filled = 0;
+
+  constructor(size: number) {
+    this.buffer = new ArrayBuffer(size);
+  }
+
+  /** The bytes filled so far. */
+  get bytes(): Uint8Array {
+    return new Uint8Array(this.buffer, 0, this.filled);
+  }
+
+  /** How many bytes are left to fill. */
+  get free(): number {
+    return this.buffer.byteLength - this.filled;
+  }
+}
+
+/**
+ * A response body's chunks, checked to add up to its `Content-Length`.
+ * Without `into`, they are the HTTP layer's own (plain views, not copies).
+ * With `into`, the body is read straight into it where the stream allows
+ * a BYOB read (Deno's `fetch` does), else each chunk is copied in as it
+ * arrives; either way the chunks are views of `into`, and no chunk is
+ * garbage left for the collector. Ended early, it cancels the body, which
+ * closes the connection.
  */
 async function* bodyChunks(
   body: GetObjectCommandOutput["Body"],
   length: number,
   context: string,
+  into?: FileBuffer,
 ): AsyncGenerator<Uint8Array> {
   let received = 0;
-  const reader = body?.transformToWebStream().getReader();
+  const stream = body?.transformToWebStream();
+  const byob = into === undefined || stream === undefined ? undefined : byobReader(stream);
+  const plain = byob === undefined ? stream?.getReader() : undefined;
+  const reader = byob ?? plain;
   let finished = reader === undefined;
+  const tooLong = () => new FileStoreError(`${context}: the body sent more than its ${length} bytes`);
   try {
     while (reader !== undefined) {
       let next: ReadableStreamReadResult<Uint8Array>;
       try {
-        next = await reader.read();
+        if (plain !== undefined) next = await plain.read();
+        else {
+          const want = Math.min(length - received, into!.free);
+          // Once the body's length is in, a one-byte read sees it end (or finds it too long).
+          next = await byob!.read(want > 0 ? new Uint8Array(into!.buffer, into!.filled, want) : new Uint8Array(1));
+          if (want > 0 && next.value !== undefined) into!.buffer = next.value.buffer as ArrayBuffer;
+          if (want === 0 && next.done !== true) throw tooLong();
+        }
       } catch (error) {
         finished = true;
+        if (error instanceof FileStoreError) throw error;
         throw toStoreError(error, `${context}: the body failed after ${received} bytes`, undefined);
       }
       if (next.done) break;
-      received += next.value.length;
-      yield new Uint8Array(next.value.buffer, next.value.byteOffset, next.value.length);
+      const chunk = next.value;
+      if (received + chunk.length > length) throw tooLong();
+      received += chunk.length;
+      if (into === undefined) yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+      else {
+        if (byob === undefined) {
+          if (chunk.length > into.free) throw tooLong();
+          new Uint8Array(into.buffer, into.filled, chunk.length).set(chunk);
+        }
+        into.filled += chunk.length;
+        yield new Uint8Array(into.buffer, into.filled - chunk.length, chunk.length);
+      }
     }
     finished = true;
   } finally {
@@ -1842,6 +1902,15 @@ async function* bodyChunks(
   }
   if (received !== length) {
     throw new FileStoreError(`${context}: the body was cut short (${received} of ${length} bytes)`);
+  }
+}
+
+/** A BYOB reader of the stream, or `undefined` when it is not a byte stream (Node's bodies are not). */
+function byobReader(stream: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
+  try {
+    return stream.getReader({ mode: "byob" });
+  } catch {
+    return undefined;
   }
 }
 

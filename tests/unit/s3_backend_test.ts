@@ -75,6 +75,41 @@ async function rejectsWith(
 
 const mockS3 = () => mockClient(S3Client);
 
+/**
+ * A byte stream of `bytes`, at most `chunk` bytes per read, as Deno's
+ * `fetch` bodies are: it fills a BYOB reader's own buffer, else enqueues
+ * copies. `served` counts each.
+ */
+function byteStreamOf(
+  bytes: Uint8Array,
+  chunk: number,
+  served: { byob: number; enqueued: number },
+): ReadableStream<Uint8Array> {
+  let offset = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      const request = controller.byobRequest;
+      if (offset >= bytes.length) {
+        controller.close();
+        request?.respond(0);
+        return;
+      }
+      const length = Math.min(chunk, bytes.length - offset, request?.view?.byteLength ?? chunk);
+      const next = bytes.subarray(offset, offset + length);
+      offset += length;
+      if (request?.view) {
+        new Uint8Array(request.view.buffer, request.view.byteOffset, length).set(next);
+        request.respond(length);
+        served.byob++;
+      } else {
+        controller.enqueue(next.slice());
+        served.enqueued++;
+      }
+    },
+  });
+}
+
 describe("S3FileStore with a mocked S3Client", () => {
   let s3: ReturnType<typeof mockS3>;
   let client: S3Client;
@@ -150,6 +185,44 @@ describe("S3FileStore with a mocked S3Client", () => {
         Body: { transformToWebStream: () => streamOf([Uint8Array.of(1, 2)]) } as never,
       });
       await rejectsWith(open().read("a"), FileStoreError, undefined, /cut short \(2 of 10 bytes\)/);
+    });
+
+    it("rejects a body longer than its Content-Length, before it overruns the file's buffer", async () => {
+      s3.on(GetObjectCommand).resolves({
+        ContentLength: 4,
+        Body: { transformToWebStream: () => streamOf([Uint8Array.of(1, 2, 3), Uint8Array.of(4, 5, 6)]) } as never,
+      });
+      await rejectsWith(open().read("a"), FileStoreError, undefined, /: the body sent more than its 4 bytes$/);
+    });
+
+    it("fills its buffer straight from a byte-stream body (BYOB reads), range by range, verified", async () => {
+      const data = new Uint8Array(100 * 1024).map((_, index) => index % 251);
+      const served = { byob: 0, enqueued: 0 };
+      s3.on(GetObjectCommand).callsFake((input: { Range: string }) => {
+        const [first, last] = /bytes=(\d+)-(\d+)/.exec(input.Range)!.slice(1).map(Number);
+        const body = data.subarray(first, Math.min(last + 1, data.length));
+        return {
+          ContentLength: body.length,
+          ContentRange: `bytes ${first}-${first + body.length - 1}/${data.length}`,
+          ETag: '"e1"',
+          Metadata: { sha256: createHash("sha256").update(data).digest("hex") },
+          Body: { transformToWebStream: () => byteStreamOf(body, 16 * 1024, served) } as never,
+        };
+      });
+      assert.deepEqual(await open({ rangeSizeBytes: 64 * 1024 }).read("a"), data);
+      assert.equal(s3.commandCalls(GetObjectCommand).length, 2);
+      assert.deepEqual(served, { byob: 7, enqueued: 0 });
+    });
+
+    it("rejects a byte-stream body shorter or longer than its Content-Length", async () => {
+      const answer = (length: number, bytes: number) => ({
+        ContentLength: length,
+        Body: { transformToWebStream: () => byteStreamOf(new Uint8Array(bytes), 4, { byob: 0, enqueued: 0 }) } as never,
+      });
+      s3.on(GetObjectCommand).resolves(answer(10, 2));
+      await rejectsWith(open().read("a"), FileStoreError, undefined, /cut short \(2 of 10 bytes\)/);
+      s3.on(GetObjectCommand).resolves(answer(4, 6));
+      await rejectsWith(open().read("a"), FileStoreError, undefined, /: the body sent more than its 4 bytes$/);
     });
   });
 
