@@ -1867,24 +1867,22 @@ async function* bodyChunks(
   const tooLong = () => new FileStoreError(`${context}: the body sent more than its ${length} bytes`);
   try {
     while (reader !== undefined) {
+      // Into the buffer where the body allows it; once the body's length is in, a one-byte read sees it end.
+      const want = byob === undefined ? 0 : Math.min(length - received, into!.free);
       let next: ReadableStreamReadResult<Uint8Array>;
       try {
-        if (plain !== undefined) next = await plain.read();
-        else {
-          const want = Math.min(length - received, into!.free);
-          // Once the body's length is in, a one-byte read sees it end (or finds it too long).
-          next = await byob!.read(want > 0 ? new Uint8Array(into!.buffer, into!.filled, want) : new Uint8Array(1));
-          if (want > 0 && next.value !== undefined) into!.buffer = next.value.buffer as ArrayBuffer;
-          if (want === 0 && next.done !== true) throw tooLong();
-        }
+        next = byob === undefined
+          ? await plain!.read()
+          : await byob.read(want > 0 ? new Uint8Array(into!.buffer, into!.filled, want) : new Uint8Array(1));
       } catch (error) {
         finished = true;
-        if (error instanceof FileStoreError) throw error;
         throw toStoreError(error, `${context}: the body failed after ${received} bytes`, undefined);
       }
+      if (want > 0 && next.value !== undefined) into!.buffer = next.value.buffer as ArrayBuffer;
       if (next.done) break;
       const chunk = next.value;
-      if (received + chunk.length > length) throw tooLong();
+      // Thrown before the chunk is counted or copied; the body is cancelled on the way out.
+      if (received + chunk.length > length || (byob !== undefined && want === 0)) throw tooLong();
       received += chunk.length;
       if (into === undefined) yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
       else {

@@ -78,12 +78,12 @@ const mockS3 = () => mockClient(S3Client);
 /**
  * A byte stream of `bytes`, at most `chunk` bytes per read, as Deno's
  * `fetch` bodies are: it fills a BYOB reader's own buffer, else enqueues
- * copies. `served` counts each.
+ * copies. `served` counts each, and the cancels.
  */
 function byteStreamOf(
   bytes: Uint8Array,
   chunk: number,
-  served: { byob: number; enqueued: number },
+  served: { byob: number; enqueued: number; cancelled: number },
 ): ReadableStream<Uint8Array> {
   let offset = 0;
   return new ReadableStream({
@@ -106,6 +106,9 @@ function byteStreamOf(
         controller.enqueue(next.slice());
         served.enqueued++;
       }
+    },
+    cancel() {
+      served.cancelled++;
     },
   });
 }
@@ -197,7 +200,7 @@ describe("S3FileStore with a mocked S3Client", () => {
 
     it("fills its buffer straight from a byte-stream body (BYOB reads), range by range, verified", async () => {
       const data = new Uint8Array(100 * 1024).map((_, index) => index % 251);
-      const served = { byob: 0, enqueued: 0 };
+      const served = { byob: 0, enqueued: 0, cancelled: 0 };
       s3.on(GetObjectCommand).callsFake((input: { Range: string }) => {
         const [first, last] = /bytes=(\d+)-(\d+)/.exec(input.Range)!.slice(1).map(Number);
         const body = data.subarray(first, Math.min(last + 1, data.length));
@@ -211,18 +214,21 @@ describe("S3FileStore with a mocked S3Client", () => {
       });
       assert.deepEqual(await open({ rangeSizeBytes: 64 * 1024 }).read("a"), data);
       assert.equal(s3.commandCalls(GetObjectCommand).length, 2);
-      assert.deepEqual(served, { byob: 7, enqueued: 0 });
+      assert.deepEqual(served, { byob: 7, enqueued: 0, cancelled: 0 });
     });
 
-    it("rejects a byte-stream body shorter or longer than its Content-Length", async () => {
+    it("rejects a byte-stream body shorter or longer than its Content-Length; a longer one is cancelled", async () => {
+      const served = { byob: 0, enqueued: 0, cancelled: 0 };
       const answer = (length: number, bytes: number) => ({
         ContentLength: length,
-        Body: { transformToWebStream: () => byteStreamOf(new Uint8Array(bytes), 4, { byob: 0, enqueued: 0 }) } as never,
+        Body: { transformToWebStream: () => byteStreamOf(new Uint8Array(bytes), 4, served) } as never,
       });
       s3.on(GetObjectCommand).resolves(answer(10, 2));
       await rejectsWith(open().read("a"), FileStoreError, undefined, /cut short \(2 of 10 bytes\)/);
+      assert.equal(served.cancelled, 0);
       s3.on(GetObjectCommand).resolves(answer(4, 6));
       await rejectsWith(open().read("a"), FileStoreError, undefined, /: the body sent more than its 4 bytes$/);
+      assert.equal(served.cancelled, 1, "the rest of the body is not read");
     });
   });
 
