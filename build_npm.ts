@@ -4,7 +4,8 @@
 // deno.json, README and LICENSE, the seed data and the commands (`bin`). The
 // test files are compiled beside it (npm/esm/tests, not published) so the same
 // tests run under `node --test`, with the seed script and the seed data they
-// read, and the runtime-neutral memory bench (npm/esm/bench/file_streams.js).
+// read, and the runtime-neutral memory benches (npm/esm/bench/file_streams.js,
+// npm/esm/bench/read_stream_loopback.js).
 //
 // One ESM build serves `import` and `require()`: every supported Node (22.12
 // and later) loads ES modules synchronously from `require()` when the graph
@@ -57,8 +58,9 @@ const files = [
   ...Object.values(BIN).map((source) => join(root, source)),
   ...await sources("src"),
   ...await sources("tests"),
-  // Runs on either runtime: `node npm/esm/bench/file_streams.js` measures the npm build's memory (not published).
+  // Run on either runtime: `node npm/esm/bench/file_streams.js` measures the npm build's memory (not published).
   join(root, "bench", "file_streams.ts"),
+  join(root, "bench", "read_stream_loopback.ts"),
 ];
 const program = ts.createProgram(files, {
   target: ts.ScriptTarget.ES2022,

@@ -519,6 +519,9 @@ export class S3FileStore implements IFileStore {
    * the HTTP layer reads ahead. The content is checked against its stored
    * SHA-256 on the way; when it differs the stream errors with an
    * {@linkcode IntegrityError} instead of delivering its last chunk.
+   * Where the HTTP layer's bodies are byte streams (the store's own client
+   * on Deno), the chunks are 8 KiB each, which keeps the memory of a long
+   * stream bounded; elsewhere they are the HTTP layer's own.
    * Cancelling the stream aborts the request in flight. A file replaced
    * during the read errors the stream (each range asks for the first one's
    * ETag).
@@ -1819,6 +1822,16 @@ async function* chain(
 }
 
 /**
+ * The size of the chunks a stream reads a byte-stream body into, each
+ * filled before it is handed out. The chunks are the consumer's to keep,
+ * so each is fresh memory that V8 frees only at a collection, and small
+ * ones bring collections sooner: on Deno, against a fake S3 on loopback, a
+ * 1 GiB `readStream` peaked at +89 to +103 MiB with `fetch`'s own chunks
+ * and +47 to +49 MiB with these, in about a third more time.
+ */
+const STREAM_CHUNK_BYTES = 8 * 1024;
+
+/**
  * The one buffer a whole-file read fills, range after range. A BYOB read
  * hands its buffer back as a new `ArrayBuffer` over the same memory (the
  * one passed in is detached): `buffer` is always the live one.
@@ -1844,13 +1857,13 @@ class FileBuffer {
 }
 
 /**
- * A response body's chunks, checked to add up to its `Content-Length`.
- * Without `into`, they are the HTTP layer's own (plain views, not copies).
- * With `into`, the body is read straight into it where the stream allows
- * a BYOB read (Deno's `fetch` does), else each chunk is copied in as it
- * arrives; either way the chunks are views of `into`, and no chunk is
- * garbage left for the collector. Ended early, it cancels the body, which
- * closes the connection.
+ * A response body's chunks, checked to add up to its `Content-Length`: a
+ * body that ends short or sends more fails with a {@linkcode FileStoreError}
+ * (and one that sends more is cancelled before the excess is kept). Where
+ * the body is a byte stream (Deno's `fetch` bodies are) it is read with
+ * BYOB reads (see {@linkcode byobChunks}), else as the HTTP layer hands it
+ * out (see {@linkcode plainChunks}). With `into`, every chunk is a view of
+ * it. Ended early, it cancels the body, which closes the connection.
  */
 async function* bodyChunks(
   body: GetObjectCommandOutput["Body"],
@@ -1858,49 +1871,117 @@ async function* bodyChunks(
   context: string,
   into?: FileBuffer,
 ): AsyncGenerator<Uint8Array> {
-  let received = 0;
   const stream = body?.transformToWebStream();
-  const byob = into === undefined || stream === undefined ? undefined : byobReader(stream);
-  const plain = byob === undefined ? stream?.getReader() : undefined;
-  const reader = byob ?? plain;
-  let finished = reader === undefined;
-  const tooLong = () => new FileStoreError(`${context}: the body sent more than its ${length} bytes`);
+  const progress: BodyProgress = { received: 0, finished: stream === undefined };
+  const byob = stream === undefined ? undefined : byobReader(stream);
+  const plain = stream === undefined || byob !== undefined ? undefined : stream.getReader();
   try {
-    while (reader !== undefined) {
-      // Into the buffer where the body allows it; once the body's length is in, a one-byte read sees it end.
-      const want = byob === undefined ? 0 : Math.min(length - received, into!.free);
-      let next: ReadableStreamReadResult<Uint8Array>;
-      try {
-        next = byob === undefined
-          ? await plain!.read()
-          : await byob.read(want > 0 ? new Uint8Array(into!.buffer, into!.filled, want) : new Uint8Array(1));
-      } catch (error) {
-        finished = true;
-        throw toStoreError(error, `${context}: the body failed after ${received} bytes`, undefined);
-      }
-      if (want > 0 && next.value !== undefined) into!.buffer = next.value.buffer as ArrayBuffer;
-      if (next.done) break;
-      const chunk = next.value;
-      // Thrown before the chunk is counted or copied; the body is cancelled on the way out.
-      if (received + chunk.length > length || (byob !== undefined && want === 0)) throw tooLong();
-      received += chunk.length;
-      if (into === undefined) yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
-      else {
-        if (byob === undefined) {
-          if (chunk.length > into.free) throw tooLong();
-          new Uint8Array(into.buffer, into.filled, chunk.length).set(chunk);
-        }
-        into.filled += chunk.length;
-        yield new Uint8Array(into.buffer, into.filled - chunk.length, chunk.length);
-      }
-    }
-    finished = true;
+    if (byob !== undefined) yield* byobChunks(byob, length, context, into, progress);
+    else if (plain !== undefined) yield* plainChunks(plain, length, context, into, progress);
   } finally {
-    if (!finished) await reader?.cancel().catch(() => {});
+    if (!progress.finished) await (byob ?? plain)?.cancel().catch(() => {});
   }
-  if (received !== length) {
-    throw new FileStoreError(`${context}: the body was cut short (${received} of ${length} bytes)`);
+  if (progress.received !== length) {
+    throw new FileStoreError(`${context}: the body was cut short (${progress.received} of ${length} bytes)`);
   }
+}
+
+/** How far a body was read, and whether it ended (or failed), so it needs no cancel. */
+interface BodyProgress {
+  received: number;
+  finished: boolean;
+}
+
+/**
+ * A body's chunks as the HTTP layer hands them out (plain views, not
+ * copies), or, with `into`, copied into it.
+ */
+async function* plainChunks(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  length: number,
+  context: string,
+  into: FileBuffer | undefined,
+  progress: BodyProgress,
+): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const next = await readBody(() => reader.read(), context, progress);
+    if (next.done) {
+      progress.finished = true;
+      return;
+    }
+    const chunk = next.value;
+    if (progress.received + chunk.length > length || chunk.length > (into?.free ?? Infinity)) {
+      throw tooLong(context, length);
+    }
+    progress.received += chunk.length;
+    if (into === undefined) {
+      yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+      continue;
+    }
+    new Uint8Array(into.buffer, into.filled, chunk.length).set(chunk);
+    into.filled += chunk.length;
+    yield new Uint8Array(into.buffer, into.filled - chunk.length, chunk.length);
+  }
+}
+
+/**
+ * A byte-stream body read with BYOB reads: with `into`, straight into it
+ * (a chunk per range); without, into fresh chunks of
+ * {@linkcode STREAM_CHUNK_BYTES}. Each chunk is filled before it is handed
+ * out, since a part-filled one would hold its whole size. Once the body's
+ * length is in, a one-byte read sees it end, or finds it longer.
+ */
+async function* byobChunks(
+  reader: ReadableStreamBYOBReader,
+  length: number,
+  context: string,
+  into: FileBuffer | undefined,
+  progress: BodyProgress,
+): AsyncGenerator<Uint8Array> {
+  while (progress.received < length) {
+    const size = Math.min(length - progress.received, into?.free ?? STREAM_CHUNK_BYTES);
+    if (size === 0) break;
+    // Every read hands the buffer back as a new ArrayBuffer (the one passed in is detached): keep the last.
+    let buffer = into?.buffer ?? new ArrayBuffer(size);
+    const start = into?.filled ?? 0;
+    let filled = 0;
+    let done = false;
+    while (filled < size && !done) {
+      const view = new Uint8Array(buffer, start + filled, size - filled);
+      const next = await readBody(() => reader.read(view), context, progress);
+      if (next.value !== undefined) buffer = next.value.buffer as ArrayBuffer;
+      done = next.done;
+      filled += next.value?.length ?? 0;
+    }
+    progress.received += filled;
+    if (into !== undefined) {
+      into.buffer = buffer;
+      into.filled += filled;
+    }
+    if (filled > 0) yield new Uint8Array(buffer, start, filled);
+    if (done) {
+      progress.finished = true;
+      return;
+    }
+  }
+  const end = await readBody(() => reader.read(new Uint8Array(1)), context, progress);
+  if (!end.done) throw tooLong(context, length);
+  progress.finished = true;
+}
+
+/** One read of a body; a failure is a FileStoreError saying how far it got, and the body needs no cancel. */
+async function readBody<R>(read: () => Promise<R>, context: string, progress: BodyProgress): Promise<R> {
+  try {
+    return await read();
+  } catch (error) {
+    progress.finished = true;
+    throw toStoreError(error, `${context}: the body failed after ${progress.received} bytes`, undefined);
+  }
+}
+
+/** The error of a body that sent more than its `Content-Length` (or than the file has). */
+function tooLong(context: string, length: number): FileStoreError {
+  return new FileStoreError(`${context}: the body sent more than its ${length} bytes`);
 }
 
 /** A BYOB reader of the stream, or `undefined` when it is not a byte stream (Node's bodies are not). */

@@ -19,6 +19,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
+import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import {
   ConfigError,
@@ -215,6 +216,23 @@ describe("S3FileStore with a mocked S3Client", () => {
       assert.deepEqual(await open({ rangeSizeBytes: 64 * 1024 }).read("a"), data);
       assert.equal(s3.commandCalls(GetObjectCommand).length, 2);
       assert.deepEqual(served, { byob: 7, enqueued: 0, cancelled: 0 });
+    });
+
+    it("readStream() reads a byte-stream body into fresh 8 KiB chunks, each filled (BYOB reads), verified", async () => {
+      const data = new Uint8Array(20 * 1024).map((_, index) => index % 253);
+      const served = { byob: 0, enqueued: 0, cancelled: 0 };
+      s3.on(GetObjectCommand).resolves({
+        ContentLength: data.length,
+        ContentRange: `bytes 0-${data.length - 1}/${data.length}`,
+        Metadata: { sha256: createHash("sha256").update(data).digest("hex") },
+        Body: { transformToWebStream: () => byteStreamOf(data, 3 * 1024, served) } as never,
+      });
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of await open().readStream("a")) chunks.push(chunk);
+      // 3 KiB a read: a chunk is handed out only once its 8 KiB are in.
+      assert.deepEqual(chunks.map((chunk) => chunk.length), [8_192, 8_192, 4_096]);
+      assert.deepEqual(Buffer.concat(chunks), Buffer.from(data));
+      assert.deepEqual(served, { byob: 8, enqueued: 0, cancelled: 0 });
     });
 
     it("rejects a byte-stream body shorter or longer than its Content-Length; a longer one is cancelled", async () => {
