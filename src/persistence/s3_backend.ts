@@ -1238,7 +1238,8 @@ export class S3FileStore implements IFileStore {
    * others as they are asked for, each `If-Match` the first one's ETag, all
    * checked against the stored SHA-256 (see `verifiedChunks`). `buffered`
    * reads every range into one {@linkcode FileBuffer} of the file's size
-   * (the chunks are views of it); otherwise the chunks are the HTTP layer's.
+   * (the chunks are views of it); otherwise each chunk is the consumer's to
+   * keep (see `bodyChunks`).
    */
   async #open(
     path: string,
@@ -1825,9 +1826,9 @@ async function* chain(
  * The size of the chunks a stream reads a byte-stream body into, each
  * filled before it is handed out. The chunks are the consumer's to keep,
  * so each is fresh memory that V8 frees only at a collection, and small
- * ones bring collections sooner: on Deno, against a fake S3 on loopback, a
- * 1 GiB `readStream` peaked at +89 to +103 MiB with `fetch`'s own chunks
- * and +47 to +49 MiB with these, in about a third more time.
+ * ones bring collections sooner: on Deno, with `bench/read_stream_loopback.ts`,
+ * a 1 GiB `readStream` peaked at +108 MiB with `fetch`'s own chunks and at
+ * about +60 MiB with these, in twice the time (2.1 s instead of 1.1 to 1.3).
  */
 const STREAM_CHUNK_BYTES = 8 * 1024;
 

@@ -1,13 +1,13 @@
 /**
  * The HTTP layer of the S3 clients `S3FileStore` creates for itself. On
  * Node it is the SDK's default (`node:http`). On Deno, `GET`s go through
- * `fetch` instead: its bodies are byte streams, which `read` fills its one
- * buffer from directly, and which Deno frees as they are read, while Deno's
- * `node:http` hands out a fresh chunk per read that is freed late (measured
- * with `bench/file_streams.ts`: over 100 MiB resident while streaming 1 GiB,
- * about 50 MiB through `fetch`). Every other request stays on `node:http`,
- * because `fetch` copies a request body, and those copies are freed late
- * too (a 1 GiB `writeStream` grew by 250 MiB through `fetch`).
+ * `fetch` instead: its bodies are byte streams, which the store reads into
+ * buffers of its own (BYOB reads), while Deno's `node:http` hands out a
+ * fresh 64 KiB chunk per read that V8 frees late (with `bench/file_streams.ts`,
+ * a 1 GiB `readStream` kept over 100 MiB resident that way, under 50 MiB
+ * through `fetch`). Every other request stays on `node:http`, because
+ * `fetch` copies a request body, and those copies are freed late too (a
+ * 1 GiB `writeStream` grew by 250 MiB through `fetch`).
  *
  * @module
  */
