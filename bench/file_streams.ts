@@ -12,15 +12,16 @@
 // set the store's partSizeBytes, partConcurrency and rangeSizeBytes (in MiB)
 // instead of the defaults. Each scenario runs in a fresh process, so one
 // scenario's heap never inflates the next one's numbers. RSS is sampled
-// every 5 ms; the report gives the RSS just before the operation and the
-// peak above it. Run it only against your own endpoint: it stores the files
+// every 5 ms (`peak_rss.ts`); the report gives the RSS just before the
+// operation and the peak above it. Run it only against your own endpoint: it stores the files
 // there (about 1.25 times MiB) and deletes them and the bucket at the end.
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { CreateBucketCommand, DeleteBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, DeleteBucketCommand, GetObjectCommand } from "@aws-sdk/client-s3";
 import { S3FileStore } from "../mod.ts";
-import { ownRequestHandler } from "../src/persistence/s3_http.ts";
+import { createOwnS3Client } from "../src/persistence/s3_http.ts";
+import { measurePeakRss } from "./peak_rss.ts";
 import { AWS_ENDPOINT_URL, probe, useLocalAwsCredentials } from "../tests/support/gate.ts";
 
 const MiB = 1024 * 1024;
@@ -84,13 +85,7 @@ const SCENARIOS: Record<string, (store: S3FileStore) => Promise<number>> = {
 };
 
 useLocalAwsCredentials();
-const requestHandler = ownRequestHandler();
-const client = new S3Client({
-  region: "us-east-1",
-  endpoint: AWS_ENDPOINT_URL,
-  forcePathStyle: true,
-  ...(requestHandler === undefined ? {} : { requestHandler }),
-});
+const client = createOwnS3Client({ region: "us-east-1", endpoint: AWS_ENDPOINT_URL, forcePathStyle: true });
 const scenario = process.env.FILE_STREAMS_SCENARIO;
 const benchBucket = () => process.env.FILE_STREAMS_BUCKET!;
 
@@ -106,14 +101,7 @@ if (scenario !== undefined) {
   // The SDK loads most of its code on the first requests: warm it up, so that is not counted.
   await store.writeStream("warm-up.bin", source(MiB));
   for await (const _ of await store.readStream("warm-up.bin"));
-  const before = process.memoryUsage.rss();
-  let peak = before;
-  const sampler = setInterval(() => peak = Math.max(peak, process.memoryUsage.rss()), 5);
-  const started = performance.now();
-  const bytes = await SCENARIOS[scenario](store);
-  const ms = performance.now() - started;
-  clearInterval(sampler);
-  peak = Math.max(peak, process.memoryUsage.rss());
+  const { before, peak, ms, result: bytes } = await measurePeakRss(() => SCENARIOS[scenario](store));
   store.close();
   client.destroy();
   console.log(JSON.stringify({ before, peak, ms, bytes }));

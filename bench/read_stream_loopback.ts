@@ -8,15 +8,17 @@
 // MiB (default 1024) is the file's size. Scenarios: the store's readStream,
 // and the same ranges through the SDK alone with the HTTP layer the store's
 // own client has, each chunk dropped. The fake S3 runs in a process of its
-// own and each scenario in a fresh one; RSS is sampled every 5 ms. The fake
-// sends no checksum, so the store reads unverified.
+// own and each scenario in a fresh one; RSS is sampled every 5 ms
+// (`peak_rss.ts`). The fake sends no checksum, so the store reads
+// unverified.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import http from "node:http";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { S3FileStore } from "../mod.ts";
-import { ownRequestHandler } from "../src/persistence/s3_http.ts";
+import { createOwnS3Client } from "../src/persistence/s3_http.ts";
+import { measurePeakRss } from "./peak_rss.ts";
 
 const MiB = 1024 * 1024;
 const size = Number(process.env.LOOPBACK_MIB ?? process.argv[2] ?? 1024) * MiB;
@@ -59,13 +61,7 @@ const SCENARIOS: Record<string, (endpoint: string) => Promise<number>> = {
     return bytes;
   },
   "SDK ranged GetObject alone": async (endpoint) => {
-    const requestHandler = ownRequestHandler();
-    const client = new S3Client({
-      region: "us-east-1",
-      endpoint,
-      forcePathStyle: true,
-      ...(requestHandler === undefined ? {} : { requestHandler }),
-    });
+    const client = createOwnS3Client({ region: "us-east-1", endpoint, forcePathStyle: true });
     let bytes = 0;
     for (let first = 0; first < size; first += RANGE) {
       const range = `bytes=${first}-${first + RANGE - 1}`;
@@ -88,15 +84,9 @@ else if (role !== undefined) {
   const warm = new S3FileStore({ bucket: "loopback", region: "us-east-1", endpointUrl: endpoint });
   for await (const _ of await warm.readStream("warm.bin")) break;
   warm.close();
-  const before = process.memoryUsage.rss();
-  let peak = before;
-  const sampler = setInterval(() => peak = Math.max(peak, process.memoryUsage.rss()), 5);
-  const started = performance.now();
-  const bytes = await SCENARIOS[role](endpoint);
-  const ms = performance.now() - started;
-  clearInterval(sampler);
+  const { before, peak, ms, result: bytes } = await measurePeakRss(() => SCENARIOS[role](endpoint));
   if (bytes !== size) throw new Error(`read ${bytes} bytes, not ${size}`);
-  console.log(JSON.stringify({ before, peak: Math.max(peak, process.memoryUsage.rss()), ms }));
+  console.log(JSON.stringify({ before, peak, ms }));
 } else {
   const server: ChildProcess = spawn(process.execPath, args, {
     env: { ...process.env, LOOPBACK_ROLE: "server", LOOPBACK_MIB: String(size / MiB) },
@@ -112,7 +102,12 @@ else if (role !== undefined) {
   try {
     for (const name of Object.keys(SCENARIOS)) {
       const child = spawnSync(process.execPath, args, {
-        env: { ...process.env, LOOPBACK_ROLE: name, LOOPBACK_ENDPOINT: `http://127.0.0.1:${port}` },
+        env: {
+          ...process.env,
+          LOOPBACK_ROLE: name,
+          LOOPBACK_ENDPOINT: `http://127.0.0.1:${port}`,
+          LOOPBACK_MIB: String(size / MiB),
+        },
         stdio: ["ignore", "pipe", "inherit"],
         encoding: "utf8",
       });

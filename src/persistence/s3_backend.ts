@@ -102,7 +102,7 @@ import {
   reasonProblems,
   regionProblems,
 } from "./options.ts";
-import { ownRequestHandler } from "./s3_http.ts";
+import { createOwnS3Client } from "./s3_http.ts";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -462,11 +462,9 @@ export class S3FileStore implements IFileStore {
       this.#client = options.client;
       this.#ownsClient = false;
     } else {
-      const requestHandler = ownRequestHandler();
-      this.#client = new S3Client({
+      this.#client = createOwnS3Client({
         ...(options.region === undefined ? {} : { region: options.region }),
         ...(options.endpointUrl === undefined ? {} : { endpoint: options.endpointUrl, forcePathStyle: true }),
-        ...(requestHandler === undefined ? {} : { requestHandler }),
       });
       this.#ownsClient = true;
     }

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { FetchHttpHandler } from "@smithy/fetch-http-handler";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 
@@ -121,6 +122,26 @@ export class GetThroughFetchHandler {
  */
 export function ownRequestHandler(): GetThroughFetchHandler | undefined {
   return "Deno" in globalThis ? new GetThroughFetchHandler() : undefined;
+}
+
+/**
+ * An S3 client with the HTTP layer of {@linkcode ownRequestHandler}: what
+ * an `S3FileStore` creates when it is given no client.
+ *
+ * @param config The client's settings (no `requestHandler`).
+ * @returns The client; whoever created it destroys it.
+ *
+ * @example Create the client a store would
+ * ```ts
+ * import { createOwnS3Client } from "./s3_http.ts";
+ *
+ * const client = createOwnS3Client({ region: "us-east-1" });
+ * client.destroy();
+ * ```
+ */
+export function createOwnS3Client(config: Omit<S3ClientConfig, "requestHandler">): S3Client {
+  const requestHandler = ownRequestHandler();
+  return new S3Client(requestHandler === undefined ? config : { ...config, requestHandler });
 }
 
 /**
