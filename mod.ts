@@ -52,6 +52,7 @@ export type {
   IInvalidationBus,
   InvalidationListener,
   IRulesStore,
+  StoredEntry,
 } from "./src/core/protocols.ts";
 export type {
   AgentConfig,

@@ -7,7 +7,9 @@
 //    memory + Redis + bus stack (its defaults: the L1 entry is serialized).
 // 2. Redis-tier hit (in-process tier off) vs raw MGET of the rule's two
 //    per-owner entries (the client's and GLOBAL's) + JSON.parse of each: the
-//    same round trip a hand-written read of the same answer makes.
+//    same round trip a hand-written read of the same answer makes; and against
+//    the round trip alone (no parse), since a hit whose texts the store
+//    checked before parses nothing.
 // 3. 64 concurrent callers on one warm rule: ops/s, the store vs the raw client.
 // 4. Invalidation latency between two processes (rule_writer.ts as the writer):
 //    from the writer's change returning to this process serving the new value.
@@ -15,8 +17,9 @@
 //
 // Per-call times are taken over batches (the mean of a batch of calls, so the
 // clock's resolution does not dominate a sub-microsecond call); p50 and p99
-// are over the batches. Ratios compare runs of one process, one after the
-// other. Nothing is asserted: the figures are printed.
+// are over the batches (in 2, over the rounds' means). Ratios compare calls
+// of one process, in interleaved rounds, so the load of the shared machine
+// falls on all alike. Nothing is asserted: the figures are printed.
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -44,8 +47,8 @@ const heapOnlySuffix = process.env.CACHE_TIERS_HEAP_SUFFIX;
 const suffix = heapOnlySuffix ?? uniqueSuffix("bench-tiers");
 if (heapOnlySuffix === undefined) await createTables(dynamo, suffix, RULES_FIXTURE);
 
-/** Per-call microseconds of `call`, over `batches` batches of `size` calls each: p50, p99, mean. */
-async function perCall(call: () => Promise<unknown>, batches: number, size: number) {
+/** Per-call microseconds of `call`, one figure per batch: `batches` batches of `size` calls each, after a warm-up. */
+async function perCall(call: () => Promise<unknown>, batches: number, size: number): Promise<number[]> {
   for (let warm = 0; warm < size * 10; warm++) await call();
   const samples: number[] = [];
   for (let batch = 0; batch < batches; batch++) {
@@ -55,7 +58,24 @@ async function perCall(call: () => Promise<unknown>, batches: number, size: numb
     for (let index = 0; index < size; index++) await call();
     samples.push(((performance.now() - start) * 1000) / size);
   }
-  return summary(samples);
+  return samples;
+}
+
+/** Per-call microseconds of each call in `rounds` interleaved rounds (the load of the shared machine falls on all alike). */
+async function interleaved(
+  calls: Record<string, () => Promise<unknown>>,
+  rounds: number,
+  batches: number,
+  size: number,
+  perRound: (samples: number[]) => number[] = (samples) => samples,
+): Promise<Record<string, ReturnType<typeof summary>>> {
+  const samples: Record<string, number[]> = {};
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, call] of Object.entries(calls)) {
+      (samples[name] ??= []).push(...perRound(await perCall(call, batches, size)));
+    }
+  }
+  return Object.fromEntries(Object.entries(samples).map(([name, times]) => [name, summary(times)]));
 }
 
 function summary(samples: number[]) {
@@ -178,9 +198,8 @@ const bentoKey = `bench-${suffix}:FICA_SS`;
 const bentoRead = () => bento.getOrSet({ key: bentoKey, ttl: "5m", factory: () => warmRule });
 await bentoRead();
 const ourRead = () => tiered.store.getCalculationRule("ACME", "FICA_SS");
-const l1Ours = await perCall(ourRead, 2000, 200);
-const l1Bento = await perCall(bentoRead, 2000, 200);
-report("1. In-process hit: getCalculationRule vs BentoCache getOrSet", l1Ours, l1Bento, [
+const l1 = await interleaved({ ourRead, bentoRead }, 20, 100, 200);
+report("1. In-process hit: getCalculationRule vs BentoCache getOrSet", l1.ourRead, l1.bentoRead, [
   "bluestar local tier",
   "BentoCache memory+redis+bus",
 ]);
@@ -200,24 +219,34 @@ const untimed = createClient({ url: REDIS_URL, disableOfflineQueue: true, comman
 untimed.on("error", () => {});
 await untimed.connect();
 const untimedRead = async () => (await untimed.mGet(RULE_KEYS)).map((text) => JSON.parse(text!) as unknown);
+// The round trip alone: a hit whose texts the store checked before parses nothing, so this is its floor.
+const roundTrip = () => untimed.mGet(RULE_KEYS);
 const redisRead = () => redisTier.store.getCalculationRule("ACME", "FICA_SS");
-// Interleaved rounds: the load of the shared machine falls on all alike.
-const redisOurs: number[] = [];
-const redisRaw: number[] = [];
-const redisUntimed: number[] = [];
-for (let round = 0; round < 10; round++) {
-  redisOurs.push((await perCall(redisRead, 20, 50)).mean);
-  redisRaw.push((await perCall(rawRead, 20, 50)).mean);
-  redisUntimed.push((await perCall(untimedRead, 20, 50)).mean);
-}
-report("2. Redis-tier hit (in-process tier off) vs raw MGET + JSON.parse", summary(redisOurs), summary(redisRaw), [
+// One figure per round, its mean: the rounds' spread is the machine's.
+const redis = await interleaved(
+  { redisRead, rawRead, untimedRead, roundTrip },
+  30,
+  20,
+  50,
+  (samples) => [summary(samples).mean],
+);
+report("2. Redis-tier hit (in-process tier off) vs raw MGET + JSON.parse", redis.redisRead, redis.rawRead, [
   "bluestar Redis tier",
   "raw node-redis MGET of both entries + JSON.parse (client defaults)",
 ]);
-report("2b. The same, against the raw client without its command timeout", summary(redisOurs), summary(redisUntimed), [
+report("2b. The same, against the raw client without its command timeout", redis.redisRead, redis.untimedRead, [
   "bluestar Redis tier",
   "raw node-redis MGET + JSON.parse, commandOptions { timeout: 0 }",
 ]);
+report(
+  "2c. The same, against the round trip alone (raw MGET, no JSON.parse)",
+  redis.redisRead,
+  redis.roundTrip,
+  [
+    "bluestar Redis tier",
+    "raw node-redis MGET, commandOptions { timeout: 0 }",
+  ],
+);
 await untimed.close();
 
 // ---- 3. 64 concurrent callers on one warm rule -----------------------------

@@ -359,12 +359,42 @@ export interface ICacheBackend {
    * key at a time, with no guard against stale write-backs.
    *
    * @param keys The keys.
-   * @param details What to learn besides: `ttl`, how long each entry has left (`ttlMs`; Redis: `PTTL`, in the same round trip); `text`, its JSON text as stored (`text`). Without them the entries hold neither field.
+   * @param details What to learn besides: `ttl`, how long each entry has left (`ttlMs`; Redis: `PTTL`, in the same round trip); `generations: false`, no generation (each is 0); `timeoutMs`, the most the call may take.
    * @returns One entry per key, in order: the value (`null` on a miss) and the key's generation.
-   * @throws {CacheError} When the cache cannot be reached.
-   * @throws {InvalidInputError} When a key is empty or over 1024 bytes.
+   * @throws {CacheError} When the cache cannot be reached, or does not answer within `details.timeoutMs` (or the backend's own timeout, when shorter).
+   * @throws {InvalidInputError} When a key is empty or over 1024 bytes, or `details.timeoutMs` is not a positive number; nothing is sent.
    */
   getMany?<T = unknown>(keys: readonly string[], details?: CacheEntryDetails): Promise<Array<CacheEntry<T>>>;
+
+  /**
+   * Optional: what {@linkcode ICacheBackend.getMany} reads, in the same ONE
+   * round trip, with each entry as stored, its JSON text not yet decoded (as
+   * {@linkcode ICacheBackend.getEntry} gives it), so a reader that already
+   * checked an exact text skips its decode (the read-through cache's hot
+   * path: a hit costs no parse). Backends without it are read with `getMany`.
+   *
+   * A backend that has it must fail the call within `details.timeoutMs`:
+   * the read-through cache relies on that and sets no deadline of its own
+   * on this call (one deadline per hit, not two).
+   *
+   * @param keys The keys.
+   * @param details What to learn besides: `ttl`, how long each entry has left (its `ttlMs`, else `Infinity`); `generations: false`, no generation (each is 0); `timeoutMs`, the most the call may take.
+   * @returns One entry per key, in order: the entry as stored (`null` on a miss) and the key's generation.
+   * @throws {CacheError} When the cache cannot be reached, or does not answer within `details.timeoutMs` (or the backend's own timeout, when shorter).
+   * @throws {InvalidInputError} When a key is empty or over 1024 bytes, or `details.timeoutMs` is not a positive number; nothing is sent.
+   *
+   * @example Decode only what was not checked before
+   * ```ts
+   * import { MemoryCacheBackend } from "@bluestar/persistence";
+   *
+   * const cache = new MemoryCacheBackend();
+   * await cache.setex("rule", 60, { rate: "0.062" });
+   * const [{ entry }] = await cache.getEntries(["rule", "missing"]);
+   * console.assert(entry?.text === '{"rate":"0.062"}');
+   * console.assert((await entry?.decode() as { rate: string }).rate === "0.062");
+   * ```
+   */
+  getEntries?(keys: readonly string[], details?: CacheEntryDetails): Promise<StoredEntry[]>;
 
   /**
    * Stores a value only when the key's generation is still the one read
@@ -420,12 +450,6 @@ export interface CacheEntryDetails {
    */
   ttl?: boolean;
   /**
-   * Each entry's JSON text as stored, as `text`.
-   *
-   * @default {false}
-   */
-  text?: boolean;
-  /**
    * Each key's generation. `false`: not read, every entry's `generation` is
    * 0; for a lookup that serves only hits (a write-back needs the
    * generation, read before its load).
@@ -433,6 +457,14 @@ export interface CacheEntryDetails {
    * @default {true}
    */
   generations?: boolean;
+  /**
+   * The most the call may take, in milliseconds; past it the call fails
+   * with a `CacheError`. The backend's own timeout still applies when it
+   * is shorter.
+   *
+   * @default {undefined: the backend's own timeout}
+   */
+  timeoutMs?: number;
 }
 
 /** A cached value and its key's generation (see {@linkcode ICacheBackend.getMany}). */
@@ -447,13 +479,14 @@ export interface CacheEntry<T> {
    * @default {undefined: not asked for, or no expiry}
    */
   ttlMs?: number;
-  /**
-   * The value's JSON text as stored, when asked for (`details.text`): a
-   * reader that already checked this exact text can skip checking the value again.
-   *
-   * @default {undefined}
-   */
-  text?: string;
+}
+
+/** A key's entry as stored and the key's generation (see {@linkcode ICacheBackend.getEntries}). */
+export interface StoredEntry {
+  /** The entry, its text not yet decoded, or `null` on a miss. */
+  entry: CachedEntry | null;
+  /** How many times the key was invalidated (0: never, or so long ago that the count expired). */
+  generation: number;
 }
 
 /** An entry as a cache holds it (see {@linkcode ICacheBackend.getEntry}). */

@@ -6,6 +6,7 @@
 
 import { InvalidInputError, quote } from "./errors.ts";
 import { checkCacheKey } from "./keys.ts";
+import { MAX_TIMER_MS } from "./time.ts";
 import type { Decimal } from "./types.ts";
 
 /** The most significant digits a {@linkcode Decimal} may have (DynamoDB's precision). */
@@ -217,6 +218,29 @@ export function encodeCacheWrite(key: string, ttlSeconds: number, value: unknown
   const problem = jsonProblem(value);
   if (problem !== undefined) throw new InvalidInputError(`Failed to cache key ${quote(key)}: ${problem}`);
   return JSON.stringify(value);
+}
+
+/**
+ * Checks the `timeoutMs` of a cache read (see `CacheEntryDetails.timeoutMs`).
+ *
+ * @param timeoutMs The candidate, `undefined` when none is given.
+ * @returns It, when it is usable (or `undefined`).
+ * @throws {InvalidInputError} When it is not a positive number of milliseconds a timer can wait.
+ *
+ * @example Check a read's timeout
+ * ```ts
+ * import { checkCacheTimeoutMs } from "./values.ts";
+ *
+ * console.assert(checkCacheTimeoutMs(50) === 50);
+ * console.assert(checkCacheTimeoutMs(undefined) === undefined);
+ * ```
+ */
+export function checkCacheTimeoutMs(timeoutMs: unknown): number | undefined {
+  if (timeoutMs === undefined) return undefined;
+  if (typeof timeoutMs === "number" && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS) return timeoutMs;
+  throw new InvalidInputError(
+    `Failed to read the cache: timeout ${quote(timeoutMs)} is not a positive number of milliseconds`,
+  );
 }
 
 const utf8 = new TextEncoder();

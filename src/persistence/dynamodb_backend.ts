@@ -1487,7 +1487,7 @@ export class DynamoDBRulesStore implements IRulesStore {
    * throws; a closed store rejects. Its end is reported as a `call` event.
    */
   #run<T>(method: RulesStoreMethod, body: () => Promise<T>): Promise<T> {
-    const started = performance.now();
+    const started = this.#reporting ? performance.now() : 0;
     let call: Promise<T>;
     try {
       if (this.#closed) throw new RulesStoreError("Failed to use the DynamoDB rules store: it is closed");

@@ -36,6 +36,7 @@ import type {
   ICacheBackend,
   IFileStore,
   IRulesStore,
+  StoredEntry,
 } from "../core/protocols.ts";
 import { integrityError, pullStream, sha256Hex, sourceChunks, SourceFailure, verifiedChunks } from "../core/streams.ts";
 import {
@@ -78,6 +79,7 @@ import type {
 } from "../core/types.ts";
 import {
   cacheVersionText,
+  checkCacheTimeoutMs,
   checkRetainUntil,
   copyBytes,
   deepFreeze,
@@ -553,18 +555,7 @@ export class MemoryCacheBackend implements ICacheBackend {
   }
 
   getEntry(key: string, withTtl: boolean): Promise<CachedEntry | null> {
-    return settle(() => {
-      checkCacheKey(key);
-      const entry = this.#entries.get(key);
-      if (entry === undefined) return null;
-      const left = entry.expiresAt - this.#now();
-      if (left <= 0) {
-        this.#entries.delete(key);
-        return null;
-      }
-      const text = entry.json;
-      return { text, ttlMs: withTtl ? left : Infinity, decode: () => Promise.resolve(JSON.parse(text)) };
-    });
+    return settle(() => this.#stored(checkCacheKey(key), withTtl));
   }
 
   setex(key: string, ttlSeconds: number, value: unknown): Promise<void> {
@@ -582,6 +573,7 @@ export class MemoryCacheBackend implements ICacheBackend {
 
   getMany<T = unknown>(keys: readonly string[], details: CacheEntryDetails = {}): Promise<Array<CacheEntry<T>>> {
     return settle(() => {
+      checkCacheTimeoutMs(details.timeoutMs);
       keys.forEach(checkCacheKey);
       return keys.map((key) => {
         const value = this.#live(key) as T | null;
@@ -592,9 +584,20 @@ export class MemoryCacheBackend implements ICacheBackend {
           value,
           generation,
           ...(details.ttl === true ? { ttlMs: entry.expiresAt - this.#now() } : undefined),
-          ...(details.text === true ? { text: entry.json } : undefined),
         };
       });
+    });
+  }
+
+  getEntries(keys: readonly string[], details: CacheEntryDetails = {}): Promise<StoredEntry[]> {
+    return settle(() => {
+      // It answers at once, within any timeout; an unusable one is refused as by every backend.
+      checkCacheTimeoutMs(details.timeoutMs);
+      keys.forEach(checkCacheKey);
+      return keys.map((key) => ({
+        entry: this.#stored(key, details.ttl === true),
+        generation: details.generations === false ? 0 : this.#generations.get(key) ?? 0,
+      }));
     });
   }
 
@@ -641,6 +644,19 @@ export class MemoryCacheBackend implements ICacheBackend {
       return null;
     }
     return JSON.parse(entry.json);
+  }
+
+  /** A live entry as stored, or `null` (an expired one is dropped). */
+  #stored(key: string, withTtl: boolean): CachedEntry | null {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return null;
+    const left = entry.expiresAt - this.#now();
+    if (left <= 0) {
+      this.#entries.delete(key);
+      return null;
+    }
+    const text = entry.json;
+    return { text, ttlMs: withTtl ? left : Infinity, decode: () => Promise.resolve(JSON.parse(text)) };
   }
 }
 

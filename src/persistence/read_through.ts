@@ -20,7 +20,7 @@
 
 import { CacheError, quote } from "../core/errors.ts";
 import type { CacheKind } from "../core/keys.ts";
-import type { CachedEntry, CacheEntry, ICacheBackend, IInvalidationBus } from "../core/protocols.ts";
+import type { CachedEntry, ICacheBackend, IInvalidationBus } from "../core/protocols.ts";
 import { guardHook } from "../core/hooks.ts";
 import { type Decoded, problemText } from "../core/schema.ts";
 import { type Clock, Deadlines, elapsedMs, Pending, SYSTEM_CLOCK } from "../core/time.ts";
@@ -225,7 +225,7 @@ export class ReadThroughCache {
     this.#remote = options.cache === undefined ? undefined : new RemoteTier(options.cache, {
       ttlSeconds: options.ttlSeconds,
       timeoutMs: options.timeoutMs,
-      report: (event) => this.#onEvent?.(event),
+      report: this.#onEvent,
       clock,
     });
     const local = options.localCache;
@@ -262,7 +262,7 @@ export class ReadThroughCache {
   read<T>(kind: CacheKind, key: string, check: (value: unknown) => Decoded<T>, load: () => Promise<T>): Promise<T> {
     const hit = this.local<T>(kind, key);
     if (hit !== undefined) return Promise.resolve(hit);
-    return this.#flights.run(key, [key], () => this.#cachedOrLoaded(kind, key, check, load));
+    return this.#flights.run([key], () => this.#cachedOrLoaded(kind, key, check, load));
   }
 
   /**
@@ -293,11 +293,7 @@ export class ReadThroughCache {
   ): Promise<T[]> {
     const hits = this.#localMany<T>(kind, keys);
     if (hits !== undefined) return Promise.resolve(hits);
-    return this.#flights.run(
-      keys.join("\n"),
-      keys,
-      () => this.#cachedOrLoadedMany(kind, keys, check, load, cacheable),
-    );
+    return this.#flights.run(keys, () => this.#cachedOrLoadedMany(kind, keys, check, load, cacheable));
   }
 
   /**
@@ -431,19 +427,12 @@ export class ReadThroughCache {
     const remote = this.#remote;
     if (remote !== undefined) {
       // Each lookup reports exactly one event: a failed one was reported by the tier.
-      const started = performance.now();
+      const started = this.#onEvent === undefined ? 0 : performance.now();
       const cached = await remote.get(kind, key, this.#local !== undefined);
       if (cached !== FAILED) {
-        const known = cached === null ? undefined : this.#checked.known(key, cached.text);
-        if (known !== undefined) return this.#redisHit(epoch, restores, kind, key, known as T, cached!.ttlMs, started);
-        const checked = cached === null ? null : await this.#checked.check(key, cached, check);
-        if (checked === null) {
-          this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
-        } else if (checked.ok) {
-          return this.#redisHit(epoch, restores, kind, key, checked.value, cached!.ttlMs, started);
-        } else {
-          this.#corrupt(kind, key, checked.problems.map(problemText), started);
-        }
+        const value = this.#known<T>(kind, key, cached, started) ??
+          await this.#decoded(kind, key, cached, check, started);
+        if (value !== undefined) return this.#keep(epoch, restores, key, value, cached!.ttlMs);
       }
     }
     let value: T;
@@ -512,25 +501,18 @@ export class ReadThroughCache {
     keys: readonly string[],
     check: (value: unknown, index: number) => Decoded<T>,
   ): Promise<ManyEntry[] | typeof FAILED> {
-    const started = performance.now();
+    const started = this.#onEvent === undefined ? 0 : performance.now();
     const found = await remote.getMany(kind, keys, this.#local !== undefined, false);
     if (found === FAILED) return FAILED;
-    const entries = keys.map((key, index) => {
-      const { value, ttlMs, text } = found[index];
-      const entry: ManyEntry = { value: undefined, generation: undefined, ttlMs: ttlMs ?? Infinity };
-      if (value === null || value === undefined) {
-        this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
-        return entry;
-      }
-      const checked = this.#checked.checkValue(key, value, text, (candidate) => check(candidate, index));
-      if (checked.ok) {
-        this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
-        entry.value = checked.value;
-      } else {
-        this.#corrupt(kind, key, checked.problems.map(problemText), started);
-      }
-      return entry;
-    });
+    const entries: ManyEntry[] = [];
+    for (let index = 0; index < keys.length; index++) {
+      // Only a text the memo does not know is decoded and checked: a hit costs no parse.
+      const key = keys[index];
+      const { entry } = found[index];
+      const value = this.#known(kind, key, entry, started) ??
+        await this.#decoded(kind, key, entry, (candidate) => check(candidate, index), started);
+      entries.push({ value, generation: undefined, ttlMs: entry?.ttlMs ?? Infinity });
+    }
     if (entries.every((entry) => entry.value !== undefined)) return entries;
     // A hit needs no generation, a write-back does: read them only now, still before the load, so that an
     // invalidation after this read refuses the write-back. Failed (reported): nothing is written back.
@@ -539,17 +521,31 @@ export class ReadThroughCache {
     return entries;
   }
 
-  #redisHit<T>(
-    epoch: number,
-    restores: number,
+  /** The answer for an entry whose exact text was checked before, its hit reported; else `undefined`, nothing reported. */
+  #known<T>(kind: CacheKind, key: string, entry: RemoteEntry | null, started: number): T | undefined {
+    const known = entry === null ? undefined : this.#checked.known(key, entry.text) as T | undefined;
+    if (known !== undefined) this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
+    return known;
+  }
+
+  /** Decodes and checks an entry the memo does not know, its one event reported: the answer, or `undefined` (a miss, or corrupt). */
+  async #decoded<T>(
     kind: CacheKind,
     key: string,
-    value: T,
-    ttlMs: number,
+    entry: RemoteEntry | null,
+    check: (value: unknown) => Decoded<T>,
     started: number,
-  ): T {
-    this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
-    return this.#keep(epoch, restores, key, value, ttlMs);
+  ): Promise<T | undefined> {
+    const checked = entry === null ? null : await this.#checked.check(key, entry, check);
+    if (checked === null) {
+      this.#onEvent?.({ type: "cache.miss", kind, key, tier: REMOTE, ...endedOk(started) });
+    } else if (checked.ok) {
+      this.#onEvent?.({ type: "cache.hit", kind, key, tier: REMOTE, ...endedOk(started) });
+      return checked.value;
+    } else {
+      this.#corrupt(kind, key, checked.problems.map(problemText), started);
+    }
+    return undefined;
   }
 
   #corrupt(kind: CacheKind, key: string, problems: string[], started: number): void {
@@ -623,26 +619,36 @@ interface Flight {
   keys: readonly string[];
 }
 
-/** Identical concurrent reads share one run, and its (frozen) answer. */
+/**
+ * Identical concurrent reads (the same keys, in order) share one run, and
+ * its (frozen) answer. A flight is found by its first key: no id is built
+ * per read (a joined id is a new string to hash on every hit, where the
+ * stores' keys are the same strings each time, their hashes cached).
+ */
 class SingleFlight {
+  /** At most one flight per first key: a read whose first key another read in flight holds runs unshared. */
   readonly #flights = new Map<string, Flight>();
 
-  run<T>(id: string, keys: readonly string[], start: () => Promise<T>): Promise<T> {
-    const existing = this.#flights.get(id);
-    if (existing !== undefined) return existing.promise as Promise<T>;
+  run<T>(keys: readonly string[], start: () => Promise<T>): Promise<T> {
+    const first = keys[0];
+    const existing = this.#flights.get(first);
+    if (existing !== undefined && sameKeys(existing.keys, keys)) return existing.promise as Promise<T>;
     let started: Promise<T>;
     try {
       started = start();
     } catch (error) {
       started = Promise.reject(error);
     }
-    // Left before the promise settles, so nobody joins a finished flight; a forgotten one may have a successor.
-    const promise = started.finally(() => {
-      if (this.#flights.get(id) === flight) this.#flights.delete(id);
-    });
-    const flight: Flight = { promise, keys };
-    this.#flights.set(id, flight);
-    return promise;
+    if (existing !== undefined) return started;
+    const flight: Flight = { promise: started, keys };
+    this.#flights.set(first, flight);
+    // Left as the read settles, before its readers resume (the first reaction registered on it), so nobody joins a
+    // finished flight; a forgotten one may have a successor. The readers get the read's own promise: no extra hop.
+    const leave = (): void => {
+      if (this.#flights.get(first) === flight) this.#flights.delete(first);
+    };
+    started.then(leave, leave);
+    return started;
   }
 
   /** Reads that start from now on never join a flight covering any of the keys (it may answer from before). */
@@ -674,19 +680,6 @@ class CheckedTexts {
     const decoded = await entry.decode();
     if (decoded === null || decoded === undefined) return null;
     return this.#checked(key, entry.text, decoded, check);
-  }
-
-  /** Checks a decoded value, through the memo of its JSON text (the stored text when the backend gave it). */
-  checkValue<T>(
-    key: string,
-    value: unknown,
-    stored: string | undefined,
-    check: (value: unknown) => Decoded<T>,
-  ): Decoded<T> {
-    const text = stored ?? textOf(value);
-    const known = this.known(key, text);
-    if (known !== undefined) return { ok: true, value: known as T };
-    return this.#checked(key, text, value, check);
   }
 
   /** Remembers a checked answer (frozen) and its text. */
@@ -726,10 +719,16 @@ interface RemoteEntry {
   decode(): Promise<unknown>;
 }
 
-/** A `get` answer as an entry, for a backend without `getEntry`. */
-function entryOf(value: unknown): RemoteEntry | null {
+/** A key's entry as a remote lookup of several keys found it (`null`: a miss), and its generation. */
+interface RemoteLookup {
+  readonly entry: RemoteEntry | null;
+  readonly generation: number;
+}
+
+/** A decoded value as an entry, for a backend without `getEntry` or `getEntries`. */
+function entryOf(value: unknown, ttlMs: number = Infinity): RemoteEntry | null {
   if (value === null || value === undefined) return null;
-  return { text: textOf(value), ttlMs: Infinity, decode: () => Promise.resolve(value) };
+  return { text: textOf(value), ttlMs, decode: () => Promise.resolve(value) };
 }
 
 /** A cache call waiting for its answer until its deadline. */
@@ -737,7 +736,7 @@ class PendingCall extends Pending {
   constructor(
     readonly operation: CacheOperation,
     readonly kind: CacheKind,
-    readonly key: string,
+    readonly keys: CallKeys,
     readonly started: number,
     readonly resolve: (answer: unknown) => void,
   ) {
@@ -748,20 +747,27 @@ class PendingCall extends Pending {
 /**
  * The cache backend behind ONE guarded call path: every operation is
  * bounded by the timeout (the deadlines share one timer, so a hit pays for
- * no timer of its own), and every failure, thrown, rejected or late, is
- * reported once as a `cache.error` and answers `FAILED`, so no cache failure
- * reaches a reader.
+ * no timer of its own; a `getEntries` lookup is given the timeout and
+ * bounded by the backend, as its contract says), and every failure,
+ * thrown, rejected or late, is reported once as a `cache.error` and answers
+ * `FAILED`, so no cache failure reaches a reader.
  */
 class RemoteTier {
   readonly #backend: ICacheBackend;
   readonly #ttlSeconds: number;
   readonly #timeoutMs: number;
-  readonly #report: (event: ReadThroughEvent) => void;
+  /** The hook, when one was given: without it, no call is timed. */
+  readonly #report: ((event: ReadThroughEvent) => void) | undefined;
   readonly #deadlines: Deadlines<PendingCall>;
 
   constructor(
     backend: ICacheBackend,
-    options: { ttlSeconds: number; timeoutMs: number; report: (event: ReadThroughEvent) => void; clock: Clock },
+    options: {
+      ttlSeconds: number;
+      timeoutMs: number;
+      report: ((event: ReadThroughEvent) => void) | undefined;
+      clock: Clock;
+    },
   ) {
     this.#backend = backend;
     this.#ttlSeconds = options.ttlSeconds;
@@ -785,24 +791,33 @@ class RemoteTier {
   }
 
   /**
-   * The values of several keys in one round trip, with `generations` their
-   * generations, with `withTtl` how long each has left; or `FAILED`. A
-   * backend without `getMany` is asked key by key, every generation 0.
+   * The entries of several keys as stored, in one round trip, with
+   * `generations` their generations, with `withTtl` how long each has left;
+   * or `FAILED`. A backend without `getEntries` is asked with `getMany` (its
+   * values as entries), one without that key by key, every generation 0.
    */
   getMany(
     kind: CacheKind,
     keys: readonly string[],
     withTtl: boolean,
     generations: boolean,
-  ): Promise<Array<CacheEntry<unknown>> | typeof FAILED> {
+  ): Promise<RemoteLookup[] | typeof FAILED> {
     const backend = this.#backend;
-    const send = backend.getMany === undefined
+    if (backend.getEntries !== undefined) {
+      // Its contract: it fails within the timeout it is given. So a hit pays for one deadline, the backend's.
+      const details = { ttl: withTtl, generations, timeoutMs: this.#timeoutMs };
+      return this.#call("getMany", kind, keys, () => backend.getEntries!(keys, details), false) as Promise<
+        RemoteLookup[] | typeof FAILED
+      >;
+    }
+    const details = { ttl: withTtl, generations };
+    const send = backend.getMany !== undefined
       ? () =>
-        Promise.all(
-          keys.map(async (key) => ({ value: await backend.get(key), generation: 0 }) as CacheEntry<unknown>),
+        backend.getMany!(keys, details).then((found) =>
+          found.map(({ value, generation, ttlMs }) => ({ entry: entryOf(value, ttlMs), generation }))
         )
-      : () => backend.getMany!(keys, { ttl: withTtl, text: true, generations });
-    return this.#call("getMany", kind, keys.join(", "), send) as Promise<Array<CacheEntry<unknown>> | typeof FAILED>;
+      : () => Promise.all(keys.map(async (key) => ({ entry: entryOf(await backend.get(key)), generation: 0 })));
+    return this.#call("getMany", kind, keys, send) as Promise<RemoteLookup[] | typeof FAILED>;
   }
 
   /** Caches a value for the TTL if the key's generation is unchanged (a backend without the method: unconditionally). */
@@ -820,7 +835,7 @@ class RemoteTier {
     const send = backend.invalidate === undefined
       ? () => Promise.all(keys.map((key) => backend.delete(key)))
       : () => backend.invalidate!(keys);
-    return this.#call("invalidate", kind, keys.join(", "), send);
+    return this.#call("invalidate", kind, keys, send);
   }
 
   /** Replaces an entry with its writer's value, fenced by version (a backend without the method: invalidates it). */
@@ -830,17 +845,34 @@ class RemoteTier {
     return this.#call("writeThrough", kind, key, () => backend.writeThrough!(key, this.#ttlSeconds, value, version));
   }
 
-  #call(operation: CacheOperation, kind: CacheKind, key: string, send: () => Promise<unknown>): Promise<unknown> {
-    const started = performance.now();
+  /**
+   * `keys`: the call's key, or its keys (joined only when a failure names
+   * them); `bounded`: whether to bound the call by the timeout (`false`: the
+   * backend does, as it was asked to).
+   */
+  #call(
+    operation: CacheOperation,
+    kind: CacheKind,
+    keys: CallKeys,
+    send: () => Promise<unknown>,
+    bounded = true,
+  ): Promise<unknown> {
+    const started = this.#report === undefined ? 0 : performance.now();
     let answer: Promise<unknown>;
     try {
       answer = Promise.resolve(send());
     } catch (error) {
-      this.#fail(operation, kind, key, started, failure(operation, key, error));
+      this.#fail(operation, kind, keys, started, error);
       return Promise.resolve(FAILED);
     }
+    if (!bounded) {
+      return answer.catch((error: unknown) => {
+        this.#fail(operation, kind, keys, started, error);
+        return FAILED;
+      });
+    }
     return new Promise((resolve) => {
-      const pending = new PendingCall(operation, kind, key, started, resolve);
+      const pending = new PendingCall(operation, kind, keys, started, resolve);
       const deadlines = this.#deadlines;
       deadlines.track(pending, this.#deadlineOf(operation));
       answer.then(
@@ -849,7 +881,7 @@ class RemoteTier {
         },
         (error: unknown) => {
           if (!deadlines.settle(pending)) return;
-          this.#fail(operation, kind, key, started, failure(operation, key, error));
+          this.#fail(operation, kind, keys, started, error);
           resolve(FAILED);
         },
       );
@@ -862,18 +894,33 @@ class RemoteTier {
       : this.#timeoutMs;
   }
 
-  #fail(operation: CacheOperation, kind: CacheKind, key: string, started: number, error: CacheError): void {
-    this.#report({ type: "cache.error", kind, key, tier: REMOTE, operation, error, ...endedWith(started, error) });
+  /** Reports a failed call: `error` as a `CacheError` naming the call and its keys (a backend's own `CacheError` as it is). */
+  #fail(operation: CacheOperation, kind: CacheKind, keys: CallKeys, started: number, error: unknown): void {
+    if (this.#report === undefined) return;
+    const key = keysText(keys);
+    const failed = error instanceof CacheError
+      ? error
+      : new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${describeAwsError(error)}`, { cause: error });
+    this.#report({
+      type: "cache.error",
+      kind,
+      key,
+      tier: REMOTE,
+      operation,
+      error: failed,
+      ...endedWith(started, failed),
+    });
   }
 
   /** Fails a call past its deadline (called by the sweep). */
   readonly #expire = (pending: PendingCall): void => {
-    const { operation, kind, key, started } = pending;
+    const { operation, kind, keys, started } = pending;
+    const key = keysText(keys);
     const reason = `no answer within ${this.#deadlineOf(operation)} ms`;
     this.#fail(
       operation,
       kind,
-      key,
+      keys,
       started,
       new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${reason}`),
     );
@@ -881,9 +928,19 @@ class RemoteTier {
   };
 }
 
-/** A failed cache call as a `CacheError` naming the call and the key; the backend's own `CacheError` stays as it is. */
-function failure(operation: CacheOperation, key: string, error: unknown): CacheError {
-  return error instanceof CacheError
-    ? error
-    : new CacheError(`Failed to ${operation} cache key ${quote(key)}: ${describeAwsError(error)}`, { cause: error });
+/** Whether two reads cover the same keys, in the same order. */
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) {
+    if (a[index] !== b[index]) return false;
+  }
+  return true;
+}
+
+/** A cache call's key, or its keys. */
+type CallKeys = string | readonly string[];
+
+/** How events and errors name a call's keys. */
+function keysText(keys: CallKeys): string {
+  return typeof keys === "string" ? keys : keys.join(", ");
 }

@@ -15,9 +15,9 @@ import { CacheError, ConfigError, quote, redactedError, redactSecrets } from "..
 import { guardHook } from "../core/hooks.ts";
 import { checkCacheKey, MAX_CACHE_KEY_BYTES } from "../core/keys.ts";
 import { type Backoff, backoffDelay, Deadlines, Pending } from "../core/time.ts";
-import type { CachedEntry, CacheEntry, CacheEntryDetails, ICacheBackend } from "../core/protocols.ts";
+import type { CachedEntry, CacheEntry, CacheEntryDetails, ICacheBackend, StoredEntry } from "../core/protocols.ts";
 import { type CallEnd, reportEnd } from "../core/call_end.ts";
-import { cacheVersionText, encodeCacheWrite } from "../core/values.ts";
+import { cacheVersionText, checkCacheTimeoutMs, encodeCacheWrite } from "../core/values.ts";
 import {
   clusterNodesProblems,
   hookProblems,
@@ -97,7 +97,7 @@ export interface RedisCacheClient {
   set(key: string, value: string, options: { expiration: { type: "EX"; value: number } }): Promise<unknown>;
   /** `DEL key`. */
   del(key: string): Promise<unknown>;
-  /** `MGET key ...`: needed by `getMany` (every node-redis client has it). */
+  /** `MGET key ...`: needed by `getMany` and `getEntries` (every node-redis client has it). */
   mGet?(keys: string[]): Promise<unknown>;
   /** `EVAL script numkeys key ... arg ...`: needed by `setexIfGeneration` and `invalidate` (every node-redis client has it). */
   eval?(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
@@ -306,9 +306,6 @@ const NO_CLIENT_TIMEOUT = { timeout: 0 };
 
 /** Why a call could not be sent. */
 type NotReady = "closed" | "offline" | "timeout";
-
-/** The rejection reason of a command past its deadline. */
-const TIMED_OUT: unique symbol = Symbol("timed out");
 
 /** Where to connect, resolved from the options. */
 interface Target {
@@ -577,42 +574,79 @@ export class RedisCacheBackend implements ICacheBackend {
    * a hash tag (`{...}`), as the rules store's keys of one read do.
    *
    * @param keys The keys (the prefix is added).
-   * @param details `ttl`: learn each entry's remaining TTL (`PTTL`, pipelined with the `MGET`); `text`: return each entry's stored text; `generations: false`: read no generation (each is 0).
+   * @param details `ttl`: learn each entry's remaining TTL (`PTTL`, pipelined with the `MGET`); `generations: false`: read no generation (each is 0); `timeoutMs`: bound the call tighter than `commandTimeoutMs`.
    * @returns One entry per key, in order.
-   * @throws {CacheError} When Redis cannot be reached, refuses (`CROSSSLOT`) or does not answer in time.
-   * @throws {InvalidInputError} When a key is not usable; nothing is sent.
+   * @throws {CacheError} When Redis cannot be reached, refuses (`CROSSSLOT`) or does not answer in time (`details.timeoutMs`, or `commandTimeoutMs` when shorter).
+   * @throws {InvalidInputError} When a key or `details.timeoutMs` is not usable; nothing is sent.
    */
   async getMany<T = unknown>(keys: readonly string[], details: CacheEntryDetails = {}): Promise<Array<CacheEntry<T>>> {
-    const withTtl = details.ttl === true;
-    const mget = details.generations === false ? MGET_VALUES : MGET;
-    keys.forEach(checkCacheKey);
-    if (keys.length === 0) return [];
-    // The PTTLs go out in the same tick as the MGET: node-redis pipelines them into one round trip.
-    const [reply, ...pttls] = withTtl
-      ? await Promise.all([this.#exec(mget, keys[0], "", 0, keys), ...keys.map((key) => this.#exec(PTTL, key, "", 0))])
-      : [await this.#exec(mget, keys[0], "", 0, keys)];
-    const replies = Array.isArray(reply) ? reply : [];
+    const stored = await this.#readMany(keys, details);
     const corrupt: Array<Promise<void>> = [];
-    const entries = keys.map((key, index): CacheEntry<T> => {
-      const entry: CacheEntry<T> = { value: null, generation: Number(replies[keys.length + index] ?? 0) };
-      const stored = replies[index];
-      if (stored === null || stored === undefined) {
-        if (withTtl) entry.ttlMs = remainingMs(pttls[index]);
-        return entry;
-      }
-      const text = typeof stored === "string" ? stored : textOf(stored);
+    const entries = stored.map(({ text, generation, ttlMs }, index): CacheEntry<T> => {
+      const entry: CacheEntry<T> = { value: null, generation };
+      if (ttlMs !== undefined) entry.ttlMs = ttlMs;
+      if (text === undefined) return entry;
       try {
         entry.value = JSON.parse(text) as T;
       } catch (error) {
-        corrupt.push(this.#dropCorrupt(key, error));
-        return entry;
+        corrupt.push(this.#dropCorrupt(keys[index], error));
       }
-      if (withTtl) entry.ttlMs = remainingMs(pttls[index]);
-      if (details.text === true) entry.text = text;
       return entry;
     });
     if (corrupt.length > 0) await Promise.all(corrupt);
     return entries;
+  }
+
+  /**
+   * What {@linkcode RedisCacheBackend.getMany} reads, in the same ONE round
+   * trip, with each entry's text not yet decoded (see
+   * {@linkcode ICacheBackend.getEntries}): an entry that is not JSON decodes
+   * to `null`, reported and deleted.
+   *
+   * @param keys The keys (the prefix is added).
+   * @param details `ttl`: learn each entry's remaining TTL (`PTTL`, pipelined with the `MGET`); `generations: false`: read no generation (each is 0); `timeoutMs`: bound the call tighter than `commandTimeoutMs`.
+   * @returns One entry per key, in order.
+   * @throws {CacheError} When Redis cannot be reached, refuses (`CROSSSLOT`) or does not answer in time (`details.timeoutMs`, or `commandTimeoutMs` when shorter).
+   * @throws {InvalidInputError} When a key or `details.timeoutMs` is not usable; nothing is sent.
+   */
+  async getEntries(keys: readonly string[], details: CacheEntryDetails = {}): Promise<StoredEntry[]> {
+    const stored = await this.#readMany(keys, details);
+    return stored.map(({ text, generation, ttlMs }, index) => ({
+      entry: text === undefined
+        ? null
+        : { text, ttlMs: ttlMs ?? Infinity, decode: () => this.#decode(keys[index], text) },
+      generation,
+    }));
+  }
+
+  /** Each key's stored text (`undefined` on a miss), generation and, with `ttl`, remaining TTL: one `MGET` (and `PTTL`s) round trip. */
+  async #readMany(keys: readonly string[], details: CacheEntryDetails): Promise<StoredText[]> {
+    const withTtl = details.ttl === true;
+    const mget = details.generations === false ? MGET_VALUES : MGET;
+    const given = checkCacheTimeoutMs(details.timeoutMs);
+    const timeoutMs = given === undefined ? this.#commandTimeoutMs : Math.min(given, this.#commandTimeoutMs);
+    keys.forEach(checkCacheKey);
+    if (keys.length === 0) return [];
+    // The PTTLs go out in the same tick as the MGET: node-redis pipelines them into one round trip.
+    const [reply, ...pttls] = withTtl
+      ? await Promise.all([
+        this.#exec(mget, keys[0], "", 0, keys, timeoutMs),
+        ...keys.map((key) => this.#exec(PTTL, key, "", 0, undefined, timeoutMs)),
+      ])
+      : [await this.#exec(mget, keys[0], "", 0, keys, timeoutMs)];
+    const replies = Array.isArray(reply) ? reply : [];
+    return keys.map((_, index) => {
+      const stored = replies[index];
+      return {
+        text: stored === null || stored === undefined
+          ? undefined
+          : typeof stored === "string"
+          ? stored
+          : textOf(stored),
+        generation: Number(replies[keys.length + index] ?? 0),
+        ttlMs: withTtl ? remainingMs(pttls[index]) : undefined,
+      };
+    });
   }
 
   /**
@@ -700,23 +734,24 @@ export class RedisCacheBackend implements ICacheBackend {
   }
 
   /**
-   * Sends one command, bounded by the command deadline; any failure becomes
-   * a CacheError. The hot path (client ready) allocates one promise, one
+   * Sends one command, bounded by `timeoutMs` (the command timeout unless a
+   * call gives a shorter one); any failure becomes a CacheError. The hot path (client ready) allocates one promise, one
    * deadline entry and the two settle callbacks; no timer per call.
    */
-  #exec(op: Op, key: string, json: string, ttl: number, extra?: readonly string[]): Promise<unknown> {
-    if (!this.#reporting) return this.#execNow(op, key, json, ttl, extra);
-    const started = performance.now();
-    return reportEnd(
-      this.#execNow(op, key, json, ttl, extra),
-      started,
-      (end) => this.#emit({ type: "redis.command", command: COMMANDS[op], key, ...end }),
-    );
-  }
-
-  #execNow(op: Op, key: string, json: string, ttl: number, extra?: readonly string[]): Promise<unknown> {
-    if (this.#closed || !this.#client.isReady) return this.#execWhenReady(op, key, json, ttl, extra);
-    return this.#bounded(op, key, json, ttl, this.#commandTimeoutMs, extra);
+  #exec(
+    op: Op,
+    key: string,
+    json: string,
+    ttl: number,
+    extra?: readonly string[],
+    timeoutMs: number = this.#commandTimeoutMs,
+  ): Promise<unknown> {
+    const started = this.#reporting ? performance.now() : 0;
+    const sent = this.#closed || !this.#client.isReady
+      ? this.#execWhenReady(op, key, json, ttl, extra, timeoutMs)
+      : this.#bounded(op, key, json, ttl, extra, timeoutMs, timeoutMs);
+    if (!this.#reporting) return sent;
+    return reportEnd(sent, started, (end) => this.#emit({ type: "redis.command", command: COMMANDS[op], key, ...end }));
   }
 
   /** The slow path: waits for the connection within the deadline, then sends with what is left of it. */
@@ -726,39 +761,35 @@ export class RedisCacheBackend implements ICacheBackend {
     json: string,
     ttl: number,
     extra: readonly string[] | undefined,
+    timeoutMs: number,
   ): Promise<unknown> {
     const started = performance.now();
-    const notReady = await this.#whenReady(this.#commandTimeoutMs);
+    const notReady = await this.#whenReady(timeoutMs);
     if (notReady !== undefined) {
       throw this.#failure(
         op,
         key,
-        this.#reason(notReady, this.#commandTimeoutMs),
+        this.#reason(notReady, timeoutMs),
         notReady === "offline" ? this.#lastError : undefined,
       );
     }
-    return this.#bounded(
-      op,
-      key,
-      json,
-      ttl,
-      Math.max(1, this.#commandTimeoutMs - (performance.now() - started)),
-      extra,
-    );
+    return this.#bounded(op, key, json, ttl, extra, timeoutMs, Math.max(1, timeoutMs - (performance.now() - started)));
   }
 
+  /** Sends a command that may take `leftMs` more (of the call's `timeoutMs`, which a timeout's message names). */
   #bounded(
     op: Op,
     key: string,
     json: string,
     ttl: number,
+    extra: readonly string[] | undefined,
     timeoutMs: number,
-    extra?: readonly string[],
+    leftMs: number,
   ): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
-      const pending = new PendingCommand(op, key, reject);
+      const pending = new PendingCommand(op, key, timeoutMs, reject);
       const deadlines = this.#deadlines;
-      deadlines.track(pending, timeoutMs);
+      deadlines.track(pending, leftMs);
       let sent: Promise<unknown>;
       try {
         sent = this.#send(op, this.#prefix + key, json, ttl, extra);
@@ -778,7 +809,7 @@ export class RedisCacheBackend implements ICacheBackend {
 
   /** Rejects a command past its deadline (called by the sweep). */
   readonly #expire = (pending: PendingCommand): void => {
-    pending.reject(this.#failure(pending.op, pending.key, this.#describe(TIMED_OUT), undefined));
+    pending.reject(this.#failure(pending.op, pending.key, this.#reason("timeout", pending.timeoutMs), undefined));
   };
 
   #send(op: Op, redisKey: string, json: string, ttl: number, extra?: readonly string[]): Promise<unknown> {
@@ -1000,7 +1031,6 @@ export class RedisCacheBackend implements ICacheBackend {
 
   /** A short account of a client error, from its class and code only: never its message, which could carry anything. */
   #describe(error: unknown): string {
-    if (error === TIMED_OUT) return `Redis did not answer within ${this.#commandTimeoutMs} ms`;
     if (this.#closed) return "the cache is closed";
     if (error instanceof ClientOfflineError || className(error) === "ClientOfflineError") {
       return this.#reason("offline", 0);
@@ -1024,6 +1054,8 @@ class PendingCommand extends Pending {
   constructor(
     readonly op: Op,
     readonly key: string,
+    /** The call's whole timeout, which its failure names. */
+    readonly timeoutMs: number,
     readonly reject: (error: unknown) => void,
   ) {
     super();
@@ -1140,6 +1172,13 @@ function resolveTarget(options: RedisCacheOptions, secrets: string[]): Target {
   }
   for (const secret of [target.username, target.password]) if (secret) secrets.push(secret);
   return target;
+}
+
+/** A key as one `MGET` found it: its text (`undefined` on a miss), its generation and, when asked for, its remaining TTL. */
+interface StoredText {
+  text: string | undefined;
+  generation: number;
+  ttlMs: number | undefined;
 }
 
 /** A `PTTL` reply in milliseconds: -1 is no expiry; -2 (gone since the read) is 0, keep it nowhere. */

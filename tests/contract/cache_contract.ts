@@ -109,7 +109,9 @@ export function cacheContract(name: string, open: () => Promise<CacheUnderTest>)
         await assert.rejects(cache.get(key), InvalidInputError);
         await assert.rejects(cache.setex(key, 60, 1), InvalidInputError);
         await assert.rejects(cache.delete(key), InvalidInputError);
+        if (cache.getEntry !== undefined) await assert.rejects(cache.getEntry(key, true), InvalidInputError);
         if (cache.getMany !== undefined) await assert.rejects(cache.getMany(["ok", key]), InvalidInputError);
+        if (cache.getEntries !== undefined) await assert.rejects(cache.getEntries(["ok", key]), InvalidInputError);
         if (cache.setexIfGeneration !== undefined) {
           await assert.rejects(cache.setexIfGeneration(key, 60, 1, 0), InvalidInputError);
         }
@@ -137,6 +139,57 @@ export function cacheContract(name: string, open: () => Promise<CacheUnderTest>)
         { value: [3], generation: 0 },
       ]);
       assert.deepEqual(await cache.getMany([]), []);
+    });
+
+    it("getEntry() gives the JSON text as stored and the TTL left when asked; decode() gives what get() gives", async (t) => {
+      if (cache.getEntry === undefined) return t.skip("the backend has no getEntry()");
+      const key = uniqueId("entry");
+      const value = { rate: "0.062", exact: DECIMAL_38, text: "Zoë \u{1F4B5}" };
+      await cache.setex(key, 60, value);
+      const entry = await cache.getEntry(key, true);
+      assert.equal(entry?.text, JSON.stringify(value));
+      assert.ok(entry.ttlMs > 0 && entry.ttlMs <= 60_000, `ttlMs ${entry.ttlMs}`);
+      assert.deepEqual(await entry.decode(), await cache.get(key));
+      assert.equal((await cache.getEntry(key, false))?.ttlMs, Infinity);
+      assert.equal(await cache.getEntry(uniqueId("missing"), true), null);
+    });
+
+    it("getEntries() reads each key as stored (text, TTL when asked, null on a miss) with its generation, in order", async (t) => {
+      if (cache.getEntries === undefined || cache.invalidate === undefined) {
+        return t.skip("the backend has no getEntries()");
+      }
+      const [a, b, c] = taggedKeys("entries");
+      await cache.setex(a, 60, { n: 1 });
+      await cache.invalidate([b]);
+      await cache.setex(c, 60, [3]);
+      const found = await cache.getEntries([a, b, c], { ttl: true });
+      assert.deepEqual(found.map(({ entry, generation }) => [entry?.text ?? null, generation]), [
+        ['{"n":1}', 0],
+        [null, 1],
+        ["[3]", 0],
+      ]);
+      for (const { entry } of [found[0], found[2]]) assert.ok(entry!.ttlMs > 0 && entry!.ttlMs <= 60_000);
+      assert.deepEqual(await Promise.all([found[0].entry!.decode(), found[2].entry!.decode()]), [{ n: 1 }, [3]]);
+      // Without `ttl` an entry's TTL is unknown (Infinity); with `generations: false` every generation is 0.
+      const plain = await cache.getEntries([a, b], { generations: false });
+      assert.deepEqual(plain.map(({ entry, generation }) => [entry?.ttlMs ?? null, generation]), [[Infinity, 0], [
+        null,
+        0,
+      ]]);
+      assert.deepEqual(await cache.getEntries([]), []);
+    });
+
+    it("getMany() and getEntries() refuse a timeoutMs that is not a positive number of milliseconds", async () => {
+      const [a] = taggedKeys("timeout");
+      for (const timeoutMs of [0, -5, Number.NaN]) {
+        if (cache.getMany !== undefined) await assert.rejects(cache.getMany([a], { timeoutMs }), InvalidInputError);
+        if (cache.getEntries !== undefined) {
+          await assert.rejects(cache.getEntries([a], { timeoutMs }), InvalidInputError);
+        }
+      }
+      if (cache.getEntries !== undefined) {
+        assert.deepEqual(await cache.getEntries([a], { timeoutMs: 1000 }), [{ entry: null, generation: 0 }]);
+      }
     });
 
     it("invalidate() drops each value and raises its generation by one; a missing key is no error", async (t) => {

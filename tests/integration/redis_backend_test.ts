@@ -162,6 +162,27 @@ integrationSuite("RedisCacheBackend (Redis)", unreachable, () => {
       assert.equal(await cache.get(key), null);
     });
 
+    it("a corrupt value read with getEntries() keeps its text, decodes to null, is reported and is deleted", async () => {
+      const key = "corrupt:planted-many";
+      await raw.set(`${prefix}${key}`, '{"rate": 0.06', { expiration: { type: "EX", value: 60 } });
+      events.length = 0;
+      const [{ entry }] = await cache.getEntries([key]);
+      assert.equal(entry?.text, '{"rate": 0.06');
+      assert.deepEqual(
+        events.filter((event) => event.type === "cache.corrupt"),
+        [],
+        "nothing is decoded before decode()",
+      );
+      assert.equal(await entry.decode(), null);
+      const corrupt = events.filter((event) => event.type === "cache.corrupt");
+      assert.equal(corrupt.length, 1);
+      assert.ok(
+        corrupt[0].type === "cache.corrupt" && corrupt[0].key === key && corrupt[0].error instanceof SyntaxError,
+      );
+      assert.equal(await raw.exists(`${prefix}${key}`), 0);
+      assert.deepEqual(await cache.getEntries([key]), [{ entry: null, generation: 0 }]);
+    });
+
     it("invalid input is rejected before anything is sent", async () => {
       await assert.rejects(cache.setex("bad:ttl", 0, 1), InvalidInputError);
       await assert.rejects(cache.setex("bad:value", 60, { n: 10n }), InvalidInputError);

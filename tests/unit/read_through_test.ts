@@ -538,6 +538,87 @@ describe("ReadThroughCache.readMany() and invalidate()", () => {
     assert.deepEqual(types(), ["cache.miss", "cache.hit", "cache.hit", "cache.hit"]);
   });
 
+  it("readMany() decodes an entry only when the memo does not know its text: a repeated hit parses nothing", async () => {
+    const cache = new MemoryCacheBackend();
+    const decoded: string[] = [];
+    const counted: ICacheBackend = {
+      get: (key) => cache.get(key),
+      setex: (key, ttl, value) => cache.setex(key, ttl, value),
+      delete: (key) => cache.delete(key),
+      getEntries: async (keys, details) =>
+        (await cache.getEntries(keys, details)).map(({ entry, generation }) => ({
+          generation,
+          entry: entry === null ? null : {
+            ...entry,
+            decode: () => {
+              decoded.push(entry.text);
+              return entry.decode();
+            },
+          },
+        })),
+      setexIfGeneration: (key, ttl, value, generation) => cache.setexIfGeneration(key, ttl, value, generation),
+      invalidate: (keys) => cache.invalidate(keys),
+    };
+    const { reads, types } = open(counted);
+    await cache.setex(KEYS[0], TTL_SECONDS, OLD[0]);
+    await cache.setex(KEYS[1], TTL_SECONDS, OLD[1]);
+    const load = loader(NEW);
+    for (let read = 0; read < 3; read++) {
+      assert.deepEqual(await reads.readMany("calculation", KEYS, check, load, always), OLD);
+    }
+    assert.equal(decoded.length, 2);
+    await cache.setex(KEYS[0], TTL_SECONDS, NEW[0]);
+    assert.deepEqual(await reads.readMany("calculation", KEYS, check, load, always), [NEW[0], OLD[1]]);
+    assert.deepEqual(decoded, [JSON.stringify(OLD[0]), JSON.stringify(OLD[1]), JSON.stringify(NEW[0])]);
+    assert.equal(load.calls, 0);
+    assert.deepEqual(types(), Array(8).fill("cache.hit"));
+  });
+
+  it("a getEntries() lookup is given the timeout and bounded by the backend: its failure is reported once, as it is, and the read loads", async () => {
+    const asked: Array<number | undefined> = [];
+    const refusal = new CacheError('Failed to get cache keys "{r}:own": Redis did not answer within 50 ms');
+    const bounding: ICacheBackend = {
+      get: () => Promise.resolve(null),
+      setex: () => Promise.resolve(),
+      delete: () => Promise.resolve(),
+      getEntries: (_keys, details) => {
+        asked.push(details?.timeoutMs);
+        return Promise.reject(refusal);
+      },
+    };
+    const { reads, events } = open(bounding);
+    const load = loader(NEW);
+    assert.deepEqual(await reads.readMany("calculation", KEYS, check, load, always), NEW);
+    assert.deepEqual(asked, [TIMEOUT_MS]);
+    assert.equal(load.calls, 1);
+    const errors = events.filter((event) => event.type === "cache.error");
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0].type === "cache.error" && errors[0].error === refusal && errors[0].operation === "getMany");
+  });
+
+  it("concurrent readMany() calls share a flight only with the same keys in the same order", async () => {
+    const cache = new MemoryCacheBackend();
+    const { reads } = open(cache);
+    const opened = gate();
+    const own = loader(NEW, { gate: opened.promise });
+    const other = loader([NEW[0], { id: "OTHER", rate: "3" }], { gate: opened.promise });
+    const otherCheck = (value: unknown, index: number) => (index === 0 ? checks[0] : rateCheck("OTHER"))(value);
+    const pending = [
+      reads.readMany("calculation", KEYS, check, own, always),
+      reads.readMany("calculation", KEYS, check, own, always),
+      reads.readMany("calculation", [KEYS[0], "{r}:other"], otherCheck, other, always),
+      reads.readMany("calculation", [KEYS[0], "{r}:other"], otherCheck, other, always),
+      reads.readMany("calculation", [KEYS[1], KEYS[0]], (value, index) => check(value, 1 - index), own, always),
+    ];
+    opened.open();
+    const [first, second, third, fourth, reversed] = await Promise.all(pending);
+    assert.equal(first, second, "identical reads share one answer");
+    // Another second key after the same first one is another read; so are the same keys in another order.
+    for (const answer of [third, fourth]) assert.deepEqual(answer.map((entry) => entry.id), ["OWN", "OTHER"]);
+    assert.deepEqual(reversed.map((entry) => entry.id), ["OWN", "GLOBAL"]);
+    assert.equal(own.calls, 2);
+  });
+
   it("an answer that is not to be cached is not written back", async () => {
     const cache = new MemoryCacheBackend();
     const { reads } = open(cache);

@@ -39,6 +39,10 @@ class FakeClient extends EventEmitter implements RedisCacheClient {
     return this.#answer(["DEL", key]);
   }
 
+  mGet(keys: string[]): Promise<unknown> {
+    return this.#answer(["MGET", ...keys]);
+  }
+
   #answer(command: string[]): Promise<unknown> {
     this.calls.push(command);
     try {
@@ -259,6 +263,45 @@ describe("RedisCacheBackend errors", () => {
       await assert.rejects(call, rejectsWith(/^Failed to get cache key "hung": Redis did not answer within 30 ms$/));
     }
     assert.equal(await cache.get("fast"), "fast");
+    await cache.close();
+  });
+
+  it("getEntries() and getMany() fail within the timeoutMs they are given, and within commandTimeoutMs when it is shorter", async () => {
+    const client = new FakeClient();
+    client.reply = () => never();
+    const patient = new RedisCacheBackend({ client, commandTimeoutMs: 60_000 });
+    await assert.rejects(
+      patient.getEntries(["a", "b"], { timeoutMs: 30 }),
+      rejectsWith(/^Failed to get cache keys "a": Redis did not answer within 30 ms$/),
+    );
+    await assert.rejects(
+      patient.getMany(["a"], { timeoutMs: 30, ttl: true }),
+      rejectsWith(/^Failed to get (cache keys|the TTL of cache key) "a": Redis did not answer within 30 ms$/),
+    );
+    const hasty = new RedisCacheBackend({ client, commandTimeoutMs: 30 });
+    await assert.rejects(
+      hasty.getEntries(["a"], { timeoutMs: 60_000 }),
+      rejectsWith(/^Failed to get cache keys "a": Redis did not answer within 30 ms$/),
+    );
+    await Promise.all([patient.close(), hasty.close()]);
+  });
+
+  it("getEntries() and getMany() refuse a timeoutMs that is not a positive number of milliseconds; nothing is sent", async () => {
+    const client = new FakeClient();
+    const cache = new RedisCacheBackend({ client });
+    for (const timeoutMs of [0, -1, Number.NaN, Infinity, "50" as unknown as number]) {
+      for (const call of [cache.getEntries(["a"], { timeoutMs }), cache.getMany(["a"], { timeoutMs })]) {
+        await assert.rejects(call, (error: unknown) => {
+          assert.ok(error instanceof InvalidInputError);
+          assert.match(
+            error.message,
+            /^Failed to read the cache: timeout .* is not a positive number of milliseconds$/,
+          );
+          return true;
+        });
+      }
+    }
+    assert.deepEqual(client.calls, []);
     await cache.close();
   });
 
