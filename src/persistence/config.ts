@@ -12,6 +12,7 @@ import {
   bucketProblems,
   clusterNodeList,
   clusterNodesProblems,
+  DEFAULT_CACHE_TIMEOUT_MS,
   DEFAULT_CACHE_TTL_SECONDS,
   endpointUrlProblems,
   localCacheMaxEntriesProblems,
@@ -21,10 +22,11 @@ import {
   redisUrlProblems,
   regionProblems,
   tableSuffixProblems,
+  timeoutMsProblems,
   ttlSecondsProblems,
 } from "./options.ts";
 
-export { DEFAULT_CACHE_TTL_SECONDS };
+export { DEFAULT_CACHE_TIMEOUT_MS, DEFAULT_CACHE_TTL_SECONDS };
 
 /** Which backends {@linkcode resolveConfig} wires. */
 export type BackendKind = "aws" | "memory";
@@ -76,6 +78,13 @@ export interface PersistenceSettings {
    */
   cacheTtlSeconds?: number;
   /**
+   * How long a rule read waits for the cache, in milliseconds, before it
+   * goes to DynamoDB (the variable is plain decimal digits).
+   *
+   * @default {env BLUESTAR_CACHE_TIMEOUT_MS, else 50}
+   */
+  cacheTimeoutMs?: number;
+  /**
    * The nodes of a Redis Cluster to cache on, as `host:port` (the
    * environment variable lists them comma-separated); not with `redisUrl`.
    *
@@ -116,6 +125,8 @@ export interface PersistenceConfig {
   redisUrl: string | null;
   /** The cache TTL in seconds. */
   cacheTtlSeconds: number;
+  /** How long a rule read waits for the cache, in milliseconds. */
+  cacheTimeoutMs: number;
   /** The Redis Cluster nodes; present only when a cluster is configured. */
   redisClusterNodes?: string[];
   /**
@@ -285,6 +296,16 @@ export function resolveConnections(
     ? DEFAULT_CACHE_TTL_SECONDS
     : Number(ttlSetting.value);
 
+  const timeoutSetting = read("cacheTimeoutMs", "BLUESTAR_CACHE_TIMEOUT_MS");
+  const timeoutValue = typeof timeoutSetting.value === "string" && /^\d+$/.test(timeoutSetting.value)
+    ? Number(timeoutSetting.value)
+    : timeoutSetting.value;
+  const timeoutProblems = timeoutValue === undefined ? [] : timeoutMsProblems(timeoutSetting.name, timeoutValue);
+  problems.push(...timeoutProblems);
+  const cacheTimeoutMs = timeoutValue === undefined || timeoutProblems.length > 0
+    ? DEFAULT_CACHE_TIMEOUT_MS
+    : Number(timeoutValue);
+
   const clusterSetting = read("redisClusterNodes", "BLUESTAR_REDIS_CLUSTER_NODES");
   const clusterValue = clusterSetting.value as string | readonly string[] | null | undefined;
   const clusterNodes = clusterValue === undefined || clusterValue === null
@@ -327,6 +348,7 @@ export function resolveConnections(
       s3Bucket: backend === "aws" ? s3Bucket : null,
       redisUrl: redisUrl === null ? null : redactUrl(redisUrl),
       cacheTtlSeconds,
+      cacheTimeoutMs,
       ...(clusterNodes === null ? {} : { redisClusterNodes: clusterNodes }),
       ...(cached ? { localCache: maxEntries === 0 ? null : { maxEntries, ttlSeconds: localTtl } } : {}),
     },

@@ -148,6 +148,7 @@ import { ReadThroughCache, type ReadThroughEvent } from "./read_through.ts";
 import { type AuditSealOptions, readSealCopy, sealOptionProblems, writeSealCopy } from "./audit_seals.ts";
 import {
   clashProblems,
+  DEFAULT_CACHE_TIMEOUT_MS,
   DEFAULT_CACHE_TTL_SECONDS,
   endpointUrlProblems,
   hookProblems,
@@ -320,8 +321,6 @@ const UNPROCESSED_MAX_ATTEMPTS = 8;
 /** The backoff before asking again for unprocessed keys (full jitter). */
 const UNPROCESSED_BACKOFF: Backoff = { baseDelayMs: 25, maxDelayMs: 1000 };
 
-/** The default of {@linkcode DynamoDBRulesStoreOptions.cacheTimeoutMs}. */
-const DEFAULT_CACHE_TIMEOUT_MS = 50;
 /** How often a rule change is planned and written again after losing its write to another writer's, the first time included. */
 const CHANGE_MAX_ATTEMPTS = 40;
 /** The backoff before planning a rule change again (full jitter). */

@@ -135,6 +135,7 @@ export function createPersistence(options?: PersistenceOptions): Persistence {
     tableSuffix: config.tableSuffix,
     cache: redis ?? undefined,
     cacheTtlSeconds: config.cacheTtlSeconds,
+    cacheTimeoutMs: config.cacheTimeoutMs,
     localCache: localCache ?? false,
     invalidationBus: bus,
     onEvent,

@@ -35,6 +35,9 @@ export interface OptionProblem {
 /** The cache TTL when none is configured, in seconds. */
 export const DEFAULT_CACHE_TTL_SECONDS = 300;
 
+/** How long a read waits for the cache when nothing else is configured, in milliseconds. */
+export const DEFAULT_CACHE_TIMEOUT_MS = 50;
+
 /** The highest database number Redis can have (`databases` is at most 2^31 - 1, numbered from 0). */
 export const MAX_REDIS_DB = 2_147_483_646;
 

@@ -20,9 +20,10 @@ integrationSuite("createPersistence() on the local endpoint and Redis", unreacha
       env: environment.env(),
       onEvent: (event) => events.push(event),
     });
+    assert.equal(persistence.config.cacheTimeoutMs, 2000);
     try {
-      // Connected first: the first read's cache lookup is bounded by cacheTimeoutMs (50 ms), which a connect
-      // on a loaded machine can exceed (a cache.error, then DynamoDB: right, but not the path this test follows).
+      // Connected first: the first read's cache lookup is bounded by cacheTimeoutMs, which a connect on a loaded
+      // machine can exceed (a cache.error, then DynamoDB: right, but not the path this test follows).
       assert.equal(await persistence.cache!.get(uniqueId("warm-up")), null);
       const clientId = uniqueId("client");
       const own = ruleVersionsCacheKey(suffix, "calculation", "FICA_SS", clientId);

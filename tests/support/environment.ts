@@ -44,6 +44,9 @@ export function freshEnvironment(label: string): FreshEnvironment {
       BLUESTAR_S3_BUCKET: bucket,
       BLUESTAR_REDIS_URL: REDIS_URL,
       BLUESTAR_CACHE_TTL_SECONDS: "30",
+      // These tests follow the cache path; a loaded machine can stall a lookup past the default 50 ms, which sends
+      // the read to DynamoDB (right, and covered in tests/reliability, but not what these tests count).
+      BLUESTAR_CACHE_TIMEOUT_MS: "2000",
     }),
   };
 }

@@ -17,6 +17,7 @@ describe("resolveConfig()", () => {
         BLUESTAR_AWS_ENDPOINT_URL: "http://127.0.0.1:4566",
         BLUESTAR_REDIS_URL: "redis://127.0.0.1:6379",
         BLUESTAR_CACHE_TTL_SECONDS: "60",
+        BLUESTAR_CACHE_TIMEOUT_MS: "100",
       }),
       {
         backend: "aws",
@@ -26,8 +27,24 @@ describe("resolveConfig()", () => {
         s3Bucket: "bluestar-files-dev",
         redisUrl: "redis://127.0.0.1:6379",
         cacheTtlSeconds: 60,
+        cacheTimeoutMs: 100,
       },
     );
+  });
+
+  it("the cache timeout defaults to 50 ms, is plain decimal digits of milliseconds, and the option wins", () => {
+    assert.equal(resolveConfig({}, AWS_ENV).cacheTimeoutMs, 50);
+    assert.equal(
+      resolveConfig({ cacheTimeoutMs: 250 }, { ...AWS_ENV, BLUESTAR_CACHE_TIMEOUT_MS: "80" }).cacheTimeoutMs,
+      250,
+    );
+    for (const timeout of ["0", "-5", "1e3", "0x10", "2.5", "50ms", "2147483648"]) {
+      assert.throws(
+        () => resolveConfig({}, { ...AWS_ENV, BLUESTAR_CACHE_TIMEOUT_MS: timeout }),
+        new RegExp(`BLUESTAR_CACHE_TIMEOUT_MS "${timeout}" is not a positive number of milliseconds`),
+      );
+    }
+    assert.throws(() => resolveConfig({ cacheTimeoutMs: 0 }, AWS_ENV), /cacheTimeoutMs "0" is not a positive number/);
   });
 
   it("prefers explicit settings, then BLUESTAR_AWS_ENDPOINT_URL, then AWS_ENDPOINT_URL", () => {
@@ -167,6 +184,7 @@ describe("resolveConfig()", () => {
       s3Bucket: null,
       redisUrl: null,
       cacheTtlSeconds: 300,
+      cacheTimeoutMs: 50,
     });
   });
 });
