@@ -735,8 +735,9 @@ export class RedisCacheBackend implements ICacheBackend {
 
   /**
    * Sends one command, bounded by `timeoutMs` (the command timeout unless a
-   * call gives a shorter one); any failure becomes a CacheError. The hot path (client ready) allocates one promise, one
-   * deadline entry and the two settle callbacks; no timer per call.
+   * call gives a shorter one); any failure becomes a CacheError. The hot
+   * path (client ready) allocates one promise, one deadline entry and the
+   * two settle callbacks; no timer per call.
    */
   #exec(
     op: Op,
