@@ -803,21 +803,19 @@ class RemoteTier {
     generations: boolean,
   ): Promise<RemoteLookup[] | typeof FAILED> {
     const backend = this.#backend;
-    if (backend.getEntries !== undefined) {
-      // Its contract: it fails within the timeout it is given. So a hit pays for one deadline, the backend's.
-      const details = { ttl: withTtl, generations, timeoutMs: this.#timeoutMs };
-      return this.#call("getMany", kind, keys, () => backend.getEntries!(keys, details), false) as Promise<
-        RemoteLookup[] | typeof FAILED
-      >;
-    }
-    const details = { ttl: withTtl, generations };
-    const send = backend.getMany !== undefined
+    // A backend's `getEntries` fails within the timeout it is given (its contract): a hit pays for one deadline,
+    // the backend's.
+    const boundedHere = backend.getEntries === undefined;
+    const details = { ttl: withTtl, generations, timeoutMs: this.#timeoutMs };
+    const send = !boundedHere
+      ? () => backend.getEntries!(keys, details)
+      : backend.getMany !== undefined
       ? () =>
         backend.getMany!(keys, details).then((found) =>
           found.map(({ value, generation, ttlMs }) => ({ entry: entryOf(value, ttlMs), generation }))
         )
       : () => Promise.all(keys.map(async (key) => ({ entry: entryOf(await backend.get(key)), generation: 0 })));
-    return this.#call("getMany", kind, keys, send) as Promise<RemoteLookup[] | typeof FAILED>;
+    return this.#call("getMany", kind, keys, send, boundedHere) as Promise<RemoteLookup[] | typeof FAILED>;
   }
 
   /** Caches a value for the TTL if the key's generation is unchanged (a backend without the method: unconditionally). */
